@@ -1,0 +1,143 @@
+/**
+ * What an announce owes the database (SPEC §6). The announce path calls these
+ * synchronously and must never wait: an implementation queues (and merges) the
+ * records and writes them in the background. Positional arguments keep the hot
+ * path free of per-call objects.
+ */
+export interface AccountingSink {
+  /** users_main: Uploaded += up, Downloaded += down, rawup += rawUp, rawdl += rawDown. */
+  user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void;
+
+  /** torrents: Snatched += snatches; Seeders/Leechers = latest; last_action = max(stored, lastAction). */
+  torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void;
+
+  /**
+   * transfer_history by (uid, fid): uploaded/downloaded += raw, activetime += deltaTime,
+   * seedtime += deltaSeedTime, snatched += snatches; seeding, remaining, last_announce,
+   * active = latest; starttime on first insert.
+   */
+  transferHistory(
+    userId: number,
+    torrentId: number,
+    rawUp: number,
+    rawDown: number,
+    deltaTime: number,
+    deltaSeedTime: number,
+    snatches: number,
+    seeding: boolean,
+    left: number,
+    lastAnnounce: number,
+    startTime: number,
+    active: boolean,
+  ): void;
+
+  /**
+   * transfer_ips by (uid, fid, ip, client_id): uploaded/downloaded += raw; port, last_announce
+   * = latest; starttime on first insert. `ip` is already 127.0.0.1 for TrackerHide users.
+   */
+  transferIp(
+    userId: number,
+    torrentId: number,
+    ip: number,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void;
+
+  /** transfer_history.snatched_time = time of the first snatch (kept if already set). */
+  snatch(userId: number, torrentId: number, time: number): void;
+
+  /** torrents.Status = 0 for a pruned torrent a seeder revived. */
+  revive(torrentId: number): void;
+}
+
+/** Keeps every record in arrays, in call order. For tests and for running without a database writer. */
+export class MemoryAccounting implements AccountingSink {
+  users: { userId: number; rawUp: number; rawDown: number; up: number; down: number }[] = [];
+  torrents: { torrentId: number; snatches: number; seeders: number; leechers: number; lastAction: number }[] = [];
+  histories: {
+    userId: number;
+    torrentId: number;
+    rawUp: number;
+    rawDown: number;
+    deltaTime: number;
+    deltaSeedTime: number;
+    snatches: number;
+    seeding: boolean;
+    left: number;
+    lastAnnounce: number;
+    startTime: number;
+    active: boolean;
+  }[] = [];
+  ips: {
+    userId: number;
+    torrentId: number;
+    ip: number;
+    clientId: number;
+    rawUp: number;
+    rawDown: number;
+    port: number;
+    lastAnnounce: number;
+    startTime: number;
+  }[] = [];
+  snatches: { userId: number; torrentId: number; time: number }[] = [];
+  revived: number[] = [];
+
+  user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
+    this.users.push({ userId, rawUp, rawDown, up, down });
+  }
+  torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
+    this.torrents.push({ torrentId, snatches, seeders, leechers, lastAction });
+  }
+  transferHistory(
+    userId: number,
+    torrentId: number,
+    rawUp: number,
+    rawDown: number,
+    deltaTime: number,
+    deltaSeedTime: number,
+    snatches: number,
+    seeding: boolean,
+    left: number,
+    lastAnnounce: number,
+    startTime: number,
+    active: boolean,
+  ): void {
+    this.histories.push({
+      userId,
+      torrentId,
+      rawUp,
+      rawDown,
+      deltaTime,
+      deltaSeedTime,
+      snatches,
+      seeding,
+      left,
+      lastAnnounce,
+      startTime,
+      active,
+    });
+  }
+  transferIp(
+    userId: number,
+    torrentId: number,
+    ip: number,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void {
+    this.ips.push({ userId, torrentId, ip, clientId, rawUp, rawDown, port, lastAnnounce, startTime });
+  }
+  snatch(userId: number, torrentId: number, time: number): void {
+    this.snatches.push({ userId, torrentId, time });
+  }
+  revive(torrentId: number): void {
+    this.revived.push(torrentId);
+  }
+}

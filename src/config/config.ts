@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject } from 'ajv';
+
+/** The validated configuration, defaults filled in (SPEC §10). */
+export interface Config {
+  database: { dsn: string; deadlock_pause: number; deadlock_retries: number };
+  channels: { torrents: number; users: number; transfer_history: number; transfer_ips: number; snatches: number };
+  intervals: {
+    announce: number;
+    min_announce: number;
+    announce_drift: number;
+    peer_inactivity: number;
+    scrape: number;
+    database_reload: number;
+    database_serialize: number;
+    purge_inactive_peers: number;
+    flush: number;
+  };
+  http: { addr: string; proxy_header: string; timeout: { read: number; write: number; idle: number } };
+  announce: { strict_port: boolean; numwant: number; max_numwant: number };
+  record_announces: boolean;
+  enable_scrape: boolean;
+  enable_metrics: boolean;
+  log_flushes: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const schemaPath = fileURLToPath(new URL('../../../config.schema.json', import.meta.url));
+const schemaPathFromSource = fileURLToPath(new URL('../../config.schema.json', import.meta.url));
+
+function readSchema(): Record<string, unknown> {
+  // Compiled code lives one level deeper (dist/src/config) than the source (src/config).
+  for (const path of [schemaPathFromSource, schemaPath]) {
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  throw new Error(`config.schema.json not found (looked at ${schemaPathFromSource} and ${schemaPath})`);
+}
+
+let validator: ReturnType<Ajv['compile']> | undefined;
+function validate(data: unknown): readonly ErrorObject[] | null {
+  if (validator === undefined) {
+    const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false });
+    validator = ajv.compile(readSchema());
+  }
+  return validator(data) ? null : (validator.errors ?? []);
+}
+
+function keyOf(error: ErrorObject): string {
+  const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  if (error.keyword === 'required') return path ? `${path}.${error.params['missingProperty']}` : String(error.params['missingProperty']);
+  return path || '(root)';
+}
+
+function describe(error: ErrorObject, data: unknown): string {
+  const key = keyOf(error);
+  let value: unknown = data;
+  for (const part of error.instancePath.split('/').slice(1)) value = (value as Record<string, unknown>)?.[part];
+  return `${key}: ${error.message ?? 'is invalid'} (got ${JSON.stringify(value)})`;
+}
+
+/**
+ * Validates a parsed config object, fills in the defaults, and applies the
+ * DB_DSN environment override. Throws ConfigError naming every bad key.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('config must be a JSON object');
+  }
+  const data = structuredClone(raw) as Record<string, unknown>;
+  const errors = validate(data);
+  if (errors !== null) {
+    throw new ConfigError(`invalid configuration: ${errors.map((e) => describe(e, data)).join('; ')}`);
+  }
+  const config = data as unknown as Config;
+  if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
+  if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;
+  return config;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Where it came from, for the log ("defaults" when the file was missing). */
+  source: string;
+  /** Keys present in the file that hayate does not know (likely typos). */
+  unknownKeys: string[];
+}
+
+/** Reads a config file; a missing file means defaults. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { config: parseConfig({}, env), source: `defaults (${path} not found)`, unknownKeys: [] };
+    }
+    throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  const config = parseConfig(raw, env);
+  return { config, source: path, unknownKeys: unknownKeys(raw as Record<string, unknown>) };
+}
+
+export function defaultConfig(): Config {
+  return parseConfig({}, {});
+}
+
+function unknownKeys(raw: Record<string, unknown>): string[] {
+  const schema = readSchema();
+  const out: string[] = [];
+  const walk = (value: Record<string, unknown>, node: Record<string, unknown>, prefix: string): void => {
+    const props = (node['properties'] ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [key, child] of Object.entries(value)) {
+      const sub = props[key];
+      if (sub === undefined) out.push(prefix + key);
+      else if (sub['type'] === 'object' && child !== null && typeof child === 'object') {
+        walk(child as Record<string, unknown>, sub, `${prefix}${key}.`);
+      }
+    }
+  };
+  walk(raw, schema, '');
+  return out;
+}
+
+/** Splits http.addr (":34000", "127.0.0.1:34000", "[::1]:34000") into host and port. */
+export function listenAddress(addr: string): { host: string; port: number } {
+  const idx = addr.lastIndexOf(':');
+  let host = addr.slice(0, idx);
+  const port = Number(addr.slice(idx + 1));
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}

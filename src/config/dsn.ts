@@ -1,0 +1,53 @@
+import { ConfigError } from './config.js';
+
+export interface DatabaseAddress {
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/**
+ * Parses chihaya's Go-style DSN (user:pass@tcp(host:port)/db?opts, or
+ * user:pass@unix(/path)/db) or a mysql:// URL.
+ */
+export function parseDsn(dsn: string): DatabaseAddress {
+  if (/^(mysql|mariadb):\/\//i.test(dsn)) {
+    let url: URL;
+    try {
+      url = new URL(dsn);
+    } catch {
+      throw new ConfigError(`database.dsn: not a valid URL (${redact(dsn)})`);
+    }
+    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (!database) throw new ConfigError(`database.dsn: no database name in ${redact(dsn)}`);
+    return {
+      host: url.hostname || '127.0.0.1',
+      port: url.port ? Number(url.port) : 3306,
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database,
+    };
+  }
+  const match = /^(?:([^:@]*)(?::(.*))?@)?(?:(tcp|unix)\(([^)]*)\))?\/([^?]*)(?:\?.*)?$/.exec(dsn);
+  if (match === null) {
+    throw new ConfigError(`database.dsn: expected user:pass@tcp(host:port)/dbname or mysql://… (got ${redact(dsn)})`);
+  }
+  const [, user = '', password = '', protocol = 'tcp', address = '', database = ''] = match;
+  if (!database) throw new ConfigError(`database.dsn: no database name in ${redact(dsn)}`);
+  if (protocol === 'unix') return { socketPath: address, user, password, database };
+  const idx = address.lastIndexOf(':');
+  const host = idx === -1 ? address : address.slice(0, idx);
+  const port = idx === -1 ? 3306 : Number(address.slice(idx + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError(`database.dsn: bad port in ${redact(dsn)}`);
+  }
+  return { host: host || '127.0.0.1', port, user, password, database };
+}
+
+/** The DSN with its password hidden, for messages. */
+export function redact(dsn: string): string {
+  return dsn.replace(/^([a-z]+:\/\/[^:@/]*:)[^@]*@/i, '$1***@').replace(/^([^:@/]*:)[^@]+@(tcp|unix)/, '$1***@$2');
+}

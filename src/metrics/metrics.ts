@@ -1,0 +1,272 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Counters the announce path bumps. Plain numbers: incrementing a prom-client
+ * counter with labels hashes the labels on every call, so the hot path writes
+ * here and the registry reads these at scrape time.
+ */
+export class RequestStats {
+  announces = 0;
+  scrapes = 0;
+  /** Requests answered with a bencoded failure (any route). */
+  failures = 0;
+  /** Requests that hit an unexpected error (answered with a failure, never a crash). */
+  errors = 0;
+  /** Requests per route, including /alive, /metrics and 404s. */
+  other = 0;
+
+  total(): number {
+    return this.announces + this.scrapes + this.other;
+  }
+}
+
+export interface StoreSizes {
+  users(): number;
+  torrents(): number;
+  clients(): number;
+  hitAndRuns(): number;
+  seeders(): number;
+  leechers(): number;
+}
+
+const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** One tracker's metrics, in a registry of its own (no global registry). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new RequestStats();
+  readonly startedAt = Date.now();
+  private readonly loopDelay: IntervalHistogram;
+  private sizes: StoreSizes | undefined;
+  private queueDepths: () => Record<string, number> = () => ({});
+
+  readonly reloadSeconds: Histogram<'source'>;
+  readonly reloadFailures: Counter<'source'>;
+  readonly flushSeconds: Histogram<'queue'>;
+  readonly flushedRows: Counter<'queue'>;
+  readonly deadlocks: Counter<'queue'>;
+  readonly deadlockAborted: Counter<'queue'>;
+  readonly deadlockSeconds: Counter<'queue'>;
+  readonly sqlErrors: Counter<'queue'>;
+  readonly serializationSeconds: Histogram;
+  readonly serializationFailures: Counter;
+  readonly purgeSeconds: Histogram;
+  readonly purgedPeers: Counter;
+  readonly recorderRows: Counter;
+  readonly recorderErrors: Counter;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+
+    // prom-client calls collect() with `this` bound to the metric.
+    const self = this;
+    new Gauge({
+      name: 'hayate_uptime_seconds',
+      help: 'Seconds since the tracker started',
+      registers,
+      collect() {
+        this.set((Date.now() - self.startedAt) / 1000);
+      },
+    });
+
+    const sizeGauge = (name: string, help: string, read: (s: StoreSizes) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (self.sizes) this.set(read(self.sizes));
+        },
+      });
+    };
+    sizeGauge('hayate_users', 'Enabled users loaded in memory', (s) => s.users());
+    sizeGauge('hayate_torrents', 'Torrents loaded in memory', (s) => s.torrents());
+    sizeGauge('hayate_approved_clients', 'Approved client prefixes loaded', (s) => s.clients());
+    sizeGauge('hayate_hit_and_runs', 'Hit-and-run (user, torrent) pairs loaded', (s) => s.hitAndRuns());
+    new Gauge({
+      name: 'hayate_peers',
+      help: 'Peers tracked in memory, by kind',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        if (!self.sizes) return;
+        this.set({ kind: 'seeder' }, self.sizes.seeders());
+        this.set({ kind: 'leecher' }, self.sizes.leechers());
+      },
+    });
+
+    const stats = this.requests;
+    new Counter({
+      name: 'hayate_requests_total',
+      help: 'HTTP requests handled, by route',
+      labelNames: ['route'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ route: 'announce' }, stats.announces);
+        this.inc({ route: 'scrape' }, stats.scrapes);
+        this.inc({ route: 'other' }, stats.other);
+      },
+    });
+    new Counter({
+      name: 'hayate_failed_requests_total',
+      help: 'Requests answered with a bencoded failure reason',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.failures);
+      },
+    });
+    new Counter({
+      name: 'hayate_request_errors_total',
+      help: 'Requests that hit an unexpected internal error (answered, logged)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.errors);
+      },
+    });
+    let lastTotal = 0;
+    let lastAt = Date.now();
+    let perMinute = 0;
+    new Gauge({
+      name: 'hayate_throughput_requests_per_minute',
+      help: 'Requests per minute since the previous scrape of this metric',
+      registers,
+      collect() {
+        const now = Date.now();
+        const total = stats.total();
+        if (now - lastAt >= 1000) {
+          perMinute = ((total - lastTotal) * 60_000) / (now - lastAt);
+          lastTotal = total;
+          lastAt = now;
+        }
+        this.set(perMinute);
+      },
+    });
+
+    new Gauge({
+      name: 'hayate_queue_depth',
+      help: 'Records waiting in each accounting queue (distinct keys)',
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        for (const [queue, depth] of Object.entries(self.queueDepths())) this.set({ queue }, depth);
+      },
+    });
+
+    const loop = this.loopDelay;
+    new Gauge({
+      name: 'hayate_event_loop_lag_seconds',
+      help: 'Event-loop delay since the previous scrape, by quantile',
+      labelNames: ['quantile'],
+      registers,
+      collect() {
+        this.set({ quantile: '0.5' }, loop.percentile(50) / 1e9);
+        this.set({ quantile: '0.99' }, loop.percentile(99) / 1e9);
+        this.set({ quantile: '1' }, loop.max / 1e9);
+        loop.reset();
+      },
+    });
+
+    this.reloadSeconds = new Histogram({
+      name: 'hayate_reload_seconds',
+      help: 'Time to reload one source from the database',
+      labelNames: ['source'],
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.reloadFailures = new Counter({
+      name: 'hayate_reload_failures_total',
+      help: 'Reloads that failed (the previous data was kept)',
+      labelNames: ['source'],
+      registers,
+    });
+    this.flushSeconds = new Histogram({
+      name: 'hayate_flush_seconds',
+      help: 'Time to write one batch of a queue to the database',
+      labelNames: ['queue'],
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.flushedRows = new Counter({
+      name: 'hayate_flushed_rows_total',
+      help: 'Rows written to the database, by queue',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.deadlocks = new Counter({
+      name: 'hayate_deadlocks_total',
+      help: 'Deadlocks and lock-wait timeouts met while flushing',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.deadlockAborted = new Counter({
+      name: 'hayate_deadlock_aborted_total',
+      help: 'Flushes whose deadlock retries ran out (the work stays queued)',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.deadlockSeconds = new Counter({
+      name: 'hayate_deadlock_seconds_total',
+      help: 'Seconds spent pausing between deadlock retries',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.sqlErrors = new Counter({
+      name: 'hayate_sql_errors_total',
+      help: 'SQL errors other than deadlocks (the work stays queued)',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.serializationSeconds = new Histogram({
+      name: 'hayate_serialization_seconds',
+      help: 'Time to write the cache files',
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.serializationFailures = new Counter({
+      name: 'hayate_serialization_failures_total',
+      help: 'Cache writes that failed',
+      registers,
+    });
+    this.purgeSeconds = new Histogram({
+      name: 'hayate_purge_seconds',
+      help: 'Time to purge inactive peers',
+      buckets: secondsBuckets,
+      registers,
+    });
+    this.purgedPeers = new Counter({
+      name: 'hayate_purged_peers_total',
+      help: 'Inactive peers dropped from memory',
+      registers,
+    });
+    this.recorderRows = new Counter({
+      name: 'hayate_recorded_announces_total',
+      help: 'Announce rows written to the events CSV files',
+      registers,
+    });
+    this.recorderErrors = new Counter({
+      name: 'hayate_recorder_errors_total',
+      help: 'Failed writes of announce rows (rows kept and retried)',
+      registers,
+    });
+  }
+
+  watchStore(sizes: StoreSizes): void {
+    this.sizes = sizes;
+  }
+
+  watchQueues(depths: () => Record<string, number>): void {
+    this.queueDepths = depths;
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}

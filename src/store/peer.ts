@@ -1,0 +1,58 @@
+/**
+ * One client of one user on one torrent. Byte strings (peer_id) are held as
+ * latin1 JS strings: one char per byte, compact in V8 and usable as map keys.
+ */
+export interface Peer {
+  /** 20 raw bytes, latin1. */
+  peerId: string;
+  userId: number;
+  torrentId: number;
+  /** IPv4 as an unsigned 32-bit number: the real address, handed to other peers. */
+  ip: number;
+  port: number;
+  /** Counters as last announced (the baseline for the next delta). */
+  uploaded: number;
+  downloaded: number;
+  left: number;
+  /** Unix seconds. */
+  startTime: number;
+  lastAnnounce: number;
+  clientId: number;
+  seeding: boolean;
+  /** Position in the owning swarm's array; maintained by Swarm only. */
+  slot: number;
+}
+
+/**
+ * The peer key: user ID as 4 little-endian bytes, then the 20-byte peer_id — the
+ * same 24 bytes chihaya's cache files use, as a latin1 string.
+ */
+export function peerKey(userId: number, peerId: string): string {
+  return (
+    String.fromCharCode(userId & 0xff, (userId >>> 8) & 0xff, (userId >>> 16) & 0xff, (userId >>> 24) & 0xff) + peerId
+  );
+}
+
+export function keyUserId(key: string): number {
+  return (
+    (key.charCodeAt(0) | (key.charCodeAt(1) << 8) | (key.charCodeAt(2) << 16) | (key.charCodeAt(3) << 24)) >>> 0
+  );
+}
+
+export function ipToString(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
+}
+
+/** Parses dotted-quad IPv4; returns -1 when it is not one. */
+export function ipFromString(text: string): number {
+  const parts = text.split('.');
+  if (parts.length !== 4) return -1;
+  let ip = 0;
+  for (const part of parts) {
+    if (!/^\d{1,3}$/.test(part)) return -1;
+    const n = Number(part);
+    if (n > 255) return -1;
+    ip = ip * 256 + n;
+  }
+  return ip;
+}

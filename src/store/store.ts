@@ -1,0 +1,47 @@
+import type { ApprovedClient, GroupFreeleech, Torrent, User } from './types.js';
+import { groupKey, hnrKey } from './types.js';
+
+/**
+ * Everything the announce path reads: users, torrents (with their swarms) and
+ * site-wide settings. Each collection is replaced whole by a reload (a plain
+ * field assignment, so readers never see a half-built set).
+ */
+export class Store {
+  /** Enabled users by passkey. */
+  users = new Map<string, User>();
+  /** Loaded torrents by info_hash (latin1). */
+  torrents = new Map<string, Torrent>();
+  /** Hit-and-run (uid:fid) pairs: these lift DisableDownload for that torrent. */
+  hitAndRuns = new Set<string>();
+  /** Group freeleech by (type, group). */
+  groupFreeleech = new Map<string, GroupFreeleech>();
+  approvedClients: ApprovedClient[] = [];
+  globalFreeleech = false;
+
+  /** Returns the approved client ID for a peer_id (latin1), or 0. */
+  clientIdFor(peerId: string): number {
+    for (const client of this.approvedClients) {
+      if (peerId.startsWith(client.prefix)) return client.id;
+    }
+    return 0;
+  }
+
+  groupMultipliers(torrent: Torrent): GroupFreeleech | undefined {
+    return this.groupFreeleech.get(groupKey(torrent.type, torrent.groupId));
+  }
+
+  hasHitAndRun(userId: number, torrentId: number): boolean {
+    return this.hitAndRuns.has(hnrKey(userId, torrentId));
+  }
+
+  /** May this user download this torrent (DisableDownload, lifted by a hit-and-run)? */
+  mayDownload(user: User, torrent: Torrent): boolean {
+    return !user.disableDownload || this.hasHitAndRun(user.id, torrent.id);
+  }
+
+  peerCount(): number {
+    let n = 0;
+    for (const torrent of this.torrents.values()) n += torrent.seeders.size + torrent.leechers.size;
+    return n;
+  }
+}

@@ -1,0 +1,52 @@
+import { Swarm } from './swarm.js';
+
+export interface User {
+  id: number;
+  /** torrent_pass, 32 chars. */
+  passkey: string;
+  upMultiplier: number;
+  downMultiplier: number;
+  disableDownload: boolean;
+  trackerHide: boolean;
+}
+
+export type TorrentType = string; // 'anime' | 'music' in the schema; kept open for the cache format
+
+export interface Torrent {
+  id: number;
+  /** 20 raw bytes, latin1. */
+  infoHash: string;
+  groupId: number;
+  type: TorrentType;
+  snatched: number;
+  /** 0 live, 1 pruned (revived by a seeder), other: gone. */
+  status: number;
+  lastAction: number;
+  upMultiplier: number;
+  downMultiplier: number;
+  seeders: Swarm;
+  leechers: Swarm;
+}
+
+export interface GroupFreeleech {
+  upMultiplier: number;
+  downMultiplier: number;
+}
+
+export interface ApprovedClient {
+  id: number;
+  /** peer_id prefix, latin1. */
+  prefix: string;
+}
+
+export function newTorrent(fields: Omit<Torrent, 'seeders' | 'leechers'>): Torrent {
+  return { ...fields, seeders: new Swarm(), leechers: new Swarm() };
+}
+
+export function groupKey(type: string, groupId: number): string {
+  return `${type}:${groupId}`;
+}
+
+export function hnrKey(userId: number, torrentId: number): string {
+  return `${userId}:${torrentId}`;
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createConnection, type Connection } from 'mysql2/promise';
+import { inject } from 'vitest';
+
+export interface TestDatabase {
+  name: string;
+  /** mysql:// URL of the database, usable as database.dsn. */
+  dsn: string;
+  /** An open connection to it, for arranging and asserting. */
+  conn: Connection;
+  drop(): Promise<void>;
+}
+
+const schema = readFileSync(new URL('../../database/schema.sql', import.meta.url), 'utf8');
+
+export function schemaStatements(): string[] {
+  return schema
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('--'))
+    .join('\n')
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Creates a uniquely named database with the schema loaded. */
+export async function createTestDatabase(prefix = 'hayate_test', rootUrl = inject('dbRootUrl')): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const root = new URL(rootUrl);
+  const admin = await createConnection({
+    host: root.hostname,
+    port: Number(root.port || 3306),
+    user: decodeURIComponent(root.username),
+    password: decodeURIComponent(root.password),
+  });
+  await admin.query(`CREATE DATABASE \`${name}\``);
+  await admin.end();
+  const dsn = `${root.protocol}//${root.username}:${root.password}@${root.host}/${name}`;
+  const conn = await createConnection({
+    host: root.hostname,
+    port: Number(root.port || 3306),
+    user: decodeURIComponent(root.username),
+    password: decodeURIComponent(root.password),
+    database: name,
+    supportBigNumbers: true,
+  });
+  for (const statement of schemaStatements()) await conn.query(statement);
+  return {
+    name,
+    dsn,
+    conn,
+    async drop() {
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await conn.end();
+    },
+  };
+}
