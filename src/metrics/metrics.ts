@@ -55,6 +55,7 @@ export class Metrics {
   readonly purgedPeers: Counter;
   readonly recorderRows: Counter;
   readonly recorderErrors: Counter;
+  readonly recorderDropped: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -254,6 +255,11 @@ export class Metrics {
     this.recorderErrors = new Counter({
       name: 'hayate_recorder_errors_total',
       help: 'Failed writes of announce rows (rows kept and retried)',
+      registers,
+    });
+    this.recorderDropped = new Counter({
+      name: 'hayate_recorder_dropped_total',
+      help: 'Announce rows dropped because the recorder buffer was full (writes failing)',
       registers,
     });
   }
