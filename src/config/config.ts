@@ -80,6 +80,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     throw new ConfigError(`invalid configuration: ${errors.map((e) => describe(e, data)).join('; ')}`);
   }
   const config = data as unknown as Config;
+  // The schema's pattern allows up to 5 digits; a port past 65535 would only fail at listen().
+  if (listenAddress(config.http.addr).port > 65535) {
+    throw new ConfigError(`invalid configuration: http.addr: port must be 0..65535 (got ${JSON.stringify(config.http.addr)})`);
+  }
   if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
   if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;
   return config;

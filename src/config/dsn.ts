@@ -24,7 +24,7 @@ export function parseDsn(dsn: string): DatabaseAddress {
     const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
     if (!database) throw new ConfigError(`database.dsn: no database name in ${redact(dsn)}`);
     return {
-      host: url.hostname || '127.0.0.1',
+      host: unbracket(url.hostname) || '127.0.0.1',
       port: url.port ? Number(url.port) : 3306,
       user: decodeURIComponent(url.username),
       password: decodeURIComponent(url.password),
@@ -44,7 +44,12 @@ export function parseDsn(dsn: string): DatabaseAddress {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConfigError(`database.dsn: bad port in ${redact(dsn)}`);
   }
-  return { host: host || '127.0.0.1', port, user, password, database };
+  return { host: unbracket(host) || '127.0.0.1', port, user, password, database };
+}
+
+/** "[::1]" → "::1": URLs and Go DSNs bracket IPv6 hosts, the socket layer wants them bare. */
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 /** The DSN with its password hidden, for messages. */
