@@ -24,7 +24,7 @@ function mariadbClient(database: string): Promise<{ code: number | null; stderr:
   return new Promise((resolve, reject) => {
     const child = spawn('mariadb', args, { stdio: [stdin, 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       closeSync(stdin);
