@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Generates the README's configuration reference from config.schema.json.
+//   node scripts/config-reference.mjs          rewrite README.md between the markers
+//   node scripts/config-reference.mjs --check  exit 1 when README.md is out of date
+//   node scripts/config-reference.mjs --print  print the table
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const START = '<!-- config-reference:start -->';
+export const END = '<!-- config-reference:end -->';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const readmePath = `${repo}README.md`;
+
+/** One row per leaf key, in schema order: [dotted key, type, default, description]. */
+export function referenceRows(schema) {
+  const rows = [];
+  const walk = (node, prefix) => {
+    for (const [key, child] of Object.entries(node.properties ?? {})) {
+      if (child.type === 'object' && child.properties) walk(child, `${prefix}${key}.`);
+      else rows.push([prefix + key, child.type ?? '', JSON.stringify(child.default), child.description ?? '']);
+    }
+  };
+  walk(schema, '');
+  return rows;
+}
+
+const cell = (text) => String(text).replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+export function referenceTable(schema) {
+  const lines = ['| key | type | default | description |', '| --- | --- | --- | --- |'];
+  for (const [key, type, def, description] of referenceRows(schema)) {
+    lines.push(`| \`${cell(key)}\` | ${cell(type)} | \`${cell(def)}\` | ${cell(description)} |`);
+  }
+  return lines.join('\n');
+}
+
+/** The README with the section between the markers replaced by the table. */
+export function withReference(readme, table) {
+  const start = readme.indexOf(START);
+  const end = readme.indexOf(END);
+  if (start === -1 || end === -1 || end < start) throw new Error(`README.md lacks the markers ${START} … ${END}`);
+  return `${readme.slice(0, start + START.length)}\n${table}\n${readme.slice(end)}`;
+}
+
+function main(args) {
+  const schema = JSON.parse(readFileSync(`${repo}config.schema.json`, 'utf8'));
+  const table = referenceTable(schema);
+  if (args.includes('--print')) {
+    process.stdout.write(`${table}\n`);
+    return 0;
+  }
+  const readme = readFileSync(readmePath, 'utf8');
+  const updated = withReference(readme, table);
+  if (args.includes('--check')) {
+    if (updated === readme) return 0;
+    console.error('README.md configuration reference is out of date: run node scripts/config-reference.mjs');
+    return 1;
+  }
+  if (updated !== readme) writeFileSync(readmePath, updated);
+  console.error(updated === readme ? 'README.md already up to date' : 'README.md configuration reference updated');
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = main(process.argv.slice(2));
