@@ -134,7 +134,9 @@ export class CsvRecorder implements AnnounceRecorder {
   /** Stops the timer and writes every buffered row. Rows recorded after this are dropped (counted). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    const ok = await this.flush();
+    let ok = await this.flush();
+    // Rows recorded while that flush ran are written too, before record() starts refusing.
+    while (ok && this.buffered() > 0) ok = await this.flush();
     this.closed = true;
     if (!ok) {
       const lost = this.buffered();
