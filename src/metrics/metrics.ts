@@ -30,6 +30,7 @@ export interface StoreSizes {
   leechers(): number;
 }
 
+const LOOP_RESOLUTION_MS = 10;
 const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** One tracker's metrics, in a registry of its own (no global registry). */
@@ -61,7 +62,7 @@ export class Metrics {
     const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
-    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loopDelay.enable();
 
     // prom-client calls collect() with `this` bound to the metric.
@@ -168,9 +169,11 @@ export class Metrics {
       labelNames: ['quantile'],
       registers,
       collect() {
-        this.set({ quantile: '0.5' }, loop.percentile(50) / 1e9);
-        this.set({ quantile: '0.99' }, loop.percentile(99) / 1e9);
-        this.set({ quantile: '1' }, loop.max / 1e9);
+        // The histogram measures timer-to-timer time; the lag is what exceeds the timer period.
+        const lag = (ns: number): number => Math.max(0, ns / 1e9 - LOOP_RESOLUTION_MS / 1000);
+        this.set({ quantile: '0.5' }, lag(loop.percentile(50)));
+        this.set({ quantile: '0.99' }, lag(loop.percentile(99)));
+        this.set({ quantile: '1' }, lag(loop.max));
         loop.reset();
       },
     });

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from '../src/config/config.js';
+import { redact } from '../src/config/dsn.js';
+import { createLogger } from '../src/log.js';
+import { buildTracker } from '../src/main.js';
+
+const program = new Command()
+  .name('hayate')
+  .description(
+    'Private BitTorrent tracker for Gazelle-style sites (a drop-in for chihaya).\n' +
+      'Reads config.json, serves /<passkey>/announce and /<passkey>/scrape, and keeps its\n' +
+      'cache files (torrent-cache.bin, user-cache.bin) and events/ in the working directory.',
+  )
+  .option('-c, --config <path>', 'path to config.json', 'config.json')
+  .addHelpText('after', '\nEnvironment:\n  DB_DSN             overrides database.dsn\n  HAYATE_LOG_LEVEL   trace|debug|info|warn|error (default info)\n')
+  .parse();
+
+const logger = createLogger();
+const configPath = resolve(program.opts<{ config: string }>().config);
+
+let loaded;
+try {
+  loaded = loadConfig(configPath);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`hayate: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+const { config, source, unknownKeys } = loaded;
+logger.info({ config: source, dsn: redact(config.database.dsn), addr: config.http.addr }, 'configuration loaded');
+if (unknownKeys.length > 0) logger.warn({ keys: unknownKeys }, 'unknown configuration keys ignored');
+
+const tracker = buildTracker({ config, logger, dir: process.cwd() });
+
+let signals = 0;
+const onSignal = (signal: NodeJS.Signals): void => {
+  signals++;
+  if (signals > 1) {
+    logger.warn({ signal }, 'second signal: exiting at once');
+    process.exit(1);
+  }
+  logger.info({ signal }, 'shutting down: finishing requests, flushing queues, writing caches');
+  tracker.stop().then(
+    () => {
+      logger.info('shutdown complete');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+tracker.start().catch((err: unknown) => {
+  logger.fatal({ err }, 'failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,221 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Store } from '../store/store.js';
+import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech, type Torrent, type User } from '../store/types.js';
+
+export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
+
+export interface ReloadOptions {
+  /** Rows per keyset page; the loop yields to the event loop between pages. */
+  pageSize?: number;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Reloads users, torrents and settings from the database (SPEC §3).
+ *
+ * Big tables are read in keyset pages, yielding between pages and every few
+ * thousand rows, so announces keep being answered while millions of rows load.
+ * Each source is swapped in whole when complete (one assignment); a source that
+ * fails keeps its previous data, logged and counted. User and torrent objects
+ * still present are updated in place, so torrents keep their swarms and the
+ * reload does not churn millions of objects.
+ */
+export class Reloader {
+  private readonly pageSize: number;
+  private running: Promise<boolean> | undefined;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly store: Store,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    options: ReloadOptions = {},
+  ) {
+    this.pageSize = options.pageSize ?? 20_000;
+  }
+
+  /** Reloads every source; resolves true when all succeeded. Concurrent calls share one run. */
+  reload(): Promise<boolean> {
+    this.running ??= this.reloadAll().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Resolves once no reload is running (for shutdown). */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  private async reloadAll(): Promise<boolean> {
+    const results = [
+      await this.timed('clients', () => this.loadClients()),
+      await this.timed('global_freeleech', () => this.loadGlobalFreeleech()),
+      await this.timed('group_freeleech', () => this.loadGroupFreeleech()),
+      await this.timed('users', () => this.loadUsers()),
+      await this.timed('hit_and_runs', () => this.loadHitAndRuns()),
+      await this.timed('torrents', () => this.loadTorrents()),
+    ];
+    return results.every(Boolean);
+  }
+
+  private async timed(source: ReloadSource, load: () => Promise<number>): Promise<boolean> {
+    const end = this.metrics.reloadSeconds.startTimer({ source });
+    try {
+      const rows = await load();
+      const seconds = end();
+      this.logger.debug({ source, rows, ms: Math.round(seconds * 1000) }, 'reloaded');
+      return true;
+    } catch (err) {
+      this.metrics.reloadFailures.inc({ source });
+      this.logger.error({ source, err: (err as Error).message }, 'reload failed; keeping the previous data');
+      return false;
+    }
+  }
+
+  /** Runs `query` page by page (keyset on the last row), calling `each` per row. */
+  private async paged(
+    sql: string,
+    first: unknown[],
+    next: (row: unknown[]) => unknown[],
+    each: (row: unknown[]) => void,
+  ): Promise<number> {
+    let params = first;
+    let total = 0;
+    for (;;) {
+      const [rows] = await this.pool.query<RowDataPacket[]>({ sql, rowsAsArray: true }, [...params, this.pageSize]);
+      for (let i = 0; i < rows.length; i++) {
+        each(rows[i] as unknown[]);
+        if ((i & 4095) === 4095) await yieldToLoop();
+      }
+      total += rows.length;
+      if (rows.length < this.pageSize) return total;
+      params = next(rows[rows.length - 1] as unknown[]);
+      await yieldToLoop();
+    }
+  }
+
+  private async loadUsers(): Promise<number> {
+    const previous = this.store.users;
+    const byId = new Map<number, User>();
+    for (const user of previous.values()) byId.set(user.id, user);
+    const users = new Map<string, User>();
+    const count = await this.paged(
+      `SELECT ID, torrent_pass, UpMultiplier, DownMultiplier, DisableDownload, TrackerHide
+         FROM users_main WHERE Enabled = '1' AND ID > ? ORDER BY ID LIMIT ?`,
+      [0],
+      (row) => [row[0]],
+      (row) => {
+        const id = Number(row[0]);
+        const passkey = String(row[1]);
+        let user = byId.get(id);
+        if (user === undefined || user.passkey !== passkey) {
+          user = { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false };
+        }
+        user.upMultiplier = Number(row[2]);
+        user.downMultiplier = Number(row[3]);
+        user.disableDownload = Number(row[4]) !== 0;
+        user.trackerHide = Number(row[5]) !== 0;
+        users.set(passkey, user);
+      },
+    );
+    this.store.users = users;
+    return count;
+  }
+
+  private async loadHitAndRuns(): Promise<number> {
+    const pairs = new Set<string>();
+    const count = await this.paged(
+      `SELECT th.uid, th.fid FROM transfer_history th JOIN users_main um ON um.ID = th.uid
+        WHERE th.hnr = 1 AND um.Enabled = '1' AND (th.uid > ? OR (th.uid = ? AND th.fid > ?))
+        ORDER BY th.uid, th.fid LIMIT ?`,
+      [-1, -1, -1],
+      (row) => [row[0], row[0], row[1]],
+      (row) => pairs.add(hnrKey(Number(row[0]), Number(row[1]))),
+    );
+    this.store.hitAndRuns = pairs;
+    return count;
+  }
+
+  private async loadTorrents(): Promise<number> {
+    const previous = this.store.torrents;
+    const torrents = new Map<string, Torrent>();
+    const count = await this.paged(
+      `SELECT ID, info_hash, GroupID, TorrentType, Snatched, Status, UpMultiplier, DownMultiplier, last_action
+         FROM torrents WHERE TorrentType <> 'internal' AND ID > ? ORDER BY ID LIMIT ?`,
+      [0],
+      (row) => [row[0]],
+      (row) => {
+        const raw = row[1] as Buffer;
+        if (!Buffer.isBuffer(raw) || raw.length < 20) return; // not a valid info_hash: cannot be announced
+        const infoHash = raw.toString('latin1', 0, 20);
+        const id = Number(row[0]);
+        const lastAction = Number(row[8]);
+        let torrent = previous.get(infoHash);
+        if (torrent === undefined || torrent.id !== id) {
+          torrent = newTorrent({
+            id,
+            infoHash,
+            groupId: 0,
+            type: '',
+            snatched: 0,
+            status: 0,
+            lastAction,
+            upMultiplier: 1,
+            downMultiplier: 1,
+          });
+        }
+        torrent.groupId = Number(row[2]);
+        torrent.type = String(row[3]);
+        // The database lags behind snatches still queued; never show a count going backwards.
+        torrent.snatched = Math.max(Number(row[4]), torrent.snatched);
+        torrent.status = Number(row[5]);
+        torrent.upMultiplier = Number(row[6]);
+        torrent.downMultiplier = Number(row[7]);
+        if (lastAction > torrent.lastAction) torrent.lastAction = lastAction;
+        torrents.set(infoHash, torrent);
+      },
+    );
+    this.store.torrents = torrents;
+    return count;
+  }
+
+  private async loadGroupFreeleech(): Promise<number> {
+    const [rows] = await this.pool.query<RowDataPacket[]>(
+      'SELECT GroupID, Type, UpMultiplier, DownMultiplier FROM torrent_group_freeleech',
+    );
+    const groups = new Map<string, GroupFreeleech>();
+    for (const row of rows) {
+      groups.set(groupKey(String(row['Type']), Number(row['GroupID'])), {
+        upMultiplier: Number(row['UpMultiplier']),
+        downMultiplier: Number(row['DownMultiplier']),
+      });
+    }
+    this.store.groupFreeleech = groups;
+    return rows.length;
+  }
+
+  private async loadClients(): Promise<number> {
+    const [rows] = await this.pool.query<RowDataPacket[]>(
+      'SELECT id, peer_id FROM approved_clients WHERE archived = 0 ORDER BY id',
+    );
+    const clients: ApprovedClient[] = [];
+    for (const row of rows) {
+      const prefix = Buffer.from(String(row['peer_id']), 'utf8').toString('latin1');
+      if (prefix.length > 0) clients.push({ id: Number(row['id']), prefix });
+    }
+    this.store.approvedClients = clients;
+    return rows.length;
+  }
+
+  private async loadGlobalFreeleech(): Promise<number> {
+    const [rows] = await this.pool.query<RowDataPacket[]>(
+      "SELECT mod_setting FROM mod_core WHERE mod_option = 'global_freeleech'",
+    );
+    this.store.globalFreeleech = rows.length > 0 && Number(rows[0]!['mod_setting']) !== 0;
+    return rows.length;
+  }
+}

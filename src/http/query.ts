@@ -1,0 +1,158 @@
+/**
+ * Announce/scrape query parsing straight from the raw request target.
+ *
+ * info_hash and peer_id are arbitrary bytes, percent-encoded: they are decoded
+ * byte-wise into latin1 strings (one char per byte). A UTF-8 decode would
+ * corrupt them. Names match case-insensitively; '+' is kept literally (clients
+ * percent-encode it; treating it as a space would corrupt binary values).
+ */
+
+/** A numeric parameter: undefined when absent, NaN when present but not a non-negative safe integer. */
+export type NumericParam = number | undefined;
+
+export interface TrackerQuery {
+  /** Every info_hash value, decoded (any length). */
+  infoHashes: string[];
+  peerId: string | undefined;
+  port: NumericParam;
+  uploaded: NumericParam;
+  downloaded: NumericParam;
+  left: NumericParam;
+  numwant: NumericParam;
+  event: string;
+  /** compact absent or anything but "0": compact. */
+  compact: boolean;
+  noPeerId: boolean;
+  /** The client's `ip` parameter, decoded. */
+  ip: string | undefined;
+}
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  const lower = code | 0x20;
+  if (lower >= 97 && lower <= 102) return lower - 87; // a-f
+  return -1;
+}
+
+/** Percent-decodes s[start, end) to a latin1 string. A malformed escape is kept literally. */
+export function decodeComponent(s: string, start: number, end: number): string {
+  let pct = s.indexOf('%', start);
+  if (pct === -1 || pct >= end) return s.slice(start, end);
+  let out = '';
+  let from = start;
+  while (pct !== -1 && pct < end) {
+    const hi = pct + 2 < end ? hexValue(s.charCodeAt(pct + 1)) : -1;
+    const lo = hi !== -1 ? hexValue(s.charCodeAt(pct + 2)) : -1;
+    if (lo !== -1) {
+      out += s.slice(from, pct) + String.fromCharCode((hi << 4) | lo);
+      from = pct + 3;
+    }
+    pct = s.indexOf('%', lo !== -1 ? pct + 3 : pct + 1);
+  }
+  return out + s.slice(from, end);
+}
+
+/** Parses a non-negative decimal integer in s[start, end); NaN if it is not one or exceeds 2^53-1. */
+function parseUnsigned(s: string, start: number, end: number): number {
+  if (start === end || end - start > 16) return Number.NaN;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n <= Number.MAX_SAFE_INTEGER ? n : Number.NaN;
+}
+
+/** A numeric value may itself be percent-encoded (rare); decode only when needed. */
+function numeric(s: string, start: number, end: number): number {
+  if (s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end) {
+    const decoded = decodeComponent(s, start, end);
+    return parseUnsigned(decoded, 0, decoded.length);
+  }
+  return parseUnsigned(s, start, end);
+}
+
+/** Lower-cased, decoded parameter name (names are ASCII; decoding handles %-encoded names). */
+function nameOf(s: string, start: number, end: number): string {
+  const raw = s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end ? decodeComponent(s, start, end) : s.slice(start, end);
+  return raw.toLowerCase();
+}
+
+/**
+ * Parses the query part of a request target (everything after the first '?').
+ * `target` is the raw URL as received (req.url), whose chars are the bytes sent.
+ */
+export function parseTrackerQuery(target: string): TrackerQuery {
+  const query: TrackerQuery = {
+    infoHashes: [],
+    peerId: undefined,
+    port: undefined,
+    uploaded: undefined,
+    downloaded: undefined,
+    left: undefined,
+    numwant: undefined,
+    event: '',
+    compact: true,
+    noPeerId: false,
+    ip: undefined,
+  };
+  const q = target.indexOf('?');
+  if (q === -1) return query;
+  const len = target.length;
+  let start = q + 1;
+  while (start <= len) {
+    let end = target.indexOf('&', start);
+    if (end === -1) end = len;
+    if (end > start) {
+      let eq = target.indexOf('=', start);
+      if (eq === -1 || eq > end) eq = end;
+      const vs = eq < end ? eq + 1 : end;
+      switch (nameOf(target, start, eq)) {
+        case 'info_hash':
+          query.infoHashes.push(decodeComponent(target, vs, end));
+          break;
+        case 'peer_id':
+          query.peerId = decodeComponent(target, vs, end);
+          break;
+        case 'port':
+          query.port = numeric(target, vs, end);
+          break;
+        case 'uploaded':
+          query.uploaded = numeric(target, vs, end);
+          break;
+        case 'downloaded':
+          query.downloaded = numeric(target, vs, end);
+          break;
+        case 'left':
+          query.left = numeric(target, vs, end);
+          break;
+        case 'numwant':
+          query.numwant = numeric(target, vs, end);
+          break;
+        case 'event':
+          query.event = decodeComponent(target, vs, end);
+          break;
+        case 'compact':
+          query.compact = decodeComponent(target, vs, end) !== '0';
+          break;
+        case 'no_peer_id':
+          query.noPeerId = decodeComponent(target, vs, end) === '1';
+          break;
+        case 'ip':
+          query.ip = decodeComponent(target, vs, end);
+          break;
+        default:
+          break;
+      }
+    }
+    start = end + 1;
+  }
+  return query;
+}
+
+/** The path part of a request target, without the query. */
+export function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}

@@ -1,0 +1,142 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { announce } from '../tracker/announce.js';
+import type { TrackerContext } from '../tracker/context.js';
+import { Failure } from '../tracker/failures.js';
+import { scrape } from '../tracker/scrape.js';
+import { parseTrackerQuery } from './query.js';
+
+export interface HttpDeps {
+  ctx: TrackerContext;
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+  /** Unix milliseconds; injectable for tests. */
+  clock?: () => number;
+}
+
+const TEXT = 'text/plain';
+const NOT_FOUND = Buffer.from('404 page not found\n');
+
+/**
+ * The HTTP surface (SPEC §4): GET /<passkey>/announce, /<passkey>/scrape,
+ * /alive, /metrics; everything else 404. Tracker answers are always 200
+ * text/plain (clients only read a failure reason from a 200).
+ */
+export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+  const { ctx, config, metrics, logger } = deps;
+  const clock = deps.clock ?? Date.now;
+  const stats = metrics.requests;
+  const proxyHeader = config.http.proxy_header.toLowerCase();
+  const timeouts = config.http.timeout;
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // No per-request log lines: at thousands of announces a second they would be the main cost.
+    logController: new LogController({ disableRequestLogging: true }),
+    // We parse the raw query ourselves (binary-safe); skip fastify's parser.
+    routerOptions: { querystringParser: () => ({}) },
+    // Keep-alive behind nginx; idle connections close after http.timeout.idle.
+    keepAliveTimeout: timeouts.idle * 1000,
+    requestTimeout: timeouts.read,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server => {
+      const server = createServer(
+        {
+          requestTimeout: timeouts.read,
+          headersTimeout: timeouts.read,
+          keepAliveTimeout: timeouts.idle * 1000,
+          // Node checks request timeouts on this period (default 30 s, far too coarse for 300 ms).
+          connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(timeouts.read / 2))),
+          maxHeaderSize: 8 * 1024,
+        },
+        handler,
+      );
+      server.maxRequestsPerSocket = 0;
+      return server;
+    },
+  });
+
+  // A response the client does not read within http.timeout.write is abandoned.
+  app.addHook('onResponse', (request, _reply, done) => {
+    const socket = request.raw.socket;
+    if (socket && socket.writableLength > 0) {
+      const timer = setTimeout(() => {
+        if (socket.writableLength > 0) socket.destroy();
+      }, timeouts.write);
+      timer.unref();
+      socket.once('drain', () => clearTimeout(timer));
+    }
+    done();
+  });
+
+  app.get('/:passkey/announce', (request, reply) => {
+    stats.announces++;
+    const passkey = (request.params as { passkey: string }).passkey;
+    const result = announce(
+      ctx,
+      {
+        passkey,
+        query: parseTrackerQuery(request.raw.url ?? ''),
+        proxyAddress: proxyHeader ? headerValue(request.headers[proxyHeader]) : undefined,
+        socketAddress: request.raw.socket?.remoteAddress,
+      },
+      Math.floor(clock() / 1000),
+    );
+    if (result.failed) stats.failures++;
+    return reply.type(TEXT).send(result.body);
+  });
+
+  app.get('/:passkey/scrape', (request, reply) => {
+    if (!config.enable_scrape) {
+      stats.other++;
+      return reply.code(404).type(TEXT).send(NOT_FOUND);
+    }
+    stats.scrapes++;
+    const passkey = (request.params as { passkey: string }).passkey;
+    const result = scrape(ctx, passkey, parseTrackerQuery(request.raw.url ?? ''));
+    if (result.failed) stats.failures++;
+    return reply.type(TEXT).send(result.body);
+  });
+
+  const started = clock();
+  app.get('/alive', (_request, reply) => {
+    stats.other++;
+    const now = clock();
+    return reply.type('application/json').send(JSON.stringify({ now, uptime: now - started }));
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    stats.other++;
+    if (!config.enable_metrics) return reply.code(404).type(TEXT).send(NOT_FOUND);
+    const body = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(body);
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    stats.other++;
+    return reply.code(404).type(TEXT).send(NOT_FOUND);
+  });
+
+  // An unexpected error on a tracker route is answered as a tracker failure (never a 500).
+  app.setErrorHandler((error: Error, request, reply) => {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      return reply.code(status).type(TEXT).send(`${status} ${error.message}\n`);
+    }
+    stats.errors++;
+    stats.failures++;
+    logger.error({ err: error, url: request.raw.url?.slice(0, 200) }, 'request failed');
+    return reply.code(200).type(TEXT).send(ctx.failures.get(...Failure.internalError));
+  });
+
+  return app;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

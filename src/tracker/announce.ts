@@ -1,0 +1,258 @@
+import type { TrackerQuery } from '../http/query.js';
+import { resolveAddress } from '../http/address.js';
+import { ipToString, peerKey, type Peer } from '../store/peer.js';
+import type { Torrent, User } from '../store/types.js';
+import { bstr } from './bencode.js';
+import type { TrackerContext } from './context.js';
+import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
+import { choosePeers } from './peer-choice.js';
+
+/** An announce as the HTTP layer hands it over: nothing here needs a socket. */
+export interface AnnounceRequest {
+  passkey: string;
+  query: TrackerQuery;
+  /** Value of the configured proxy header, if any. */
+  proxyAddress: string | undefined;
+  /** The socket's remote address. */
+  socketAddress: string | undefined;
+}
+
+export interface AnnounceResult {
+  body: Buffer;
+  /** True when the body is a failure reason. */
+  failed: boolean;
+}
+
+/** 127.0.0.1: what transfer_ips records for TrackerHide users. */
+const HIDDEN_IP = 0x7f000001;
+
+function fail(ctx: TrackerContext, [reason, interval]: readonly [string, number]): AnnounceResult {
+  return { body: ctx.failures.get(reason, interval), failed: true };
+}
+
+function failOnce(ctx: TrackerContext, [reason, interval]: readonly [string, number]): AnnounceResult {
+  // Reasons carrying request data are not worth caching.
+  return { body: Buffer.from(`d14:failure reason${bstr(reason)}8:intervali${interval}ee`, 'latin1'), failed: true };
+}
+
+/** Checks a required numeric parameter; returns the failure or undefined. */
+function checkNumber(
+  value: number | undefined,
+  missing: readonly [string, number],
+  invalid: readonly [string, number],
+): readonly [string, number] | undefined {
+  if (value === undefined) return missing;
+  if (Number.isNaN(value)) return invalid;
+  return undefined;
+}
+
+/**
+ * Handles one announce (SPEC §5): validates in the order of the failure table,
+ * updates the swarm, queues the accounting, and encodes the answer. A function
+ * of (context, request, clock): `now` is unix seconds.
+ */
+export function announce(ctx: TrackerContext, request: AnnounceRequest, now: number): AnnounceResult {
+  const { store, config } = ctx;
+  const user = store.users.get(request.passkey);
+  if (user === undefined) return fail(ctx, Failure.invalidPasskey);
+
+  const q = request.query;
+  let infoHash: string | undefined;
+  for (const candidate of q.infoHashes) if (candidate.length === 20) infoHash = candidate;
+  if (infoHash === undefined) return fail(ctx, Failure.missingInfoHash);
+  if (q.infoHashes.length > 1) return fail(ctx, Failure.multipleInfoHash);
+  if (q.peerId === undefined || q.peerId === '') return fail(ctx, Failure.missingPeerId);
+  if (q.peerId.length !== 20) return fail(ctx, Failure.invalidPeerId);
+  if (q.port === undefined) return fail(ctx, Failure.missingPort);
+  if (Number.isNaN(q.port) || q.port > 65535) return fail(ctx, Failure.invalidPort);
+  if (config.announce.strict_port && q.port < 1024) return failOnce(ctx, wellKnownPort(q.port));
+  const numberFailure =
+    checkNumber(q.uploaded, Failure.missingUploaded, Failure.invalidUploaded) ??
+    checkNumber(q.downloaded, Failure.missingDownloaded, Failure.invalidDownloaded) ??
+    checkNumber(q.left, Failure.missingLeft, Failure.invalidLeft);
+  if (numberFailure !== undefined) return fail(ctx, numberFailure);
+
+  const address = resolveAddress(q.ip, request.proxyAddress, request.socketAddress);
+  if (address.ip < 0) return failOnce(ctx, notIPv4(address.text));
+
+  const clientId = store.clientIdFor(q.peerId);
+  if (clientId === 0) return failOnce(ctx, clientNotApproved(q.peerId));
+
+  const torrent = store.torrents.get(infoHash);
+  if (torrent === undefined) return fail(ctx, Failure.unknownTorrent);
+
+  const left = q.left!;
+  if (torrent.status === 1 && left === 0) {
+    torrent.status = 0;
+    ctx.accounting.revive(torrent.id);
+  } else if (torrent.status !== 0) {
+    return failOnce(ctx, torrentGone(torrent.status, left));
+  }
+  if (left > 0 && !store.mayDownload(user, torrent)) return fail(ctx, Failure.downloadDisabled);
+
+  return updateSwarm(ctx, user, torrent, q, clientId, address.ip, now);
+}
+
+function updateSwarm(
+  ctx: TrackerContext,
+  user: User,
+  torrent: Torrent,
+  q: TrackerQuery,
+  clientId: number,
+  ip: number,
+  now: number,
+): AnnounceResult {
+  const { config, accounting, store } = ctx;
+  const peerId = q.peerId!;
+  const port = q.port!;
+  const uploaded = q.uploaded!;
+  const downloaded = q.downloaded!;
+  const left = q.left!;
+  const event = q.event;
+  const completed = event === 'completed';
+  const key = peerKey(user.id, peerId);
+
+  // Find the peer wherever it is, then put it where `left` says it belongs.
+  let peer = torrent.leechers.get(key);
+  let wasSeeder = false;
+  if (peer === undefined) {
+    peer = torrent.seeders.get(key);
+    wasSeeder = peer !== undefined;
+  }
+  const seeding = left === 0;
+  let snatches = 0;
+  if (peer === undefined) {
+    peer = {
+      peerId,
+      userId: user.id,
+      torrentId: torrent.id,
+      ip,
+      port,
+      // A new peer's counters are its baseline: no credit for what it reports on arrival.
+      uploaded,
+      downloaded,
+      left,
+      startTime: now,
+      lastAnnounce: now,
+      clientId,
+      seeding,
+      slot: -1,
+    } satisfies Peer;
+    (seeding ? torrent.seeders : torrent.leechers).add(key, peer);
+  } else if (seeding && !wasSeeder) {
+    torrent.leechers.delete(key);
+    torrent.seeders.add(key, peer);
+  } else if (!seeding && wasSeeder) {
+    torrent.seeders.delete(key);
+    torrent.leechers.add(key, peer);
+  }
+  if (seeding && completed) snatches = 1;
+
+  const rawUp = uploaded > peer.uploaded ? uploaded - peer.uploaded : 0;
+  const rawDown = downloaded > peer.downloaded ? downloaded - peer.downloaded : 0;
+  const group = store.groupMultipliers(torrent);
+  const up = Math.trunc(
+    rawUp * Math.abs(user.upMultiplier) * Math.abs(group?.upMultiplier ?? 1) * Math.abs(torrent.upMultiplier),
+  );
+  const down = store.globalFreeleech
+    ? 0
+    : Math.trunc(
+        rawDown *
+          Math.abs(user.downMultiplier) *
+          Math.abs(group?.downMultiplier ?? 1) *
+          Math.abs(torrent.downMultiplier),
+      );
+
+  const sinceLast = now - peer.lastAnnounce;
+  const deltaTime = sinceLast > config.intervals.peer_inactivity || sinceLast < 0 ? 0 : sinceLast;
+  const deltaSeedTime = seeding ? deltaTime : 0;
+
+  peer.uploaded = uploaded;
+  peer.downloaded = downloaded;
+  peer.left = left;
+  peer.seeding = seeding;
+  peer.lastAnnounce = now;
+  peer.ip = ip;
+  peer.port = port;
+  peer.clientId = clientId;
+  if (seeding) torrent.lastAction = now;
+
+  let active = true;
+  if (event === 'stopped') {
+    (seeding ? torrent.seeders : torrent.leechers).delete(key);
+    active = false;
+  } else if (snatches > 0) {
+    torrent.snatched += 1;
+    accounting.snatch(user.id, torrent.id, now);
+  }
+
+  const seeders = torrent.seeders.size;
+  const leechers = torrent.leechers.size;
+  accounting.torrent(torrent.id, snatches, seeders, leechers, torrent.lastAction);
+  accounting.transferHistory(
+    user.id,
+    torrent.id,
+    rawUp,
+    rawDown,
+    deltaTime,
+    deltaSeedTime,
+    snatches,
+    seeding,
+    left,
+    now,
+    peer.startTime,
+    active,
+  );
+  if (rawUp !== 0 || rawDown !== 0 || up !== 0 || down !== 0) accounting.user(user.id, rawUp, rawDown, up, down);
+  accounting.transferIp(
+    user.id,
+    torrent.id,
+    user.trackerHide ? HIDDEN_IP : ip,
+    clientId,
+    rawUp,
+    rawDown,
+    port,
+    now,
+    peer.startTime,
+  );
+  if (uploaded > 0 || downloaded > 0) {
+    ctx.recorder.record(now, torrent.id, user.id, ip, port, event, uploaded, downloaded, left);
+  }
+
+  const numwant = Math.min(
+    q.numwant === undefined || Number.isNaN(q.numwant) ? config.announce.numwant : q.numwant,
+    config.announce.max_numwant,
+  );
+  const drift = config.intervals.announce_drift > 0 ? Math.floor(ctx.random() * config.intervals.announce_drift) : 0;
+  const head =
+    `d8:completei${seeders}e10:downloadedi${torrent.snatched}e10:incompletei${leechers}e` +
+    `8:intervali${config.intervals.announce + drift}e12:min intervali${config.intervals.min_announce}e`;
+  if (numwant <= 0 || !active) return { body: Buffer.from(`${head}e`, 'latin1'), failed: false };
+
+  const chosen = choosePeers(torrent.seeders, torrent.leechers, user.id, seeding, numwant, ctx.random);
+  return { body: q.compact ? compactAnswer(head, chosen) : dictAnswer(head, chosen, q.noPeerId), failed: false };
+}
+
+/** `...5:peers<6n>:<ip4 port2 ...>e` (BEP 23). */
+function compactAnswer(head: string, peers: Peer[]): Buffer {
+  const prefix = `${head}5:peers${peers.length * 6}:`;
+  const body = Buffer.allocUnsafe(prefix.length + peers.length * 6 + 1);
+  let at = body.write(prefix, 0, 'latin1');
+  for (const peer of peers) {
+    at = body.writeUInt32BE(peer.ip, at);
+    at = body.writeUInt16BE(peer.port, at);
+  }
+  body[at] = 0x65; // 'e'
+  return body;
+}
+
+/** `...5:peersl d2:ip..7:peer id20:..4:porti..e e ... e e`, keys in bencode order. */
+function dictAnswer(head: string, peers: Peer[], noPeerId: boolean): Buffer {
+  let out = `${head}5:peersl`;
+  for (const peer of peers) {
+    out += `d2:ip${bstr(ipToString(peer.ip))}`;
+    if (!noPeerId) out += `7:peer id${bstr(peer.peerId)}`;
+    out += `4:porti${peer.port}ee`;
+  }
+  return Buffer.from(`${out}ee`, 'latin1');
+}

@@ -1,0 +1,22 @@
+import type { AccountingSink } from '../accounting/sink.js';
+import type { Config } from '../config/config.js';
+import type { AnnounceRecorder } from '../recorder/recorder.js';
+import type { Store } from '../store/store.js';
+import { FailureCache } from './bencode.js';
+
+/** What announce and scrape read and write: passed in, never global. */
+export interface TrackerContext {
+  store: Store;
+  config: Config;
+  accounting: AccountingSink;
+  recorder: AnnounceRecorder;
+  /** Uniform in [0, 1): peer sampling and interval drift. */
+  random: () => number;
+  failures: FailureCache;
+}
+
+export function createContext(
+  parts: Omit<TrackerContext, 'failures' | 'random'> & { random?: () => number },
+): TrackerContext {
+  return { random: Math.random, failures: new FailureCache(), ...parts };
+}

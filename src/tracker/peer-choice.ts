@@ -1,0 +1,53 @@
+import type { Peer } from '../store/peer.js';
+import type { Swarm } from '../store/swarm.js';
+
+/**
+ * Uniform random choice without replacement by a partial Fisher-Yates shuffle
+ * of the swarm's own array: each step swaps a random remaining peer into the
+ * next position. O(peers examined), no allocation, and no bias from Map
+ * insertion order. The swarm's order carries no meaning, so reordering it is free.
+ *
+ * Appends to `out` the eligible peers (not `userId`'s, port >= 1024) until it
+ * holds `want`; with `oneSeederPerUser`, at most one peer per user, tracked in `usersSeen`.
+ */
+export function samplePeers(
+  swarm: Swarm,
+  userId: number,
+  want: number,
+  out: Peer[],
+  random: () => number,
+  usersSeen?: Set<number>,
+): void {
+  const peers = swarm.peers;
+  const n = peers.length;
+  for (let i = 0; i < n && out.length < want; i++) {
+    const j = i + Math.floor(random() * (n - i));
+    swarm.swap(i, j);
+    const peer = peers[i]!;
+    if (peer.userId === userId || peer.port < 1024) continue;
+    if (usersSeen !== undefined) {
+      if (usersSeen.has(peer.userId)) continue;
+      usersSeen.add(peer.userId);
+    }
+    out.push(peer);
+  }
+}
+
+/**
+ * Peers for an announce (SPEC §5): to a seeder, leechers only; to a leecher, at
+ * most one seeder per user first, then leechers.
+ */
+export function choosePeers(
+  seeders: Swarm,
+  leechers: Swarm,
+  userId: number,
+  seeding: boolean,
+  want: number,
+  random: () => number,
+): Peer[] {
+  const out: Peer[] = [];
+  if (want <= 0) return out;
+  if (!seeding && seeders.size > 0) samplePeers(seeders, userId, want, out, random, new Set());
+  samplePeers(leechers, userId, want, out, random);
+  return out;
+}
