@@ -158,7 +158,12 @@ export class CsvRecorder implements AnnounceRecorder {
   private async writeAll(): Promise<boolean> {
     for (;;) {
       if (this.written >= this.batch.length) {
-        if (this.pending.length === 0) return true;
+        if (this.pending.length === 0) {
+          // Let the written rows go now rather than at the next swap.
+          this.batch = [];
+          this.written = 0;
+          return true;
+        }
         // Swap rather than splice: the writer owns `batch`, record() keeps pushing to `pending`.
         this.batch = this.pending;
         this.pending = [];
