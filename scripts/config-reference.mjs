@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Generates the README's configuration reference from config.schema.json.
+// Generates the README's configuration reference from config.schema.json, and copies the
+// deployment files the README shows (<!-- include:PATH --> … <!-- include:end -->).
 //   node scripts/config-reference.mjs          rewrite README.md between the markers
 //   node scripts/config-reference.mjs --check  exit 1 when README.md is out of date
 //   node scripts/config-reference.mjs --print  print the table
@@ -43,6 +44,16 @@ export function withReference(readme, table) {
   return `${readme.slice(0, start + START.length)}\n${table}\n${readme.slice(end)}`;
 }
 
+const fenceLanguage = { conf: 'nginx', service: 'ini' };
+
+/** The README with every include section holding the named file in a fenced block. */
+export function withIncludes(readme, read) {
+  return readme.replace(/(<!-- include:(?!end)([^ >]+) -->)[\s\S]*?(<!-- include:end -->)/g, (_, open, path, close) => {
+    const language = fenceLanguage[path.split('.').pop()] ?? '';
+    return `${open}\n\`\`\`${language}\n${read(path).trimEnd()}\n\`\`\`\n${close}`;
+  });
+}
+
 function main(args) {
   const schema = JSON.parse(readFileSync(`${repo}config.schema.json`, 'utf8'));
   const table = referenceTable(schema);
@@ -51,14 +62,14 @@ function main(args) {
     return 0;
   }
   const readme = readFileSync(readmePath, 'utf8');
-  const updated = withReference(readme, table);
+  const updated = withIncludes(withReference(readme, table), (path) => readFileSync(`${repo}${path}`, 'utf8'));
   if (args.includes('--check')) {
     if (updated === readme) return 0;
-    console.error('README.md configuration reference is out of date: run node scripts/config-reference.mjs');
+    console.error('README.md is out of date (configuration reference or included files): run node scripts/config-reference.mjs');
     return 1;
   }
   if (updated !== readme) writeFileSync(readmePath, updated);
-  console.error(updated === readme ? 'README.md already up to date' : 'README.md configuration reference updated');
+  console.error(updated === readme ? 'README.md already up to date' : 'README.md updated');
   return 0;
 }
 
