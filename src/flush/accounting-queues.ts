@@ -1,0 +1,279 @@
+import type { Pool } from 'mysql2/promise';
+import type { AccountingSink } from '../accounting/sink.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { Flusher, type FlusherOptions, type RoundResult } from './flusher.js';
+import { MergeQueue } from './queue.js';
+import {
+  historyTable,
+  ipsTable,
+  queueNames,
+  revivalsTable,
+  snatchesTable,
+  torrentsTable,
+  usersTable,
+  type HistoryRecord,
+  type IpRecord,
+  type QueueName,
+  type RevivalRecord,
+  type SnatchRecord,
+  type TorrentRecord,
+  type UserRecord,
+} from './tables.js';
+import { Wakeable } from './wait.js';
+
+export interface AccountingQueuesOptions {
+  /** Records per statement (default 1000). */
+  chunkRows?: number;
+  /** Backoff after a failed round: starts here, doubles up to backoffMaxMs (defaults 1 s, 30 s). */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** innodb_lock_wait_timeout (s) for flush statements; default: the server's. */
+  lockWaitTimeout?: number;
+  /** Client-side limit on one flush statement (default 120 s). */
+  statementTimeoutMs?: number;
+}
+
+export interface QueueLeft {
+  keys: number;
+  uploaded: number;
+  downloaded: number;
+}
+
+export interface StopReport {
+  /** True when every queue was emptied before the deadline. */
+  complete: boolean;
+  /** What is still unwritten, per queue (all zero when complete). */
+  remaining: Record<QueueName, QueueLeft>;
+}
+
+/**
+ * The AccountingSink the announce path writes to: one merging queue per table,
+ * each written by its own background flusher (SPEC §6). Every call is
+ * synchronous and only touches memory; a record for a key already waiting is
+ * merged into the waiting record (no new object).
+ */
+export class AccountingQueues implements AccountingSink {
+  private readonly users: MergeQueue<UserRecord>;
+  private readonly torrents: MergeQueue<TorrentRecord>;
+  private readonly histories: MergeQueue<HistoryRecord>;
+  private readonly ips: MergeQueue<IpRecord>;
+  private readonly snatches: MergeQueue<SnatchRecord>;
+  private readonly revivals: MergeQueue<RevivalRecord>;
+  private readonly flushers: Map<QueueName, Flusher<any>>;
+  private readonly backoff = new Wakeable();
+  private readonly backoffMinMs: number;
+  private readonly backoffMaxMs: number;
+
+  constructor(
+    pool: Pool,
+    config: Config,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    options: AccountingQueuesOptions = {},
+  ) {
+    const { channels } = config;
+    this.users = new MergeQueue(usersTable, channels.users);
+    this.torrents = new MergeQueue(torrentsTable, channels.torrents);
+    this.histories = new MergeQueue(historyTable, channels.transfer_history);
+    this.ips = new MergeQueue(ipsTable, channels.transfer_ips);
+    this.snatches = new MergeQueue(snatchesTable, channels.snatches);
+    this.revivals = new MergeQueue(revivalsTable, channels.torrents);
+    this.backoffMinMs = options.backoffMinMs ?? 1_000;
+    this.backoffMaxMs = options.backoffMaxMs ?? 30_000;
+    const flusherOptions: FlusherOptions = {
+      flushIntervalMs: config.intervals.flush * 1000,
+      deadlockPauseMs: config.database.deadlock_pause * 1000,
+      deadlockRetries: config.database.deadlock_retries,
+      chunkRows: options.chunkRows ?? 1000,
+      backoffMinMs: this.backoffMinMs,
+      backoffMaxMs: this.backoffMaxMs,
+      logFlushes: config.log_flushes,
+      write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000 },
+    };
+    this.flushers = new Map(
+      [this.users, this.torrents, this.histories, this.ips, this.snatches, this.revivals].map((queue) => [
+        queue.name,
+        new Flusher<any>(queue, pool, metrics, logger, flusherOptions),
+      ]),
+    );
+  }
+
+  // --- AccountingSink (hot path) ---------------------------------------------
+
+  user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
+    if (rawUp === 0 && rawDown === 0 && up === 0 && down === 0) return;
+    const waiting = this.users.get(userId);
+    if (waiting !== undefined) {
+      waiting.rawUp += rawUp;
+      waiting.rawDown += rawDown;
+      waiting.up += up;
+      waiting.down += down;
+      return;
+    }
+    this.users.add({ key: userId, id: userId, up, down, rawUp, rawDown });
+  }
+
+  torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
+    const waiting = this.torrents.get(torrentId);
+    if (waiting !== undefined) {
+      waiting.snatches += snatches;
+      waiting.seeders = seeders;
+      waiting.leechers = leechers;
+      if (lastAction > waiting.lastAction) waiting.lastAction = lastAction;
+      return;
+    }
+    this.torrents.add({ key: torrentId, id: torrentId, snatches, seeders, leechers, lastAction });
+  }
+
+  transferHistory(
+    userId: number,
+    torrentId: number,
+    rawUp: number,
+    rawDown: number,
+    deltaTime: number,
+    deltaSeedTime: number,
+    snatches: number,
+    seeding: boolean,
+    left: number,
+    lastAnnounce: number,
+    startTime: number,
+    active: boolean,
+  ): void {
+    const key = `${userId}:${torrentId}`;
+    const waiting = this.histories.get(key);
+    if (waiting !== undefined) {
+      waiting.up += rawUp;
+      waiting.down += rawDown;
+      waiting.activeTime += deltaTime;
+      waiting.seedTime += deltaSeedTime;
+      waiting.snatches += snatches;
+      waiting.seeding = seeding;
+      waiting.remaining = left;
+      waiting.lastAnnounce = lastAnnounce;
+      waiting.active = active;
+      return;
+    }
+    this.histories.add({
+      key,
+      uid: userId,
+      fid: torrentId,
+      up: rawUp,
+      down: rawDown,
+      activeTime: deltaTime,
+      seedTime: deltaSeedTime,
+      snatches,
+      seeding,
+      remaining: left,
+      lastAnnounce,
+      startTime,
+      active,
+    });
+  }
+
+  transferIp(
+    userId: number,
+    torrentId: number,
+    ip: number,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void {
+    const key = `${userId}:${torrentId}:${ip}:${clientId}`;
+    const waiting = this.ips.get(key);
+    if (waiting !== undefined) {
+      waiting.up += rawUp;
+      waiting.down += rawDown;
+      waiting.port = port;
+      waiting.lastAnnounce = lastAnnounce;
+      return;
+    }
+    this.ips.add({ key, uid: userId, fid: torrentId, ip, clientId, up: rawUp, down: rawDown, port, lastAnnounce, startTime });
+  }
+
+  snatch(userId: number, torrentId: number, time: number): void {
+    const key = `${userId}:${torrentId}`;
+    if (this.snatches.get(key) !== undefined) return; // the first snatch's time stands
+    this.snatches.add({ key, uid: userId, fid: torrentId, time });
+  }
+
+  revive(torrentId: number): void {
+    if (this.revivals.get(torrentId) !== undefined) return;
+    this.revivals.add({ key: torrentId, id: torrentId });
+  }
+
+  // --- lifecycle ---------------------------------------------------------------
+
+  /** Starts the background flushers and publishes the queue depths as a metric. */
+  start(): void {
+    this.metrics.watchQueues(() => this.depths());
+    for (const flusher of this.flushers.values()) flusher.start();
+  }
+
+  /** Distinct keys waiting, per queue. */
+  depths(): Record<QueueName, number> {
+    const out = {} as Record<QueueName, number>;
+    for (const [name, flusher] of this.flushers) out[name] = flusher.queue.size;
+    return out;
+  }
+
+  /**
+   * Writes what is waiting in one queue (or in all, in table order) now, after
+   * any round in progress. Failed records stay queued; the result says so.
+   */
+  async flushNow(queue?: QueueName): Promise<RoundResult> {
+    const names = queue === undefined ? queueNames : [queue];
+    const total: RoundResult = { taken: 0, written: 0, ok: true };
+    for (const name of names) {
+      const result = await this.flushers.get(name)!.flushNow();
+      total.taken += result.taken;
+      total.written += result.written;
+      total.ok &&= result.ok;
+    }
+    return total;
+  }
+
+  /**
+   * Flushes every queue again and again until all are empty, or until
+   * `timeoutMs` from now has passed with the database still failing (each
+   * failure is logged; a round already under way when the time is up finishes).
+   * Logs, and returns, what is left per queue.
+   */
+  async flushAll(timeoutMs: number): Promise<StopReport> {
+    const deadline = Date.now() + timeoutMs;
+    let backoffMs = this.backoffMinMs;
+    for (;;) {
+      const result = await this.flushNow();
+      if (this.totalDepth() === 0) break;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      if (!result.ok) {
+        this.logger.error({ waiting: this.depths(), retryInMs: Math.min(backoffMs, left) }, 'flush at shutdown failed; retrying');
+        await this.backoff.sleep(Math.min(backoffMs, left));
+        backoffMs = Math.min(backoffMs * 2, this.backoffMaxMs);
+      }
+    }
+    const remaining = {} as Record<QueueName, QueueLeft>;
+    for (const [name, flusher] of this.flushers) remaining[name] = flusher.queue.summary();
+    const complete = this.totalDepth() === 0;
+    if (complete) this.logger.info('every accounting queue is flushed');
+    else this.logger.error({ remaining }, 'accounting left UNFLUSHED: the database could not be reached before the deadline');
+    return { complete, remaining };
+  }
+
+  /** Stops the background flushers, then flushAll(timeoutMs). */
+  async stop(timeoutMs: number): Promise<StopReport> {
+    await Promise.all([...this.flushers.values()].map((flusher) => flusher.halt()));
+    return this.flushAll(timeoutMs);
+  }
+
+  private totalDepth(): number {
+    let n = 0;
+    for (const flusher of this.flushers.values()) n += flusher.queue.size;
+    return n;
+  }
+}
