@@ -1,0 +1,206 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openPool } from '../src/database/pool.js';
+import { AccountingQueues } from '../src/flush/index.js';
+import { silentLogger } from '../src/log.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { counterValue, eventually, flushConfig } from './helpers/flush-setup.js';
+import { PrivateMariaDb } from './helpers/private-mariadb.js';
+
+const USERS = 20;
+const TORRENTS = 10;
+
+/** What the database must end up holding, tallied as the records are queued. */
+class Expected {
+  users = new Map<number, { up: number; down: number; rawUp: number; rawDown: number }>();
+  history = new Map<string, { up: number; down: number; activetime: number; snatched: number }>();
+  ips = new Map<string, { up: number; down: number }>();
+  snatched = new Map<number, number>();
+}
+
+/** One synthetic announce's worth of sink calls. */
+function announce(sink: AccountingQueues, expected: Expected, n: number, now: number): void {
+  const uid = 1 + (n % USERS);
+  const fid = 1 + (Math.floor(n / USERS) % TORRENTS);
+  const rawUp = 1000 + (n % 997);
+  const rawDown = 500 + (n % 499);
+  const snatch = n % 37 === 0 ? 1 : 0;
+  sink.user(uid, rawUp, rawDown, 2 * rawUp, rawDown);
+  const u = expected.users.get(uid) ?? { up: 0, down: 0, rawUp: 0, rawDown: 0 };
+  u.up += 2 * rawUp;
+  u.down += rawDown;
+  u.rawUp += rawUp;
+  u.rawDown += rawDown;
+  expected.users.set(uid, u);
+  sink.transferHistory(uid, fid, rawUp, rawDown, 30, 0, snatch, snatch === 1, 0, now, now, true);
+  const h = expected.history.get(`${uid}:${fid}`) ?? { up: 0, down: 0, activetime: 0, snatched: 0 };
+  h.up += rawUp;
+  h.down += rawDown;
+  h.activetime += 30;
+  h.snatched += snatch;
+  expected.history.set(`${uid}:${fid}`, h);
+  const ip = 0x0a000000 + (n % 3);
+  sink.transferIp(uid, fid, ip, 1, rawUp, rawDown, 6881, now, now);
+  const i = expected.ips.get(`${uid}:${fid}:${ip}`) ?? { up: 0, down: 0 };
+  i.up += rawUp;
+  i.down += rawDown;
+  expected.ips.set(`${uid}:${fid}:${ip}`, i);
+  sink.torrent(fid, snatch, n % 5, n % 7, now);
+  expected.snatched.set(fid, (expected.snatched.get(fid) ?? 0) + snatch);
+  if (snatch) sink.snatch(uid, fid, now);
+}
+
+async function actual(conn: TestDatabase['conn']): Promise<Expected> {
+  const out = new Expected();
+  const [users] = await conn.query<RowDataPacket[]>('SELECT ID, Uploaded, Downloaded, rawup, rawdl FROM users_main');
+  for (const r of users) {
+    if (r['rawup'] > 0 || r['rawdl'] > 0) out.users.set(r['ID'], { up: r['Uploaded'], down: r['Downloaded'], rawUp: r['rawup'], rawDown: r['rawdl'] });
+  }
+  const [history] = await conn.query<RowDataPacket[]>('SELECT uid, fid, uploaded, downloaded, activetime, snatched FROM transfer_history');
+  for (const r of history) out.history.set(`${r['uid']}:${r['fid']}`, { up: r['uploaded'], down: r['downloaded'], activetime: r['activetime'], snatched: r['snatched'] });
+  const [ips] = await conn.query<RowDataPacket[]>('SELECT uid, fid, ip, uploaded, downloaded FROM transfer_ips');
+  for (const r of ips) out.ips.set(`${r['uid']}:${r['fid']}:${r['ip']}`, { up: r['uploaded'], down: r['downloaded'] });
+  const [torrents] = await conn.query<RowDataPacket[]>('SELECT ID, Snatched FROM torrents');
+  for (const r of torrents) if (r['Snatched'] > 0) out.snatched.set(r['ID'], r['Snatched']);
+  return out;
+}
+
+function sorted(e: Expected): unknown {
+  const s = <V>(m: Map<string | number, V>) => [...m.entries()].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  return { users: s(e.users), history: s(e.history), ips: s(e.ips), snatched: s(e.snatched) };
+}
+
+async function seed(db: TestDatabase): Promise<void> {
+  for (let id = 1; id <= USERS; id++) {
+    await db.conn.query(`INSERT INTO users_main (ID, Enabled, torrent_pass) VALUES (?, '1', ?)`, [id, String(id).padStart(32, 'k')]);
+  }
+  for (let id = 1; id <= TORRENTS; id++) {
+    await db.conn.query(`INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, 1, 'music', ?)`, [id, Buffer.alloc(20, id)]);
+  }
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('a database that dies and comes back', () => {
+  let server: PrivateMariaDb;
+  let db: TestDatabase;
+  let pool: Pool;
+  let metrics: Metrics;
+  let queues: AccountingQueues | undefined;
+
+  beforeAll(async () => {
+    server = await PrivateMariaDb.create();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+  afterEach(async () => {
+    if (!server.running) await server.start();
+    await queues?.stop(10_000);
+    queues = undefined;
+    metrics.close();
+    await pool.end();
+    await db.drop().catch(() => undefined);
+  });
+
+  async function setUp(): Promise<AccountingQueues> {
+    db = await createTestDatabase('hayate_outage', server.rootUrl);
+    await seed(db);
+    pool = openPool(db.dsn);
+    metrics = new Metrics({ defaultMetrics: false });
+    queues = new AccountingQueues(pool, flushConfig(db.dsn), metrics, silentLogger(), { backoffMinMs: 50, backoffMaxMs: 400 });
+    return queues;
+  }
+
+  /** The test connection died with the server; open a new one. */
+  async function reconnect(): Promise<void> {
+    const { createConnection } = await import('mysql2/promise');
+    const url = new URL(db.dsn);
+    db.conn = await createConnection({ host: url.hostname, port: Number(url.port), user: 'root', database: db.name });
+  }
+
+  it('keeps every record queued while the server is down and writes all of it, exactly, once it is back', async () => {
+    const sink = await setUp();
+    const expected = new Expected();
+    sink.start();
+    let n = 0;
+    for (; n < 2000; n++) announce(sink, expected, n, 1_700_000_000 + n);
+    // Let the first batches land, then make sure no flush is in flight when the server dies
+    // (a COMMIT cut off mid-way is the one case hayate can only guarantee at-least-once for).
+    await sink.flushNow();
+    await server.kill();
+    const errorsBefore = await counterValue(metrics.sqlErrors);
+
+    // Announces keep coming while it is down; the flushers fail, back off, and keep the records.
+    for (; n < 12_000; n++) {
+      announce(sink, expected, n, 1_700_000_000 + n);
+      if (n % 500 === 0) await turn();
+    }
+    await eventually(() => counterValue(metrics.sqlErrors), (e) => e >= errorsBefore + 3, 'failed flushes while the server is down');
+    const depths = sink.depths();
+    expect(depths.users).toBe(USERS);
+    expect(depths.transfer_history).toBe(USERS * TORRENTS);
+
+    await server.start();
+    await reconnect();
+    await eventually(async () => sorted(await actual(db.conn)), (got) => JSON.stringify(got) === JSON.stringify(sorted(expected)), 'every byte in the database', 60_000);
+    await eventually(() => Object.values(sink.depths()).reduce((a, b) => a + b, 0), (d) => d === 0, 'empty queues');
+    const report = await sink.stop(10_000);
+    queues = undefined;
+    expect(report.complete).toBe(true);
+    expect(sorted(await actual(db.conn))).toEqual(sorted(expected));
+  });
+
+  it('stop() with the server down reports what is left unflushed; a later flushAll writes it', async () => {
+    const sink = await setUp();
+    const expected = new Expected();
+    await server.kill();
+    let up = 0;
+    for (let n = 0; n < 3000; n++) {
+      announce(sink, expected, n, 1_700_000_000 + n);
+    }
+    for (const h of expected.history.values()) up += h.up;
+    const report = await sink.stop(300);
+    expect(report.complete).toBe(false);
+    expect(report.remaining.transfer_history.keys).toBe(USERS * TORRENTS);
+    expect(report.remaining.transfer_history.uploaded).toBe(up);
+    expect(report.remaining.users.keys).toBe(USERS);
+
+    await server.start();
+    await reconnect();
+    const second = await sink.flushAll(30_000);
+    queues = undefined;
+    expect(second.complete).toBe(true);
+    expect(sorted(await actual(db.conn))).toEqual(sorted(expected));
+  });
+});
+
+describe('an SQL error that is not a deadlock', () => {
+  it('keeps the work queued until the statement can succeed', async () => {
+    const db = await createTestDatabase();
+    const pool = openPool(db.dsn);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const sink = new AccountingQueues(pool, flushConfig(db.dsn), metrics, silentLogger(), { backoffMinMs: 50, backoffMaxMs: 200 });
+    try {
+      await db.conn.query('RENAME TABLE transfer_ips TO transfer_ips_away');
+      sink.start();
+      sink.transferIp(1, 2, 3, 4, 100, 200, 6881, 10, 10);
+      await eventually(() => counterValue(metrics.sqlErrors, 'transfer_ips'), (e) => e >= 2, 'failing flushes');
+      expect(sink.depths().transfer_ips).toBe(1);
+      sink.transferIp(1, 2, 3, 4, 1, 2, 6882, 11, 11);
+      await db.conn.query('RENAME TABLE transfer_ips_away TO transfer_ips');
+      const [rows] = await eventually(
+        async () => (await db.conn.query<RowDataPacket[]>('SELECT uploaded, downloaded, CAST(port AS UNSIGNED) AS port, starttime, last_announce FROM transfer_ips'))[0],
+        (r) => r.length === 1,
+        'the transfer_ips row',
+      ).then((r) => [r]);
+      expect(rows).toEqual([{ uploaded: 101, downloaded: 202, port: 6882, starttime: 10, last_announce: 11 }]);
+    } finally {
+      await sink.stop(5_000);
+      metrics.close();
+      await pool.end();
+      await db.drop();
+    }
+  });
+});
