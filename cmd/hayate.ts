@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { redact } from '../src/config/dsn.js';
 import { createLogger } from '../src/log.js';
-import { buildTracker } from '../src/main.js';
+import { Tracker } from '../src/app.js';
 
 const program = new Command()
   .name('hayate')
@@ -34,7 +34,7 @@ const { config, source, unknownKeys } = loaded;
 logger.info({ config: source, dsn: redact(config.database.dsn), addr: config.http.addr }, 'configuration loaded');
 if (unknownKeys.length > 0) logger.warn({ keys: unknownKeys }, 'unknown configuration keys ignored');
 
-const tracker = buildTracker({ config, logger, dir: process.cwd() });
+const tracker = new Tracker({ config, logger, dir: process.cwd() });
 
 let signals = 0;
 const onSignal = (signal: NodeJS.Signals): void => {
@@ -45,8 +45,8 @@ const onSignal = (signal: NodeJS.Signals): void => {
   }
   logger.info({ signal }, 'shutting down: finishing requests, flushing queues, writing caches');
   tracker.stop().then(
-    () => {
-      logger.info('shutdown complete');
+    (report) => {
+      logger.info({ flushed: report.flush.complete, cacheWritten: report.cacheWritten }, 'shutdown complete');
       process.exit(0);
     },
     (err: unknown) => {

@@ -1,71 +1,88 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
-import { MemoryAccounting, type AccountingSink } from './accounting/sink.js';
+import { CacheWriter, readCacheFiles } from './cache/index.js';
 import { listenAddress, type Config } from './config/config.js';
 import { openPool } from './database/pool.js';
 import { Reloader } from './database/reload.js';
+import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
-import { noRecorder, type AnnounceRecorder } from './recorder/recorder.js';
+import { CsvRecorder } from './recorder/csv-recorder.js';
+import { noRecorder } from './recorder/recorder.js';
 import { Store } from './store/store.js';
 import { createContext, type TrackerContext } from './tracker/context.js';
-
-/** A background job the tracker owns: started after the first load, stopped at shutdown. */
-export interface Service {
-  name: string;
-  start(): void;
-  /** Finishes the job's work (final flush, final write) within the deadline. */
-  stop(deadlineMs: number): Promise<void>;
-}
 
 export interface TrackerOptions {
   config: Config;
   logger: Logger;
   /** Folder for the cache files and events/ (default: the working directory). */
   dir?: string;
-  /** Unix milliseconds. */
+  /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
   random?: () => number;
+  /** Defaults to a pool on config.database.dsn. */
   pool?: Pool;
-  accounting?: AccountingSink;
-  recorder?: AnnounceRecorder;
-  /** Extra jobs (flushers, serializer, recorder writer). */
-  services?: (tracker: Tracker) => Service[];
+  accounting?: AccountingQueuesOptions;
+  /** Read and write the cache files (default true). */
+  cache?: boolean;
+}
+
+export interface ShutdownReport {
+  flush: StopReport;
+  cacheWritten: boolean;
 }
 
 /**
- * The composition root: one store, one set of queues, one HTTP server, all
- * passed to each other explicitly. Tests build one per database.
+ * The composition root: one store, one set of queues, one HTTP server, each
+ * handed what it needs. Nothing here is global, so tests run several at once.
+ *
+ * Start: cache files → first database load → listen → background jobs
+ * (reload, flushers, purge, serializer, recorder). Stop: the reverse, so that
+ * every accounted byte reaches the queues before they are flushed.
  */
 export class Tracker {
   readonly config: Config;
   readonly logger: Logger;
   readonly dir: string;
+  readonly clock: () => number;
   readonly store = new Store();
-  readonly metrics: Metrics;
+  readonly metrics = new Metrics();
   readonly pool: Pool;
   readonly reloader: Reloader;
+  readonly accounting: AccountingQueues;
+  readonly purge: PurgeJob;
+  readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
   readonly http: FastifyInstance;
-  readonly clock: () => number;
-  private readonly services: Service[];
+  private readonly cacheWriter: CacheWriter | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
-  private stopping: Promise<void> | undefined;
+  private serializeTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<ShutdownReport> | undefined;
 
   constructor(options: TrackerOptions) {
-    this.config = options.config;
-    this.logger = options.logger;
+    const { config, logger } = options;
+    this.config = config;
+    this.logger = logger;
     this.dir = options.dir ?? process.cwd();
     this.clock = options.clock ?? Date.now;
-    this.metrics = new Metrics();
-    this.pool = options.pool ?? openPool(this.config.database.dsn);
-    this.reloader = new Reloader(this.pool, this.store, this.metrics, this.logger);
+    this.pool = options.pool ?? openPool(config.database.dsn);
+    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger);
+    this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, options.accounting);
+    this.metrics.watchQueues(() => this.accounting.depths());
+    this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () =>
+      Math.floor(this.clock() / 1000),
+    );
+    this.recorder = config.record_announces
+      ? new CsvRecorder({ dir: join(this.dir, 'events'), logger, metrics: this.metrics })
+      : undefined;
+    this.cacheWriter = options.cache === false ? undefined : new CacheWriter(this.dir, { logger });
     this.ctx = createContext({
       store: this.store,
-      config: this.config,
-      accounting: options.accounting ?? new MemoryAccounting(),
-      recorder: options.recorder ?? noRecorder,
+      config,
+      accounting: this.accounting,
+      recorder: this.recorder ?? noRecorder,
       ...(options.random ? { random: options.random } : {}),
     });
     const store = this.store;
@@ -77,29 +94,36 @@ export class Tracker {
       seeders: () => countPeers(store, 'seeders'),
       leechers: () => countPeers(store, 'leechers'),
     });
-    this.http = buildHttpServer({
-      ctx: this.ctx,
-      config: this.config,
-      metrics: this.metrics,
-      logger: this.logger,
-      clock: this.clock,
-    });
-    this.services = options.services?.(this) ?? [];
+    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock });
   }
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */
   async start(listen: { host: string; port: number } = listenAddress(this.config.http.addr)): Promise<string> {
+    if (this.cacheWriter !== undefined) await this.loadCache();
     const loaded = await this.reloader.reload();
-    if (!loaded) this.logger.warn('first database load incomplete; serving what could be loaded and retrying');
+    if (!loaded) this.logger.warn('first database load incomplete: serving what could be loaded, retrying on schedule');
     this.logger.info(
       { users: this.store.users.size, torrents: this.store.torrents.size, clients: this.store.approvedClients.length },
       'data loaded',
     );
     const address = await this.http.listen({ host: listen.host, port: listen.port });
     this.scheduleReload();
-    for (const service of this.services) service.start();
+    this.accounting.start();
+    this.purge.start();
+    this.scheduleSerialize();
     this.logger.info({ address }, 'listening');
     return address;
+  }
+
+  /** Restores swarms (and users, so a restart can answer before the database does) from the cache files. */
+  private async loadCache(): Promise<void> {
+    const cached = await readCacheFiles(this.dir, { logger: this.logger });
+    for (const error of cached.errors) this.logger.error({ error }, 'cache file unusable: starting without it');
+    this.store.torrents = cached.torrents;
+    this.store.users = cached.users;
+    let peers = 0;
+    for (const t of cached.torrents.values()) peers += t.seeders.size + t.leechers.size;
+    this.logger.info({ torrents: cached.torrents.size, peers, users: cached.users.size }, 'cache loaded');
   }
 
   private scheduleReload(): void {
@@ -111,30 +135,57 @@ export class Tracker {
     this.reloadTimer.unref();
   }
 
+  private scheduleSerialize(): void {
+    if (this.cacheWriter === undefined) return;
+    this.serializeTimer = setTimeout(() => {
+      void this.writeCache().finally(() => {
+        if (this.stopping === undefined) this.scheduleSerialize();
+      });
+    }, this.config.intervals.database_serialize * 1000);
+    this.serializeTimer.unref();
+  }
+
+  /** Writes the cache files now; failures are logged and counted, never thrown. */
+  async writeCache(): Promise<boolean> {
+    if (this.cacheWriter === undefined) return false;
+    const end = this.metrics.serializationSeconds.startTimer();
+    try {
+      await this.cacheWriter.write(this.store);
+      end();
+      return true;
+    } catch (err) {
+      this.metrics.serializationFailures.inc();
+      this.logger.error({ err: (err as Error).message, dir: this.dir }, 'writing the cache files failed');
+      return false;
+    }
+  }
+
   /**
-   * Graceful stop: stop accepting, answer what is in flight, then stop every
-   * job (final flushes and writes) within the deadline, then close the pool.
+   * Graceful stop (SPEC §6): stop accepting and answer what is in flight, then
+   * flush every queue (retrying within the deadline), write the cache files and
+   * the last announce rows, close the pool.
    */
-  stop(deadlineMs = 60_000): Promise<void> {
+  stop(deadlineMs = 60_000): Promise<ShutdownReport> {
     this.stopping ??= this.doStop(deadlineMs);
     return this.stopping;
   }
 
-  private async doStop(deadlineMs: number): Promise<void> {
-    clearTimeout(this.reloadTimer);
-    await this.http.close();
+  private async doStop(deadlineMs: number): Promise<ShutdownReport> {
     const deadline = Date.now() + deadlineMs;
-    // Reverse order: jobs started last (e.g. the serializer) stop first; the flushers see every record.
-    for (const service of [...this.services].reverse()) {
-      try {
-        await service.stop(Math.max(0, deadline - Date.now()));
-      } catch (err) {
-        this.logger.error({ service: service.name, err: (err as Error).message }, 'service failed to stop cleanly');
-      }
+    clearTimeout(this.reloadTimer);
+    clearTimeout(this.serializeTimer);
+    await this.http.close();
+    await this.purge.stop();
+    const flush = await this.accounting.stop(Math.max(1_000, deadline - Date.now()));
+    if (!flush.complete) {
+      this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
     }
+    const cacheWritten = await this.writeCache();
+    await this.recorder?.close();
     await this.reloader.idle();
     await this.pool.end().catch(() => undefined);
     this.metrics.close();
+    return { flush, cacheWritten };
   }
 }
 
