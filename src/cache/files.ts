@@ -1,0 +1,229 @@
+/**
+ * Whole cache files: atomic writing (`.tmp` then rename) through a chunked writer
+ * that yields to the event loop, and decoding that yields too — so neither a
+ * serialization nor a start-up load of millions of peers blocks announces.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import type { Peer } from '../store/peer.js';
+import { ByteReader, CacheFormatError, ChunkWriter } from './binary.js';
+import {
+  PEER_KEY_SIZE,
+  PEER_SIZE,
+  TORRENT_CACHE_VERSION,
+  TORRENT_TRAILER_SIZE,
+  USER_CACHE_VERSION,
+  readHeader,
+  readPeer,
+  readTorrentTrailer,
+  readUser,
+  userRecordSize,
+  writeHeader,
+  writePeer,
+  writeTorrentTrailer,
+  writeUser,
+  type PeerEntry,
+  type PeerRecord,
+  type TorrentRecord,
+  type UserRecord,
+} from './format.js';
+
+export const DEFAULT_YIELD_EVERY = 2000;
+
+/** Counts records and says when it is time to let the event loop run. */
+export class Pacer {
+  private sinceYield = 0;
+  constructor(private readonly every: number = DEFAULT_YIELD_EVERY) {}
+
+  /** Counts n records; true when the caller should `await pacer.pause()`. */
+  due(n = 1): boolean {
+    this.sinceYield += n;
+    return this.sinceYield >= this.every;
+  }
+
+  pause(): Promise<void> {
+    this.sinceYield = 0;
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * Writes `path` via `path.tmp`: the old file stays whole until the new one is
+ * complete and synced, so a crash mid-write never leaves a half file behind.
+ */
+export async function writeFileAtomically(path: string, produce: (w: ChunkWriter) => Promise<void>): Promise<number> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  let ok = false;
+  try {
+    const writer = new ChunkWriter(async (chunk) => {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
+        done += bytesWritten;
+      }
+    });
+    await produce(writer);
+    await writer.flush();
+    await handle.sync();
+    ok = true;
+    return writer.total;
+  } finally {
+    await handle.close();
+    if (ok) await rename(tmp, path);
+    else await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** Anything with the torrent fields; swarms come from `seeders`/`leechers` snapshots. */
+export type TorrentFields = Omit<TorrentRecord, 'seeders' | 'leechers'>;
+
+/**
+ * Writes a torrent file body. `snapshot` is called when the writer reaches a
+ * torrent and returns its peers at that moment (announces may change the swarm
+ * between yields; what is written is each swarm as it was when reached).
+ */
+export async function writeTorrentsBody<T extends TorrentFields>(
+  w: ChunkWriter,
+  torrents: readonly T[],
+  snapshot: (t: T) => { seeders: readonly PeerEntryLike[]; leechers: readonly PeerEntryLike[] },
+  pacer: Pacer,
+): Promise<number> {
+  let peers = 0;
+  await ensure(w, 20);
+  writeHeader(w, TORRENT_CACHE_VERSION, torrents.length);
+  for (const torrent of torrents) {
+    const { seeders, leechers } = snapshot(torrent);
+    await ensure(w, 20 + 10);
+    w.latin1(torrent.infoHash);
+    peers += await writeSwarm(w, seeders, pacer);
+    peers += await writeSwarm(w, leechers, pacer);
+    await ensure(w, TORRENT_TRAILER_SIZE);
+    writeTorrentTrailer(w, torrent);
+    if (pacer.due()) await pacer.pause();
+  }
+  return peers;
+}
+
+/** A peer with an optional explicit key (records from a file); model peers use userId + peer_id. */
+export type PeerEntryLike = PeerRecord | { key: string; peer: PeerRecord };
+
+async function writeSwarm(w: ChunkWriter, entries: readonly PeerEntryLike[], pacer: Pacer): Promise<number> {
+  await ensure(w, 10);
+  w.uvarint(entries.length);
+  for (const entry of entries) {
+    if (w.full(PEER_KEY_SIZE + PEER_SIZE)) await w.flush();
+    if ('key' in entry) {
+      w.latin1(entry.key);
+      writePeer(w, entry.peer);
+    } else {
+      w.u32(entry.userId);
+      w.latin1(entry.peerId);
+      writePeer(w, entry);
+    }
+    if (pacer.due()) await pacer.pause();
+  }
+  return entries.length;
+}
+
+export async function writeUsersBody(w: ChunkWriter, users: readonly UserRecord[], pacer: Pacer): Promise<void> {
+  await ensure(w, 20);
+  writeHeader(w, USER_CACHE_VERSION, users.length);
+  for (const user of users) {
+    await ensure(w, userRecordSize(user));
+    writeUser(w, user);
+    if (pacer.due()) await pacer.pause();
+  }
+}
+
+async function ensure(w: ChunkWriter, n: number): Promise<void> {
+  if (w.full(n)) await w.flush(n);
+}
+
+export interface DecodeOptions {
+  /** Keep 64-bit values beyond 2^53 exact (bigint) — for the cc tool. */
+  exact?: boolean;
+  yieldEvery?: number;
+  /** Called now and then with (bytes read, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Decodes a whole torrent-cache file; throws CacheFormatError naming `fileName`.
+ * Yields inside big swarms too, so one torrent with 100,000 peers is no stall.
+ */
+export async function decodeTorrentFile(
+  buf: Buffer,
+  fileName: string,
+  onTorrent: (t: TorrentRecord<Peer>) => void,
+  options: DecodeOptions = {},
+): Promise<{ version: number; count: number }> {
+  const exact = options.exact ?? false;
+  return decodeFile(buf, fileName, TORRENT_CACHE_VERSION, options, async (r, version, pacer) => {
+    const infoHash = r.latin1(20, 'info_hash');
+    const seeders = await readSwarmPaced(r, version, exact, 'seeders', pacer);
+    const leechers = await readSwarmPaced(r, version, exact, 'leechers', pacer);
+    onTorrent({ infoHash, seeders, leechers, ...readTorrentTrailer(r, version, exact) });
+  });
+}
+
+async function readSwarmPaced(r: ByteReader, version: number, exact: boolean, what: string, pacer: Pacer): Promise<PeerEntry<Peer>[]> {
+  const count = r.uvarint(`${what} count`);
+  // Each entry takes 24 + PEER_SIZE bytes at least: a bigger count is corruption, not a reason to allocate.
+  if (count * (PEER_KEY_SIZE + PEER_SIZE) > r.remaining) {
+    throw new CacheFormatError(`truncated: ${count} ${what} cannot fit in the ${r.remaining} bytes left`, r.pos);
+  }
+  const entries: PeerEntry<Peer>[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const key = r.latin1(PEER_KEY_SIZE, 'peer key');
+    entries[i] = { key, peer: readPeer(r, version, exact) };
+    if (pacer.due()) await pacer.pause();
+  }
+  return entries;
+}
+
+export async function decodeUserFile(
+  buf: Buffer,
+  fileName: string,
+  onUser: (u: UserRecord) => void,
+  options: DecodeOptions = {},
+): Promise<{ version: number; count: number }> {
+  return decodeFile(buf, fileName, USER_CACHE_VERSION, options, (r) => {
+    onUser(readUser(r));
+  });
+}
+
+async function decodeFile(
+  buf: Buffer,
+  fileName: string,
+  maxVersion: number,
+  options: DecodeOptions,
+  readRecord: (r: ByteReader, version: number, pacer: Pacer) => void | Promise<void>,
+): Promise<{ version: number; count: number }> {
+  const r = new ByteReader(buf);
+  const pacer = new Pacer(options.yieldEvery);
+  try {
+    if (buf.length === 0) throw new CacheFormatError('empty file', 0);
+    const { version, count } = readHeader(r, maxVersion);
+    let nextProgress = 0;
+    for (let i = 0; i < count; i++) {
+      await readRecord(r, version, pacer);
+      if (pacer.due()) await pacer.pause();
+      if (options.onProgress !== undefined && r.pos >= nextProgress) {
+        options.onProgress(r.pos, buf.length);
+        nextProgress = r.pos + (1 << 22);
+      }
+    }
+    if (r.remaining !== 0) {
+      throw new CacheFormatError(`${r.remaining} unexpected bytes after the last of ${count} records`, r.pos);
+    }
+    options.onProgress?.(buf.length, buf.length);
+    return { version, count };
+  } catch (err) {
+    if (err instanceof CacheFormatError) throw err.inFile(fileName);
+    if (err instanceof RangeError) {
+      // A bounds check we did not anticipate: still a damaged file, not a crash.
+      throw new CacheFormatError(`corrupt: ${err.message}`, r.pos, fileName);
+    }
+    throw err;
+  }
+}
