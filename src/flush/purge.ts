@@ -41,6 +41,38 @@ export function purgeInactivePeers(store: Store, sink: AccountingSink, now: numb
   return total;
 }
 
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The same as purgeInactivePeers, yielding to the event loop every `sliceTorrents`
+ * torrents so a site with a million torrents never stalls announces. Announces
+ * that run between slices only refresh peers, so the result is the same.
+ */
+export async function purgeInactivePeersYielding(
+  store: Store,
+  sink: AccountingSink,
+  now: number,
+  peerInactivity: number,
+  sliceTorrents = 20_000,
+): Promise<number> {
+  const cutoff = now - peerInactivity;
+  let total = 0;
+  let inSlice = 0;
+  // A Map iterator stays valid while a reload swaps or edits the map.
+  for (const torrent of store.torrents.values()) {
+    const purged = purgeSwarm(torrent.seeders, cutoff) + purgeSwarm(torrent.leechers, cutoff);
+    if (purged > 0) {
+      sink.torrent(torrent.id, 0, torrent.seeders.size, torrent.leechers.size, torrent.lastAction);
+      total += purged;
+    }
+    if (++inSlice === sliceTorrents) {
+      inSlice = 0;
+      await yieldToLoop();
+    }
+  }
+  return total;
+}
+
 export interface PurgeResult {
   purgedPeers: number;
   /** transfer_history rows set inactive, or undefined when that step failed (it runs again next time). */
@@ -94,7 +126,7 @@ export class PurgeJob {
   async runOnce(now = this.clock()): Promise<PurgeResult> {
     const started = performance.now();
     const inactivity = this.config.intervals.peer_inactivity;
-    const purgedPeers = purgeInactivePeers(this.store, this.queues, now, inactivity);
+    const purgedPeers = await purgeInactivePeersYielding(this.store, this.queues, now, inactivity);
     this.metrics.purgedPeers.inc(purgedPeers);
     const memoryMs = performance.now() - started;
 
