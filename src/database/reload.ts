@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech, type Torrent, type User } from '../store/types.js';
 
 export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
+export const reloadSources: readonly ReloadSource[] = ['clients', 'global_freeleech', 'group_freeleech', 'users', 'hit_and_runs', 'torrents'];
 
 export interface ReloadOptions {
   /** Rows per keyset page; the loop yields to the event loop between pages. */
@@ -35,6 +36,7 @@ export class Reloader {
     options: ReloadOptions = {},
   ) {
     this.pageSize = options.pageSize ?? 20_000;
+    metrics.watchReloadSources(reloadSources);
   }
 
   /** Reloads every source; resolves true when all succeeded. Concurrent calls share one run. */

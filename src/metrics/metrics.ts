@@ -273,6 +273,18 @@ export class Metrics {
 
   watchQueues(depths: () => Record<string, number>): void {
     this.queueDepths = depths;
+    // Start each queue's counters at 0, so a series exists before its first event
+    // (Prometheus' increase() and Grafana panels need it; "no data" is not "none").
+    for (const queue of Object.keys(depths())) {
+      for (const counter of [this.flushedRows, this.deadlocks, this.deadlockAborted, this.deadlockSeconds, this.sqlErrors]) {
+        counter.inc({ queue }, 0);
+      }
+    }
+  }
+
+  /** Starts the per-source reload failure counters at 0 (see watchQueues). */
+  watchReloadSources(sources: readonly string[]): void {
+    for (const source of sources) this.reloadFailures.inc({ source }, 0);
   }
 
   close(): void {
