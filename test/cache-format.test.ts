@@ -1,0 +1,333 @@
+import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
+import { peerKey, type Peer } from '../src/store/peer.js';
+import { Store } from '../src/store/store.js';
+import { newTorrent } from '../src/store/types.js';
+
+// ---- hand-built bytes, field by field from SPEC §7 (not via the writer under test)
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(n);
+  return b;
+}
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+function i64(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(n);
+  return b;
+}
+function u64(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(n);
+  return b;
+}
+function f64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(n);
+  return b;
+}
+function uvarint(n: number): Buffer {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+const HASH_A = Buffer.from('aa'.repeat(20), 'hex');
+const PEER_ID_1 = Buffer.from('-TR3000-aaaaaaaaaaaa', 'latin1');
+const PEER_ID_2 = Buffer.from('-qB4650-bbbbbbbbbbbb', 'latin1');
+
+function handPeer(o: { peerId: Buffer; ip: number[]; port: number; up: bigint; down: bigint; left: bigint; start: bigint; last: bigint; tid: number; uid: number; client: number; seeding: number }): Buffer {
+  const addr = Buffer.from([...o.ip, (o.port >> 8) & 0xff, o.port & 0xff]);
+  return Buffer.concat([o.peerId, addr, u64(o.up), u64(o.down), u64(o.left), i64(o.start), i64(o.last), u32(o.tid), u32(o.uid), u16(o.client), Buffer.from([o.seeding])]);
+}
+
+function handKey(uid: number, peerId: Buffer): Buffer {
+  return Buffer.concat([u32(uid), peerId]);
+}
+
+/** One torrent: a seeder of user 7 and a leecher of user 9. */
+function handTorrentFile(): Buffer {
+  const seeder = handPeer({ peerId: PEER_ID_1, ip: [192, 0, 2, 10], port: 51413, up: 5_000_000_000n, down: 0n, left: 0n, start: 1_700_000_000n, last: 1_700_000_900n, tid: 42, uid: 7, client: 3, seeding: 1 });
+  const leecher = handPeer({ peerId: PEER_ID_2, ip: [198, 51, 100, 7], port: 6881, up: 10n, down: 2048n, left: 4096n, start: 1_700_000_100n, last: 1_700_000_800n, tid: 42, uid: 9, client: 4, seeding: 0 });
+  const type = Buffer.alloc(8);
+  type.write('anime', 'latin1');
+  return Buffer.concat([
+    uvarint(3), uvarint(1),
+    HASH_A,
+    uvarint(1), handKey(7, PEER_ID_1), seeder,
+    uvarint(1), handKey(9, PEER_ID_2), leecher,
+    type, u32(1234), u32(42), u16(17), Buffer.from([1]), i64(1_700_000_950n), f64(2), f64(0.5),
+  ]);
+}
+
+function handUserFile(): Buffer {
+  const passkey = Buffer.from('abcdefghijklmnopqrstuvwxyz012345', 'latin1');
+  return Buffer.concat([
+    uvarint(1), uvarint(2),
+    uvarint(32), passkey, u32(7), Buffer.from([0, 1]), f64(1.5), f64(0),
+    uvarint(3), Buffer.from('xyz'), u32(9), Buffer.from([1, 0]), f64(1), f64(1),
+  ]);
+}
+
+// ---- a hand-written reader for checking the writer's output
+
+function parseTorrentFile(buf: Buffer) {
+  let pos = 0;
+  const varint = () => {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = buf[pos++]!;
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+  };
+  const take = (n: number) => buf.subarray(pos, (pos += n));
+  const version = varint();
+  const count = varint();
+  const torrents = [];
+  for (let i = 0; i < count; i++) {
+    const hash = take(20).toString('hex');
+    const swarms = [];
+    for (let s = 0; s < 2; s++) {
+      const n = varint();
+      const peers = [];
+      for (let p = 0; p < n; p++) {
+        const key = take(24);
+        const peerId = take(20).toString('latin1');
+        const addr = take(6);
+        peers.push({
+          keyUser: key.readUInt32LE(0),
+          keyPeerId: key.subarray(4).toString('latin1'),
+          peerId,
+          ip: `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`,
+          port: addr.readUInt16BE(4),
+          uploaded: take(8).readBigUInt64LE(0),
+          downloaded: take(8).readBigUInt64LE(0),
+          left: take(8).readBigUInt64LE(0),
+          startTime: take(8).readBigInt64LE(0),
+          lastAnnounce: take(8).readBigInt64LE(0),
+          torrentId: take(4).readUInt32LE(0),
+          userId: take(4).readUInt32LE(0),
+          clientId: take(2).readUInt16LE(0),
+          seeding: take(1)[0],
+        });
+      }
+      swarms.push(peers);
+    }
+    const type = take(8).toString('latin1').replace(/\0+$/, '');
+    torrents.push({
+      hash, seeders: swarms[0]!, leechers: swarms[1]!, type,
+      groupId: take(4).readUInt32LE(0), id: take(4).readUInt32LE(0), snatched: take(2).readUInt16LE(0),
+      status: take(1)[0], lastAction: take(8).readBigInt64LE(0), up: take(8).readDoubleLE(0), down: take(8).readDoubleLE(0),
+    });
+  }
+  return { version, count, torrents, rest: buf.length - pos };
+}
+
+function peer(fields: Partial<Peer> & Pick<Peer, 'peerId' | 'userId'>): Peer {
+  return {
+    torrentId: 42, ip: 0xc000020a, port: 51413, uploaded: 0, downloaded: 0, left: 0,
+    startTime: 1_700_000_000, lastAnnounce: 1_700_000_500, clientId: 1, seeding: true, slot: 0, ...fields,
+  };
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hayate-cache-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('reading cache files', () => {
+  it('loads hand-built bytes into the right torrents, peers and users', async () => {
+    await writeFile(join(dir, 'torrent-cache.bin'), handTorrentFile());
+    await writeFile(join(dir, 'user-cache.bin'), handUserFile());
+    const { torrents, users, errors } = await readCacheFiles(dir);
+    expect(errors).toEqual([]);
+    const t = torrents.get(HASH_A.toString('latin1'))!;
+    expect(t).toMatchObject({ id: 42, groupId: 1234, type: 'anime', snatched: 17, status: 1, lastAction: 1_700_000_950, upMultiplier: 2, downMultiplier: 0.5 });
+    expect(t.seeders.size).toBe(1);
+    expect(t.leechers.size).toBe(1);
+    const s = t.seeders.get(peerKey(7, PEER_ID_1.toString('latin1')))!;
+    expect(s).toMatchObject({ peerId: PEER_ID_1.toString('latin1'), ip: 0xc000020a, port: 51413, uploaded: 5_000_000_000, downloaded: 0, left: 0, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, torrentId: 42, userId: 7, clientId: 3, seeding: true });
+    const l = t.leechers.get(peerKey(9, PEER_ID_2.toString('latin1')))!;
+    expect(l).toMatchObject({ ip: (198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7, port: 6881, uploaded: 10, downloaded: 2048, left: 4096, userId: 9, clientId: 4, seeding: false });
+    expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toEqual({ id: 7, passkey: 'abcdefghijklmnopqrstuvwxyz012345', disableDownload: false, trackerHide: true, upMultiplier: 1.5, downMultiplier: 0 });
+    expect(users.get('xyz')).toMatchObject({ id: 9, disableDownload: true, trackerHide: false });
+  });
+
+  it('missing files are empty, not errors', async () => {
+    const r = await readCacheFiles(dir);
+    expect(r.errors).toEqual([]);
+    expect(r.torrents.size).toBe(0);
+    expect(r.users.size).toBe(0);
+  });
+
+  it('truncation at every offset gives an error naming the file, never a throw', async () => {
+    const full = handTorrentFile();
+    const users = handUserFile();
+    await writeFile(join(dir, 'user-cache.bin'), users);
+    for (let cut = 0; cut < full.length; cut++) {
+      await writeFile(join(dir, 'torrent-cache.bin'), full.subarray(0, cut));
+      const r = await readCacheFiles(dir);
+      expect(r.torrents.size, `cut at ${cut}`).toBe(0);
+      expect(r.errors, `cut at ${cut}`).toHaveLength(1);
+      expect(r.errors[0]).toMatch(/^torrent-cache\.bin: /);
+      expect(r.users.size).toBe(2); // the other file is independent
+    }
+    await writeFile(join(dir, 'torrent-cache.bin'), full);
+    const fullUsers = handUserFile();
+    for (let cut = 0; cut < fullUsers.length; cut++) {
+      await writeFile(join(dir, 'user-cache.bin'), fullUsers.subarray(0, cut));
+      const r = await readCacheFiles(dir);
+      expect(r.errors, `cut at ${cut}`).toHaveLength(1);
+      expect(r.errors[0]).toMatch(/^user-cache\.bin: /);
+      expect(r.users.size).toBe(0);
+    }
+  });
+
+  it('names the offset and what was expected', async () => {
+    const full = handTorrentFile();
+    await writeFile(join(dir, 'torrent-cache.bin'), full.subarray(0, full.length - 5));
+    await writeFile(join(dir, 'user-cache.bin'), handUserFile().subarray(0, 30));
+    const r = await readCacheFiles(dir);
+    expect(r.errors).toEqual([
+      `torrent-cache.bin: truncated: expected DownMultiplier (8 bytes), 3 left (at byte ${full.length - 8})`,
+      'user-cache.bin: truncated: passkey claims 32 bytes, 27 left (at byte 3)',
+    ]);
+  });
+
+  it('an unknown version is a clear error', async () => {
+    const bytes = handTorrentFile();
+    bytes[0] = 4;
+    await writeFile(join(dir, 'torrent-cache.bin'), bytes);
+    await writeFile(join(dir, 'user-cache.bin'), Buffer.concat([uvarint(200), uvarint(0)]));
+    const r = await readCacheFiles(dir);
+    expect(r.errors).toEqual([
+      'torrent-cache.bin: unknown version 4 (this build reads versions 1 to 3) (at byte 0)',
+      'user-cache.bin: unknown version 200 (this build reads versions 1 to 1) (at byte 0)',
+    ]);
+  });
+
+  it('a huge claimed peer count or trailing garbage is corruption, not an allocation or a silent load', async () => {
+    const bytes = Buffer.concat([uvarint(3), uvarint(1), HASH_A, uvarint(2 ** 40)]);
+    await writeFile(join(dir, 'torrent-cache.bin'), bytes);
+    await writeFile(join(dir, 'user-cache.bin'), Buffer.concat([handUserFile(), Buffer.from([0])]));
+    const r = await readCacheFiles(dir);
+    expect(r.errors[0]).toMatch(/torrent-cache\.bin: truncated: \d+ seeders cannot fit/);
+    expect(r.errors[1]).toMatch(/user-cache\.bin: 1 unexpected bytes after the last of 2 records/);
+  });
+});
+
+describe('writing cache files', () => {
+  function sampleStore(): Store {
+    const store = new Store();
+    const t = newTorrent({ id: 42, infoHash: HASH_A.toString('latin1'), groupId: 1234, type: 'music', snatched: 70_000, status: 0, lastAction: 1_700_000_950, upMultiplier: 1, downMultiplier: 0 });
+    const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7, uploaded: 2 ** 40, seeding: true });
+    const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025, left: 100, seeding: false });
+    t.seeders.add(peerKey(7, p1.peerId), p1);
+    t.leechers.add(peerKey(9, p2.peerId), p2);
+    store.torrents.set(t.infoHash, t);
+    store.users.set('k'.repeat(32), { id: 7, passkey: 'k'.repeat(32), upMultiplier: 1, downMultiplier: 0.25, disableDownload: true, trackerHide: false });
+    return store;
+  }
+
+  it("produces bytes a hand-written reader parses field by field", async () => {
+    const result = await writeCacheFiles(dir, sampleStore());
+    expect(result).toMatchObject({ torrents: 1, peers: 2, users: 1 });
+    const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
+    expect(parsed).toMatchObject({ version: 3, count: 1, rest: 0 });
+    const t = parsed.torrents[0]!;
+    expect(t).toMatchObject({ hash: 'aa'.repeat(20), type: 'music', groupId: 1234, id: 42, snatched: 65535, status: 0, lastAction: 1_700_000_950n, up: 1, down: 0 });
+    expect(t.seeders).toEqual([
+      { keyUser: 7, keyPeerId: PEER_ID_1.toString('latin1'), peerId: PEER_ID_1.toString('latin1'), ip: '192.0.2.10', port: 51413, uploaded: 2n ** 40n, downloaded: 0n, left: 0n, startTime: 1_700_000_000n, lastAnnounce: 1_700_000_500n, torrentId: 42, userId: 7, clientId: 1, seeding: 1 },
+    ]);
+    expect(t.leechers[0]).toMatchObject({ keyUser: 9, ip: '10.0.0.1', port: 1025, left: 100n, seeding: 0 });
+    const users = await readFile(join(dir, 'user-cache.bin'));
+    expect(users).toEqual(Buffer.concat([uvarint(1), uvarint(1), uvarint(32), Buffer.from('k'.repeat(32)), u32(7), Buffer.from([1, 0]), f64(1), f64(0.25)]));
+    expect((await readdir(dir)).sort()).toEqual(['torrent-cache.bin', 'user-cache.bin']); // no .tmp left
+  });
+
+  it('hand-built bytes read then written come back identical', async () => {
+    await writeFile(join(dir, 'torrent-cache.bin'), handTorrentFile());
+    await writeFile(join(dir, 'user-cache.bin'), handUserFile());
+    const { torrents, users } = await readCacheFiles(dir);
+    const store = new Store();
+    store.torrents = torrents;
+    store.users = users;
+    const out = await mkdtemp(join(tmpdir(), 'hayate-cache-out-'));
+    try {
+      await writeCacheFiles(out, store);
+      expect(await readFile(join(out, 'torrent-cache.bin'))).toEqual(handTorrentFile());
+      expect(await readFile(join(out, 'user-cache.bin'))).toEqual(handUserFile());
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps announces running: swarms changing between yields are written consistently', async () => {
+    const store = new Store();
+    const hashes: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const hash = Buffer.alloc(20, i).toString('latin1');
+      hashes.push(hash);
+      const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+      for (let u = 0; u < 40; u++) {
+        const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1, torrentId: i + 1 });
+        t.seeders.add(peerKey(p.userId, p.peerId), p);
+      }
+      store.torrents.set(hash, t);
+    }
+    // Mutate the store on every yield: drop a torrent, add one, remove and add peers.
+    let ticks = 0;
+    let stop = false;
+    const churn = () => {
+      if (stop) return;
+      ticks++;
+      const victim = hashes[ticks % hashes.length]!;
+      const t = store.torrents.get(victim);
+      if (t) {
+        const first = t.seeders.peers[0];
+        if (first) t.seeders.delete(peerKey(first.userId, first.peerId));
+        const p = peer({ peerId: `-qB4650-${String(ticks).padStart(12, '0')}`, userId: 1000 + ticks, torrentId: t.id, seeding: false });
+        t.leechers.add(peerKey(p.userId, p.peerId), p);
+      }
+      if (ticks % 7 === 0) store.torrents.delete(hashes[(ticks * 3) % hashes.length]!);
+      setImmediate(churn);
+    };
+    setImmediate(churn);
+    const result = await writeCacheFiles(dir, store, { yieldEvery: 16 });
+    stop = true;
+    expect(ticks).toBeGreaterThan(10); // the event loop really ran during the write
+    const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
+    expect(parsed.rest).toBe(0);
+    expect(parsed.count).toBe(result.torrents);
+    let peers = 0;
+    for (const t of parsed.torrents) {
+      peers += t.seeders.length + t.leechers.length;
+      for (const p of [...t.seeders, ...t.leechers]) {
+        expect(p.keyUser).toBe(p.userId);
+        expect(p.keyPeerId).toBe(p.peerId);
+      }
+    }
+    expect(peers).toBe(result.peers);
+    const back = await readCacheFiles(dir);
+    expect(back.errors).toEqual([]);
+    expect(back.torrents.size).toBe(result.torrents);
+  });
+});

@@ -1,0 +1,186 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { writeCacheFiles } from '../src/cache/index.js';
+import { loadTorrentRecords, loadUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
+import { peerKey, type Peer } from '../src/store/peer.js';
+import { Store } from '../src/store/store.js';
+import { newTorrent } from '../src/store/types.js';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '..');
+const CC = join(root, 'dist/cmd/cc.js');
+
+beforeAll(async () => {
+  await run('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root }).catch(() => undefined); // others' type errors must not stop our emit
+}, 120_000);
+
+async function cc(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('node', [CC, ...args], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function makePeer(userId: number, n: number, torrentId: number, seeding: boolean): Peer {
+  return {
+    peerId: `-TR3000-${String(n).padStart(12, '0')}`, userId, torrentId, ip: 0x0a000000 + n, port: 50000 + n,
+    uploaded: n * 1000, downloaded: seeding ? 0 : 77, left: seeding ? 0 : 1000, startTime: 1_700_000_000,
+    lastAnnounce: 1_700_000_100 + n, clientId: 2, seeding, slot: 0,
+  };
+}
+
+/** Three users; user 11 has peers on both torrents. */
+function sampleStore(): Store {
+  const store = new Store();
+  for (const [id, key] of [[11, 'a'], [22, 'b'], [33, 'c']] as const) {
+    store.users.set(key.repeat(32), { id, passkey: key.repeat(32), upMultiplier: 2, downMultiplier: 0.5, disableDownload: id === 33, trackerHide: true });
+  }
+  let n = 0;
+  for (let t = 1; t <= 2; t++) {
+    const torrent = newTorrent({ id: t, infoHash: Buffer.alloc(20, t).toString('latin1'), groupId: 9, type: 'anime', snatched: t, status: 0, lastAction: 1_700_000_000, upMultiplier: 1, downMultiplier: 1 });
+    for (const [uid, seeding] of [[11, true], [22, false], [11, false]] as const) {
+      const p = makePeer(uid, n++, t, seeding);
+      (seeding ? torrent.seeders : torrent.leechers).add(peerKey(uid, p.peerId), p);
+    }
+    store.torrents.set(torrent.infoHash, torrent);
+  }
+  return store;
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hayate-cc-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('cc', () => {
+  it('dump then restore gives back byte-identical .bin files', async () => {
+    await writeCacheFiles(dir, sampleStore());
+    // Make one 64-bit field exceed 2^53 (a bigint the JSON must keep exact).
+    const bin = await readFile(join(dir, 'torrent-cache.bin'));
+    const firstPeerUploaded = 2 + 20 + 1 + 24 + 20 + 6;
+    bin.writeBigUInt64LE(2n ** 60n + 3n, firstPeerUploaded);
+    await writeFile(join(dir, 'torrent-cache.bin'), bin);
+    const users = await readFile(join(dir, 'user-cache.bin'));
+
+    const dumped = await cc(['dump'], dir);
+    expect(dumped).toMatchObject({ code: 0, stdout: 'dumped 2 torrents with 6 peers, 3 users\n' });
+    const json = await readFile(join(dir, 'torrent-cache.json'), 'utf8');
+    expect(json).toContain('"uploaded":"1152921504606846979"');
+    expect(json).toContain('"addr":"10.0.0.0:50000"');
+    expect(json).toContain(`"infoHash":"${'01'.repeat(20)}"`);
+    expect(JSON.parse(json).torrents).toHaveLength(2); // valid JSON as a whole
+    expect(JSON.parse(await readFile(join(dir, 'user-cache.json'), 'utf8')).users[0]).toEqual({ passkey: 'a'.repeat(32), id: 11, disableDownload: false, trackerHide: true, upMultiplier: 2, downMultiplier: 0.5 });
+
+    await rm(join(dir, 'torrent-cache.bin'));
+    await rm(join(dir, 'user-cache.bin'));
+    const restored = await cc(['-d', dir, 'restore']);
+    expect(restored).toMatchObject({ code: 0, stdout: 'restored 2 torrents with 6 peers, 3 users\n' });
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin);
+    expect(await readFile(join(dir, 'user-cache.bin'))).toEqual(users);
+  });
+
+  it('restore also reads a dump reformatted as ordinary JSON', async () => {
+    await writeCacheFiles(dir, sampleStore());
+    const bin = await readFile(join(dir, 'torrent-cache.bin'));
+    expect((await cc(['dump'], dir)).code).toBe(0);
+    const pretty = JSON.stringify(JSON.parse(await readFile(join(dir, 'torrent-cache.json'), 'utf8')), null, 2);
+    await writeFile(join(dir, 'torrent-cache.json'), pretty);
+    expect((await cc(['restore'], dir)).code).toBe(0);
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin);
+  });
+
+  it('anonymize keeps each user\'s peers together under new IDs and scrubs identifying fields', async () => {
+    await writeCacheFiles(dir, sampleStore());
+    const result = await cc(['anonymize', '--dir', dir]);
+    expect(result).toMatchObject({ code: 0, stdout: 'anonymized 2 torrents with 6 peers, 3 users\n' });
+
+    const users = await loadUserRecords(dir, undefined, USER_ANON_FILE);
+    expect(users.map((u) => u.id)).toEqual([1, 2, 3]);
+    for (const u of users) {
+      expect(u.passkey).toHaveLength(32);
+      expect(['a'.repeat(32), 'b'.repeat(32), 'c'.repeat(32)]).not.toContain(u.passkey);
+      expect(u).toMatchObject({ upMultiplier: 1, downMultiplier: 1, trackerHide: false });
+    }
+    expect(users[2]!.disableDownload).toBe(true);
+
+    const torrents = await loadTorrentRecords(dir, undefined, TORRENT_ANON_FILE);
+    const original = await loadTorrentRecords(dir);
+    const mapping = new Map<number, number>(); // old user -> new user, must be a function both ways
+    for (let t = 0; t < torrents.length; t++) {
+      const before = [...original[t]!.seeders, ...original[t]!.leechers];
+      const after = [...torrents[t]!.seeders, ...torrents[t]!.leechers];
+      expect(after).toHaveLength(before.length);
+      after.forEach(({ key, peer }, i) => {
+        const old = before[i]!.peer;
+        if (!mapping.has(old.userId)) mapping.set(old.userId, peer.userId);
+        expect(peer.userId).toBe(mapping.get(old.userId));
+        expect(key).toBe(peerKey(peer.userId, peer.peerId));
+        expect(peer.port).toBeGreaterThanOrEqual(1024);
+        expect(peer.peerId).toBe(old.peerId);
+      });
+    }
+    expect(mapping).toEqual(new Map([[11, 1], [22, 2]]));
+    const ips = torrents.flatMap((t) => [...t.seeders, ...t.leechers].map((e) => e.peer.ip));
+    const oldIps = original.flatMap((t) => [...t.seeders, ...t.leechers].map((e) => e.peer.ip));
+    expect(ips.filter((ip) => oldIps.includes(ip))).toEqual([]);
+    // The originals are untouched.
+    expect(original[0]!.seeders[0]!.peer.userId).toBe(11);
+  });
+
+  it('summary counts torrents, seeders, leechers, users and lists the biggest swarms', async () => {
+    const store = sampleStore();
+    const big = store.torrents.get(Buffer.alloc(20, 2).toString('latin1'))!;
+    const extra = makePeer(22, 99, 2, true);
+    big.seeders.add(peerKey(22, extra.peerId), extra);
+    await writeCacheFiles(dir, store);
+    const result = await cc(['summary', '--json', '-n', '1'], dir);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      torrents: 2, seeders: 3, leechers: 4, users: 3,
+      biggestSwarms: [{ infoHash: '02'.repeat(20), id: 2, seeders: 2, leechers: 2 }],
+    });
+    const text = await cc(['summary'], dir);
+    expect(text.stdout).toContain('torrents  2\nseeders   3\nleechers  4\nusers     3\n');
+  });
+
+  it('exit codes: 1 with one line for missing, corrupt or unknown-version files; 2 for usage', async () => {
+    const missing = await cc(['dump'], dir);
+    expect(missing).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.bin: no such file\n' });
+
+    await writeCacheFiles(dir, sampleStore());
+    const bin = await readFile(join(dir, 'torrent-cache.bin'));
+    await writeFile(join(dir, 'torrent-cache.bin'), bin.subarray(0, 100));
+    const truncated = await cc(['summary'], dir);
+    expect(truncated.code).toBe(1);
+    expect(truncated.stderr).toMatch(/^cc: torrent-cache\.bin: truncated: .* \(at byte \d+\)\n$/);
+
+    bin[0] = 9;
+    await writeFile(join(dir, 'torrent-cache.bin'), bin);
+    const version = await cc(['dump'], dir);
+    expect(version).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.bin: unknown version 9 (this build reads versions 1 to 3) (at byte 0)\n' });
+
+    await writeFile(join(dir, 'torrent-cache.json'), '{"version":3,"torrents":[\n{"infoHash":"zz"}\n]}\n');
+    await writeFile(join(dir, 'user-cache.json'), '{"version":1,"users":[\n]}\n');
+    const badDump = await cc(['restore'], dir);
+    expect(badDump).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.json: torrents[0].type: expected a string\n' });
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin); // untouched
+
+    expect((await cc([], dir)).code).toBe(2);
+    expect((await cc(['frobnicate'], dir)).code).toBe(2);
+    expect((await cc(['summary', '--bogus'], dir)).code).toBe(2);
+    expect((await cc(['summary', '--top', 'many'], dir)).code).toBe(2);
+    const help = await cc(['--help'], dir);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('anonymize');
+  });
+});
