@@ -215,3 +215,17 @@ describe('background flushing', () => {
     expect(await rows('SELECT rawup FROM users_main')).toEqual([{ rawup: 2 }]);
   });
 });
+
+describe('impossible records', () => {
+  it('refuses a record with an ID no row could hold instead of letting it block its chunk', async () => {
+    const sink = make();
+    sink.transferIp(1, -5, 1, 1, 10, 10, 6881, 1, 1);
+    sink.transferIp(1, Number.NaN, 1, 1, 10, 10, 6881, 1, 1);
+    sink.transferIp(1, 2, 1, 1, 10, 10, 6881, 1, 1);
+    sink.transferHistory(2 ** 31, 1, 1, 1, 0, 0, 0, false, 0, 1, 1, true);
+    expect(sink.refused.transfer_ips).toBe(2);
+    expect(sink.refused.transfer_history).toBe(1);
+    expect((await sink.flushNow()).ok).toBe(true);
+    expect(await rows('SELECT uid, fid, uploaded FROM transfer_ips')).toEqual([{ uid: 1, fid: 2, uploaded: 10 }]);
+  });
+});

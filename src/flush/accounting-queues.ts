@@ -49,6 +49,16 @@ export interface StopReport {
 }
 
 /**
+ * IDs are the one thing rendering cannot clamp (a clamped ID is another row), and
+ * one the database refuses would fail its whole chunk on every retry. Real IDs come
+ * from the database, so this only catches a bug upstream; such a record is refused
+ * at the door, loudly, instead of holding everything else back.
+ */
+function validId(id: number): boolean {
+  return Number.isInteger(id) && id >= 0 && id <= 2147483647;
+}
+
+/**
  * The AccountingSink the announce path writes to: one merging queue per table,
  * each written by its own background flusher (SPEC §6). Every call is
  * synchronous and only touches memory; a record for a key already waiting is
@@ -104,6 +114,7 @@ export class AccountingQueues implements AccountingSink {
 
   user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
     if (rawUp === 0 && rawDown === 0 && up === 0 && down === 0) return;
+    if (!validId(userId)) return this.refuse('users', { userId, rawUp, rawDown, up, down });
     const waiting = this.users.get(userId);
     if (waiting !== undefined) {
       waiting.rawUp += rawUp;
@@ -116,6 +127,7 @@ export class AccountingQueues implements AccountingSink {
   }
 
   torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
+    if (!validId(torrentId)) return this.refuse('torrents', { torrentId, snatches });
     const waiting = this.torrents.get(torrentId);
     if (waiting !== undefined) {
       waiting.snatches += snatches;
@@ -141,6 +153,7 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
     active: boolean,
   ): void {
+    if (!validId(userId) || !validId(torrentId)) return this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown });
     const key = `${userId}:${torrentId}`;
     const waiting = this.histories.get(key);
     if (waiting !== undefined) {
@@ -183,6 +196,7 @@ export class AccountingQueues implements AccountingSink {
     lastAnnounce: number,
     startTime: number,
   ): void {
+    if (!validId(userId) || !validId(torrentId)) return this.refuse('transfer_ips', { userId, torrentId, rawUp, rawDown });
     const key = `${userId}:${torrentId}:${ip}:${clientId}`;
     const waiting = this.ips.get(key);
     if (waiting !== undefined) {
@@ -196,14 +210,24 @@ export class AccountingQueues implements AccountingSink {
   }
 
   snatch(userId: number, torrentId: number, time: number): void {
+    if (!validId(userId) || !validId(torrentId)) return this.refuse('snatches', { userId, torrentId, time });
     const key = `${userId}:${torrentId}`;
     if (this.snatches.get(key) !== undefined) return; // the first snatch's time stands
     this.snatches.add({ key, uid: userId, fid: torrentId, time });
   }
 
   revive(torrentId: number): void {
+    if (!validId(torrentId)) return this.refuse('revivals', { torrentId });
     if (this.revivals.get(torrentId) !== undefined) return;
     this.revivals.add({ key: torrentId, id: torrentId });
+  }
+
+  /** Records refused because of an impossible ID (a bug upstream), per queue. */
+  readonly refused: Record<QueueName, number> = { users: 0, torrents: 0, transfer_history: 0, transfer_ips: 0, snatches: 0, revivals: 0 };
+
+  private refuse(queue: QueueName, record: Record<string, unknown>): void {
+    this.refused[queue]++;
+    this.logger.error({ queue, record }, 'accounting record with an impossible ID refused (no row could hold it)');
   }
 
   // --- lifecycle ---------------------------------------------------------------
