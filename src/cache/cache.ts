@@ -174,11 +174,8 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
     }
   }
 
-  for (const error of errors) options.logger?.error({ error }, 'cache file not loaded; starting without it');
-  options.logger?.info(
-    { torrents: torrents.size, users: users.size, peers: countPeers(torrents) },
-    'cache files read',
-  );
+  // The caller decides how to report `errors` (the tracker logs them as it starts empty).
+  options.logger?.debug({ torrents: torrents.size, users: users.size, peers: countPeers(torrents), errors: errors.length }, 'cache files read');
   return { torrents, users, errors };
 }
 
