@@ -19,9 +19,12 @@ export function samplePeers(
   usersSeen?: Set<number>,
 ): void {
   const peers = swarm.peers;
-  const n = peers.length;
+  // Look at a bounded number of peers: a swarm mostly of ineligible peers (one user's thousands of
+  // peer_ids, or seeders of few users) must not make every announce on it walk the whole swarm.
+  const n = Math.min(peers.length, examineLimit(want));
   for (let i = 0; i < n && out.length < want; i++) {
-    const j = i + Math.floor(random() * (n - i));
+    // j ranges over the whole rest of the swarm, so the sample stays uniform.
+    const j = i + Math.floor(random() * (peers.length - i));
     swarm.swap(i, j);
     const peer = peers[i]!;
     if (peer.userId === userId || peer.port < 1024) continue;
@@ -31,6 +34,11 @@ export function samplePeers(
     }
     out.push(peer);
   }
+}
+
+/** Peers examined per swarm for an announce wanting `want`: room for ineligible ones, yet O(want). */
+export function examineLimit(want: number): number {
+  return want * 8 + 64;
 }
 
 /**
