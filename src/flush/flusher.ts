@@ -165,7 +165,8 @@ export class Flusher<R extends Keyed> {
         }
         if (isLockConflict(err)) {
           this.metrics.deadlocks.inc(labels);
-          if (attempt > this.options.deadlockRetries) {
+          // Shutting down: hand the chunk back at once; flushAll() retries it on its own schedule.
+          if (attempt > this.options.deadlockRetries || this.halted) {
             this.metrics.deadlockAborted.inc(labels);
             this.logger.error(
               { err, queue: this.name, records: chunk.length, attempts: attempt },
