@@ -1,0 +1,337 @@
+/**
+ * A swarm-like announce load generator on raw sockets.
+ *
+ * Each connection owns a share of virtual peers (so a peer never has two
+ * announces in flight) and sends one request at a time: started, then periodic
+ * announces with growing counters, completed when a leecher finishes, stopped
+ * now and then (after which the peer starts again). numwant=50, compact=1.
+ * Requests are strings written as latin1; responses are parsed just enough to
+ * know where they end and whether they are a failure.
+ *
+ * Keep-alive when the server allows it; when it closes the connection after an
+ * answer (opentracker), the connection is reopened and the next request follows.
+ *
+ * Run as a child process: node dist/bench/loadgen.js '<LoadOptions JSON>'; prints LoadResult JSON.
+ */
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
+
+export interface LoadOptions {
+  host: string;
+  port: number;
+  /** 'passkey': /<passkey>/announce (hayate, bare); 'open': /announce (opentracker). */
+  paths: 'passkey' | 'open';
+  connections: number;
+  /** Seconds of load before measuring (not counted). */
+  warmup: number;
+  /** Seconds measured. */
+  duration: number;
+  users: number;
+  torrents: number;
+  /** Virtual peers (distinct user/torrent/peer_id triples). */
+  peers: number;
+  /** Share of peers in the 100 hottest torrents (big swarms: full numwant answers). */
+  hotShare: number;
+  seed: number;
+}
+
+export interface SecondStats {
+  /** Seconds since measuring began. */
+  t: number;
+  count: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  perSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** Answers carrying a failure reason. */
+  failures: number;
+  /** Transport errors, non-200 answers, unparsable answers. */
+  errors: number;
+  connectsPerRequest: number;
+  firstFailure?: string;
+  perSecondSeries: SecondStats[];
+  responseBytes: number;
+}
+
+/** mulberry32: a small, seeded PRNG so runs are repeatable. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function percentEncode(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) out += `%${b < 16 ? '0' : ''}${b.toString(16)}`;
+  return out;
+}
+
+interface VirtualPeer {
+  /** "GET /<passkey>/announce?info_hash=..&peer_id=..&port=N" */
+  prefix: string;
+  size: number;
+  uploaded: number;
+  downloaded: number;
+  left: number;
+  started: boolean;
+}
+
+function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
+  const peers: VirtualPeer[] = [];
+  const hot = Math.min(100, o.torrents);
+  for (let i = 0; i < o.peers; i++) {
+    const torrentId = random() < o.hotShare ? 1 + Math.floor(random() * hot) : 1 + Math.floor(random() * o.torrents);
+    const userId = 1 + Math.floor(random() * o.users);
+    const peerId = Buffer.from(`${BENCH_CLIENTS[0]}4650-${i.toString(36).padStart(12, '0')}`, 'latin1');
+    const port = 1024 + Math.floor(random() * 60000);
+    const path = o.paths === 'passkey' ? `/${passkeyOf(userId)}/announce` : '/announce';
+    const size = 1_000_000 + Math.floor(random() * 4_000_000_000);
+    const seeder = random() < 0.3;
+    peers.push({
+      prefix: `GET ${path}?info_hash=${percentEncode(infoHashOf(torrentId))}&peer_id=${percentEncode(peerId)}&port=${port}`,
+      size,
+      uploaded: 0,
+      downloaded: 0,
+      left: seeder ? 0 : size,
+      started: false,
+    });
+  }
+  return peers;
+}
+
+const TAIL = '&numwant=50&compact=1 HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n';
+
+/** The next request of this peer, advancing its state as a real client would. */
+function nextRequest(peer: VirtualPeer, random: () => number): string {
+  let event: string;
+  if (!peer.started) {
+    peer.started = true;
+    event = '&event=started';
+  } else {
+    const r = random();
+    if (r < 0.03) {
+      event = '&event=stopped';
+      peer.started = false;
+    } else {
+      event = '';
+      peer.uploaded += Math.floor(random() * 10_000_000);
+      if (peer.left > 0) {
+        const got = Math.min(peer.left, Math.floor(random() * peer.size * 0.2));
+        peer.downloaded += got;
+        peer.left -= got;
+        if (peer.left === 0 || r < 0.06) {
+          peer.left = 0;
+          event = '&event=completed';
+        }
+      }
+    }
+  }
+  const request = `${peer.prefix}&uploaded=${peer.uploaded}&downloaded=${peer.downloaded}&left=${peer.left}${event}${TAIL}`;
+  if (!peer.started) {
+    // After stopping, the client starts over as a fresh leecher of the same torrent.
+    peer.uploaded = 0;
+    peer.downloaded = 0;
+    peer.left = peer.size;
+  }
+  return request;
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+const FAILURE = Buffer.from('14:failure reason');
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const random = prng(o.seed);
+  const peers = makePeers(o, random);
+  const warmupEnd = performance.now() + o.warmup * 1000;
+  const end = warmupEnd + o.duration * 1000;
+  const perSecond: number[][] = [];
+  let requests = 0;
+  let failures = 0;
+  let errors = 0;
+  let connects = 0;
+  let responseBytes = 0;
+  let firstFailure: string | undefined;
+
+  const runConnection = (index: number): Promise<void> =>
+    new Promise((resolveDone) => {
+      const own = peers.filter((_, i) => i % o.connections === index);
+      let cursor = 0;
+      let socket: Socket | undefined;
+      let buf: Buffer | undefined;
+      let sentAt = 0;
+      let waiting = false;
+      let expectedLength = -1;
+      let headerEnd = -1;
+      let closeDelimited = false;
+      /** Learnt when the server closes after an answer without saying so (opentracker): reconnect after each. */
+      let serverCloses = false;
+      let lastRequest = '';
+
+      const finish = (): void => {
+        socket?.destroy();
+        resolveDone();
+      };
+
+      const send = (): void => {
+        if (performance.now() >= end) return finish();
+        const peer = own[cursor]!;
+        cursor = cursor + 1 === own.length ? 0 : cursor + 1;
+        lastRequest = nextRequest(peer, random);
+        waiting = true;
+        if (socket === undefined || socket.destroyed) return open();
+        write();
+      };
+
+      const write = (): void => {
+        buf = undefined;
+        headerEnd = -1;
+        expectedLength = -1;
+        closeDelimited = false;
+        waiting = true;
+        sentAt = performance.now();
+        socket!.write(lastRequest, 'latin1');
+      };
+
+      const complete = (body: Buffer, status: number): void => {
+        waiting = false;
+        const now = performance.now();
+        if (sentAt >= warmupEnd && now <= end) {
+          requests++;
+          responseBytes += body.length;
+          const second = Math.floor((sentAt - warmupEnd) / 1000);
+          (perSecond[second] ??= []).push(now - sentAt);
+          if (status !== 200 || body[0] !== 0x64 /* d */) {
+            errors++;
+            firstFailure ??= `status ${status}: ${body.toString('latin1', 0, 120)}`;
+          } else if (body.indexOf(FAILURE) !== -1) {
+            failures++;
+            firstFailure ??= body.toString('latin1', 0, 200);
+          }
+        }
+      };
+
+      const parse = (): void => {
+        if (buf === undefined) return;
+        if (headerEnd === -1) {
+          const at = buf.indexOf(CRLF2);
+          if (at === -1) return;
+          headerEnd = at + 4;
+          const head = buf.toString('latin1', 0, at).toLowerCase();
+          const cl = head.indexOf('content-length:');
+          if (cl !== -1) expectedLength = parseInt(head.slice(cl + 15), 10);
+          else closeDelimited = true;
+        }
+        if (expectedLength >= 0 && buf.length - headerEnd >= expectedLength) {
+          const status = parseInt(buf.toString('latin1', 9, 12), 10);
+          const body = buf.subarray(headerEnd, headerEnd + expectedLength);
+          const closing = buf.toString('latin1', 0, headerEnd).toLowerCase().includes('connection: close');
+          complete(body, status);
+          if (closing || serverCloses) {
+            socket?.destroy();
+            socket = undefined;
+          }
+          send();
+        }
+      };
+
+      const open = (): void => {
+        if (performance.now() >= warmupEnd) connects++;
+        const s = connect({ host: o.host, port: o.port, noDelay: true });
+        socket = s;
+        s.on('connect', () => (waiting ? write() : send()));
+        s.on('data', (chunk: Buffer) => {
+          buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
+          parse();
+        });
+        s.on('end', () => {
+          if (socket !== s) return;
+          if (waiting && closeDelimited && buf !== undefined && headerEnd !== -1) {
+            complete(buf.subarray(headerEnd), parseInt(buf.toString('latin1', 9, 12), 10));
+          } else if (waiting && buf === undefined && !serverCloses) {
+            // Closed after the previous answer, before reading this request: send it again on a new connection.
+            serverCloses = true;
+            socket = undefined;
+            s.destroy();
+            return open();
+          } else if (waiting) {
+            errors++;
+            waiting = false;
+          }
+          socket = undefined;
+          s.destroy();
+          send();
+        });
+        s.on('error', (err) => {
+          if (socket !== s) return;
+          errors++;
+          firstFailure ??= err.message;
+          waiting = false;
+          socket = undefined;
+          s.destroy();
+          setTimeout(send, 10);
+        });
+      };
+
+      open();
+    });
+
+  await Promise.all(Array.from({ length: o.connections }, (_, i) => runConnection(i)));
+
+  const all: number[] = [];
+  const series: SecondStats[] = [];
+  perSecond.forEach((list, t) => {
+    if (list === undefined) return;
+    const sorted = Float64Array.from(list).sort();
+    series.push({ t, count: list.length, p99Ms: round(quantile(sorted, 0.99)), maxMs: round(sorted[sorted.length - 1]!) });
+    for (const v of list) all.push(v);
+  });
+  const sorted = Float64Array.from(all).sort();
+  return {
+    requests,
+    seconds: o.duration,
+    perSecond: Math.round(requests / o.duration),
+    latencyMs: {
+      p50: round(quantile(sorted, 0.5)),
+      p90: round(quantile(sorted, 0.9)),
+      p99: round(quantile(sorted, 0.99)),
+      max: round(sorted.length > 0 ? sorted[sorted.length - 1]! : 0),
+    },
+    failures,
+    errors,
+    connectsPerRequest: requests > 0 ? Math.round((connects / requests) * 1000) / 1000 : 0,
+    ...(firstFailure !== undefined ? { firstFailure } : {}),
+    perSecondSeries: series,
+    responseBytes: requests > 0 ? Math.round(responseBytes / requests) : 0,
+  };
+}
+
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const options = JSON.parse(process.argv[2] ?? '{}') as LoadOptions;
+  runLoad(options).then(
+    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    (err: unknown) => {
+      process.stderr.write(`loadgen: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,467 @@
+/**
+ * npm run bench [-- options]: hayate side by side with opentracker and a bare
+ * fastify route, on a generated site in MariaDB, driven by bench/loadgen.ts.
+ *
+ * Scenarios (--scenario):
+ *   throughput  (default) announces/s, latency, lag, memory, flush rates; opentracker and bare alongside
+ *   reload      1,000,000 users + 1,000,000 torrents reloaded every few seconds under load
+ *   peers       bytes per tracked peer with 1,000,000 peers in a store (in-process, after GC)
+ *   serialize   hayate started with 1,000,000 peers (from cache files), serializing them every few seconds under load
+ *   all         every scenario in turn
+ * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { LoadOptions, LoadResult } from './loadgen.js';
+import { ensureSite, infoHashOf } from './site.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'throughput' },
+    users: { type: 'string', default: '100000' },
+    torrents: { type: 'string', default: '100000' },
+    connections: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '3' },
+    peers: { type: 'string', default: '20000', short: 'p' },
+    'big-peers': { type: 'string', default: '1000000' },
+    'big-site': { type: 'string', default: '1000000' },
+    'db-url': { type: 'string', default: process.env['BENCH_DB_URL'] ?? 'mysql://root@127.0.0.1:3306' },
+    database: { type: 'string', default: 'hayate_bench' },
+    recreate: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    out: { type: 'string', default: 'bench-results' },
+  },
+});
+
+const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/
+const root = join(here, '..', '..');
+const num = (name: keyof typeof opts): number => Number(opts[name]);
+
+interface Metrics {
+  [name: string]: number;
+}
+
+/** Parses Prometheus text into "name{labels}" → value. */
+function parseMetrics(text: string): Metrics {
+  const out: Metrics = {};
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out[line.slice(0, space)] = Number(line.slice(space + 1));
+  }
+  return out;
+}
+
+function sum(m: Metrics, prefix: string): number {
+  let total = 0;
+  for (const [k, v] of Object.entries(m)) if (k === prefix || k.startsWith(`${prefix}{`)) total += v;
+  return total;
+}
+
+function pick(m: Metrics, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m)) if (k.startsWith(`${prefix}{`)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function scrape(port: number): Promise<Metrics> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return parseMetrics(await res.text());
+}
+
+function runChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${args[0]} exited ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+function loadgen(o: LoadOptions): Promise<LoadResult> {
+  return runChildJson<LoadResult>([join(here, 'loadgen.js'), JSON.stringify(o)]);
+}
+
+async function stopChild(child: ChildProcess, timeoutMs = 60_000): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code] = (await exited) as [number | null];
+  clearTimeout(timer);
+  return code;
+}
+
+interface HayateRun {
+  port: number;
+  dir: string;
+  child: ChildProcess;
+}
+
+async function startHayate(database: string, intervals: Record<string, number>, prepare?: (dir: string) => Promise<void>): Promise<HayateRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
+  const port = await freePort();
+  const config = {
+    database: { dsn: `${opts['db-url']!.replace(/\/$/, '')}/${database}` },
+    http: { addr: `127.0.0.1:${port}` },
+    enable_metrics: true,
+    record_announces: false,
+    intervals,
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  if (prepare) await prepare(dir);
+  const flags = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, opts.out!)}`] : [];
+  const child = spawn(process.execPath, [...flags, join(root, 'dist/cmd/hayate.js'), '-c', 'config.json'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, HAYATE_LOG_LEVEL: 'warn' },
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/alive`)).ok, 600_000, 'hayate to answer /alive');
+  return { port, dir, child };
+}
+
+async function stopHayate(run: HayateRun): Promise<{ exitCode: number | null; stopSeconds: number }> {
+  const started = Date.now();
+  const exitCode = await stopChild(run.child);
+  rmSync(run.dir, { recursive: true, force: true });
+  return { exitCode, stopSeconds: (Date.now() - started) / 1000 };
+}
+
+interface Sampled {
+  load: LoadResult;
+  /** Per-sample event-loop lag p99 and max (seconds), queue depths. */
+  samples: { t: number; lagP99: number; lagMax: number; queues: number; reloads: number; serializations: number }[];
+  before: Metrics;
+  after: Metrics;
+}
+
+/** Runs the load generator against hayate, scraping /metrics every `everyMs` during the measured window. */
+async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): Promise<Sampled> {
+  const loading = loadgen(load);
+  await new Promise((r) => setTimeout(r, load.warmup * 1000));
+  const before = await scrape(run.port); // also resets the lag window
+  const samples: Sampled['samples'] = [];
+  const t0 = Date.now();
+  const timer = setInterval(() => {
+    void scrape(run.port).then((m) =>
+      samples.push({
+        t: (Date.now() - t0) / 1000,
+        lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
+        lagMax: m['hayate_event_loop_lag_seconds{quantile="1"}'] ?? 0,
+        queues: sum(m, 'hayate_queue_depth'),
+        reloads: sum(m, 'hayate_reload_seconds_count'),
+        serializations: sum(m, 'hayate_serialization_seconds_count'),
+      }),
+    );
+  }, everyMs);
+  const result = await loading;
+  clearInterval(timer);
+  const after = await scrape(run.port);
+  return { load: result, samples, before, after };
+}
+
+function hayateFigures(s: Sampled, seconds: number) {
+  const { before, after, samples } = s;
+  const peers = sum(after, 'hayate_peers');
+  const heap = after['nodejs_heap_size_used_bytes'] ?? 0;
+  const flushed = sum(after, 'hayate_flushed_rows_total') - sum(before, 'hayate_flushed_rows_total');
+  const lagP99 = Math.max(0, ...samples.map((x) => x.lagP99));
+  const lagMax = Math.max(0, ...samples.map((x) => x.lagMax));
+  return {
+    trackedPeers: peers,
+    eventLoopLagMs: { p99WorstWindow: ms(lagP99), max: ms(lagMax), windowSeconds: samples.length > 1 ? samples[1]!.t - samples[0]!.t : null },
+    rssBytes: after['process_resident_memory_bytes'],
+    heapUsedBytes: heap,
+    heapBytesPerTrackedPeerNoGc: peers > 0 ? Math.round(heap / peers) : null,
+    rowsFlushedPerSecond: Math.round(flushed / seconds),
+    flushedRowsByQueue: diff(pick(after, 'hayate_flushed_rows_total'), pick(before, 'hayate_flushed_rows_total')),
+    queueDepthMax: Math.max(0, ...samples.map((x) => x.queues)),
+    queueDepthsAtEnd: pick(after, 'hayate_queue_depth'),
+    sqlErrors: sum(after, 'hayate_sql_errors_total'),
+    deadlocks: sum(after, 'hayate_deadlocks_total'),
+  };
+}
+
+const ms = (seconds: number): number => Math.round(seconds * 1e6) / 1e3;
+
+function diff(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(a)) out[k] = v - (b[k] ?? 0);
+  return out;
+}
+
+function loadOptions(port: number, paths: LoadOptions['paths'], site: { users: number; torrents: number }): LoadOptions {
+  return {
+    host: '127.0.0.1',
+    port,
+    paths,
+    connections: num('connections'),
+    warmup: num('warmup'),
+    duration: num('duration'),
+    users: site.users,
+    torrents: site.torrents,
+    peers: num('peers'),
+    hotShare: 0.5,
+    seed: 42,
+  };
+}
+
+function summary(load: LoadResult): Record<string, unknown> {
+  const { perSecondSeries: _series, ...rest } = load;
+  return rest;
+}
+
+function commandExists(name: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
+async function runOpentracker(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
+  const binary = commandExists('opentracker');
+  if (binary === undefined) return { skipped: 'opentracker not installed (apt-get install opentracker)' };
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-ot-'));
+  const lines: string[] = [];
+  for (let id = 1; id <= site.torrents; id++) lines.push(infoHashOf(id).toString('hex'));
+  writeFileSync(join(dir, 'whitelist.txt'), `${lines.join('\n')}\n`);
+  chmodSync(dir, 0o755); // opentracker drops privileges before reading it
+  const port = await freePort();
+  // Debian builds opentracker with WANT_ACCESSLIST_WHITE: the same info hashes are whitelisted.
+  const child = spawn(binary, ['-i', '127.0.0.1', '-p', String(port), '-P', String(port), '-w', 'whitelist.txt', '-d', dir] /* chrooted into dir: the path is inside it */, {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    // The whitelist loads in the background; wait until a whitelisted hash is accepted.
+    await waitFor(async () => {
+      const hash = [...infoHashOf(site.torrents)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+      const res = await fetch(`http://127.0.0.1:${port}/announce?info_hash=${hash}&peer_id=-qB4650-000000000000&port=6881&left=0&compact=1`);
+      const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
+      return res.ok && !body.includes('failure');
+    }, 60_000, 'opentracker to accept the whitelist');
+    const load = await loadgen(loadOptions(port, 'open', site));
+    return { binary, whitelist: site.torrents, ...summary(load) };
+  } finally {
+    await stopChild(child, 5_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runBare(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(here, 'bare.js'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/announce`)).ok, 30_000, 'the bare route');
+    const load = await loadgen(loadOptions(port, 'passkey', site));
+    return summary(load);
+  } finally {
+    await stopChild(child, 5_000);
+  }
+}
+
+async function throughput(): Promise<Record<string, unknown>> {
+  const site = { users: num('users'), torrents: num('torrents') };
+  const built = await ensureSite(opts['db-url']!, opts.database!, site, opts.recreate);
+  log(`site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`);
+  const only = opts.only?.split(',');
+  const want = (name: string): boolean => only === undefined || only.includes(name);
+  const result: Record<string, unknown> = {};
+
+  if (want('hayate')) {
+    log('hayate …');
+    const run = await startHayate(opts.database!, {});
+    const sampled = await driveHayate(run, loadOptions(run.port, 'passkey', site), 2000);
+    const stopped = await stopHayate(run);
+    result['hayate'] = { ...summary(sampled.load), ...hayateFigures(sampled, num('duration')), shutdown: stopped };
+  }
+  if (want('opentracker')) {
+    log('opentracker …');
+    result['opentracker'] = await runOpentracker(site);
+  }
+  if (want('bare')) {
+    log('bare fastify route …');
+    result['bare'] = await runBare(site);
+  }
+  const rate = (name: string): number | undefined => (result[name] as { perSecond?: number } | undefined)?.perSecond;
+  const h = rate('hayate');
+  const o = rate('opentracker');
+  const b = rate('bare');
+  result['ratios'] = {
+    hayateOverOpentracker: h && o ? round2(h / o) : null,
+    hayateOverBare: h && b ? round2(h / b) : null,
+  };
+  printTable(result);
+  return result;
+}
+
+async function reloadScenario(): Promise<Record<string, unknown>> {
+  const n = num('big-site');
+  const database = `${opts.database}_${n >= 1e6 ? `${n / 1e6}m` : n}`;
+  const site = { users: n, torrents: n };
+  const built = await ensureSite(opts['db-url']!, database, site, opts.recreate);
+  log(`site ${database}: ${n} users, ${n} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`);
+  const startedAt = Date.now();
+  const run = await startHayate(database, { database_reload: 2 });
+  const startSeconds = (Date.now() - startedAt) / 1000;
+  const sampled = await driveHayate(run, { ...loadOptions(run.port, 'passkey', site), duration: Math.max(num('duration'), 20) }, 1000);
+  const stopped = await stopHayate(run);
+  const reloads = sum(sampled.after, 'hayate_reload_seconds_count') - sum(sampled.before, 'hayate_reload_seconds_count');
+  const reloadSum = sum(sampled.after, 'hayate_reload_seconds_sum') - sum(sampled.before, 'hayate_reload_seconds_sum');
+  const users = pick(sampled.after, 'hayate_reload_seconds_sum')['{source="users"}'] ?? 0;
+  const result = {
+    site,
+    startSeconds,
+    reloadSourcesTimed: reloads,
+    fullReloads: Math.round(reloads / 6),
+    secondsPerFullReload: reloads > 0 ? round2(reloadSum / (reloads / 6)) : null,
+    usersReloadSecondsTotal: round2(users),
+    ...summary(sampled.load),
+    ...hayateFigures(sampled, Math.max(num('duration'), 20)),
+    perSecond99: sampled.load.perSecondSeries.map((x) => x.p99Ms),
+    lagP99PerSecondMs: sampled.samples.map((x) => ms(x.lagP99)),
+    shutdown: stopped,
+  };
+  log(
+    `reload of ${n}+${n}: ${result.fullReloads} full reloads, ${result.secondsPerFullReload} s each; ` +
+      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms`,
+  );
+  return result;
+}
+
+async function peersScenario(): Promise<Record<string, unknown>> {
+  const peers = num('big-peers');
+  const result = await runChildJson<Record<string, unknown>>(
+    [join(here, 'peers.js'), 'measure', String(peers), opts.torrents!, opts.users!],
+    ['--expose-gc'],
+  );
+  log(`${peers} peers in memory: ${result['bytesPerPeer']} bytes per tracked peer (heap after GC)`);
+  return result;
+}
+
+async function serializeScenario(): Promise<Record<string, unknown>> {
+  const site = { users: num('users'), torrents: num('torrents') };
+  await ensureSite(opts['db-url']!, opts.database!, site, opts.recreate);
+  const peers = num('big-peers');
+  let cache: Record<string, unknown> = {};
+  const run = await startHayate(opts.database!, { database_serialize: 3 }, async (dir) => {
+    cache = await runChildJson<Record<string, unknown>>([join(here, 'peers.js'), 'cache', dir, String(peers), opts.torrents!, opts.users!]);
+  });
+  const duration = Math.max(num('duration'), 20);
+  const sampled = await driveHayate(run, { ...loadOptions(run.port, 'passkey', site), duration }, 1000);
+  const stopped = await stopHayate(run);
+  const count = sum(sampled.after, 'hayate_serialization_seconds_count') - sum(sampled.before, 'hayate_serialization_seconds_count');
+  const total = sum(sampled.after, 'hayate_serialization_seconds_sum') - sum(sampled.before, 'hayate_serialization_seconds_sum');
+  const result = {
+    cacheFile: cache,
+    serializations: count,
+    secondsPerSerialization: count > 0 ? round2(total / count) : null,
+    ...summary(sampled.load),
+    ...hayateFigures(sampled, duration),
+    perSecond99: sampled.load.perSecondSeries.map((x) => x.p99Ms),
+    lagP99PerSecondMs: sampled.samples.map((x) => ms(x.lagP99)),
+    shutdown: stopped,
+  };
+  log(
+    `serialization of ${result.trackedPeers} peers: ${count} runs, ${result.secondsPerSerialization} s each; ` +
+      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms`,
+  );
+  return result;
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+function printTable(result: Record<string, unknown>): void {
+  const rows: string[][] = [['', 'announces/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'failures', 'conn/req']];
+  for (const name of ['hayate', 'opentracker', 'bare']) {
+    const r = result[name] as (LoadResult & { skipped?: string }) | undefined;
+    if (r === undefined) continue;
+    if (r.skipped) {
+      rows.push([name, r.skipped]);
+      continue;
+    }
+    rows.push([name, String(r.perSecond), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.latencyMs.max), String(r.errors), String(r.failures), String(r.connectsPerRequest)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  const h = result['hayate'] as Record<string, unknown> | undefined;
+  if (h) {
+    const lag = h['eventLoopLagMs'] as { p99WorstWindow: number; max: number };
+    process.stdout.write(
+      `hayate: lag p99 ${lag.p99WorstWindow} ms (max ${lag.max} ms), RSS ${mb(h['rssBytes'])} MB, heap ${mb(h['heapUsedBytes'])} MB, ` +
+        `${h['trackedPeers']} peers, ${h['rowsFlushedPerSecond']} rows flushed/s, queue depth max ${h['queueDepthMax']}\n`,
+    );
+  }
+  process.stdout.write(`ratios: ${JSON.stringify(result['ratios'])}\n`);
+}
+
+const mb = (x: unknown): string => (Number(x) / 1e6).toFixed(0);
+
+async function main(): Promise<void> {
+  const scenarios: Record<string, () => Promise<Record<string, unknown>>> = {
+    throughput,
+    reload: reloadScenario,
+    peers: peersScenario,
+    serialize: serializeScenario,
+  };
+  const names = opts.scenario === 'all' ? Object.keys(scenarios) : [opts.scenario!];
+  const machine = {
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model,
+    node: process.version,
+    date: new Date().toISOString(),
+    options: opts,
+  };
+  const results: Record<string, unknown> = { machine };
+  for (const name of names) {
+    const scenario = scenarios[name];
+    if (scenario === undefined) throw new Error(`unknown scenario ${name} (throughput, reload, peers, serialize, all)`);
+    log(`scenario ${name}`);
+    results[name] = await scenario();
+  }
+  const outDir = join(root, opts.out!);
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${opts.scenario}-${machine.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  log(`results written to ${file}`);
+}
+
+await main();
