@@ -60,7 +60,7 @@ export interface LoadResult {
 }
 
 /** mulberry32: a small, seeded PRNG so runs are repeatable. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -87,7 +87,7 @@ interface VirtualPeer {
   started: boolean;
 }
 
-function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
+export function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
   const peers: VirtualPeer[] = [];
   const hot = Math.min(100, o.torrents);
   for (let i = 0; i < o.peers; i++) {
@@ -113,7 +113,7 @@ function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
 const TAIL = '&numwant=50&compact=1 HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n';
 
 /** The next request of this peer, advancing its state as a real client would. */
-function nextRequest(peer: VirtualPeer, random: () => number): string {
+export function nextRequest(peer: VirtualPeer, random: () => number): string {
   let event: string;
   if (!peer.started) {
     peer.started = true;

@@ -1,0 +1,52 @@
+/**
+ * The announce path without the network: parse the raw target, announce,
+ * encode — what a request costs in the tracker's own code. Accounting goes to a
+ * sink that drops it (the queues are measured end to end by run.ts).
+ *   node dist/bench/announce-micro.js [seconds=5]
+ */
+import type { AccountingSink } from '../src/accounting/sink.js';
+import { defaultConfig } from '../src/config/config.js';
+import { parseTrackerQuery } from '../src/http/query.js';
+import { noRecorder } from '../src/recorder/recorder.js';
+import { Store } from '../src/store/store.js';
+import { newTorrent } from '../src/store/types.js';
+import { announce } from '../src/tracker/announce.js';
+import { createContext } from '../src/tracker/context.js';
+import { makePeers, nextRequest, prng } from './loadgen.js';
+import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
+
+const seconds = Number(process.argv[2] ?? 5);
+const users = 10_000;
+const torrents = 10_000;
+const store = new Store();
+for (let id = 1; id <= users; id++) {
+  const passkey = passkeyOf(id);
+  store.users.set(passkey, { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
+}
+for (let id = 1; id <= torrents; id++) {
+  const t = newTorrent({ id, infoHash: infoHashOf(id).toString('latin1'), groupId: id, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+  store.torrents.set(t.infoHash, t);
+}
+store.approvedClients = BENCH_CLIENTS.map((prefix, i) => ({ id: i + 1, prefix }));
+const noop = (): void => undefined;
+const accounting: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, snatch: noop, revive: noop };
+const ctx = createContext({ store, config: defaultConfig(), accounting, recorder: noRecorder });
+const random = prng(7);
+const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, seed: 1 }, random);
+
+function once(i: number): number {
+  const raw = nextRequest(peers[i % peers.length]!, random);
+  const target = raw.slice(4, raw.indexOf(' HTTP/1.1'));
+  const passkey = target.slice(1, 33);
+  const result = announce(ctx, { passkey, query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' }, 1_700_000_000 + (i >> 12));
+  if (result.failed) throw new Error(result.body.toString('latin1'));
+  return result.body.length;
+}
+
+for (let i = 0; i < 200_000; i++) once(i); // warm up, fill the swarms
+let n = 0;
+const started = process.hrtime.bigint();
+const deadline = started + BigInt(seconds * 1e9);
+while (process.hrtime.bigint() < deadline) for (let k = 0; k < 1000; k++) once(n++);
+const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+process.stdout.write(`${JSON.stringify({ announces: n, seconds: elapsed, perSecond: Math.round(n / elapsed), usPerAnnounce: Math.round((elapsed / n) * 1e7) / 10, peers: store.peerCount() })}\n`);
