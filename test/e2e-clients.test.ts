@@ -4,16 +4,18 @@
  * must show what a site expects: the download, the upload, the snatch, the
  * credited totals per multiplier, and both peers stopped and gone.
  *
- * Needs aria2c, transmission-create and transmission-cli (Debian: aria2,
- * transmission-cli); .ci/run installs them. Missing binaries fail the test.
+ * Needs aria2c, transmission-create, transmission-remote (Debian: aria2,
+ * transmission-cli) and transmission-daemon; .ci/run installs them. Missing
+ * binaries fail the test, they do not skip it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseTrackerQuery } from '../src/http/query.js';
+import { ipFromString } from '../src/store/peer.js';
 import {
   aria2Args,
   ClientProcess,
@@ -21,6 +23,8 @@ import {
   freePort,
   infoHashOf,
   requireBinaries,
+  nonLoopbackIPv4,
+  TransmissionDaemon,
   withAnnounceUrl,
 } from './helpers/bt-clients.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -53,26 +57,26 @@ interface Site {
   dir: string;
   announces: SeenAnnounce[];
   clients: ClientProcess[];
+  /** The tracker's address, in the announce URLs. */
+  host: string;
 }
 
-let site: Site | undefined;
-
 beforeAll(() => {
-  requireBinaries({ aria2c: 'aria2', 'transmission-create': 'transmission-cli', 'transmission-cli': 'transmission-cli' });
+  requireBinaries({
+    aria2c: 'aria2',
+    'transmission-create': 'transmission-cli',
+    'transmission-remote': 'transmission-cli',
+    'transmission-daemon': 'transmission-daemon',
+  });
 });
 
-afterEach(async () => {
-  if (site === undefined) return;
-  const { running, db, dir, clients } = site;
-  site = undefined;
-  for (const client of clients) await client.kill();
-  await running.close();
-  await db.drop();
-  rmSync(dir, { recursive: true, force: true });
-});
+type OnFinished = (fn: () => Promise<void>) => void;
 
-/** Two enabled users, the approved client prefixes, a tracker on loopback that notes every announce. */
-async function startSite(): Promise<Site> {
+/**
+ * Two enabled users, the approved client prefixes, and a tracker on `host`
+ * (loopback unless said otherwise) that notes every announce.
+ */
+async function startSite(onFinished: OnFinished, host = '127.0.0.1'): Promise<Site> {
   const db = await createTestDatabase('hayate_e2e');
   await db.conn.query(
     "INSERT INTO users_main (ID, Enabled, torrent_pass, UpMultiplier, DownMultiplier) VALUES (?, '1', ?, ?, ?), (?, '1', ?, ?, ?)",
@@ -84,7 +88,7 @@ async function startSite(): Promise<Site> {
   // aria2 1.36: peer_id "A2-1-36-0-..."; transmission 3.00: "-TR3000-...".
   await db.conn.query("INSERT INTO approved_clients (id, peer_id) VALUES (1, 'A2-'), (2, '-TR')");
   await db.conn.query("INSERT INTO mod_core (mod_option, mod_setting) VALUES ('global_freeleech', 0)");
-  const running = await startTracker({ db, fixtures: false });
+  const running = await startTracker({ db, fixtures: false, host });
   const announces: SeenAnnounce[] = [];
   // An extra 'request' listener only observes; fastify still answers.
   running.tracker.http.server.on('request', (req: IncomingMessage) => {
@@ -99,7 +103,16 @@ async function startSite(): Promise<Site> {
     announces.push({ passkey: match[1]!, url, params });
   });
   const dir = mkdtempSync(join(tmpdir(), 'hayate-e2e-'));
-  site = { running, db, dir, announces, clients: [] };
+  const site: Site = { running, db, dir, announces, clients: [], host };
+  onFinished(async () => {
+    for (const client of site.clients) await client.kill();
+    await running.close();
+    await db.drop();
+    writeFileSync(join(dir, 'announces.txt'), `${describeAnnounces(announces)}\n`);
+    // HAYATE_E2E_KEEP=1 keeps the folder (client logs, announces.txt, .torrent files) for a look.
+    if (process.env.HAYATE_E2E_KEEP) console.log(`e2e files kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
   return site;
 }
 
@@ -120,7 +133,7 @@ async function publish(s: Site): Promise<Swarmable> {
   mkdirSync(leechDir);
   const payload = randomBytes(PAYLOAD_BYTES);
   writeFileSync(join(seedDir, 'payload.bin'), payload);
-  const announceUrl = (passkey: string) => `http://127.0.0.1:${s.running.port}/${passkey}/announce`;
+  const announceUrl = (passkey: string) => `http://${s.host}:${s.running.port}/${passkey}/announce`;
   const made = createTorrent(join(seedDir, 'payload.bin'), announceUrl(seederUser.passkey), join(s.dir, 'made.torrent'));
   const seederTorrent = join(s.dir, 'seeder.torrent');
   const leecherTorrent = join(s.dir, 'leecher.torrent');
@@ -203,10 +216,11 @@ async function expectAccounted(s: Site, published: Swarmable, startedAt: number)
   const seederCredit = expectedCredit(s.announces, seederUser);
   const leecherCredit = expectedCredit(s.announces, leecherUser);
   const size = published.payload.length;
-  // The leecher downloaded the payload (aria2 counts payload bytes; a re-requested block may add a little).
+  // The leecher downloaded the payload (a re-requested block may add a little).
   expect(leecherCredit.rawdl).toBeGreaterThanOrEqual(size);
   expect(leecherCredit.rawdl).toBeLessThan(size * 1.1);
-  // The only peer it had was the seeder: what the seeder uploaded is what the leecher got.
+  // The only peer it had was the seeder. aria2 counts payload bytes; transmission
+  // also counts the 13-byte header of each piece message (size + 13 × blocks).
   expect(seederCredit.rawup).toBeGreaterThanOrEqual(size);
   expect(seederCredit.rawup).toBeLessThan(size * 1.1);
 
@@ -271,6 +285,29 @@ async function expectAccounted(s: Site, published: Swarmable, startedAt: number)
     'the torrents row with no peers left',
   );
   expect(torrentRow.Snatched).toBe(1);
+
+  // transfer_ips: one row per user, at the address the tracker resolved (the socket's:
+  // a non-public `ip` parameter would be ignored), with the client's approved_clients id.
+  for (const [user, credit] of [
+    [seederUser, seederCredit],
+    [leecherUser, leecherCredit],
+  ] as const) {
+    const last = s.announces.filter((a) => a.passkey === user.passkey).at(-1)!;
+    const q = parseTrackerQuery(last.url);
+    const [ips] = await db.conn.query('SELECT ip, client_id, uploaded, downloaded, port FROM transfer_ips WHERE uid = ? AND fid = ?', [
+      user.id,
+      TORRENT_ID,
+    ]);
+    expect((ips as Record<string, unknown>[]).map((r) => ({ ...r, uploaded: Number(r.uploaded), downloaded: Number(r.downloaded) }))).toEqual([
+      {
+        ip: ipFromString(s.host),
+        client_id: q.peerId!.startsWith('A2-') ? 1 : 2,
+        uploaded: credit.rawup,
+        downloaded: credit.rawdl,
+        port: q.port,
+      },
+    ]);
+  }
 }
 
 function describeAnnounces(announces: SeenAnnounce[]): string {
@@ -289,34 +326,161 @@ function aria2(s: Site, name: string, dir: string, torrent: string, role: 'seede
   return client;
 }
 
+async function transmission(s: Site, name: string, dir: string, torrent: string): Promise<TransmissionDaemon> {
+  const daemon = await TransmissionDaemon.start({
+    name: `transmission-daemon ${name}`,
+    configDir: join(s.dir, `${name}-transmission`),
+    dir,
+    torrent,
+    logFile: join(s.dir, `${name}.out`),
+    cwd: s.dir,
+  });
+  s.clients.push(daemon.process);
+  return daemon;
+}
+
+/** Stops the torrent over RPC, waits for its event=stopped announce, then ends the daemon. */
+async function stopTransmission(s: Site, daemon: TransmissionDaemon, user: SiteUser): Promise<void> {
+  daemon.stopTorrents();
+  await eventually(() => (announced(s, user, 'stopped') ? true : undefined), 15_000, `${daemon.process.name}: event=stopped`);
+  expect(await daemon.process.stop('SIGTERM')).toBe(0);
+}
+
 function announced(s: Site, user: SiteUser, event: string): boolean {
   return s.announces.some((a) => a.passkey === user.passkey && a.params.get('event') === event);
 }
 
-describe('real clients through hayate', () => {
-  it('aria2c seeds to aria2c: the file arrives and the site sees the download, upload, snatch and credits', async () => {
-    const startedAt = Math.floor(Date.now() / 1000);
-    const s = await startSite();
+type ClientFamily = 'aria2c' | 'transmission-daemon';
+
+interface Running {
+  /** Stops the client so that it announces event=stopped, and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `family` as seeder or leecher on this swarm; a leecher keeps seeding until stopped. */
+async function startClient(
+  s: Site,
+  published: Swarmable,
+  family: ClientFamily,
+  role: 'seeder' | 'leecher',
+): Promise<Running> {
+  const user = role === 'seeder' ? seederUser : leecherUser;
+  const dir = role === 'seeder' ? published.seedDir : published.leechDir;
+  const torrent = role === 'seeder' ? published.seederTorrent : published.leecherTorrent;
+  if (family === 'aria2c') {
+    const client = aria2(s, role, dir, torrent, role, await freePort());
+    return {
+      async stop() {
+        // aria2c announces event=stopped on SIGINT, then exits 0.
+        expect(await client.stop('SIGINT')).toBe(0);
+      },
+    };
+  }
+  const daemon = await transmission(s, role, dir, torrent);
+  return {
+    async stop() {
+      daemon.stopTorrents();
+      await eventually(() => (announced(s, user, 'stopped') ? true : undefined), 15_000, `${daemon.process.name}: event=stopped`);
+      expect(await daemon.process.stop('SIGTERM')).toBe(0);
+    },
+  };
+}
+
+/**
+ * The whole story: the seeder joins, the leecher downloads and announces
+ * event=completed, the file is intact, both stop, and the database shows it all.
+ */
+async function transfer(onFinished: OnFinished, seederFamily: ClientFamily, leecherFamily: ClientFamily, host?: string): Promise<void> {
+  const startedAt = Math.floor(Date.now() / 1000);
+  const s = await startSite(onFinished, host);
+  const published = await publish(s);
+  const torrent = () => swarmOf(s, published.infoHash);
+
+  const seeder = await startClient(s, published, seederFamily, 'seeder');
+  await eventually(() => (torrent().seeders.size === 1 ? true : undefined), 20_000, `the ${seederFamily} seeder in the swarm`);
+
+  const leecher = await startClient(s, published, leecherFamily, 'leecher');
+  // Complete: the leecher announces event=completed and the tracker moves it to the seeders.
+  await eventually(
+    () => (torrent().seeders.size === 2 && torrent().snatched === 1 ? true : undefined),
+    40_000,
+    `the ${leecherFamily} leecher's event=completed`,
+  );
+  expect(announced(s, leecherUser, 'completed')).toBe(true);
+  expect(readFileSync(join(published.leechDir, 'payload.bin')).equals(published.payload)).toBe(true);
+
+  await leecher.stop();
+  await seeder.stop();
+  expect(announced(s, leecherUser, 'stopped') && announced(s, seederUser, 'stopped')).toBe(true);
+  await expectAccounted(s, published, startedAt);
+}
+
+// Each swarm has its own database, tracker and ports; the clients mostly wait on
+// each other's choke rounds (10 s in both aria2 and transmission), so run them side by side.
+describe.concurrent('real clients move a file through hayate', () => {
+  it('aria2c seeds to aria2c', async ({ onTestFinished }) => {
+    await transfer(onTestFinished, 'aria2c', 'aria2c');
+  });
+
+  it('transmission-daemon seeds to aria2c', async ({ onTestFinished }) => {
+    await transfer(onTestFinished, 'transmission-daemon', 'aria2c');
+  });
+
+  // transmission 3.00 drops tracker-given peers in 127.0.0.0/8 ("martian"), so this
+  // swarm runs on the machine's own interface address instead of loopback.
+  it('aria2c seeds to transmission-daemon (on a non-loopback interface)', async ({ onTestFinished }) => {
+    const host = nonLoopbackIPv4();
+    if (host === undefined) {
+      throw new Error('no non-loopback IPv4 interface: transmission 3.00 ignores tracker peers in 127.0.0.0/8, so it cannot leech on loopback');
+    }
+    await transfer(onTestFinished, 'aria2c', 'transmission-daemon', host);
+  });
+
+  // aria2c --seed-time=0 never announces event=completed: it goes from started
+  // (left > 0) straight to stopped (left = 0). Per SPEC §5 (and chihaya) only
+  // event=completed is a snatch; the download is still credited in full.
+  it('an aria2c leecher that exits at completion (--seed-time=0) is credited but not counted as a snatch', async ({ onTestFinished }) => {
+    const s = await startSite(onTestFinished);
     const published = await publish(s);
     const torrent = () => swarmOf(s, published.infoHash);
-
-    const seeder = aria2(s, 'seeder', published.seedDir, published.seederTorrent, 'seeder', await freePort());
+    const seeder = await startClient(s, published, 'aria2c', 'seeder');
     await eventually(() => (torrent().seeders.size === 1 ? true : undefined), 20_000, 'the aria2c seeder in the swarm');
 
-    const leecher = aria2(s, 'leecher', published.leechDir, published.leecherTorrent, 'leecher', await freePort());
-    // Complete: aria2 announces event=completed and the tracker moves it to the seeders.
-    await eventually(
-      () => (torrent().seeders.size === 2 && torrent().snatched === 1 ? true : undefined),
-      40_000,
-      "the leecher's event=completed",
-    );
-    expect(announced(s, leecherUser, 'completed')).toBe(true);
+    const leecher = aria2(s, 'leecher', published.leechDir, published.leecherTorrent, 'leecher-exits', await freePort());
+    expect(await leecher.waitForExit(40_000)).toBe(0);
     expect(readFileSync(join(published.leechDir, 'payload.bin')).equals(published.payload)).toBe(true);
+    await seeder.stop();
+    expect(announced(s, leecherUser, 'completed')).toBe(false);
+    const leecherAnnounces = s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => parseTrackerQuery(a.url));
+    expect(leecherAnnounces.map((q) => [q.event, q.left])).toEqual([
+      ['started', PAYLOAD_BYTES],
+      ['stopped', 0],
+    ]);
 
-    expect(await leecher.stop('SIGINT')).toBe(0);
-    expect(await seeder.stop('SIGINT')).toBe(0);
-    expect(announced(s, leecherUser, 'stopped') && announced(s, seederUser, 'stopped')).toBe(true);
-    console.log(describeAnnounces(s.announces));
-    await expectAccounted(s, published, startedAt);
+    const credit = expectedCredit(s.announces, leecherUser);
+    expect(credit.rawdl).toBeGreaterThanOrEqual(PAYLOAD_BYTES);
+    await s.running.tracker.accounting.flushNow();
+    const history = await eventually(
+      async () => {
+        const r = await row<HistoryRow>(s.db, 'SELECT * FROM transfer_history WHERE uid = ? AND fid = ?', [leecherUser.id, TORRENT_ID]);
+        return r !== undefined && r.active === 0 && Number(r.downloaded) === credit.rawdl ? r : undefined;
+      },
+      15_000,
+      'the leecher transfer_history row',
+    );
+    expect(history.snatched).toBe(0);
+    expect(history.snatched_time).toBe(0);
+    expect(Number(history.remaining)).toBe(0);
+    const account = await eventually(
+      async () => {
+        const r = await row<UserRow>(s.db, 'SELECT Uploaded, Downloaded, rawup, rawdl FROM users_main WHERE ID = ?', [leecherUser.id]);
+        return r !== undefined && Number(r.rawdl) === credit.rawdl ? r : undefined;
+      },
+      15_000,
+      'users_main of the leecher',
+    );
+    expect(Number(account.Downloaded)).toBe(credit.downloaded);
+    expect(torrent().snatched).toBe(0);
+    expect(torrent().seeders.size + torrent().leechers.size).toBe(0);
   });
 });

@@ -5,9 +5,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, createWriteStream, readFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { networkInterfaces } from 'node:os';
+import { basename, delimiter, join } from 'node:path';
 import { decodeBencode, encodeBencode, isDict, type BDict, type BValue } from '../../src/bencode/codec.js';
 
 /** Where a binary is on PATH, or undefined. */
@@ -206,4 +207,84 @@ export function aria2Args(options: {
     ...roleArgs,
     options.torrent,
   ];
+}
+
+/**
+ * A transmission-daemon (foreground, its own config dir, RPC on 127.0.0.1 at a
+ * port of its own) that picks the .torrent up from a watch dir, verifies what
+ * is already in `dir`, then downloads and/or seeds. Its settings.json keeps it
+ * to the tracker (no DHT/PEX/LPD/uTP, no port mapping).
+ *
+ * Stopping: transmission 3.00 does not announce event=stopped when its session
+ * closes (SIGTERM, or transmission-cli's SIGINT): the stop is queued and dropped.
+ * A user stopping the torrent does announce it, so stopTorrents() asks over RPC
+ * (transmission-remote -S) and the caller waits for the announce before SIGTERM.
+ */
+export class TransmissionDaemon {
+  readonly process: ClientProcess;
+
+  private constructor(
+    process: ClientProcess,
+    readonly rpcPort: number,
+  ) {
+    this.process = process;
+  }
+
+  static async start(options: { name: string; configDir: string; dir: string; torrent: string; logFile: string; cwd: string }): Promise<TransmissionDaemon> {
+    const rpcPort = await freePort();
+    const watchDir = join(options.configDir, 'watch');
+    mkdirSync(watchDir, { recursive: true });
+    writeFileSync(
+      join(options.configDir, 'settings.json'),
+      JSON.stringify({
+        'dht-enabled': false,
+        'lpd-enabled': false,
+        'pex-enabled': false,
+        'utp-enabled': false,
+        'port-forwarding-enabled': false,
+        'ratio-limit-enabled': false,
+        'idle-seeding-limit-enabled': false,
+        'peer-port': await freePort(),
+        'peer-port-random-on-start': false,
+        'rpc-bind-address': '127.0.0.1',
+        'rpc-port': rpcPort,
+        'rpc-authentication-required': false,
+        'start-added-torrents': true,
+        'watch-dir-enabled': true,
+        'watch-dir': watchDir,
+        'download-dir': options.dir,
+        'incomplete-dir-enabled': false,
+        'message-level': 2,
+      }),
+    );
+    copyFileSync(options.torrent, join(watchDir, basename(options.torrent)));
+    const child = new ClientProcess(
+      options.name,
+      'transmission-daemon',
+      ['--foreground', '--config-dir', options.configDir],
+      options.logFile,
+      options.cwd,
+    );
+    return new TransmissionDaemon(child, rpcPort);
+  }
+
+  /** Stops every torrent over RPC, as a user would: transmission announces event=stopped. */
+  stopTorrents(): void {
+    const result = spawnSync('transmission-remote', [`127.0.0.1:${this.rpcPort}`, '--torrent', 'all', '--stop'], { encoding: 'utf8' });
+    if (result.status !== 0) {
+      throw new Error(`transmission-remote --stop failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
+    }
+  }
+}
+
+/**
+ * This machine's first non-loopback IPv4 address. transmission 3.00 drops
+ * tracker-given peers in 127.0.0.0/8 ("martian"), so a transmission leecher
+ * needs peers that announced from a real interface.
+ */
+export function nonLoopbackIPv4(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return undefined;
 }

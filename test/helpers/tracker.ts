@@ -39,7 +39,7 @@ export interface RunningTracker {
 }
 
 /**
- * A tracker on 127.0.0.1 (random port) over a fresh database loaded with the
+ * A tracker on 127.0.0.1 (or `host`; random port) over a fresh database loaded with the
  * fixtures (unless `fixtures: false`). `configure` edits the config first.
  */
 export async function startTracker(
@@ -49,6 +49,8 @@ export async function startTracker(
     db?: TestDatabase;
     dir?: string;
     tracker?: Partial<TrackerOptions>;
+    /** Listen address; `get` only works on 127.0.0.1. */
+    host?: string;
   } = {},
 ): Promise<RunningTracker> {
   const db = options.db ?? (await createTestDatabase());
@@ -66,7 +68,7 @@ export async function startTracker(
     accounting: { backoffMinMs: 50, backoffMaxMs: 200 },
     ...options.tracker,
   });
-  const address = await tracker.start({ host: '127.0.0.1', port: 0 });
+  const address = await tracker.start({ host: options.host ?? '127.0.0.1', port: 0 });
   const port = Number(new URL(address).port);
   return {
     tracker,
