@@ -229,3 +229,34 @@ describe('impossible records', () => {
     expect(await rows('SELECT uid, fid, uploaded FROM transfer_ips')).toEqual([{ uid: 1, fid: 2, uploaded: 10 }]);
   });
 });
+
+describe('counters at the top of their column', () => {
+  it('saturate instead of failing the chunk, so the other users of the chunk are still written', async () => {
+    await addUser(1);
+    await addUser(2);
+    await db.conn.query("UPDATE users_main SET Uploaded = 18446744073709551000, rawup = 18446744073709551615 WHERE ID = 1");
+    await addTorrent(1);
+    await db.conn.query(
+      'INSERT INTO transfer_history (uid, fid, uploaded) VALUES (1, 1, 9223372036854775000)',
+    );
+    await db.conn.query(
+      'INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded) VALUES (1, 1, 134744072, 1, 18446744073709551000)',
+    );
+    const sink = make();
+    sink.user(1, 5_000, 0, 5_000, 0);
+    sink.user(2, 7, 0, 7, 0);
+    sink.transferHistory(1, 1, 5_000, 0, 0, 0, 0, false, 0, 1, 1, true);
+    sink.transferHistory(2, 1, 7, 0, 0, 0, 0, false, 0, 1, 1, true);
+    sink.transferIp(1, 1, 134744072, 1, 5_000, 0, 6881, 1, 1);
+    expect((await sink.flushNow()).ok).toBe(true);
+    const users = await db.conn.query<RowDataPacket[]>({ sql: 'SELECT ID, Uploaded, rawup FROM users_main ORDER BY ID', supportBigNumbers: true, bigNumberStrings: true });
+    expect(users[0].map((r) => [String(r['ID']), String(r['Uploaded']), String(r['rawup'])])).toEqual([
+      ['1', '18446744073709551615', '18446744073709551615'],
+      ['2', '7', '7'],
+    ]);
+    const [th] = await db.conn.query<RowDataPacket[]>({ sql: 'SELECT uid, uploaded FROM transfer_history ORDER BY uid', supportBigNumbers: true, bigNumberStrings: true });
+    expect(th.map((r) => String(r['uploaded']))).toEqual(['9223372036854775807', '7']);
+    const [ips] = await db.conn.query<RowDataPacket[]>({ sql: 'SELECT uploaded FROM transfer_ips', supportBigNumbers: true, bigNumberStrings: true });
+    expect(String(ips[0]!['uploaded'])).toBe('18446744073709551615');
+  });
+});

@@ -123,6 +123,19 @@ const UINT_MAX = 4294967295;
 const MEDIUMINT_UNSIGNED_MAX = 16777215;
 const SMALLINT_UNSIGNED_MAX = 65535;
 
+const BIGINT_MAX = '9223372036854775807';
+const BIGINT_UNSIGNED_MAX = '18446744073709551615';
+
+/**
+ * `column + delta`, saturating at the column's maximum. A plain add that overflows
+ * fails the whole statement (error 1690) on every retry, holding back every other
+ * record of its chunk for ever; saturating keeps one absurd counter from doing that.
+ * `delta` is never negative (nat() above), so `max - delta` cannot overflow.
+ */
+function saturatingAdd(column: string, delta: string, max: string): string {
+  return `IF(${column} > ${max} - ${delta}, ${max}, ${column} + ${delta})`;
+}
+
 function bit(value: boolean): string {
   return value ? '1' : '0';
 }
@@ -159,8 +172,10 @@ export const usersTable: Table<UserRecord> = {
     );
     return (
       `UPDATE users_main AS u JOIN (${rows.join(' UNION ALL ')}) AS d ON u.ID = d.ID ` +
-      'SET u.Uploaded = u.Uploaded + d.up, u.Downloaded = u.Downloaded + d.down, ' +
-      'u.rawup = u.rawup + d.rawup, u.rawdl = u.rawdl + d.rawdl'
+      `SET u.Uploaded = ${saturatingAdd('u.Uploaded', 'd.up', BIGINT_UNSIGNED_MAX)}, ` +
+      `u.Downloaded = ${saturatingAdd('u.Downloaded', 'd.down', BIGINT_UNSIGNED_MAX)}, ` +
+      `u.rawup = ${saturatingAdd('u.rawup', 'd.rawup', BIGINT_UNSIGNED_MAX)}, ` +
+      `u.rawdl = ${saturatingAdd('u.rawdl', 'd.rawdl', BIGINT_UNSIGNED_MAX)}`
     );
   },
   bytes: (r) => [r.rawUp, r.rawDown],
@@ -226,7 +241,8 @@ export const historyTable: Table<HistoryRecord> = {
     return (
       'INSERT INTO transfer_history (uid, fid, uploaded, downloaded, seeding, starttime, last_announce, ' +
       `activetime, seedtime, active, snatched, remaining) VALUES ${rows.join(',')} ` +
-      'ON DUPLICATE KEY UPDATE uploaded = uploaded + VALUES(uploaded), downloaded = downloaded + VALUES(downloaded), ' +
+      `ON DUPLICATE KEY UPDATE uploaded = ${saturatingAdd('uploaded', 'VALUES(uploaded)', BIGINT_MAX)}, ` +
+      `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_MAX)}, ` +
       'remaining = VALUES(remaining), seeding = VALUES(seeding), activetime = activetime + VALUES(activetime), ' +
       'seedtime = seedtime + VALUES(seedtime), last_announce = VALUES(last_announce), active = VALUES(active), ' +
       'snatched = snatched + VALUES(snatched), starttime = IF(starttime = 0, VALUES(starttime), starttime)'
@@ -252,8 +268,10 @@ export const ipsTable: Table<IpRecord> = {
     );
     return (
       'INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded, downloaded, port, starttime, last_announce) ' +
-      `VALUES ${rows.join(',')} ON DUPLICATE KEY UPDATE uploaded = uploaded + VALUES(uploaded), ` +
-      'downloaded = downloaded + VALUES(downloaded), port = VALUES(port), last_announce = VALUES(last_announce)'
+      `VALUES ${rows.join(',')} ON DUPLICATE KEY UPDATE ` +
+      `uploaded = ${saturatingAdd('uploaded', 'VALUES(uploaded)', BIGINT_UNSIGNED_MAX)}, ` +
+      `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_UNSIGNED_MAX)}, ` +
+      'port = VALUES(port), last_announce = VALUES(last_announce)'
     );
   },
   bytes: (r) => [r.up, r.down],
