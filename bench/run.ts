@@ -12,7 +12,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,31 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs the load generator, measuring the server's CPU time over the measured window (after warm-up). */
+async function driveMeasured(pid: number | undefined, load: LoadOptions, during?: () => Promise<void>): Promise<LoadResult & { serverCpuSeconds?: number; announcesPerCpuSecond?: number }> {
+  const loading = loadgen(load);
+  await new Promise((r) => setTimeout(r, load.warmup * 1000));
+  const cpu0 = cpuSeconds(pid);
+  if (during) await during();
+  const result = await loading;
+  const cpu1 = cpuSeconds(pid);
+  if (cpu0 === undefined || cpu1 === undefined) return result;
+  const used = Math.round((cpu1 - cpu0) * 100) / 100;
+  return { ...result, serverCpuSeconds: used, announcesPerCpuSecond: used > 0 ? Math.round(result.requests / used) : 0 };
 }
 
 async function scrape(port: number): Promise<Metrics> {
@@ -176,12 +201,13 @@ interface Sampled {
 
 /** Runs the load generator against hayate, scraping /metrics every `everyMs` during the measured window. */
 async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): Promise<Sampled> {
-  const loading = loadgen(load);
-  await new Promise((r) => setTimeout(r, load.warmup * 1000));
-  const before = await scrape(run.port); // also resets the lag window
+  let before: Metrics = {};
   const samples: Sampled['samples'] = [];
-  const t0 = Date.now();
-  const timer = setInterval(() => {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await driveMeasured(run.child.pid, load, async () => {
+    before = await scrape(run.port); // also resets the lag window
+    const t0 = Date.now();
+    timer = setInterval(() => {
     void scrape(run.port).then((m) =>
       samples.push({
         t: (Date.now() - t0) / 1000,
@@ -192,8 +218,8 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
         serializations: sum(m, 'hayate_serialization_seconds_count'),
       }),
     );
-  }, everyMs);
-  const result = await loading;
+    }, everyMs);
+  });
   clearInterval(timer);
   const after = await scrape(run.port);
   return { load: result, samples, before, after };
@@ -277,7 +303,7 @@ async function runOpentracker(site: { users: number; torrents: number }): Promis
       const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
       return res.ok && !body.includes('failure');
     }, 60_000, 'opentracker to accept the whitelist');
-    const load = await loadgen(loadOptions(port, 'open', site));
+    const load = await driveMeasured(child.pid, loadOptions(port, 'open', site));
     return { binary, whitelist: site.torrents, ...summary(load) };
   } finally {
     await stopChild(child, 5_000);
@@ -290,7 +316,7 @@ async function runBare(site: { users: number; torrents: number }): Promise<Recor
   const child = spawn(process.execPath, [join(here, 'bare.js'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/announce`)).ok, 30_000, 'the bare route');
-    const load = await loadgen(loadOptions(port, 'passkey', site));
+    const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site));
     return summary(load);
   } finally {
     await stopChild(child, 5_000);
@@ -320,13 +346,18 @@ async function throughput(): Promise<Record<string, unknown>> {
     log('bare fastify route …');
     result['bare'] = await runBare(site);
   }
-  const rate = (name: string): number | undefined => (result[name] as { perSecond?: number } | undefined)?.perSecond;
-  const h = rate('hayate');
-  const o = rate('opentracker');
-  const b = rate('bare');
+  const rate = (name: string, key: 'perSecond' | 'announcesPerCpuSecond'): number | undefined =>
+    (result[name] as Record<string, number> | undefined)?.[key];
+  const ratio = (a: string, b: string, key: 'perSecond' | 'announcesPerCpuSecond'): number | null => {
+    const x = rate(a, key);
+    const y = rate(b, key);
+    return x && y ? round2(x / y) : null;
+  };
   result['ratios'] = {
-    hayateOverOpentracker: h && o ? round2(h / o) : null,
-    hayateOverBare: h && b ? round2(h / b) : null,
+    hayateOverOpentracker: ratio('hayate', 'opentracker', 'perSecond'),
+    hayateOverBare: ratio('hayate', 'bare', 'perSecond'),
+    perCpuSecondHayateOverOpentracker: ratio('hayate', 'opentracker', 'announcesPerCpuSecond'),
+    perCpuSecondHayateOverBare: ratio('hayate', 'bare', 'announcesPerCpuSecond'),
   };
   printTable(result);
   return result;
@@ -410,15 +441,15 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 function printTable(result: Record<string, unknown>): void {
-  const rows: string[][] = [['', 'announces/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'failures', 'conn/req']];
+  const rows: string[][] = [['', 'announces/s', 'per CPU-s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'failures', 'conn/req']];
   for (const name of ['hayate', 'opentracker', 'bare']) {
-    const r = result[name] as (LoadResult & { skipped?: string }) | undefined;
+    const r = result[name] as (LoadResult & { skipped?: string; announcesPerCpuSecond?: number }) | undefined;
     if (r === undefined) continue;
     if (r.skipped) {
       rows.push([name, r.skipped]);
       continue;
     }
-    rows.push([name, String(r.perSecond), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.latencyMs.max), String(r.errors), String(r.failures), String(r.connectsPerRequest)]);
+    rows.push([name, String(r.perSecond), String(r.announcesPerCpuSecond ?? '-'), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.latencyMs.max), String(r.errors), String(r.failures), String(r.connectsPerRequest)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);

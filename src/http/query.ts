@@ -34,12 +34,41 @@ function hexValue(code: number): number {
   return -1;
 }
 
-/** Percent-decodes s[start, end) to a latin1 string. A malformed escape is kept literally. */
+/** Scratch bytes for decoding: a decoded value is never longer than its encoding. */
+let scratch = Buffer.allocUnsafe(256);
+
+/**
+ * Percent-decodes s[start, end) to a latin1 string. A malformed escape is kept literally.
+ * Decodes byte by byte into a scratch buffer and makes one flat string of it: building the
+ * string by concatenation would leave a rope that every Map lookup must flatten first.
+ */
 export function decodeComponent(s: string, start: number, end: number): string {
-  let pct = s.indexOf('%', start);
-  if (pct === -1 || pct >= end) return s.slice(start, end);
+  const first = s.indexOf('%', start);
+  if (first === -1 || first >= end) return s.slice(start, end);
+  if (scratch.length < end - start) scratch = Buffer.allocUnsafe(end - start);
+  const out = scratch;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37 /* % */ && i + 2 < end) {
+      const hi = hexValue(s.charCodeAt(i + 1));
+      const lo = hi !== -1 ? hexValue(s.charCodeAt(i + 2)) : -1;
+      if (lo !== -1) {
+        out[n++] = (hi << 4) | lo;
+        i += 2;
+        continue;
+      }
+    }
+    if (c > 0xff) return decodeByConcatenation(s, start, end); // not from a raw request target (one char per byte)
+    out[n++] = c;
+  }
+  return out.toString('latin1', 0, n);
+}
+
+function decodeByConcatenation(s: string, start: number, end: number): string {
   let out = '';
   let from = start;
+  let pct = s.indexOf('%', start);
   while (pct !== -1 && pct < end) {
     const hi = pct + 2 < end ? hexValue(s.charCodeAt(pct + 1)) : -1;
     const lo = hi !== -1 ? hexValue(s.charCodeAt(pct + 2)) : -1;
