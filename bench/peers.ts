@@ -9,7 +9,7 @@
  * Torrent IDs and info hashes, users and passkeys are the generated site's (bench/site.ts).
  */
 import { writeCacheFiles } from '../src/cache/index.js';
-import { peerKey, type Peer } from '../src/store/peer.js';
+import { keyPeerId, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent, type Torrent } from '../src/store/types.js';
 import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
@@ -52,7 +52,8 @@ function addPeers(list: Torrent[], peers: number, users: number, now: number): v
       const n = made + i;
       const userId = 1 + (n % users);
       // Distinct per (user, torrent): the counter makes it unique site-wide.
-      const peerId = `${BENCH_CLIENTS[0]}4650-${n.toString(36).padStart(12, '0')}`;
+      const key = peerKey(userId, `${BENCH_CLIENTS[0]}4650-${n.toString(36).padStart(12, '0')}`);
+      const peerId = keyPeerId(key); // as the announce path stores it
       const seeding = n % 3 === 0;
       const peer: Peer = {
         peerId,
@@ -69,7 +70,7 @@ function addPeers(list: Torrent[], peers: number, users: number, now: number): v
         seeding,
         slot: 0,
       };
-      (seeding ? torrent.seeders : torrent.leechers).add(peerKey(userId, peerId), peer);
+      (seeding ? torrent.seeders : torrent.leechers).add(key, peer);
     }
     made += size;
     t++;

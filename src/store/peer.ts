@@ -28,9 +28,22 @@ export interface Peer {
  * same 24 bytes chihaya's cache files use, as a latin1 string.
  */
 export function peerKey(userId: number, peerId: string): string {
-  return (
-    String.fromCharCode(userId & 0xff, (userId >>> 8) & 0xff, (userId >>> 16) & 0xff, (userId >>> 24) & 0xff) + peerId
-  );
+  // Written into scratch bytes and read back as one flat string: a concatenation would be a
+  // rope that V8 flattens on the first Map lookup, keeping both the rope and the flat copy
+  // alive for as long as the key is stored (~30 bytes per tracked peer).
+  if (peerId.length > KEY_SCRATCH.length - 4) {
+    return String.fromCharCode(userId & 0xff, (userId >>> 8) & 0xff, (userId >>> 16) & 0xff, (userId >>> 24) & 0xff) + peerId;
+  }
+  KEY_SCRATCH.writeUInt32LE(userId >>> 0, 0);
+  const end = 4 + KEY_SCRATCH.write(peerId, 4, 'latin1');
+  return KEY_SCRATCH.toString('latin1', 0, end);
+}
+
+const KEY_SCRATCH = Buffer.alloc(64);
+
+/** The peer_id inside a key: a slice sharing the key's bytes, so a stored peer holds one copy. */
+export function keyPeerId(key: string): string {
+  return key.slice(4);
 }
 
 export function keyUserId(key: string): number {

@@ -1,5 +1,7 @@
 import { peerKey, type Peer } from './peer.js';
 
+const EMPTY: ReadonlyMap<string, Peer> = new Map();
+
 /**
  * A set of peers (the seeders or the leechers of one torrent).
  *
@@ -8,18 +10,20 @@ import { peerKey, type Peer } from './peer.js';
  */
 export class Swarm {
   readonly peers: Peer[] = [];
-  private readonly byKey = new Map<string, Peer>();
+  /** Made on the first add: most torrents of a big site have no peers, and an empty Map costs ~100 bytes. */
+  private byKey: Map<string, Peer> | undefined;
 
   get size(): number {
     return this.peers.length;
   }
 
   get(key: string): Peer | undefined {
-    return this.byKey.get(key);
+    return this.byKey?.get(key);
   }
 
   /** Adds (or replaces) the peer under its key. */
   add(key: string, peer: Peer): void {
+    this.byKey ??= new Map();
     const existing = this.byKey.get(key);
     if (existing !== undefined) {
       peer.slot = existing.slot;
@@ -33,9 +37,9 @@ export class Swarm {
   }
 
   delete(key: string): Peer | undefined {
-    const peer = this.byKey.get(key);
+    const peer = this.byKey?.get(key);
     if (peer === undefined) return undefined;
-    this.byKey.delete(key);
+    this.byKey!.delete(key);
     const last = this.peers.pop()!;
     if (last !== peer) {
       last.slot = peer.slot;
@@ -56,11 +60,11 @@ export class Swarm {
   }
 
   keys(): IterableIterator<string> {
-    return this.byKey.keys();
+    return (this.byKey ?? EMPTY).keys();
   }
 
   entries(): IterableIterator<[string, Peer]> {
-    return this.byKey.entries();
+    return (this.byKey ?? EMPTY).entries();
   }
 
   static keyOf(peer: Peer): string {

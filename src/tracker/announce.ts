@@ -1,6 +1,6 @@
 import type { TrackerQuery } from '../http/query.js';
 import { resolveAddress } from '../http/address.js';
-import { ipToString, peerKey, type Peer } from '../store/peer.js';
+import { ipToString, keyPeerId, peerKey, type Peer } from '../store/peer.js';
 import type { Torrent, User } from '../store/types.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
@@ -123,7 +123,7 @@ function updateSwarm(
   let snatches = 0;
   if (peer === undefined) {
     peer = {
-      peerId,
+      peerId: keyPeerId(key), // shares the key's bytes
       userId: user.id,
       torrentId: torrent.id,
       ip,
