@@ -37,6 +37,8 @@ const { values: opts } = parseArgs({
     recreate: { type: 'boolean', default: false },
     only: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    /** JSON merged over hayate's generated config (per top-level key), e.g. '{"channels":{"users":1000000}}'. */
+    'hayate-config': { type: 'string', default: '{}' },
     out: { type: 'string', default: 'bench-results' },
   },
 });
@@ -172,6 +174,11 @@ async function startHayate(database: string, intervals: Record<string, number>, 
     record_announces: false,
     intervals,
   };
+  for (const [key, value] of Object.entries(JSON.parse(opts['hayate-config']!) as Record<string, unknown>)) {
+    const base = (config as Record<string, unknown>)[key];
+    (config as Record<string, unknown>)[key] =
+      typeof base === 'object' && base !== null && typeof value === 'object' ? { ...base, ...value } : value;
+  }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   if (prepare) await prepare(dir);
   const flags = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, opts.out!)}`] : [];
