@@ -36,6 +36,13 @@ if (unknownKeys.length > 0) logger.warn({ keys: unknownKeys }, 'unknown configur
 
 const tracker = new Tracker({ config, logger, dir: process.cwd() });
 
+/** Exits once the logger has written everything (pino buffers; a bare exit can lose the last lines). */
+function exit(code: number): void {
+  logger.flush(() => process.exit(code));
+  // If the stream is stuck, do not hang for ever.
+  setTimeout(() => process.exit(code), 2_000).unref();
+}
+
 let signals = 0;
 const onSignal = (signal: NodeJS.Signals): void => {
   signals++;
@@ -47,11 +54,11 @@ const onSignal = (signal: NodeJS.Signals): void => {
   tracker.stop().then(
     (report) => {
       logger.info({ flushed: report.flush.complete, cacheWritten: report.cacheWritten }, 'shutdown complete');
-      process.exit(0);
+      exit(0);
     },
     (err: unknown) => {
       logger.error({ err }, 'shutdown failed');
-      process.exit(1);
+      exit(1);
     },
   );
 };
@@ -60,5 +67,5 @@ process.on('SIGTERM', onSignal);
 
 tracker.start().catch((err: unknown) => {
   logger.fatal({ err }, 'failed to start');
-  process.exit(1);
+  exit(1);
 });
