@@ -186,6 +186,17 @@ describe('reload from the database', () => {
     }
   });
 
+  it('a changed passkey: the old one is refused and the new one served after a reload', async () => {
+    const fresh = 'n'.repeat(32);
+    await t.db.conn.query('UPDATE users_main SET torrent_pass = ? WHERE ID = ?', [fresh, users.hidden.id]);
+    expect(await t.tracker.reloader.reload()).toBe(true);
+    expect((await t.get(announcePath(users.hidden.passkey, { infoHash: live }))).body.toString()).toBe(
+      failure('Your passkey is invalid', 3600),
+    );
+    expect((await t.get(announcePath(fresh, { infoHash: live, left: 0 }))).body.toString()).toMatch(/^d8:complete/);
+    expect([...t.tracker.store.users.values()].filter((u) => u.id === users.hidden.id)).toHaveLength(1);
+  });
+
   it('answers announces promptly while a big reload runs', async () => {
     // 60,000 extra torrents: the reload runs in pages and yields, so announces interleave.
     const values: string[] = [];

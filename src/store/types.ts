@@ -8,6 +8,8 @@ export interface User {
   downMultiplier: number;
   disableDownload: boolean;
   trackerHide: boolean;
+  /** The reload pass that last saw this user in the database (reloader bookkeeping). */
+  reloadMark?: number;
 }
 
 export type TorrentType = string; // 'anime' | 'music' in the schema; kept open for the cache format
@@ -26,6 +28,8 @@ export interface Torrent {
   downMultiplier: number;
   seeders: Swarm;
   leechers: Swarm;
+  /** The reload pass that last saw this torrent in the database (reloader bookkeeping). */
+  reloadMark?: number;
 }
 
 export interface GroupFreeleech {
@@ -39,8 +43,9 @@ export interface ApprovedClient {
   prefix: string;
 }
 
-export function newTorrent(fields: Omit<Torrent, 'seeders' | 'leechers'>): Torrent {
-  return { ...fields, seeders: new Swarm(), leechers: new Swarm() };
+export function newTorrent(fields: Omit<Torrent, 'seeders' | 'leechers' | 'reloadMark'>): Torrent {
+  // Every field present from the start: one hidden class for all torrents.
+  return { ...fields, seeders: new Swarm(), leechers: new Swarm(), reloadMark: 0 };
 }
 
 export function groupKey(type: string, groupId: number): string {
