@@ -164,6 +164,7 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
             downMultiplier: record.downMultiplier,
             disableDownload: record.disableDownload,
             trackerHide: record.trackerHide,
+            reloadMark: 0, // the same shape as the users the reloader makes
           });
         },
         { yieldEvery },

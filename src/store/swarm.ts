@@ -1,6 +1,7 @@
 import { peerKey, type Peer } from './peer.js';
 
 const EMPTY: ReadonlyMap<string, Peer> = new Map();
+const NO_PEERS: readonly Peer[] = Object.freeze([]);
 
 /**
  * A set of peers (the seeders or the leechers of one torrent).
@@ -9,12 +10,21 @@ const EMPTY: ReadonlyMap<string, Peer> = new Map();
  * peer key to peer (for O(1) lookup). Removal swaps the last peer into the hole.
  */
 export class Swarm {
-  readonly peers: Peer[] = [];
-  /** Made on the first add: most torrents of a big site have no peers, and an empty Map costs ~100 bytes. */
+  /**
+   * The array and the map are made on the first add: most torrents of a big site have
+   * no peers, and at a million torrents two empty arrays and maps each are millions of
+   * objects for the garbage collector to mark on every major collection.
+   */
+  private list: Peer[] | undefined;
   private byKey: Map<string, Peer> | undefined;
 
+  /** The peers, densely packed; read-only outside this class (positions are kept in peer.slot). */
+  get peers(): readonly Peer[] {
+    return this.list ?? NO_PEERS;
+  }
+
   get size(): number {
-    return this.peers.length;
+    return this.list === undefined ? 0 : this.list.length;
   }
 
   get(key: string): Peer | undefined {
@@ -24,15 +34,16 @@ export class Swarm {
   /** Adds (or replaces) the peer under its key. */
   add(key: string, peer: Peer): void {
     this.byKey ??= new Map();
+    const list = (this.list ??= []);
     const existing = this.byKey.get(key);
     if (existing !== undefined) {
       peer.slot = existing.slot;
-      this.peers[existing.slot] = peer;
+      list[existing.slot] = peer;
       this.byKey.set(key, peer);
       return;
     }
-    peer.slot = this.peers.length;
-    this.peers.push(peer);
+    peer.slot = list.length;
+    list.push(peer);
     this.byKey.set(key, peer);
   }
 
@@ -40,10 +51,11 @@ export class Swarm {
     const peer = this.byKey?.get(key);
     if (peer === undefined) return undefined;
     this.byKey!.delete(key);
-    const last = this.peers.pop()!;
+    const list = this.list!;
+    const last = list.pop()!;
     if (last !== peer) {
       last.slot = peer.slot;
-      this.peers[peer.slot] = last;
+      list[peer.slot] = last;
     }
     return peer;
   }
@@ -51,10 +63,11 @@ export class Swarm {
   /** Swaps two positions (used by partial Fisher-Yates sampling). */
   swap(i: number, j: number): void {
     if (i === j) return;
-    const a = this.peers[i]!;
-    const b = this.peers[j]!;
-    this.peers[i] = b;
-    this.peers[j] = a;
+    const list = this.list!;
+    const a = list[i]!;
+    const b = list[j]!;
+    list[i] = b;
+    list[j] = a;
     a.slot = j;
     b.slot = i;
   }
