@@ -167,7 +167,7 @@ describe('reading cache files', () => {
     expect(s).toMatchObject({ peerId: PEER_ID_1.toString('latin1'), ip: 0xc000020a, port: 51413, uploaded: 5_000_000_000, downloaded: 0, left: 0, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, torrentId: 42, userId: 7, clientId: 3, seeding: true });
     const l = t.leechers.get(peerKey(9, PEER_ID_2.toString('latin1')))!;
     expect(l).toMatchObject({ ip: (198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7, port: 6881, uploaded: 10, downloaded: 2048, left: 4096, userId: 9, clientId: 4, seeding: false });
-    expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toEqual({ id: 7, passkey: 'abcdefghijklmnopqrstuvwxyz012345', disableDownload: false, trackerHide: true, upMultiplier: 1.5, downMultiplier: 0 });
+    expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toMatchObject({ id: 7, passkey: 'abcdefghijklmnopqrstuvwxyz012345', disableDownload: false, trackerHide: true, upMultiplier: 1.5, downMultiplier: 0 });
     expect(users.get('xyz')).toMatchObject({ id: 9, disableDownload: true, trackerHide: false });
   });
 
