@@ -4,8 +4,9 @@
  * bencode encode: JSON on stdin -> bencode on stdout.
  * Exit codes: 0 done, 1 bad input (one line on stderr), 2 usage.
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { BencodeError, decodeBencode, encodeBencode } from '../src/bencode/codec.js';
+import { runCli } from '../src/cli.js';
 import { bencodeToJsonText, JsonMappingError, jsonToBencode } from '../src/bencode/json.js';
 
 async function readStdin(): Promise<Buffer> {
@@ -59,21 +60,4 @@ program
     }
   });
 
-try {
-  if (process.argv.length <= 2) {
-    program.outputHelp({ error: true });
-    process.exitCode = 2;
-  } else {
-    await program.parseAsync(process.argv);
-  }
-} catch (err) {
-  if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof InputError) {
-    process.stderr.write(`bencode: ${err.message}\n`);
-    process.exitCode = 1;
-  } else {
-    process.stderr.write(`bencode: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  }
-}
+await runCli('bencode', program);

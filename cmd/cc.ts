@@ -4,13 +4,11 @@
  * Exit codes: 0 done, 1 bad input (missing, corrupt or unknown-version file; bad
  * dump JSON) with one line on stderr, 2 usage.
  */
-import { Command, CommanderError } from 'commander';
 import { resolve } from 'node:path';
-import { CacheFormatError } from '../src/cache/binary.js';
-import { DumpFormatError } from '../src/cache/dump.js';
+import { Command } from 'commander';
+import { runCli, UsageError } from '../src/cli.js';
 import {
   anonymizeCache,
-  CacheToolError,
   dumpCache,
   restoreCache,
   summarizeCache,
@@ -92,28 +90,4 @@ program
     }
   });
 
-class UsageError extends Error {}
-
-try {
-  if (process.argv.length <= 2) {
-    program.outputHelp({ error: true });
-    process.exitCode = 2;
-  } else {
-    await program.parseAsync(process.argv);
-  }
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // --help and --version exit 0; anything else commander rejects is usage.
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof UsageError) {
-    process.stderr.write(`cc: ${err.message}\n`);
-    process.exitCode = 2;
-  } else if (err instanceof CacheFormatError || err instanceof DumpFormatError || err instanceof CacheToolError) {
-    process.stderr.write(`cc: ${err.message}\n`);
-    process.exitCode = 1;
-  } else {
-    // Unexpected (disk full, permissions while writing): still one line, still non-zero.
-    process.stderr.write(`cc: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  }
-}
+await runCli('cc', program);

@@ -2,27 +2,19 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBytes, hash, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { freePort } from './helpers/net.js';
 import { eventually } from './helpers/tracker.js';
 
 const USERS = 40;
 const STEP = 1_000;
 const passkey = (uid: number) => `sigterm${String(uid).padStart(25, '0')}`;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One GET over a keep-alive agent; rejects on any socket error (an unanswered request). */
 function announceOnce(agent: Agent, port: number, path: string): Promise<string> {

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
+import type { Torrent } from '../store/types.js';
 import { Swarm } from '../store/swarm.js';
 import type { AccountingQueues } from './accounting-queues.js';
 import { Wakeable } from './wait.js';
@@ -23,6 +24,13 @@ function purgeSwarm(swarm: Swarm, cutoff: number): number {
   return purged;
 }
 
+/** Purges one torrent's swarms; queues its new counts when it lost peers. Returns how many went. */
+function purgeTorrent(torrent: Torrent, sink: AccountingSink, cutoff: number): number {
+  const purged = purgeSwarm(torrent.seeders, cutoff) + purgeSwarm(torrent.leechers, cutoff);
+  if (purged > 0) sink.torrent(torrent.id, 0, torrent.seeders.size, torrent.leechers.size, torrent.lastAction);
+  return purged;
+}
+
 /**
  * Drops every peer silent since before `now − peerInactivity` (unix seconds)
  * and queues the new counts of each torrent that lost peers. Returns the
@@ -31,13 +39,7 @@ function purgeSwarm(swarm: Swarm, cutoff: number): number {
 export function purgeInactivePeers(store: Store, sink: AccountingSink, now: number, peerInactivity: number): number {
   const cutoff = now - peerInactivity;
   let total = 0;
-  for (const torrent of store.torrents.values()) {
-    const purged = purgeSwarm(torrent.seeders, cutoff) + purgeSwarm(torrent.leechers, cutoff);
-    if (purged > 0) {
-      sink.torrent(torrent.id, 0, torrent.seeders.size, torrent.leechers.size, torrent.lastAction);
-      total += purged;
-    }
-  }
+  for (const torrent of store.torrents.values()) total += purgeTorrent(torrent, sink, cutoff);
   return total;
 }
 
@@ -60,11 +62,7 @@ export async function purgeInactivePeersYielding(
   let inSlice = 0;
   // A Map iterator stays valid while a reload swaps or edits the map.
   for (const torrent of store.torrents.values()) {
-    const purged = purgeSwarm(torrent.seeders, cutoff) + purgeSwarm(torrent.leechers, cutoff);
-    if (purged > 0) {
-      sink.torrent(torrent.id, 0, torrent.seeders.size, torrent.leechers.size, torrent.lastAction);
-      total += purged;
-    }
+    total += purgeTorrent(torrent, sink, cutoff);
     if (++inSlice === sliceTorrents) {
       inSlice = 0;
       await yieldToLoop();

@@ -6,7 +6,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, copyFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { decodeBencode, encodeBencode, isDict, type BDict, type BValue } from '../../src/bencode/codec.js';
@@ -37,18 +36,9 @@ export function requireBinaries(binaries: Record<string, string>): void {
   );
 }
 
-/** A TCP port that was free a moment ago (clients need a listen port of their own). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './net.js';
+
+export { freePort };
 
 /** Makes a private .torrent for `payload` with transmission-create; returns its bytes. */
 export function createTorrent(payload: string, announceUrl: string, outFile: string): Buffer {

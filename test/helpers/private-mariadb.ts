@@ -1,25 +1,15 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
+import { freePort } from './net.js';
 
 const run = promisify(execFile);
 const sbin = ['/usr/sbin', '/usr/local/sbin', '/usr/bin'];
 const envPath = `${process.env['PATH'] ?? ''}:${sbin.join(':')}`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A MariaDB server of the test's own, on its own data directory and port, that
