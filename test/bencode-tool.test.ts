@@ -1,5 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +28,7 @@ function tool(args: string[], input: Buffer | string): Promise<{ code: number; s
   });
 }
 
-/** A .torrent as a client makes it (no transmission-create here): binary pieces, a size beyond 2^53. */
+/** A .torrent built by hand: binary pieces and a size beyond 2^53 (no tool makes one that big). */
 function realTorrent(): Buffer {
   const s = (text: string | Buffer) => {
     const b = typeof text === 'string' ? Buffer.from(text) : text;
@@ -69,6 +71,31 @@ describe('bencode tool', () => {
     expect(encoded.code).toBe(0);
     expect(createHash('sha1').update(encoded.stdout).digest('hex')).toBe(createHash('sha1').update(torrent).digest('hex'));
     expect(encoded.stdout.equals(torrent)).toBe(true);
+  });
+
+  it('`bencode decode | bencode encode` reproduces a .torrent made by transmission-create, byte for byte', async () => {
+    // A real tool's output (Debian transmission-cli; .ci/run installs it): private, multi-file, binary pieces.
+    const dir = await mkdtemp(join(tmpdir(), 'hayate-torrent-'));
+    try {
+      await mkdir(join(dir, 'Album'));
+      await writeFile(join(dir, 'Album', '01 トラック.flac'), randomBytes(300_000));
+      await writeFile(join(dir, 'Album', 'cover.jpg'), randomBytes(12_345));
+      await promisify(execFile)('transmission-create', ['-p', '-o', join(dir, 'real.torrent'), '-t', 'https://tracker.example/0123456789abcdef0123456789abcdef/announce', join(dir, 'Album')]).catch(
+        (err: Error) => {
+          throw new Error(`transmission-create failed (apt-get install transmission-cli; .ci/run installs it): ${err.message}`);
+        },
+      );
+      const piped = await promisify(execFile)('sh', ['-c', `node ${TOOL} decode < real.torrent | node ${TOOL} encode > again.torrent`], { cwd: dir });
+      expect(piped.stderr).toBe('');
+      const [original, again] = await Promise.all([readFile(join(dir, 'real.torrent')), readFile(join(dir, 'again.torrent'))]);
+      expect(original.length).toBeGreaterThan(100);
+      expect(again.equals(original)).toBe(true);
+      const json = JSON.parse((await tool(['decode'], original)).stdout.toString());
+      expect(json.info.private).toBe(1);
+      expect(json.info.pieces.$hex).toMatch(/^([0-9a-f]{40})+$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps unsorted dicts, non-UTF-8 keys and look-alike dicts exact', () => {
