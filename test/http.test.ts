@@ -221,3 +221,19 @@ describe('reload from the database', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('enable_scrape: false', () => {
+  let t: RunningTracker;
+  beforeAll(async () => {
+    t = await startTracker({ configure: (c) => (c.enable_scrape = false) });
+  });
+  afterAll(() => t.close());
+
+  it('answers scrapes with a 404 and announces as usual', async () => {
+    const scraped = await t.get(`/${users.normal.passkey}/scrape?info_hash=${percentEncodeBytes(live)}`);
+    expect(scraped.status).toBe(404);
+    const announced = await t.get(announcePath(users.normal.passkey, { infoHash: live, left: 0 }));
+    expect(announced.status).toBe(200);
+    expect(announced.body.toString()).toMatch(/^d8:complete/);
+  });
+});
