@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
-import { peerKey, type Peer } from '../src/store/peer.js';
+import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';
 
@@ -38,12 +38,11 @@ function buildStore(): Store {
       const userId = 1 + ((made + i) % userCount);
       const peerId = `-qB4650-${(made + i).toString(16).padStart(12, '0')}`;
       const seeding = i % 3 === 0;
-      const peer: Peer = {
-        peerId, userId, torrentId, ip: 0x0a000000 + made + i, port: 1024 + (i % 60000),
-        uploaded: 123_456_789 * i, downloaded: 987_654 * i, left: seeding ? 0 : 1_000_000,
-        startTime: 1_700_000_000, lastAnnounce: 1_700_000_500, clientId: 1, seeding, slot: 0,
-      };
-      (seeding ? torrent.seeders : torrent.leechers).add(peerKey(userId, peerId), peer);
+      const peer = newPeer(
+        peerKey(userId, peerId), userId, 0x0a000000 + made + i, 1024 + (i % 60000),
+        123_456_789 * i, 987_654 * i, seeding ? 0 : 1_000_000, 1_700_000_000, 1_700_000_500, 1,
+      );
+      (seeding ? torrent.seeders : torrent.leechers).add(peer);
     }
     made += size;
     store.torrents.set(torrent.infoHash, torrent);

@@ -9,7 +9,7 @@
  * Torrent IDs and info hashes, users and passkeys are the generated site's (bench/site.ts).
  */
 import { writeCacheFiles } from '../src/cache/index.js';
-import { keyPeerId, peerKey, type Peer } from '../src/store/peer.js';
+import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent, type Torrent } from '../src/store/types.js';
 import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
@@ -53,24 +53,20 @@ function addPeers(list: Torrent[], peers: number, users: number, now: number): v
       const userId = 1 + (n % users);
       // Distinct per (user, torrent): the counter makes it unique site-wide.
       const key = peerKey(userId, `${BENCH_CLIENTS[0]}4650-${n.toString(36).padStart(12, '0')}`);
-      const peerId = keyPeerId(key); // as the announce path stores it
       const seeding = n % 3 === 0;
-      const peer: Peer = {
-        peerId,
+      const peer = newPeer(
+        key,
         userId,
-        torrentId: torrent.id,
-        ip: (0x0b000000 + n) >>> 0,
-        port: 1024 + (n % 60000),
-        uploaded: 123_456_789 * (n % 1000),
-        downloaded: 987_654 * (n % 1000),
-        left: seeding ? 0 : 1_000_000 + n,
-        startTime: now - 600,
-        lastAnnounce: now - (n % 600),
-        clientId: 1,
-        seeding,
-        slot: 0,
-      };
-      (seeding ? torrent.seeders : torrent.leechers).add(key, peer);
+        (0x0b000000 + n) >>> 0,
+        1024 + (n % 60000),
+        123_456_789 * (n % 1000),
+        987_654 * (n % 1000),
+        seeding ? 0 : 1_000_000 + n,
+        now - 600,
+        now - (n % 600),
+        1,
+      );
+      (seeding ? torrent.seeders : torrent.leechers).add(peer);
     }
     made += size;
     t++;

@@ -114,6 +114,16 @@ describe('announce answers, byte for byte', () => {
     expect(body).toEqual(expected);
   });
 
+  it('an address of 128.0.0.0 and above (held signed in the swarm) comes out as its four bytes, compact and dict', () => {
+    const h = harness(undefined, zero);
+    join(h, 2, 1, { ip: '200.100.50.25', port: 51413 });
+    const body = h.announce({ left: 5 }).body;
+    expect(body.subarray(-7)).toEqual(Buffer.from([200, 100, 50, 25, 0xc8, 0xd5, 0x65]));
+    expect(text(h.announce({ left: 5, compact: '0', noPeerId: true }).body)).toContain('d2:ip13:200.100.50.254:porti51413ee');
+    // Accounting gets the joining peer's address unsigned.
+    expect(h.accounting.ips.find((r) => r.userId === 2)?.ip).toBe(0xc8643219);
+  });
+
   it('dict peers with and without peer id', () => {
     const h = harness(undefined, zero);
     join(h, 2, 7, { ip: '1.2.3.4', port: 6881 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
-import { peerKey, type Peer } from '../src/store/peer.js';
+import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';
 
@@ -138,11 +138,8 @@ function parseTorrentFile(buf: Buffer) {
   return { version, count, torrents, rest: buf.length - pos };
 }
 
-function peer(fields: Partial<Peer> & Pick<Peer, 'peerId' | 'userId'>): Peer {
-  return {
-    torrentId: 42, ip: 0xc000020a, port: 51413, uploaded: 0, downloaded: 0, left: 0,
-    startTime: 1_700_000_000, lastAnnounce: 1_700_000_500, clientId: 1, seeding: true, slot: 0, ...fields,
-  };
+function peer(f: { peerId: string; userId: number; ip?: number; port?: number; uploaded?: number; left?: number }): Peer {
+  return newPeer(peerKey(f.userId, f.peerId), f.userId, f.ip ?? 0xc000020a, f.port ?? 51413, f.uploaded ?? 0, 0, f.left ?? 0, 1_700_000_000, 1_700_000_500, 1);
 }
 
 let dir: string;
@@ -164,9 +161,12 @@ describe('reading cache files', () => {
     expect(t.seeders.size).toBe(1);
     expect(t.leechers.size).toBe(1);
     const s = t.seeders.get(peerKey(7, PEER_ID_1.toString('latin1')))!;
-    expect(s).toMatchObject({ peerId: PEER_ID_1.toString('latin1'), ip: 0xc000020a, port: 51413, uploaded: 5_000_000_000, downloaded: 0, left: 0, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, torrentId: 42, userId: 7, clientId: 3, seeding: true });
+    // The model peer holds the address signed (a small integer) and no torrent ID or seeding flag: its swarm says those.
+    expect(s).toMatchObject({ key: peerKey(7, PEER_ID_1.toString('latin1')), ip: 0xc000020a | 0, port: 51413, uploaded: 5_000_000_000, downloaded: 0, left: 0, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, userId: 7, clientId: 3 });
+    expect(peerIdOf(s)).toBe(PEER_ID_1.toString('latin1'));
     const l = t.leechers.get(peerKey(9, PEER_ID_2.toString('latin1')))!;
-    expect(l).toMatchObject({ ip: (198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7, port: 6881, uploaded: 10, downloaded: 2048, left: 4096, userId: 9, clientId: 4, seeding: false });
+    expect(l).toMatchObject({ ip: ((198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7) | 0, port: 6881, uploaded: 10, downloaded: 2048, left: 4096, userId: 9, clientId: 4 });
+    expect(ipToString(l.ip)).toBe('198.51.100.7');
     expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toMatchObject({ id: 7, passkey: 'abcdefghijklmnopqrstuvwxyz012345', disableDownload: false, trackerHide: true, upMultiplier: 1.5, downMultiplier: 0 });
     expect(users.get('xyz')).toMatchObject({ id: 9, disableDownload: true, trackerHide: false });
   });
@@ -238,10 +238,10 @@ describe('writing cache files', () => {
   function sampleStore(): Store {
     const store = new Store();
     const t = newTorrent({ id: 42, infoHash: HASH_A.toString('latin1'), groupId: 1234, type: 'music', snatched: 70_000, status: 0, lastAction: 1_700_000_950, upMultiplier: 1, downMultiplier: 0 });
-    const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7, uploaded: 2 ** 40, seeding: true });
-    const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025, left: 100, seeding: false });
-    t.seeders.add(peerKey(7, p1.peerId), p1);
-    t.leechers.add(peerKey(9, p2.peerId), p2);
+    const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7, uploaded: 2 ** 40 });
+    const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025, left: 100 });
+    t.seeders.add(p1);
+    t.leechers.add(p2);
     store.torrents.set(t.infoHash, t);
     store.users.set('k'.repeat(32), { id: 7, passkey: 'k'.repeat(32), upMultiplier: 1, downMultiplier: 0.25, disableDownload: true, trackerHide: false });
     return store;
@@ -288,8 +288,8 @@ describe('writing cache files', () => {
       hashes.push(hash);
       const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
       for (let u = 0; u < 40; u++) {
-        const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1, torrentId: i + 1 });
-        t.seeders.add(peerKey(p.userId, p.peerId), p);
+        const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1 });
+        t.seeders.add(p);
       }
       store.torrents.set(hash, t);
     }
@@ -303,9 +303,9 @@ describe('writing cache files', () => {
       const t = store.torrents.get(victim);
       if (t) {
         const first = t.seeders.peers[0];
-        if (first) t.seeders.delete(peerKey(first.userId, first.peerId));
-        const p = peer({ peerId: `-qB4650-${String(ticks).padStart(12, '0')}`, userId: 1000 + ticks, torrentId: t.id, seeding: false });
-        t.leechers.add(peerKey(p.userId, p.peerId), p);
+        if (first) t.seeders.delete(first.key);
+        const p = peer({ peerId: `-qB4650-${String(ticks).padStart(12, '0')}`, userId: 1000 + ticks });
+        t.leechers.add(p);
       }
       if (ticks % 7 === 0) store.torrents.delete(hashes[(ticks * 3) % hashes.length]!);
       setImmediate(churn);
@@ -323,7 +323,10 @@ describe('writing cache files', () => {
       for (const p of [...t.seeders, ...t.leechers]) {
         expect(p.keyUser).toBe(p.userId);
         expect(p.keyPeerId).toBe(p.peerId);
+        expect(p.torrentId).toBe(t.id); // written from the torrent being written
       }
+      for (const p of t.seeders) expect(p.seeding).toBe(1);
+      for (const p of t.leechers) expect(p.seeding).toBe(0);
     }
     expect(peers).toBe(result.peers);
     const back = await readCacheFiles(dir);

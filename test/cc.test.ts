@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeCacheFiles } from '../src/cache/index.js';
 import { loadTorrentRecords, loadUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
-import { peerKey, type Peer } from '../src/store/peer.js';
+import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';
 
@@ -28,12 +28,11 @@ async function cc(args: string[], cwd?: string): Promise<{ code: number; stdout:
   }
 }
 
-function makePeer(userId: number, n: number, torrentId: number, seeding: boolean): Peer {
-  return {
-    peerId: `-TR3000-${String(n).padStart(12, '0')}`, userId, torrentId, ip: 0x0a000000 + n, port: 50000 + n,
-    uploaded: n * 1000, downloaded: seeding ? 0 : 77, left: seeding ? 0 : 1000, startTime: 1_700_000_000,
-    lastAnnounce: 1_700_000_100 + n, clientId: 2, seeding, slot: 0,
-  };
+function makePeer(userId: number, n: number, seeding: boolean): Peer {
+  return newPeer(
+    peerKey(userId, `-TR3000-${String(n).padStart(12, '0')}`), userId, 0x0a000000 + n, 50000 + n,
+    n * 1000, seeding ? 0 : 77, seeding ? 0 : 1000, 1_700_000_000, 1_700_000_100 + n, 2,
+  );
 }
 
 /** Three users; user 11 has peers on both torrents. */
@@ -46,8 +45,8 @@ function sampleStore(): Store {
   for (let t = 1; t <= 2; t++) {
     const torrent = newTorrent({ id: t, infoHash: Buffer.alloc(20, t).toString('latin1'), groupId: 9, type: 'anime', snatched: t, status: 0, lastAction: 1_700_000_000, upMultiplier: 1, downMultiplier: 1 });
     for (const [uid, seeding] of [[11, true], [22, false], [11, false]] as const) {
-      const p = makePeer(uid, n++, t, seeding);
-      (seeding ? torrent.seeders : torrent.leechers).add(peerKey(uid, p.peerId), p);
+      const p = makePeer(uid, n++, seeding);
+      (seeding ? torrent.seeders : torrent.leechers).add(p);
     }
     store.torrents.set(torrent.infoHash, torrent);
   }
@@ -140,8 +139,8 @@ describe('cc', () => {
   it('summary counts torrents, seeders, leechers, users and lists the biggest swarms', async () => {
     const store = sampleStore();
     const big = store.torrents.get(Buffer.alloc(20, 2).toString('latin1'))!;
-    const extra = makePeer(22, 99, 2, true);
-    big.seeders.add(peerKey(22, extra.peerId), extra);
+    const extra = makePeer(22, 99, true);
+    big.seeders.add(extra);
     await writeCacheFiles(dir, store);
     const result = await cc(['summary', '--json', '-n', '1'], dir);
     expect(result.code).toBe(0);

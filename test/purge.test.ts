@@ -5,7 +5,7 @@ import { openPool } from '../src/database/pool.js';
 import { AccountingQueues, PurgeJob, purgeInactivePeers } from '../src/flush/index.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import type { Peer } from '../src/store/peer.js';
+import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { Swarm } from '../src/store/swarm.js';
 import { newTorrent, type Torrent } from '../src/store/types.js';
@@ -26,26 +26,14 @@ function torrent(id: number, lastAction = 0): Torrent {
   });
 }
 
-function peer(userId: number, torrentId: number, lastAnnounce: number, seeding: boolean, tag = 'p'): Peer {
-  return {
-    peerId: `${tag}-${userId}`.padEnd(20, '.'),
-    userId,
-    torrentId,
-    ip: 0x0a000001,
-    port: 6881,
-    uploaded: 0,
-    downloaded: 0,
-    left: seeding ? 0 : 100,
-    startTime: lastAnnounce,
-    lastAnnounce,
-    clientId: 1,
-    seeding,
-    slot: -1,
-  };
+/** `torrentId` names the torrent the caller adds it to (a peer does not hold it). */
+function peer(userId: number, _torrentId: number, lastAnnounce: number, seeding: boolean, tag = 'p'): Peer {
+  const peerId = `${tag}-${userId}`.padEnd(20, '.');
+  return newPeer(peerKey(userId, peerId), userId, 0x0a000001, 6881, 0, 0, seeding ? 0 : 100, lastAnnounce, lastAnnounce, 1);
 }
 
 function addPeer(t: Torrent, p: Peer): void {
-  (p.seeding ? t.seeders : t.leechers).add(Swarm.keyOf(p), p);
+  (p.left === 0 ? t.seeders : t.leechers).add(p);
 }
 
 const NOW = 1_700_000_000;

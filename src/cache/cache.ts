@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { newPeer } from '../store/peer.js';
 import type { Store } from '../store/store.js';
 import { newTorrent, type Torrent, type User } from '../store/types.js';
 import { CacheFormatError } from './binary.js';
@@ -137,8 +138,13 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
             upMultiplier: record.upMultiplier,
             downMultiplier: record.downMultiplier,
           });
-          for (const { key, peer } of record.seeders) torrent.seeders.add(key, peer);
-          for (const { key, peer } of record.leechers) torrent.leechers.add(key, peer);
+          // The file's torrent ID and seeding flag per peer are implied by where it is read.
+          for (const { key, peer: p } of record.seeders) {
+            torrent.seeders.add(newPeer(key, p.userId, p.ip, p.port, p.uploaded as number, p.downloaded as number, p.left as number, p.startTime as number, p.lastAnnounce as number, p.clientId));
+          }
+          for (const { key, peer: p } of record.leechers) {
+            torrent.leechers.add(newPeer(key, p.userId, p.ip, p.port, p.uploaded as number, p.downloaded as number, p.left as number, p.startTime as number, p.lastAnnounce as number, p.clientId));
+          }
           torrents.set(record.infoHash, torrent);
         },
         { yieldEvery },

@@ -19,10 +19,10 @@ import {
   userRecordSize,
   writeHeader,
   writePeer,
+  writeSwarmPeer,
   writeTorrentTrailer,
   writeUser,
   type PeerEntry,
-  type PeerRecord,
   type TorrentRecord,
   type UserRecord,
 } from './format.js';
@@ -95,8 +95,8 @@ export async function writeTorrentsBody<T extends TorrentFields>(
     const { seeders, leechers } = snapshot(torrent);
     await ensure(w, 20 + 10);
     w.latin1(torrent.infoHash);
-    peers += await writeSwarm(w, seeders, pacer);
-    peers += await writeSwarm(w, leechers, pacer);
+    peers += await writeSwarm(w, seeders, torrent.id, true, pacer);
+    peers += await writeSwarm(w, leechers, torrent.id, false, pacer);
     await ensure(w, TORRENT_TRAILER_SIZE);
     writeTorrentTrailer(w, torrent);
     if (pacer.due()) await pacer.pause();
@@ -104,21 +104,28 @@ export async function writeTorrentsBody<T extends TorrentFields>(
   return peers;
 }
 
-/** A peer with an optional explicit key (records from a file); model peers use userId + peer_id. */
-export type PeerEntryLike = PeerRecord | { key: string; peer: PeerRecord };
+/**
+ * A record from a file with its key (written as it is), or a model peer (written
+ * with the torrent ID and seeding flag of the swarm that holds it).
+ */
+export type PeerEntryLike = PeerEntry | Peer;
 
-async function writeSwarm(w: ChunkWriter, entries: readonly PeerEntryLike[], pacer: Pacer): Promise<number> {
+async function writeSwarm(
+  w: ChunkWriter,
+  entries: readonly PeerEntryLike[],
+  torrentId: number,
+  seeding: boolean,
+  pacer: Pacer,
+): Promise<number> {
   await ensure(w, 10);
   w.uvarint(entries.length);
   for (const entry of entries) {
     if (w.full(PEER_KEY_SIZE + PEER_SIZE)) await w.flush();
-    if ('key' in entry) {
+    if ('peer' in entry) {
       w.latin1(entry.key);
       writePeer(w, entry.peer);
     } else {
-      w.u32(entry.userId);
-      w.latin1(entry.peerId);
-      writePeer(w, entry);
+      writeSwarmPeer(w, entry, torrentId, seeding);
     }
     if (pacer.due()) await pacer.pause();
   }
@@ -154,7 +161,7 @@ export interface DecodeOptions {
 export async function decodeTorrentFile(
   buf: Buffer,
   fileName: string,
-  onTorrent: (t: TorrentRecord<Peer>) => void,
+  onTorrent: (t: TorrentRecord) => void,
   options: DecodeOptions = {},
 ): Promise<{ version: number; count: number }> {
   const exact = options.exact ?? false;
@@ -166,13 +173,13 @@ export async function decodeTorrentFile(
   });
 }
 
-async function readSwarmPaced(r: ByteReader, version: number, exact: boolean, what: string, pacer: Pacer): Promise<PeerEntry<Peer>[]> {
+async function readSwarmPaced(r: ByteReader, version: number, exact: boolean, what: string, pacer: Pacer): Promise<PeerEntry[]> {
   const count = r.uvarint(`${what} count`);
   // Each entry takes 24 + PEER_SIZE bytes at least: a bigger count is corruption, not a reason to allocate.
   if (count * (PEER_KEY_SIZE + PEER_SIZE) > r.remaining) {
     throw new CacheFormatError(`truncated: ${count} ${what} cannot fit in the ${r.remaining} bytes left`, r.pos);
   }
-  const entries: PeerEntry<Peer>[] = new Array(count);
+  const entries: PeerEntry[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const key = r.latin1(PEER_KEY_SIZE, 'peer key');
     entries[i] = { key, peer: readPeer(r, version, exact) };

@@ -92,11 +92,8 @@ export function writeHeader(w: ChunkWriter, version: number, count: number): voi
 
 // ---------------------------------------------------------------- peers
 
-/**
- * Reads one peer. With exact=false the 64-bit fields are always numbers and the
- * result carries `slot`, so it is a model Peer ready for a Swarm.
- */
-export function readPeer(r: ByteReader, version: number, exact: boolean): Peer {
+/** Reads one peer. With exact=false the 64-bit fields are always numbers. */
+export function readPeer(r: ByteReader, version: number, exact: boolean): PeerRecord {
   const peerId = r.latin1(20, 'peer_id');
   let ip: number;
   let port: number;
@@ -114,7 +111,6 @@ export function readPeer(r: ByteReader, version: number, exact: boolean): Peer {
     ip = readAddressIp(r);
     port = readAddressPort(r);
   }
-  // Object literal in one shape: V8 keeps all peers on one hidden class.
   return {
     peerId,
     ip,
@@ -128,7 +124,6 @@ export function readPeer(r: ByteReader, version: number, exact: boolean): Peer {
     userId: r.u32('peer UserID'),
     clientId: r.u16('peer ClientID'),
     seeding: r.u8('peer Seeding') !== 0,
-    slot: 0,
   };
 }
 
@@ -166,6 +161,31 @@ export function writePeer(w: ChunkWriter, p: PeerRecord): void {
   w.u32(p.userId);
   w.u16(p.clientId & 0xffff);
   w.u8(p.seeding ? 1 : 0);
+}
+
+/**
+ * Writes a model peer with its key, as writePeer would write the record: the peer_id
+ * is the key's tail, and the torrent ID and seeding flag come from the swarm being
+ * written. The caller has reserved PEER_KEY_SIZE + PEER_SIZE bytes.
+ */
+export function writeSwarmPeer(w: ChunkWriter, p: Peer, torrentId: number, seeding: boolean): void {
+  const key = p.key.length === PEER_KEY_SIZE ? p.key : p.key.padEnd(PEER_KEY_SIZE, '\0').slice(0, PEER_KEY_SIZE);
+  w.latin1(key);
+  // peer_id: the 20 key bytes just written, copied (no string made for it).
+  w.buf.copy(w.buf, w.pos, w.pos - 20, w.pos);
+  w.pos += 20;
+  w.buf.writeUInt32BE(p.ip >>> 0, w.pos);
+  w.buf.writeUInt16BE(p.port & 0xffff, w.pos + 4);
+  w.pos += 6;
+  w.i64(p.uploaded);
+  w.i64(p.downloaded);
+  w.i64(p.left);
+  w.i64(p.startTime);
+  w.i64(p.lastAnnounce);
+  w.u32(torrentId);
+  w.u32(p.userId);
+  w.u16(p.clientId & 0xffff);
+  w.u8(seeding ? 1 : 0);
 }
 
 // ---------------------------------------------------------------- torrents

@@ -1,13 +1,20 @@
 /**
- * One client of one user on one torrent. Byte strings (peer_id) are held as
- * latin1 JS strings: one char per byte, compact in V8 and usable as map keys.
+ * One client of one user on one torrent. Byte strings are held as latin1 JS
+ * strings: one char per byte, compact in V8 and usable as map keys.
+ *
+ * Kept small (a million of these is the tracker's heap): the torrent and the
+ * seeding flag are known from the swarm that holds the peer, the peer_id is the
+ * tail of the key (peerIdOf), and every field is a small integer except the
+ * 64-bit counters. Build peers with newPeer so they all share one hidden class.
  */
 export interface Peer {
-  /** 20 raw bytes, latin1. */
-  peerId: string;
+  /** The swarm key (peerKey): user ID as 4 LE bytes, then the 20-byte peer_id. */
+  key: string;
   userId: number;
-  torrentId: number;
-  /** IPv4 as an unsigned 32-bit number: the real address, handed to other peers. */
+  /**
+   * IPv4 as a signed 32-bit number (`ip | 0`): always a small integer in V8, where an
+   * unsigned address ≥ 2^31 would be a boxed double. Read it as `ip >>> 0`.
+   */
   ip: number;
   port: number;
   /** Counters as last announced (the baseline for the next delta). */
@@ -18,9 +25,29 @@ export interface Peer {
   startTime: number;
   lastAnnounce: number;
   clientId: number;
-  seeding: boolean;
   /** Position in the owning swarm's array; maintained by Swarm only. */
   slot: number;
+}
+
+/** A peer in the one shape all peers share; `ip` may be signed or unsigned. */
+export function newPeer(
+  key: string,
+  userId: number,
+  ip: number,
+  port: number,
+  uploaded: number,
+  downloaded: number,
+  left: number,
+  startTime: number,
+  lastAnnounce: number,
+  clientId: number,
+): Peer {
+  return { key, userId, ip: ip | 0, port, uploaded, downloaded, left, startTime, lastAnnounce, clientId, slot: -1 };
+}
+
+/** The 20-byte peer_id (latin1), made from the key when an answer, a file or a dump needs it. */
+export function peerIdOf(peer: Peer): string {
+  return peer.key.slice(4);
 }
 
 /**
@@ -41,7 +68,7 @@ export function peerKey(userId: number, peerId: string): string {
 
 const KEY_SCRATCH = Buffer.alloc(64);
 
-/** The peer_id inside a key: a slice sharing the key's bytes, so a stored peer holds one copy. */
+/** The peer_id inside a key. */
 export function keyPeerId(key: string): string {
   return key.slice(4);
 }

@@ -1,6 +1,6 @@
 import type { TrackerQuery } from '../http/query.js';
 import { resolveAddress } from '../http/address.js';
-import { ipToString, keyPeerId, peerKey, type Peer } from '../store/peer.js';
+import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import type { Torrent, User } from '../store/types.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
@@ -122,29 +122,15 @@ function updateSwarm(
   const seeding = left === 0;
   let snatches = 0;
   if (peer === undefined) {
-    peer = {
-      peerId: keyPeerId(key), // shares the key's bytes
-      userId: user.id,
-      torrentId: torrent.id,
-      ip,
-      port,
-      // A new peer's counters are its baseline: no credit for what it reports on arrival.
-      uploaded,
-      downloaded,
-      left,
-      startTime: now,
-      lastAnnounce: now,
-      clientId,
-      seeding,
-      slot: -1,
-    } satisfies Peer;
-    (seeding ? torrent.seeders : torrent.leechers).add(key, peer);
+    // A new peer's counters are its baseline: no credit for what it reports on arrival.
+    peer = newPeer(key, user.id, ip, port, uploaded, downloaded, left, now, now, clientId);
+    (seeding ? torrent.seeders : torrent.leechers).add(peer);
   } else if (seeding && !wasSeeder) {
     torrent.leechers.delete(key);
-    torrent.seeders.add(key, peer);
+    torrent.seeders.add(peer);
   } else if (!seeding && wasSeeder) {
     torrent.seeders.delete(key);
-    torrent.leechers.add(key, peer);
+    torrent.leechers.add(peer);
   }
   if (seeding && completed) snatches = 1;
 
@@ -170,9 +156,8 @@ function updateSwarm(
   peer.uploaded = uploaded;
   peer.downloaded = downloaded;
   peer.left = left;
-  peer.seeding = seeding;
   peer.lastAnnounce = now;
-  peer.ip = ip;
+  peer.ip = ip | 0; // signed: a small integer, never a boxed double
   peer.port = port;
   peer.clientId = clientId;
   if (seeding) torrent.lastAction = now;
@@ -239,7 +224,7 @@ function compactAnswer(head: string, peers: Peer[]): Buffer {
   const body = Buffer.allocUnsafe(prefix.length + peers.length * 6 + 1);
   let at = body.write(prefix, 0, 'latin1');
   for (const peer of peers) {
-    at = body.writeUInt32BE(peer.ip, at);
+    at = body.writeInt32BE(peer.ip, at); // peer.ip is the address as a signed int32
     at = body.writeUInt16BE(peer.port, at);
   }
   body[at] = 0x65; // 'e'
@@ -251,7 +236,7 @@ function dictAnswer(head: string, peers: Peer[], noPeerId: boolean): Buffer {
   let out = `${head}5:peersl`;
   for (const peer of peers) {
     out += `d2:ip${bstr(ipToString(peer.ip))}`;
-    if (!noPeerId) out += `7:peer id${bstr(peer.peerId)}`;
+    if (!noPeerId) out += `7:peer id${bstr(peerIdOf(peer))}`;
     out += `4:porti${peer.port}ee`;
   }
   return Buffer.from(`${out}ee`, 'latin1');
