@@ -140,15 +140,19 @@ function bit(value: boolean): string {
   return value ? '1' : '0';
 }
 
-function byNumbers(a: number[], b: number[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return 0;
+/** (uid, fid) order; compared field by field (no arrays: a sort makes ~n log n of these calls). */
+function byPair(a: { uid: number; fid: number }, b: { uid: number; fid: number }): number {
+  return a.uid - b.uid || a.fid - b.fid;
 }
 
 // ---------------------------------------------------------------------------
+
+const usersTail =
+  ') AS d ON u.ID = d.ID ' +
+  `SET u.Uploaded = ${saturatingAdd('u.Uploaded', 'd.up', BIGINT_UNSIGNED_MAX)}, ` +
+  `u.Downloaded = ${saturatingAdd('u.Downloaded', 'd.down', BIGINT_UNSIGNED_MAX)}, ` +
+  `u.rawup = ${saturatingAdd('u.rawup', 'd.rawup', BIGINT_UNSIGNED_MAX)}, ` +
+  `u.rawdl = ${saturatingAdd('u.rawdl', 'd.rawdl', BIGINT_UNSIGNED_MAX)}`;
 
 /**
  * users_main. Never inserts: the chunk is a derived table joined to the
@@ -164,19 +168,16 @@ export const usersTable: Table<UserRecord> = {
   },
   compare: (a, b) => a.id - b.id,
   statement(chunk) {
-    const rows = chunk.map(
-      (r, i) =>
-        i === 0
-          ? `SELECT ${id(r.id)} AS ID, ${nat(r.up)} AS up, ${nat(r.down)} AS down, ${nat(r.rawUp)} AS rawup, ${nat(r.rawDown)} AS rawdl`
-          : `SELECT ${id(r.id)}, ${nat(r.up)}, ${nat(r.down)}, ${nat(r.rawUp)}, ${nat(r.rawDown)}`,
-    );
-    return (
-      `UPDATE users_main AS u JOIN (${rows.join(' UNION ALL ')}) AS d ON u.ID = d.ID ` +
-      `SET u.Uploaded = ${saturatingAdd('u.Uploaded', 'd.up', BIGINT_UNSIGNED_MAX)}, ` +
-      `u.Downloaded = ${saturatingAdd('u.Downloaded', 'd.down', BIGINT_UNSIGNED_MAX)}, ` +
-      `u.rawup = ${saturatingAdd('u.rawup', 'd.rawup', BIGINT_UNSIGNED_MAX)}, ` +
-      `u.rawdl = ${saturatingAdd('u.rawdl', 'd.rawdl', BIGINT_UNSIGNED_MAX)}`
-    );
+    // One string built by appending (this runs for every row flushed; no per-row arrays or closures).
+    const first = chunk[0]!;
+    let sql =
+      `UPDATE users_main AS u JOIN (SELECT ${id(first.id)} AS ID, ${nat(first.up)} AS up, ${nat(first.down)} AS down, ` +
+      `${nat(first.rawUp)} AS rawup, ${nat(first.rawDown)} AS rawdl`;
+    for (let i = 1; i < chunk.length; i++) {
+      const r = chunk[i]!;
+      sql += ' UNION ALL SELECT ' + id(r.id) + ',' + nat(r.up) + ',' + nat(r.down) + ',' + nat(r.rawUp) + ',' + nat(r.rawDown);
+    }
+    return sql + usersTail;
   },
   bytes: (r) => [r.rawUp, r.rawDown],
 };
@@ -190,15 +191,19 @@ export const torrentsTable: Table<TorrentRecord> = {
   },
   compare: (a, b) => a.id - b.id,
   statement(chunk) {
-    const rows = chunk.map((r, i) => {
-      const values = [id(r.id), nat(r.snatches, UINT_MAX), int(r.seeders, 0, INT_MAX), int(r.leechers, 0, INT_MAX), int(r.lastAction, INT_MIN, INT_MAX)];
-      return i === 0
-        ? `SELECT ${values[0]} AS ID, ${values[1]} AS sn, ${values[2]} AS se, ${values[3]} AS le, ${values[4]} AS la`
-        : `SELECT ${values.join(', ')}`;
-    });
+    const first = chunk[0]!;
+    let sql =
+      `UPDATE torrents AS t JOIN (SELECT ${id(first.id)} AS ID, ${nat(first.snatches, UINT_MAX)} AS sn, ` +
+      `${int(first.seeders, 0, INT_MAX)} AS se, ${int(first.leechers, 0, INT_MAX)} AS le, ${int(first.lastAction, INT_MIN, INT_MAX)} AS la`;
+    for (let i = 1; i < chunk.length; i++) {
+      const r = chunk[i]!;
+      sql +=
+        ' UNION ALL SELECT ' + id(r.id) + ',' + nat(r.snatches, UINT_MAX) + ',' + int(r.seeders, 0, INT_MAX) + ',' +
+        int(r.leechers, 0, INT_MAX) + ',' + int(r.lastAction, INT_MIN, INT_MAX);
+    }
     return (
-      `UPDATE torrents AS t JOIN (${rows.join(' UNION ALL ')}) AS d ON t.ID = d.ID ` +
-      'SET t.Snatched = t.Snatched + d.sn, t.Seeders = d.se, t.Leechers = d.le, ' +
+      sql +
+      ') AS d ON t.ID = d.ID SET t.Snatched = t.Snatched + d.sn, t.Seeders = d.se, t.Leechers = d.le, ' +
       't.last_action = GREATEST(t.last_action, d.la)'
     );
   },
@@ -211,10 +216,19 @@ export const revivalsTable: Table<RevivalRecord> = {
   absorbOlder() {},
   compare: (a, b) => a.id - b.id,
   statement(chunk) {
-    return `UPDATE torrents SET Status = 0 WHERE ID IN (${chunk.map((r) => id(r.id)).join(',')})`;
+    let sql = 'UPDATE torrents SET Status = 0 WHERE ID IN (' + id(chunk[0]!.id);
+    for (let i = 1; i < chunk.length; i++) sql += ',' + id(chunk[i]!.id);
+    return sql + ')';
   },
   bytes: () => [0, 0],
 };
+
+const historyTail =
+  ` ON DUPLICATE KEY UPDATE uploaded = ${saturatingAdd('uploaded', 'VALUES(uploaded)', BIGINT_MAX)}, ` +
+  `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_MAX)}, ` +
+  'remaining = VALUES(remaining), seeding = VALUES(seeding), activetime = activetime + VALUES(activetime), ' +
+  'seedtime = seedtime + VALUES(seedtime), last_announce = VALUES(last_announce), active = VALUES(active), ' +
+  'snatched = snatched + VALUES(snatched), starttime = IF(starttime = 0, VALUES(starttime), starttime)';
 
 /**
  * transfer_history upsert. starttime is only set while it is 0, so a row the
@@ -230,26 +244,28 @@ export const historyTable: Table<HistoryRecord> = {
     newer.snatches += older.snatches;
     newer.startTime = older.startTime;
   },
-  compare: (a, b) => byNumbers([a.uid, a.fid], [b.uid, b.fid]),
+  compare: byPair,
   statement(chunk) {
-    const rows = chunk.map(
-      (r) =>
-        `(${id(r.uid)},${id(r.fid)},${nat(r.up)},${nat(r.down)},${bit(r.seeding)},${int(r.startTime, INT_MIN, INT_MAX)},` +
-        `${int(r.lastAnnounce, INT_MIN, INT_MAX)},${nat(r.activeTime, INT_MAX)},${nat(r.seedTime, INT_MAX)},${bit(r.active)},` +
-        `${nat(r.snatches, INT_MAX)},${nat(r.remaining)})`,
-    );
-    return (
+    let sql =
       'INSERT INTO transfer_history (uid, fid, uploaded, downloaded, seeding, starttime, last_announce, ' +
-      `activetime, seedtime, active, snatched, remaining) VALUES ${rows.join(',')} ` +
-      `ON DUPLICATE KEY UPDATE uploaded = ${saturatingAdd('uploaded', 'VALUES(uploaded)', BIGINT_MAX)}, ` +
-      `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_MAX)}, ` +
-      'remaining = VALUES(remaining), seeding = VALUES(seeding), activetime = activetime + VALUES(activetime), ' +
-      'seedtime = seedtime + VALUES(seedtime), last_announce = VALUES(last_announce), active = VALUES(active), ' +
-      'snatched = snatched + VALUES(snatched), starttime = IF(starttime = 0, VALUES(starttime), starttime)'
-    );
+      'activetime, seedtime, active, snatched, remaining) VALUES ';
+    for (let i = 0; i < chunk.length; i++) {
+      const r = chunk[i]!;
+      sql +=
+        (i === 0 ? '(' : ',(') + id(r.uid) + ',' + id(r.fid) + ',' + nat(r.up) + ',' + nat(r.down) + ',' + bit(r.seeding) + ',' +
+        int(r.startTime, INT_MIN, INT_MAX) + ',' + int(r.lastAnnounce, INT_MIN, INT_MAX) + ',' + nat(r.activeTime, INT_MAX) + ',' +
+        nat(r.seedTime, INT_MAX) + ',' + bit(r.active) + ',' + nat(r.snatches, INT_MAX) + ',' + nat(r.remaining) + ')';
+    }
+    return sql + historyTail;
   },
   bytes: (r) => [r.up, r.down],
 };
+
+const ipsTail =
+  ' ON DUPLICATE KEY UPDATE ' +
+  `uploaded = ${saturatingAdd('uploaded', 'VALUES(uploaded)', BIGINT_UNSIGNED_MAX)}, ` +
+  `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_UNSIGNED_MAX)}, ` +
+  'port = VALUES(port), last_announce = VALUES(last_announce)';
 
 /** transfer_ips upsert: bytes add, port and last_announce are the latest, starttime on insert. */
 export const ipsTable: Table<IpRecord> = {
@@ -259,20 +275,17 @@ export const ipsTable: Table<IpRecord> = {
     newer.down += older.down;
     newer.startTime = older.startTime;
   },
-  compare: (a, b) => byNumbers([a.uid, a.fid, a.ip, a.clientId], [b.uid, b.fid, b.ip, b.clientId]),
+  compare: (a, b) => a.uid - b.uid || a.fid - b.fid || a.ip - b.ip || a.clientId - b.clientId,
   statement(chunk) {
-    const rows = chunk.map(
-      (r) =>
-        `(${id(r.uid)},${id(r.fid)},${nat(r.ip, UINT_MAX)},${nat(r.clientId, MEDIUMINT_UNSIGNED_MAX)},${nat(r.up)},${nat(r.down)},` +
-        `${nat(r.port, SMALLINT_UNSIGNED_MAX)},${nat(r.startTime, UINT_MAX)},${nat(r.lastAnnounce, UINT_MAX)})`,
-    );
-    return (
-      'INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded, downloaded, port, starttime, last_announce) ' +
-      `VALUES ${rows.join(',')} ON DUPLICATE KEY UPDATE ` +
-      `uploaded = ${saturatingAdd('uploaded', 'VALUES(uploaded)', BIGINT_UNSIGNED_MAX)}, ` +
-      `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_UNSIGNED_MAX)}, ` +
-      'port = VALUES(port), last_announce = VALUES(last_announce)'
-    );
+    let sql = 'INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded, downloaded, port, starttime, last_announce) VALUES ';
+    for (let i = 0; i < chunk.length; i++) {
+      const r = chunk[i]!;
+      sql +=
+        (i === 0 ? '(' : ',(') + id(r.uid) + ',' + id(r.fid) + ',' + nat(r.ip, UINT_MAX) + ',' + nat(r.clientId, MEDIUMINT_UNSIGNED_MAX) + ',' +
+        nat(r.up) + ',' + nat(r.down) + ',' + nat(r.port, SMALLINT_UNSIGNED_MAX) + ',' + nat(r.startTime, UINT_MAX) + ',' +
+        nat(r.lastAnnounce, UINT_MAX) + ')';
+    }
+    return sql + ipsTail;
   },
   bytes: (r) => [r.up, r.down],
 };
@@ -283,13 +296,14 @@ export const snatchesTable: Table<SnatchRecord> = {
   absorbOlder(newer, older) {
     newer.time = older.time;
   },
-  compare: (a, b) => byNumbers([a.uid, a.fid], [b.uid, b.fid]),
+  compare: byPair,
   statement(chunk) {
-    const rows = chunk.map((r) => `(${id(r.uid)},${id(r.fid)},${int(r.time, INT_MIN, INT_MAX)})`);
-    return (
-      `INSERT INTO transfer_history (uid, fid, snatched_time) VALUES ${rows.join(',')} ` +
-      'ON DUPLICATE KEY UPDATE snatched_time = IF(snatched_time = 0, VALUES(snatched_time), snatched_time)'
-    );
+    let sql = 'INSERT INTO transfer_history (uid, fid, snatched_time) VALUES ';
+    for (let i = 0; i < chunk.length; i++) {
+      const r = chunk[i]!;
+      sql += (i === 0 ? '(' : ',(') + id(r.uid) + ',' + id(r.fid) + ',' + int(r.time, INT_MIN, INT_MAX) + ')';
+    }
+    return sql + ' ON DUPLICATE KEY UPDATE snatched_time = IF(snatched_time = 0, VALUES(snatched_time), snatched_time)';
   },
   bytes: () => [0, 0],
 };
