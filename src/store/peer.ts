@@ -29,6 +29,16 @@ export interface Peer {
   slot: number;
 }
 
+/**
+ * The same number, as a V8 small integer when it is a 32-bit one. A whole number
+ * computed as a double (the cache reader's `hi * 2^32 + lo`) is a 16-byte heap box
+ * otherwise, and one boxed value turns that field into a boxed field for every peer.
+ */
+function asSmall(x: number): number {
+  const i = x | 0;
+  return i === x ? i : x;
+}
+
 /** A peer in the one shape all peers share; `ip` may be signed or unsigned. */
 export function newPeer(
   key: string,
@@ -42,7 +52,19 @@ export function newPeer(
   lastAnnounce: number,
   clientId: number,
 ): Peer {
-  return { key, userId, ip: ip | 0, port, uploaded, downloaded, left, startTime, lastAnnounce, clientId, slot: -1 };
+  return {
+    key,
+    userId,
+    ip: ip | 0,
+    port,
+    uploaded: asSmall(uploaded),
+    downloaded: asSmall(downloaded),
+    left: asSmall(left),
+    startTime: asSmall(startTime),
+    lastAnnounce: asSmall(lastAnnounce),
+    clientId,
+    slot: -1,
+  };
 }
 
 /** The 20-byte peer_id (latin1), made from the key when an answer, a file or a dump needs it. */
