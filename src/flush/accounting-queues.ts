@@ -62,6 +62,20 @@ function validId(id: number): boolean {
   return Number.isInteger(id) && id >= 0 && id <= 2147483647;
 }
 
+const TWO_31 = 2 ** 31;
+const PAIR_UID_LIMIT = 2 ** 22;
+
+/**
+ * The queue key of a (user, torrent) pair: a number, which the queue's Map hashes
+ * without building (and hashing) a string on every announce. Both IDs are valid
+ * (below 2^31), so uid × 2^31 + fid is exact while it stays below 2^53, i.e. for
+ * uid < 2^22 (4.19 million users); larger user IDs get an exact string key
+ * instead (a string never equals a number, so the two kinds cannot collide).
+ */
+function pairKey(userId: number, torrentId: number): number | string {
+  return userId < PAIR_UID_LIMIT ? userId * TWO_31 + torrentId : `${userId}:${torrentId}`;
+}
+
 /**
  * The AccountingSink the announce path writes to: one merging queue per table,
  * each written by its own background flusher (SPEC §6). Every call is
@@ -158,7 +172,7 @@ export class AccountingQueues implements AccountingSink {
     active: boolean,
   ): void {
     if (!validId(userId) || !validId(torrentId)) return this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown });
-    const key = `${userId}:${torrentId}`;
+    const key = pairKey(userId, torrentId);
     const waiting = this.histories.get(key);
     if (waiting !== undefined) {
       waiting.up += rawUp;
@@ -215,7 +229,7 @@ export class AccountingQueues implements AccountingSink {
 
   snatch(userId: number, torrentId: number, time: number): void {
     if (!validId(userId) || !validId(torrentId)) return this.refuse('snatches', { userId, torrentId, time });
-    const key = `${userId}:${torrentId}`;
+    const key = pairKey(userId, torrentId);
     if (this.snatches.get(key) !== undefined) return; // the first snatch's time stands
     this.snatches.add({ key, uid: userId, fid: torrentId, time });
   }
