@@ -4,7 +4,7 @@
  * socket writes) measured apart with process.cpuUsage() (all threads of this
  * process; MariaDB's own CPU is not counted).
  *
- *   npx tsc -p . && node dist/bench/flush-cpu.js [--rounds 12] [--peers 20000] [--db-url mysql://root@127.0.0.1:3306]
+ *   npx tsc -p . && node dist/bench/flush-cpu.js [--rounds 12] [--peers 20000] [--chunk-rows 1000] [--db-url mysql://root@127.0.0.1:3306]
  *
  * Each round, every one of --peers virtual peers (a fixed user, torrent, ip) announces once,
  * as in the throughput benchmark (so nearly nothing merges: ~4 rows per announce), then every
@@ -26,6 +26,7 @@ function arg(name: string, fallback: string): string {
 }
 const rounds = Number(arg('rounds', '12'));
 const peers = Number(arg('peers', '20000'));
+const chunkRows = Number(arg('chunk-rows', '1000'));
 const rootUrl = new URL(arg('db-url', 'mysql://root@127.0.0.1:3306'));
 const users = 100_000;
 const torrents = 100_000;
@@ -56,7 +57,7 @@ config.database.dsn = dsn;
 config.log_flushes = false;
 const pool = openPool(dsn);
 const metrics = new Metrics({ defaultMetrics: false });
-const sink = new AccountingQueues(pool, config, metrics, silentLogger());
+const sink = new AccountingQueues(pool, config, metrics, silentLogger(), { chunkRows });
 
 /** A deterministic spread of peers: users and torrents far apart, half the peers in 100 hot torrents. */
 function peer(p: number): [uid: number, fid: number, ip: number] {

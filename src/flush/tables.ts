@@ -173,9 +173,11 @@ export const usersTable: Table<UserRecord> = {
     let sql =
       `UPDATE users_main AS u JOIN (SELECT ${id(first.id)} AS ID, ${nat(first.up)} AS up, ${nat(first.down)} AS down, ` +
       `${nat(first.rawUp)} AS rawup, ${nat(first.rawDown)} AS rawdl`;
+    // The other rows as one table value constructor (MariaDB >= 10.3): 3 bytes of
+    // syntax per row instead of 18 for ' UNION ALL SELECT '; names come from the first row.
     for (let i = 1; i < chunk.length; i++) {
       const r = chunk[i]!;
-      sql += ' UNION ALL SELECT ' + id(r.id) + ',' + nat(r.up) + ',' + nat(r.down) + ',' + nat(r.rawUp) + ',' + nat(r.rawDown);
+      sql += (i === 1 ? ' UNION ALL VALUES (' : ',(') + id(r.id) + ',' + nat(r.up) + ',' + nat(r.down) + ',' + nat(r.rawUp) + ',' + nat(r.rawDown) + ')';
     }
     return sql + usersTail;
   },
@@ -198,8 +200,8 @@ export const torrentsTable: Table<TorrentRecord> = {
     for (let i = 1; i < chunk.length; i++) {
       const r = chunk[i]!;
       sql +=
-        ' UNION ALL SELECT ' + id(r.id) + ',' + nat(r.snatches, UINT_MAX) + ',' + int(r.seeders, 0, INT_MAX) + ',' +
-        int(r.leechers, 0, INT_MAX) + ',' + int(r.lastAction, INT_MIN, INT_MAX);
+        (i === 1 ? ' UNION ALL VALUES (' : ',(') + id(r.id) + ',' + nat(r.snatches, UINT_MAX) + ',' + int(r.seeders, 0, INT_MAX) + ',' +
+        int(r.leechers, 0, INT_MAX) + ',' + int(r.lastAction, INT_MIN, INT_MAX) + ')';
     }
     return (
       sql +
