@@ -74,3 +74,31 @@ it('keeps every (user, torrent) pair apart on both sides of the numeric-key limi
     .sort((a, b) => a.uid - b.uid || a.fid - b.fid);
   expect(rows).toEqual(expected);
 });
+
+it('keeps every (user, torrent, ip, client) tuple apart, whichever 16-bit halves they share', async () => {
+  const tuples: [number, number, number, number][] = [
+    [1, 1, 1, 1],
+    [1, 1, 0x10001, 1], // same low 16 bits as the one above, in each field
+    [1, 1, 1, 0x10001],
+    [0x10001, 1, 1, 1],
+    [1, 0x10001, 1, 1],
+    [1, 1, 0x10000, 1], // the ip's halves swapped
+    [1, 1, 1, 0x10000],
+    [0x10000, 1, 1, 1],
+    [1, 0x10000, 1, 1],
+    [0x10001, 0x10001, 0x10001, 0x10001],
+    [MAX_ID, MAX_ID, 2 ** 32 - 1, 2 ** 24 - 1],
+    [0, 0, 0, 0],
+    [2, 3, 0xc0a80001, 77],
+  ];
+  for (let round = 1; round <= 2; round++) {
+    tuples.forEach(([uid, fid, ip, client], i) => queues.transferIp(uid, fid, ip, client, 100 * (i + 1), i + 1, 6000 + round, 1_700_000_000 + round, 1_700_000_000));
+  }
+  expect(queues.depths().transfer_ips).toBe(tuples.length);
+  expect(await queues.flushNow('transfer_ips')).toMatchObject({ ok: true, written: tuples.length });
+  const [rows] = await db.conn.query<RowDataPacket[]>('SELECT uid, fid, ip, client_id, uploaded, downloaded, port FROM transfer_ips ORDER BY uid, fid, ip, client_id');
+  const expected = tuples
+    .map(([uid, fid, ip, client], i) => ({ uid, fid, ip, client_id: client, uploaded: 200 * (i + 1), downloaded: 2 * (i + 1), port: 6002 }))
+    .sort((a, b) => a.uid - b.uid || a.fid - b.fid || a.ip - b.ip || a.client_id - b.client_id);
+  expect(rows).toEqual(expected);
+});
