@@ -273,7 +273,7 @@ export class AccountingQueues implements AccountingSink {
   /** Distinct keys waiting, per queue. */
   depths(): Record<QueueName, number> {
     const out = {} as Record<QueueName, number>;
-    for (const [name, flusher] of this.flushers) out[name] = flusher.queue.size;
+    for (const [name, flusher] of this.flushers) out[name] = flusher.queue.pending;
     return out;
   }
 

@@ -140,6 +140,7 @@ export class Flusher<R extends Keyed> {
         return { taken: batch.length, written, ok: false };
       }
       written += chunk.length;
+      this.queue.written(chunk.length);
       this.metrics.flushedRows.inc(labels, chunk.length);
     }
     const ms = performance.now() - started;

@@ -13,6 +13,8 @@ import type { Key, Keyed, QueueName, Table } from './tables.js';
  */
 export class MergeQueue<R extends Keyed> {
   private waiting = new Map<Key, R>();
+  /** Records taken by a flush and not yet written or put back. */
+  private inFlight = 0;
   /** Called whenever the queue holds `capacity` keys or more after an add. */
   onFull: () => void = () => {};
   /** Called when the first record arrives in an empty queue. */
@@ -31,6 +33,19 @@ export class MergeQueue<R extends Keyed> {
     return this.waiting.size;
   }
 
+  /**
+   * Records not yet in the database: waiting plus taken by a flush in progress. This
+   * is the queue depth operators see; `size` alone drops to 0 while a batch is out.
+   */
+  get pending(): number {
+    return this.waiting.size + this.inFlight;
+  }
+
+  /** A flush wrote `count` of the records it took. */
+  written(count: number): void {
+    this.inFlight = Math.max(0, this.inFlight - count);
+  }
+
   get(key: Key): R | undefined {
     return this.waiting.get(key);
   }
@@ -47,6 +62,7 @@ export class MergeQueue<R extends Keyed> {
   take(): R[] {
     const batch = this.waiting;
     this.waiting = new Map();
+    this.inFlight += batch.size;
     return [...batch.values()];
   }
 
@@ -55,6 +71,7 @@ export class MergeQueue<R extends Keyed> {
    * arrived for its key meanwhile (the returned records are the older ones).
    */
   putBack(records: readonly R[]): void {
+    this.inFlight = Math.max(0, this.inFlight - records.length);
     const wasEmpty = this.waiting.size === 0;
     for (const record of records) {
       const newer = this.waiting.get(record.key);
