@@ -33,6 +33,17 @@ describe('HTTP surface over loopback, fixtures in MariaDB', () => {
     );
   });
 
+  it('answers the same through the fast path and through fastify (an escaped passkey, which the router decodes)', async () => {
+    const params = { infoHash: infoHashBytes(torrents.sameGroupOtherType), left: 0, numwant: 0, peerId: peerIdOf('-TR3000-', 900) };
+    const fast = await t.get(announcePath(users.normal.passkey, params));
+    const escaped = `%${users.normal.passkey.charCodeAt(0).toString(16)}${users.normal.passkey.slice(1)}`;
+    const routed = await t.get(announcePath(escaped, params));
+    expect(routed.status).toBe(200);
+    expect(routed.headers['content-type']).toMatch(/^text\/plain/);
+    expect(routed.body.toString('latin1')).toBe(fast.body.toString('latin1'));
+    expect(fast.body.toString('latin1')).toMatch(/^d8:completei1e/);
+  });
+
   it('refuses unknown, disabled and banned passkeys', async () => {
     const refused = failure('Your passkey is invalid', 3600);
     for (const passkey of ['x'.repeat(32), users.disabled.passkey, users.banned.passkey, 'short']) {

@@ -21,6 +21,8 @@ export interface HttpDeps {
 
 const TEXT = 'text/plain';
 const NOT_FOUND = Buffer.from('404 page not found\n');
+/** A path segment the router would pass through unchanged. */
+const PLAIN_SEGMENT = /^[A-Za-z0-9_.~-]+$/;
 
 /**
  * The HTTP surface (SPEC §4): GET /<passkey>/announce, /<passkey>/scrape,
@@ -55,7 +57,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
           connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(timeouts.read / 2))),
           maxHeaderSize: 8 * 1024,
         },
-        handler,
+        // The hot path: a plain GET /<passkey>/announce is answered here, before fastify
+        // builds its request and reply objects; everything else goes through fastify.
+        (req, res) => {
+          if (!answerAnnounce(req, res)) handler(req, res);
+        },
       );
       server.maxRequestsPerSocket = 0;
       return server;
@@ -77,6 +83,63 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     done();
   });
 
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
+  /**
+   * Answers GET /<passkey>/announce on the raw request; returns false (fastify takes
+   * the request) for anything else, including a passkey with escapes or odd characters,
+   * which fastify's router would decode.
+   */
+  function answerAnnounce(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url;
+    if (req.method !== 'GET' || url === undefined || url.charCodeAt(0) !== 47 /* / */) return false;
+    const slash = url.indexOf('/', 1);
+    if (slash < 2 || !url.startsWith('/announce', slash)) return false;
+    const after = slash + 9;
+    if (after !== url.length && url.charCodeAt(after) !== 63 /* ? */) return false;
+    const passkey = url.slice(1, slash);
+    if (!PLAIN_SEGMENT.test(passkey)) return false;
+    stats.announces++;
+    let body: Buffer;
+    try {
+      const result = announce(
+        ctx,
+        {
+          passkey,
+          query: parseTrackerQuery(url),
+          proxyAddress: proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined,
+          socketAddress: req.socket.remoteAddress,
+        },
+        Math.floor(clock() / 1000),
+      );
+      if (result.failed) stats.failures++;
+      body = result.body;
+    } catch (err) {
+      // Confined to this request: answered as a tracker failure, logged and counted.
+      stats.errors++;
+      stats.failures++;
+      logger.error({ err, url: url.slice(0, 200) }, 'announce failed');
+      body = ctx.failures.get(...Failure.internalError);
+    }
+    // While shutting down, close each connection after its answer (as fastify does), so
+    // keep-alive clients cannot hold the server open.
+    res.writeHead(
+      200,
+      closing
+        ? ['Content-Type', TEXT, 'Content-Length', String(body.length), 'Connection', 'close']
+        : ['Content-Type', TEXT, 'Content-Length', String(body.length)],
+    );
+    res.end(body);
+    watchWrite(res.socket);
+    return true;
+  }
+
+  // The same route through fastify, for requests the fast path leaves to it (e.g. HEAD, or a
+  // percent-encoded passkey, which the router decodes).
   app.get('/:passkey/announce', (request, reply) => {
     stats.announces++;
     const passkey = (request.params as { passkey: string }).passkey;
@@ -91,15 +154,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       Math.floor(clock() / 1000),
     );
     if (result.failed) stats.failures++;
-    // The hot path: answer on the raw response (one header block, one body) instead of
-    // fastify's reply pipeline; fastify still routes. Hooks do not run for it, so the
-    // write timeout is armed here.
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, ['Content-Type', TEXT, 'Content-Length', String(result.body.length)]);
-    res.end(result.body);
-    watchWrite(res.socket);
-    return reply;
+    return reply.type(TEXT).send(result.body);
   });
 
   app.get('/:passkey/scrape', (request, reply) => {
