@@ -40,9 +40,9 @@ function buildStore(): Store {
       const seeding = i % 3 === 0;
       const peer = newPeer(
         peerKey(userId, peerId), userId, 0x0a000000 + made + i, 1024 + (i % 60000),
-        123_456_789 * i, 987_654 * i, seeding ? 0 : 1_000_000, 1_700_000_000, 1_700_000_500, 1,
+        1_700_000_000, 1_700_000_500, 1,
       );
-      (seeding ? torrent.seeders : torrent.leechers).add(peer);
+      (seeding ? torrent.seeders : torrent.leechers).add(peer, 123_456_789 * i, 987_654 * i, seeding ? 0 : 1_000_000);
     }
     made += size;
     store.torrents.set(torrent.infoHash, torrent);

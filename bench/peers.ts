@@ -1,8 +1,10 @@
 /**
  * A store of N peers across the benchmark site's torrents, built in-process.
  *
- *   node --expose-gc dist/bench/peers.js measure <peers> <torrents> <users>
- *     → JSON: heap bytes per tracked peer (heap after GC, peers minus no peers)
+ *   node --expose-gc dist/bench/peers.js measure <peers> <torrents> <users> [--big-counters]
+ *     → JSON: heap bytes per tracked peer (heap after GC, peers minus no peers; typed-array
+ *       backing stores outside the JS heap are counted too). --big-counters: every peer's
+ *       uploaded, downloaded and left above 2^31, as on real torrents over 2 GB.
  *   node dist/bench/peers.js cache <dir> <peers> <torrents> <users>
  *     → writes torrent-cache.bin/user-cache.bin for that store, so hayate starts with N peers
  *
@@ -42,7 +44,8 @@ function addUsers(store: Store, users: number): void {
 }
 
 /** Peers spread like a real site: one torrent of 50,000, the rest 1..17 each, cycling over the torrents. */
-function addPeers(list: Torrent[], peers: number, users: number, now: number): void {
+function addPeers(list: Torrent[], peers: number, users: number, now: number, bigCounters: boolean): void {
+  const base = bigCounters ? 2 ** 31 + 12_345 : 0;
   let made = 0;
   let t = 0;
   while (made < peers) {
@@ -54,19 +57,13 @@ function addPeers(list: Torrent[], peers: number, users: number, now: number): v
       // Distinct per (user, torrent): the counter makes it unique site-wide.
       const key = peerKey(userId, `${BENCH_CLIENTS[0]}4650-${n.toString(36).padStart(12, '0')}`);
       const seeding = n % 3 === 0;
-      const peer = newPeer(
-        key,
-        userId,
-        (0x0b000000 + n) >>> 0,
-        1024 + (n % 60000),
-        123_456_789 * (n % 1000),
-        987_654 * (n % 1000),
-        seeding ? 0 : 1_000_000 + n,
-        now - 600,
-        now - (n % 600),
-        1,
+      const peer = newPeer(key, userId, (0x0b000000 + n) >>> 0, 1024 + (n % 60000), now - 600, now - (n % 600), 1);
+      (seeding ? torrent.seeders : torrent.leechers).add(
+        peer,
+        base + 123_456_789 * (n % 1000),
+        base + 987_654 * (n % 1000),
+        seeding ? 0 : base + 1_000_000 + n,
       );
-      (seeding ? torrent.seeders : torrent.leechers).add(peer);
     }
     made += size;
     t++;
@@ -77,24 +74,26 @@ function heapAfterGc(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with node --expose-gc');
   for (let i = 0; i < 3; i++) gc();
-  return process.memoryUsage().heapUsed;
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
 }
 
 async function main(): Promise<void> {
   const [mode, ...args] = process.argv.slice(2);
   const now = Math.floor(Date.now() / 1000);
   if (mode === 'measure') {
-    const [peers = 1_000_000, torrents = 100_000, users = 100_000] = args.map(Number);
+    const bigCounters = args.includes('--big-counters');
+    const [peers = 1_000_000, torrents = 100_000, users = 100_000] = args.filter((a) => !a.startsWith('--')).map(Number);
     const store = new Store();
     const list = addTorrents(store, torrents);
     const before = heapAfterGc();
     const started = process.hrtime.bigint();
-    addPeers(list, peers, users, now);
+    addPeers(list, peers, users, now, bigCounters);
     const buildSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const after = heapAfterGc();
     const tracked = store.peerCount();
     process.stdout.write(
-      `${JSON.stringify({ peers: tracked, torrents, heapBefore: before, heapAfter: after, bytesPerPeer: Math.round((after - before) / tracked), buildSeconds, rss: process.memoryUsage().rss })}\n`,
+      `${JSON.stringify({ peers: tracked, torrents, bigCounters, heapBefore: before, heapAfter: after, bytesPerPeer: Math.round((after - before) / tracked), buildSeconds, rss: process.memoryUsage().rss })}\n`,
     );
     return;
   }
@@ -103,7 +102,7 @@ async function main(): Promise<void> {
     const [peers = 1_000_000, torrents = 100_000, users = 100_000] = rest.map(Number);
     const store = new Store();
     addUsers(store, users);
-    addPeers(addTorrents(store, torrents), peers, users, now);
+    addPeers(addTorrents(store, torrents), peers, users, now, false);
     const written = await writeCacheFiles(dir!, store);
     process.stdout.write(`${JSON.stringify({ peers: store.peerCount(), bytes: written.bytes, seconds: written.seconds })}\n`);
     return;

@@ -189,6 +189,27 @@ describe('peer bookkeeping', () => {
     expect(h.torrent.leechers.size).toBe(1);
   });
 
+  it('counters past 2^31 move with the peer between leechers and seeders, among other peers', () => {
+    const h = harness();
+    const G = 2 ** 40;
+    const me = peerIdOf('-TR3000-', 999);
+    for (let n = 0; n < 20; n++) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n });
+    h.announce({ peerId: me, left: G, uploaded: G, downloaded: 3 * G });
+    h.announce({ peerId: me, left: 0, uploaded: G + 1000, downloaded: 4 * G, event: 'completed' });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 1000, rawDown: G, seeding: true });
+    // Others leave both swarms (each removal moves the last peer, and its counters, into the hole).
+    for (let n = 0; n < 20; n += 3) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n, event: 'stopped' });
+    h.announce({ peerId: me, left: 5, uploaded: G + 1500, downloaded: 4 * G + 7 });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 500, rawDown: 7, seeding: false });
+    h.announce({ peerId: me, left: 5, uploaded: G + 1600, downloaded: 4 * G + 7, event: 'stopped' });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 100, rawDown: 0, active: false });
+    // Each remaining other peer is still credited from its own baseline.
+    for (let n = 1; n < 20; n += 3) {
+      h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n + 10, downloaded: n + 1 });
+      expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 10, rawDown: 1 });
+    }
+  });
+
   it('stopped removes the peer after its stats are taken, and marks it inactive', () => {
     const h = harness();
     h.announce({ left: 100, uploaded: 10 });

@@ -138,8 +138,9 @@ function parseTorrentFile(buf: Buffer) {
   return { version, count, torrents, rest: buf.length - pos };
 }
 
-function peer(f: { peerId: string; userId: number; ip?: number; port?: number; uploaded?: number; left?: number }): Peer {
-  return newPeer(peerKey(f.userId, f.peerId), f.userId, f.ip ?? 0xc000020a, f.port ?? 51413, f.uploaded ?? 0, 0, f.left ?? 0, 1_700_000_000, 1_700_000_500, 1);
+/** A model peer; its counters are given when it is added to a swarm. */
+function peer(f: { peerId: string; userId: number; ip?: number; port?: number }): Peer {
+  return newPeer(peerKey(f.userId, f.peerId), f.userId, f.ip ?? 0xc000020a, f.port ?? 51413, 1_700_000_000, 1_700_000_500, 1);
 }
 
 let dir: string;
@@ -161,11 +162,13 @@ describe('reading cache files', () => {
     expect(t.seeders.size).toBe(1);
     expect(t.leechers.size).toBe(1);
     const s = t.seeders.get(peerKey(7, PEER_ID_1.toString('latin1')))!;
-    // The model peer holds the address signed (a small integer) and no torrent ID or seeding flag: its swarm says those.
-    expect(s).toMatchObject({ key: peerKey(7, PEER_ID_1.toString('latin1')), ip: 0xc000020a | 0, port: 51413, uploaded: 5_000_000_000, downloaded: 0, left: 0, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, userId: 7, clientId: 3 });
+    // The model peer holds the address signed (a small integer) and no torrent ID, seeding flag or counters: its swarm holds those.
+    expect(s).toMatchObject({ key: peerKey(7, PEER_ID_1.toString('latin1')), ip: 0xc000020a | 0, port: 51413, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, userId: 7, clientId: 3 });
+    expect([t.seeders.uploaded(s), t.seeders.downloaded(s), t.seeders.left(s)]).toEqual([5_000_000_000, 0, 0]);
     expect(peerIdOf(s)).toBe(PEER_ID_1.toString('latin1'));
     const l = t.leechers.get(peerKey(9, PEER_ID_2.toString('latin1')))!;
-    expect(l).toMatchObject({ ip: ((198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7) | 0, port: 6881, uploaded: 10, downloaded: 2048, left: 4096, userId: 9, clientId: 4 });
+    expect(l).toMatchObject({ ip: ((198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7) | 0, port: 6881, userId: 9, clientId: 4 });
+    expect([t.leechers.uploaded(l), t.leechers.downloaded(l), t.leechers.left(l)]).toEqual([10, 2048, 4096]);
     expect(ipToString(l.ip)).toBe('198.51.100.7');
     expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toMatchObject({ id: 7, passkey: 'abcdefghijklmnopqrstuvwxyz012345', disableDownload: false, trackerHide: true, upMultiplier: 1.5, downMultiplier: 0 });
     expect(users.get('xyz')).toMatchObject({ id: 9, disableDownload: true, trackerHide: false });
@@ -238,10 +241,10 @@ describe('writing cache files', () => {
   function sampleStore(): Store {
     const store = new Store();
     const t = newTorrent({ id: 42, infoHash: HASH_A.toString('latin1'), groupId: 1234, type: 'music', snatched: 70_000, status: 0, lastAction: 1_700_000_950, upMultiplier: 1, downMultiplier: 0 });
-    const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7, uploaded: 2 ** 40 });
-    const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025, left: 100 });
-    t.seeders.add(p1);
-    t.leechers.add(p2);
+    const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7 });
+    const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025 });
+    t.seeders.add(p1, 2 ** 40, 0, 0);
+    t.leechers.add(p2, 0, 0, 100);
     store.torrents.set(t.infoHash, t);
     store.users.set('k'.repeat(32), { id: 7, passkey: 'k'.repeat(32), upMultiplier: 1, downMultiplier: 0.25, disableDownload: true, trackerHide: false });
     return store;
@@ -289,7 +292,7 @@ describe('writing cache files', () => {
       const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
       for (let u = 0; u < 40; u++) {
         const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1 });
-        t.seeders.add(p);
+        t.seeders.add(p, u, 0, 0);
       }
       store.torrents.set(hash, t);
     }
@@ -305,7 +308,7 @@ describe('writing cache files', () => {
         const first = t.seeders.peers[0];
         if (first) t.seeders.delete(first.key);
         const p = peer({ peerId: `-qB4650-${String(ticks).padStart(12, '0')}`, userId: 1000 + ticks });
-        t.leechers.add(p);
+        t.leechers.add(p, ticks, 0, 1);
       }
       if (ticks % 7 === 0) store.torrents.delete(hashes[(ticks * 3) % hashes.length]!);
       setImmediate(churn);

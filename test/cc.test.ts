@@ -8,7 +8,7 @@ import { writeCacheFiles } from '../src/cache/index.js';
 import { loadTorrentRecords, loadUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
 import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
-import { newTorrent } from '../src/store/types.js';
+import { newTorrent, type Torrent } from '../src/store/types.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
@@ -28,11 +28,13 @@ async function cc(args: string[], cwd?: string): Promise<{ code: number; stdout:
   }
 }
 
-function makePeer(userId: number, n: number, seeding: boolean): Peer {
-  return newPeer(
+/** Adds peer n of the user to the torrent's seeders or leechers, with counters made from n. */
+function addMadePeer(torrent: Torrent, userId: number, n: number, seeding: boolean): void {
+  const peer = newPeer(
     peerKey(userId, `-TR3000-${String(n).padStart(12, '0')}`), userId, 0x0a000000 + n, 50000 + n,
-    n * 1000, seeding ? 0 : 77, seeding ? 0 : 1000, 1_700_000_000, 1_700_000_100 + n, 2,
+    1_700_000_000, 1_700_000_100 + n, 2,
   );
+  (seeding ? torrent.seeders : torrent.leechers).add(peer, n * 1000, seeding ? 0 : 77, seeding ? 0 : 1000);
 }
 
 /** Three users; user 11 has peers on both torrents. */
@@ -45,8 +47,7 @@ function sampleStore(): Store {
   for (let t = 1; t <= 2; t++) {
     const torrent = newTorrent({ id: t, infoHash: Buffer.alloc(20, t).toString('latin1'), groupId: 9, type: 'anime', snatched: t, status: 0, lastAction: 1_700_000_000, upMultiplier: 1, downMultiplier: 1 });
     for (const [uid, seeding] of [[11, true], [22, false], [11, false]] as const) {
-      const p = makePeer(uid, n++, seeding);
-      (seeding ? torrent.seeders : torrent.leechers).add(p);
+      addMadePeer(torrent, uid, n++, seeding);
     }
     store.torrents.set(torrent.infoHash, torrent);
   }
@@ -139,8 +140,7 @@ describe('cc', () => {
   it('summary counts torrents, seeders, leechers, users and lists the biggest swarms', async () => {
     const store = sampleStore();
     const big = store.torrents.get(Buffer.alloc(20, 2).toString('latin1'))!;
-    const extra = makePeer(22, 99, true);
-    big.seeders.add(extra);
+    addMadePeer(big, 22, 99, true);
     await writeCacheFiles(dir, store);
     const result = await cc(['summary', '--json', '-n', '1'], dir);
     expect(result.code).toBe(0);

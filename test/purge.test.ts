@@ -27,13 +27,15 @@ function torrent(id: number, lastAction = 0): Torrent {
 }
 
 /** `torrentId` names the torrent the caller adds it to (a peer does not hold it). */
-function peer(userId: number, _torrentId: number, lastAnnounce: number, seeding: boolean, tag = 'p'): Peer {
+/** `torrentId` names the torrent the caller adds it to; `seeding` says which swarm. */
+function peer(userId: number, _torrentId: number, lastAnnounce: number, seeding: boolean, tag = 'p'): { peer: Peer; seeding: boolean } {
   const peerId = `${tag}-${userId}`.padEnd(20, '.');
-  return newPeer(peerKey(userId, peerId), userId, 0x0a000001, 6881, 0, 0, seeding ? 0 : 100, lastAnnounce, lastAnnounce, 1);
+  return { peer: newPeer(peerKey(userId, peerId), userId, 0x0a000001, 6881, lastAnnounce, lastAnnounce, 1), seeding };
 }
 
-function addPeer(t: Torrent, p: Peer): void {
-  (p.left === 0 ? t.seeders : t.leechers).add(p);
+function addPeer(t: Torrent, p: { peer: Peer; seeding: boolean }): void {
+  if (p.seeding) t.seeders.add(p.peer, 0, 0, 0);
+  else t.leechers.add(p.peer, 0, 0, 100);
 }
 
 const NOW = 1_700_000_000;

@@ -44,7 +44,12 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
     peers = await writeTorrentsBody(
       w,
       torrents,
-      (t: Torrent) => ({ seeders: t.seeders.peers.slice(), leechers: t.leechers.peers.slice() }),
+      (t: Torrent) => ({
+        seeders: t.seeders.peers.slice(),
+        leechers: t.leechers.peers.slice(),
+        seederCounters: t.seeders.countersSnapshot(),
+        leecherCounters: t.leechers.countersSnapshot(),
+      }),
       pacer,
     );
   });
@@ -140,10 +145,10 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
           });
           // The file's torrent ID and seeding flag per peer are implied by where it is read.
           for (const { key, peer: p } of record.seeders) {
-            torrent.seeders.add(newPeer(key, p.userId, p.ip, p.port, p.uploaded as number, p.downloaded as number, p.left as number, p.startTime as number, p.lastAnnounce as number, p.clientId));
+            torrent.seeders.add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
           }
           for (const { key, peer: p } of record.leechers) {
-            torrent.leechers.add(newPeer(key, p.userId, p.ip, p.port, p.uploaded as number, p.downloaded as number, p.left as number, p.startTime as number, p.lastAnnounce as number, p.clientId));
+            torrent.leechers.add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
           }
           torrents.set(record.infoHash, torrent);
         },

@@ -85,18 +85,18 @@ export type TorrentFields = Omit<TorrentRecord, 'seeders' | 'leechers'>;
 export async function writeTorrentsBody<T extends TorrentFields>(
   w: ChunkWriter,
   torrents: readonly T[],
-  snapshot: (t: T) => { seeders: readonly PeerEntryLike[]; leechers: readonly PeerEntryLike[] },
+  snapshot: (t: T) => SwarmsSnapshot,
   pacer: Pacer,
 ): Promise<number> {
   let peers = 0;
   await ensure(w, 20);
   writeHeader(w, TORRENT_CACHE_VERSION, torrents.length);
   for (const torrent of torrents) {
-    const { seeders, leechers } = snapshot(torrent);
+    const { seeders, leechers, seederCounters, leecherCounters } = snapshot(torrent);
     await ensure(w, 20 + 10);
     w.latin1(torrent.infoHash);
-    peers += await writeSwarm(w, seeders, torrent.id, true, pacer);
-    peers += await writeSwarm(w, leechers, torrent.id, false, pacer);
+    peers += await writeSwarm(w, seeders, seederCounters, torrent.id, true, pacer);
+    peers += await writeSwarm(w, leechers, leecherCounters, torrent.id, false, pacer);
     await ensure(w, TORRENT_TRAILER_SIZE);
     writeTorrentTrailer(w, torrent);
     if (pacer.due()) await pacer.pause();
@@ -110,22 +110,39 @@ export async function writeTorrentsBody<T extends TorrentFields>(
  */
 export type PeerEntryLike = PeerEntry | Peer;
 
+/**
+ * A torrent's swarms as they were when the writer reached it. Model peers keep their
+ * counters in the swarm, so a snapshot of model peers carries a copy of those too
+ * (Swarm.countersSnapshot: peers[i]'s at 3i).
+ */
+export interface SwarmsSnapshot {
+  seeders: readonly PeerEntryLike[];
+  leechers: readonly PeerEntryLike[];
+  seederCounters?: Float64Array;
+  leecherCounters?: Float64Array;
+}
+
 async function writeSwarm(
   w: ChunkWriter,
   entries: readonly PeerEntryLike[],
+  counters: Float64Array | undefined,
   torrentId: number,
   seeding: boolean,
   pacer: Pacer,
 ): Promise<number> {
   await ensure(w, 10);
   w.uvarint(entries.length);
-  for (const entry of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     if (w.full(PEER_KEY_SIZE + PEER_SIZE)) await w.flush();
     if ('peer' in entry) {
       w.latin1(entry.key);
       writePeer(w, entry.peer);
     } else {
-      writeSwarmPeer(w, entry, torrentId, seeding);
+      if (counters === undefined || counters.length < 3 * (i + 1)) {
+        throw new Error('cache writer: a snapshot of model peers needs their counters');
+      }
+      writeSwarmPeer(w, entry, counters[3 * i]!, counters[3 * i + 1]!, counters[3 * i + 2]!, torrentId, seeding);
     }
     if (pacer.due()) await pacer.pause();
   }

@@ -165,10 +165,18 @@ export function writePeer(w: ChunkWriter, p: PeerRecord): void {
 
 /**
  * Writes a model peer with its key, as writePeer would write the record: the peer_id
- * is the key's tail, and the torrent ID and seeding flag come from the swarm being
- * written. The caller has reserved PEER_KEY_SIZE + PEER_SIZE bytes.
+ * is the key's tail, and the counters, torrent ID and seeding flag come from the swarm
+ * being written. The caller has reserved PEER_KEY_SIZE + PEER_SIZE bytes.
  */
-export function writeSwarmPeer(w: ChunkWriter, p: Peer, torrentId: number, seeding: boolean): void {
+export function writeSwarmPeer(
+  w: ChunkWriter,
+  p: Peer,
+  uploaded: number,
+  downloaded: number,
+  left: number,
+  torrentId: number,
+  seeding: boolean,
+): void {
   const key = p.key.length === PEER_KEY_SIZE ? p.key : p.key.padEnd(PEER_KEY_SIZE, '\0').slice(0, PEER_KEY_SIZE);
   w.latin1(key);
   // peer_id: the 20 key bytes just written, copied (no string made for it).
@@ -177,9 +185,9 @@ export function writeSwarmPeer(w: ChunkWriter, p: Peer, torrentId: number, seedi
   w.buf.writeUInt32BE(p.ip >>> 0, w.pos);
   w.buf.writeUInt16BE(p.port & 0xffff, w.pos + 4);
   w.pos += 6;
-  w.i64(p.uploaded);
-  w.i64(p.downloaded);
-  w.i64(p.left);
+  w.i64(uploaded);
+  w.i64(downloaded);
+  w.i64(left);
   w.i64(p.startTime);
   w.i64(p.lastAnnounce);
   w.u32(torrentId);

@@ -4,8 +4,9 @@
  *
  * Kept small (a million of these is the tracker's heap): the torrent and the
  * seeding flag are known from the swarm that holds the peer, the peer_id is the
- * tail of the key (peerIdOf), and every field is a small integer except the
- * 64-bit counters. Build peers with newPeer so they all share one hidden class.
+ * tail of the key (peerIdOf), and every field is a small integer. The 64-bit
+ * counters (uploaded, downloaded, left) live in the owning swarm (Swarm.uploaded
+ * etc.), unboxed. Build peers with newPeer so they all share one hidden class.
  */
 export interface Peer {
   /** The swarm key (peerKey): user ID as 4 LE bytes, then the 20-byte peer_id. */
@@ -17,10 +18,6 @@ export interface Peer {
    */
   ip: number;
   port: number;
-  /** Counters as last announced (the baseline for the next delta). */
-  uploaded: number;
-  downloaded: number;
-  left: number;
   /** Unix seconds. */
   startTime: number;
   lastAnnounce: number;
@@ -45,9 +42,6 @@ export function newPeer(
   userId: number,
   ip: number,
   port: number,
-  uploaded: number,
-  downloaded: number,
-  left: number,
   startTime: number,
   lastAnnounce: number,
   clientId: number,
@@ -57,9 +51,6 @@ export function newPeer(
     userId,
     ip: ip | 0,
     port,
-    uploaded: asSmall(uploaded),
-    downloaded: asSmall(downloaded),
-    left: asSmall(left),
     startTime: asSmall(startTime),
     lastAnnounce: asSmall(lastAnnounce),
     clientId,

@@ -24,6 +24,15 @@ export class Swarm {
    */
   private list: Peer[] | undefined;
   private byKey: Map<string, Peer> | undefined;
+  /**
+   * Each peer's uploaded, downloaded and left as last announced, at 3 × peer.slot.
+   * Kept here rather than on the peer: a counter above 2^31 (any torrent over 2 GB)
+   * is a 16-byte heap box per field per peer; here it is 8 unboxed bytes. Sized like
+   * the list: exact while small, doubled once big. A JS array of doubles rather than a
+   * Float64Array: a typed array costs ~100 more bytes per swarm (its ArrayBuffer and
+   * backing store), and most swarms hold one to a few peers.
+   */
+  private counters: number[] | undefined;
 
   /** The peers, densely packed; read-only outside this class (positions are kept in peer.slot). */
   get peers(): readonly Peer[] {
@@ -45,8 +54,38 @@ export class Swarm {
     return undefined;
   }
 
-  /** Adds the peer under peer.key (replacing a peer with the same key). */
-  add(peer: Peer): void {
+  /** The peer's uploaded counter as last announced (the peer must be in this swarm). */
+  uploaded(peer: Peer): number {
+    return this.counters![peer.slot * 3]!;
+  }
+
+  downloaded(peer: Peer): number {
+    return this.counters![peer.slot * 3 + 1]!;
+  }
+
+  left(peer: Peer): number {
+    return this.counters![peer.slot * 3 + 2]!;
+  }
+
+  /** A copy of the counters in peer order (peers[i] at 3i): what a paced writer reads after yielding. */
+  countersSnapshot(): Float64Array {
+    const snapshot = new Float64Array(3 * this.size);
+    const counters = this.counters;
+    for (let i = 0; i < snapshot.length; i++) snapshot[i] = counters![i]!;
+    return snapshot;
+  }
+
+  /** Sets the peer's counters (the peer must be in this swarm). */
+  setCounters(peer: Peer, uploaded: number, downloaded: number, left: number): void {
+    const at = peer.slot * 3;
+    const counters = this.counters!;
+    counters[at] = uploaded;
+    counters[at + 1] = downloaded;
+    counters[at + 2] = left;
+  }
+
+  /** Adds the peer under peer.key with its counters (replacing a peer with the same key). */
+  add(peer: Peer, uploaded: number, downloaded: number, left: number): void {
     const key = peer.key;
     const existing = this.get(key);
     const list = this.list;
@@ -54,23 +93,32 @@ export class Swarm {
       peer.slot = existing.slot;
       list![existing.slot] = peer;
       this.byKey?.set(key, peer);
+      this.setCounters(peer, uploaded, downloaded, left);
       return;
     }
     if (list === undefined) {
       peer.slot = 0;
       this.list = [peer];
+      this.counters = newCounters(1);
+      this.setCounters(peer, uploaded, downloaded, left);
       return;
     }
     const n = list.length;
     peer.slot = n;
-    if (n < SCAN_LIMIT) {
+    // Small and scanned: exact arrays. A swarm that shrank from big keeps its map (and
+    // spare slots) down to SCAN_LIMIT / 2, so it must keep indexing new peers.
+    if (n < SCAN_LIMIT && this.byKey === undefined) {
       const grown: Peer[] = new Array(n + 1);
       for (let i = 0; i < n; i++) grown[i] = list[i]!;
       grown[n] = peer;
       this.list = grown;
+      this.counters = copyCounters(this.counters!, n, n + 1);
+      this.setCounters(peer, uploaded, downloaded, left);
       return;
     }
     list.push(peer);
+    if (this.counters!.length < 3 * (n + 1)) this.counters = copyCounters(this.counters!, n, 2 * n);
+    this.setCounters(peer, uploaded, downloaded, left);
     if (this.byKey !== undefined) {
       this.byKey.set(key, peer);
     } else {
@@ -85,16 +133,23 @@ export class Swarm {
     if (peer === undefined) return undefined;
     const list = this.list!;
     const last = list.pop()!;
+    const counters = this.counters!;
     if (last !== peer) {
+      const from = last.slot * 3;
+      const to = peer.slot * 3;
+      counters[to] = counters[from]!;
+      counters[to + 1] = counters[from + 1]!;
+      counters[to + 2] = counters[from + 2]!;
       last.slot = peer.slot;
       list[peer.slot] = last;
     }
     if (this.byKey !== undefined) {
       this.byKey.delete(key);
-      // Shrunk well below the limit: back to scanning, in an array without spare slots.
+      // Shrunk well below the limit: back to scanning, in arrays without spare slots.
       if (list.length <= SCAN_LIMIT / 2) {
         this.byKey = undefined;
         this.list = list.slice();
+        this.counters = copyCounters(counters, list.length, list.length);
       }
     }
     return peer;
@@ -110,9 +165,35 @@ export class Swarm {
     list[j] = a;
     a.slot = j;
     b.slot = i;
+    const counters = this.counters!;
+    const x = i * 3;
+    const y = j * 3;
+    for (let k = 0; k < 3; k++) {
+      const t = counters[x + k]!;
+      counters[x + k] = counters[y + k]!;
+      counters[y + k] = t;
+    }
   }
 
   static keyOf(peer: Peer): string {
     return peer.key;
   }
+}
+
+/**
+ * Room for `capacity` peers' counters, zeroed, as unboxed doubles: one double stored
+ * first moves the array to double elements for good, so every swarm's counters have
+ * the same elements kind (reads stay monomorphic) and a value past 2^31 is never boxed.
+ */
+function newCounters(capacity: number): number[] {
+  const counters: number[] = new Array<number>(3 * capacity);
+  counters[0] = 0.5;
+  return counters.fill(0);
+}
+
+/** The first `peers` peers' counters in a new array with room for `capacity` peers. */
+function copyCounters(from: number[], peers: number, capacity: number): number[] {
+  const to = newCounters(capacity);
+  for (let i = 0; i < 3 * peers; i++) to[i] = from[i]!;
+  return to;
 }

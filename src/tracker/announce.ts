@@ -2,6 +2,7 @@ import type { TrackerQuery } from '../http/query.js';
 import { resolveAddress } from '../http/address.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import type { Torrent, User } from '../store/types.js';
+import type { Swarm } from '../store/swarm.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
 import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
@@ -112,30 +113,37 @@ function updateSwarm(
   const completed = event === 'completed';
   const key = peerKey(user.id, peerId);
 
-  // Find the peer wherever it is, then put it where `left` says it belongs.
-  let peer = torrent.leechers.get(key);
-  let wasSeeder = false;
+  // Find the peer wherever it is, then put it where `left` says it belongs; its
+  // counters live in the swarm that holds it, so they move with it.
+  let from: Swarm = torrent.leechers;
+  let peer = from.get(key);
   if (peer === undefined) {
-    peer = torrent.seeders.get(key);
-    wasSeeder = peer !== undefined;
+    from = torrent.seeders;
+    peer = from.get(key);
   }
   const seeding = left === 0;
+  const to = seeding ? torrent.seeders : torrent.leechers;
   let snatches = 0;
+  let rawUp = 0;
+  let rawDown = 0;
   if (peer === undefined) {
     // A new peer's counters are its baseline: no credit for what it reports on arrival.
-    peer = newPeer(key, user.id, ip, port, uploaded, downloaded, left, now, now, clientId);
-    (seeding ? torrent.seeders : torrent.leechers).add(peer);
-  } else if (seeding && !wasSeeder) {
-    torrent.leechers.delete(key);
-    torrent.seeders.add(peer);
-  } else if (!seeding && wasSeeder) {
-    torrent.seeders.delete(key);
-    torrent.leechers.add(peer);
+    peer = newPeer(key, user.id, ip, port, now, now, clientId);
+    to.add(peer, uploaded, downloaded, left);
+  } else {
+    const lastUp = from.uploaded(peer);
+    const lastDown = from.downloaded(peer);
+    rawUp = uploaded > lastUp ? uploaded - lastUp : 0;
+    rawDown = downloaded > lastDown ? downloaded - lastDown : 0;
+    if (from === to) {
+      to.setCounters(peer, uploaded, downloaded, left);
+    } else {
+      from.delete(key);
+      to.add(peer, uploaded, downloaded, left);
+    }
   }
   if (seeding && completed) snatches = 1;
 
-  const rawUp = uploaded > peer.uploaded ? uploaded - peer.uploaded : 0;
-  const rawDown = downloaded > peer.downloaded ? downloaded - peer.downloaded : 0;
   const group = store.groupMultipliers(torrent);
   const up = Math.trunc(
     rawUp * Math.abs(user.upMultiplier) * Math.abs(group?.upMultiplier ?? 1) * Math.abs(torrent.upMultiplier),
@@ -153,9 +161,6 @@ function updateSwarm(
   const deltaTime = sinceLast > config.intervals.peer_inactivity || sinceLast < 0 ? 0 : sinceLast;
   const deltaSeedTime = seeding ? deltaTime : 0;
 
-  peer.uploaded = uploaded;
-  peer.downloaded = downloaded;
-  peer.left = left;
   peer.lastAnnounce = now;
   peer.ip = ip | 0; // signed: a small integer, never a boxed double
   peer.port = port;
@@ -164,7 +169,7 @@ function updateSwarm(
 
   let active = true;
   if (event === 'stopped') {
-    (seeding ? torrent.seeders : torrent.leechers).delete(key);
+    to.delete(key);
     active = false;
   } else if (snatches > 0) {
     torrent.snatched += 1;
