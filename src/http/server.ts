@@ -89,6 +89,31 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     done();
   });
 
+  /** One announce, counted; the same for the fast path and fastify's route. */
+  function announceBody(passkey: string, req: IncomingMessage): Buffer {
+    stats.announces++;
+    const result = announce(
+      ctx,
+      {
+        passkey,
+        query: parseTrackerQuery(req.url ?? ''),
+        proxyAddress: proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined,
+        socketAddress: req.socket?.remoteAddress,
+      },
+      Math.floor(clock() / 1000),
+    );
+    if (result.failed) stats.failures++;
+    return result.body;
+  }
+
+  /** An unexpected error in a tracker request: logged, counted, answered as a tracker failure. */
+  function internalError(err: unknown, url: string | undefined): Buffer {
+    stats.errors++;
+    stats.failures++;
+    logger.error({ err, url: url?.slice(0, 200) }, 'request failed');
+    return ctx.failures.get(...Failure.internalError);
+  }
+
   /**
    * Answers GET /<passkey>/announce on the raw request; returns false (fastify takes
    * the request) for anything else, including a passkey with escapes or odd characters,
@@ -103,27 +128,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     if (after !== url.length && url.charCodeAt(after) !== 63 /* ? */) return false;
     const passkey = url.slice(1, slash);
     if (!PLAIN_SEGMENT.test(passkey)) return false;
-    stats.announces++;
     let body: Buffer;
     try {
-      const result = announce(
-        ctx,
-        {
-          passkey,
-          query: parseTrackerQuery(url),
-          proxyAddress: proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined,
-          socketAddress: req.socket.remoteAddress,
-        },
-        Math.floor(clock() / 1000),
-      );
-      if (result.failed) stats.failures++;
-      body = result.body;
+      body = announceBody(passkey, req);
     } catch (err) {
-      // Confined to this request: answered as a tracker failure, logged and counted.
-      stats.errors++;
-      stats.failures++;
-      logger.error({ err, url: url.slice(0, 200) }, 'announce failed');
-      body = ctx.failures.get(...Failure.internalError);
+      // Confined to this request (fastify's error handler does not see this path).
+      body = internalError(err, url);
     }
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
@@ -140,22 +150,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // The same route through fastify, for requests the fast path leaves to it (e.g. HEAD, or a
   // percent-encoded passkey, which the router decodes).
-  app.get('/:passkey/announce', (request, reply) => {
-    stats.announces++;
-    const passkey = (request.params as { passkey: string }).passkey;
-    const result = announce(
-      ctx,
-      {
-        passkey,
-        query: parseTrackerQuery(request.raw.url ?? ''),
-        proxyAddress: proxyHeader ? headerValue(request.headers[proxyHeader]) : undefined,
-        socketAddress: request.raw.socket?.remoteAddress,
-      },
-      Math.floor(clock() / 1000),
-    );
-    if (result.failed) stats.failures++;
-    return reply.type(TEXT).send(result.body);
-  });
+  // The same route through fastify, for what the fast path leaves to it (HEAD, an escaped passkey).
+  app.get('/:passkey/announce', (request, reply) =>
+    reply.type(TEXT).send(announceBody((request.params as { passkey: string }).passkey, request.raw)),
+  );
 
   app.get('/:passkey/scrape', (request, reply) => {
     if (!config.enable_scrape) {
@@ -194,10 +192,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     if (status !== undefined && status >= 400 && status < 500) {
       return reply.code(status).type(TEXT).send(`${status} ${error.message}\n`);
     }
-    stats.errors++;
-    stats.failures++;
-    logger.error({ err: error, url: request.raw.url?.slice(0, 200) }, 'request failed');
-    return reply.code(200).type(TEXT).send(ctx.failures.get(...Failure.internalError));
+    return reply.code(200).type(TEXT).send(internalError(error, request.raw.url));
   });
 
   return app;
