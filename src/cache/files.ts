@@ -4,6 +4,7 @@
  * serialization nor a start-up load of millions of peers blocks announces.
  */
 import { open, rename, unlink } from 'node:fs/promises';
+import { yieldToLoop } from '../event-loop.js';
 import type { Peer } from '../store/peer.js';
 import { ByteReader, CacheFormatError, ChunkWriter } from './binary.js';
 import {
@@ -42,7 +43,7 @@ export class Pacer {
 
   pause(): Promise<void> {
     this.sinceYield = 0;
-    return new Promise((resolve) => setImmediate(resolve));
+    return yieldToLoop();
   }
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech } from '../store/types.js';
+import { yieldToLoop } from '../event-loop.js';
 
 export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
 export const reloadSources: readonly ReloadSource[] = ['clients', 'global_freeleech', 'group_freeleech', 'users', 'hit_and_runs', 'torrents'];
@@ -12,8 +13,6 @@ export interface ReloadOptions {
   /** Rows per keyset page; the loop yields to the event loop between pages. */
   pageSize?: number;
 }
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Work between two yields, in ms: long enough to make progress under load, short enough not to be felt. */
 const SLICE_MS = 4;

@@ -9,6 +9,7 @@ import type { Torrent } from '../store/types.js';
 import { Swarm } from '../store/swarm.js';
 import type { AccountingQueues } from './accounting-queues.js';
 import { Wakeable } from './wait.js';
+import { yieldToLoop } from '../event-loop.js';
 
 /** Removes peers whose last announce is before the cutoff; returns how many. */
 function purgeSwarm(swarm: Swarm, cutoff: number): number {
@@ -42,8 +43,6 @@ export function purgeInactivePeers(store: Store, sink: AccountingSink, now: numb
   for (const torrent of store.torrents.values()) total += purgeTorrent(torrent, sink, cutoff);
   return total;
 }
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The same as purgeInactivePeers, yielding to the event loop every `sliceTorrents`
