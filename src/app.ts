@@ -91,8 +91,7 @@ export class Tracker {
       torrents: () => store.torrents.size,
       clients: () => store.approvedClients.length,
       hitAndRuns: () => store.hitAndRuns.size,
-      seeders: () => countPeers(store, 'seeders'),
-      leechers: () => countPeers(store, 'leechers'),
+      peers: () => store.peerCounts(),
     });
     this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock });
   }
@@ -187,10 +186,4 @@ export class Tracker {
     this.metrics.close();
     return { flush, cacheWritten };
   }
-}
-
-function countPeers(store: Store, kind: 'seeders' | 'leechers'): number {
-  let n = 0;
-  for (const torrent of store.torrents.values()) n += torrent[kind].size;
-  return n;
 }

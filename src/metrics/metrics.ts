@@ -26,8 +26,8 @@ export interface StoreSizes {
   torrents(): number;
   clients(): number;
   hitAndRuns(): number;
-  seeders(): number;
-  leechers(): number;
+  /** Both kinds at once: counting walks every torrent. */
+  peers(): { seeders: number; leechers: number };
 }
 
 const LOOP_RESOLUTION_MS = 10;
@@ -97,8 +97,9 @@ export class Metrics {
       registers,
       collect() {
         if (!self.sizes) return;
-        this.set({ kind: 'seeder' }, self.sizes.seeders());
-        this.set({ kind: 'leecher' }, self.sizes.leechers());
+        const { seeders, leechers } = self.sizes.peers();
+        this.set({ kind: 'seeder' }, seeders);
+        this.set({ kind: 'leecher' }, leechers);
       },
     });
 

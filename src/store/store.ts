@@ -39,9 +39,19 @@ export class Store {
     return !user.disableDownload || this.hasHitAndRun(user.id, torrent.id);
   }
 
+  /** Seeders and leechers over every torrent, counted in one pass. */
+  peerCounts(): { seeders: number; leechers: number } {
+    let seeders = 0;
+    let leechers = 0;
+    for (const torrent of this.torrents.values()) {
+      seeders += torrent.seeders.size;
+      leechers += torrent.leechers.size;
+    }
+    return { seeders, leechers };
+  }
+
   peerCount(): number {
-    let n = 0;
-    for (const torrent of this.torrents.values()) n += torrent.seeders.size + torrent.leechers.size;
-    return n;
+    const { seeders, leechers } = this.peerCounts();
+    return seeders + leechers;
   }
 }
