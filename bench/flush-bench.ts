@@ -9,9 +9,9 @@
  *  3. queue depth and memory during an outage of --outage-seconds at --rate announces/s,
  *     and the time to drain once the server is back.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createConnection } from 'mysql2/promise';
+import { schemaStatements } from '../fixtures/load.js';
 import { defaultConfig, type Config } from '../src/config/config.js';
 import { openPool } from '../src/database/pool.js';
 import { AccountingQueues, type QueueName } from '../src/flush/index.js';
@@ -27,13 +27,7 @@ const outageSeconds = arg('outage-seconds', 60);
 const rate = arg('rate', 2000);
 const keys = arg('keys', 50_000);
 
-const schema = readFileSync(new URL('../../database/schema.sql', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((l) => !l.trim().startsWith('--'))
-  .join('\n')
-  .split(';')
-  .map((s) => s.trim())
-  .filter(Boolean);
+const schema = schemaStatements();
 
 async function freshDatabase(server: PrivateMariaDb, name: string, users: number, torrents: number): Promise<string> {
   const conn = await createConnection({ host: '127.0.0.1', port: server.port, user: 'root' });

@@ -11,9 +11,9 @@
  * queue is flushed. The first two rounds insert the transfer rows and warm the JIT; they are
  * left out of the figures.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createConnection } from 'mysql2/promise';
+import { schemaStatements } from '../fixtures/load.js';
 import { defaultConfig } from '../src/config/config.js';
 import { openPool } from '../src/database/pool.js';
 import { AccountingQueues } from '../src/flush/index.js';
@@ -32,13 +32,7 @@ const users = 100_000;
 const torrents = 100_000;
 const database = 'hayate_flush_cpu';
 
-const schema = readFileSync(new URL('../../database/schema.sql', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((l) => !l.trim().startsWith('--'))
-  .join('\n')
-  .split(';')
-  .map((s) => s.trim())
-  .filter(Boolean);
+const schema = schemaStatements();
 
 const address = { host: rootUrl.hostname, port: Number(rootUrl.port || 3306), user: decodeURIComponent(rootUrl.username), password: decodeURIComponent(rootUrl.password) };
 const admin = await createConnection(address);

@@ -16,11 +16,12 @@
  * Credited: users_main.rawup. credited − truth < 0 is loss, > 0 is double credit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
+import { schemaStatements } from '../fixtures/load.js';
 
 function arg(name: string, fallback: number | string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,13 +38,7 @@ const PORT = 35_000 + (process.pid % 2000);
 const repo = new URL('../../', import.meta.url);
 const DB = `hayate_sigkill_${process.pid}`;
 
-const schema = readFileSync(new URL('database/schema.sql', repo), 'utf8')
-  .split('\n')
-  .filter((l) => !l.trim().startsWith('--'))
-  .join('\n')
-  .split(';')
-  .map((s) => s.trim())
-  .filter(Boolean);
+const schema = schemaStatements();
 
 const hashOf = (torrent: number): Buffer => Buffer.from(torrent.toString(16).padStart(40, '0'), 'hex');
 const passkeyOf = (user: number): string => String(user).padStart(32, '0');

@@ -7,9 +7,8 @@
  * (INSERT ... SELECT FROM seq_1_to_N): a million rows take seconds, not minutes.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import { schemaStatements } from '../fixtures/load.js';
 
 export interface SiteSize {
   users: number;
@@ -29,28 +28,6 @@ export function passkeyOf(id: number): string {
 /** The raw 20-byte info_hash of torrent `id`. */
 export function infoHashOf(id: number): Buffer {
   return createHash('sha1').update(`${SALT}${id}`).digest();
-}
-
-function schemaSql(): string {
-  // Compiled to dist/bench/site.js; the schema sits at the repository root.
-  for (const url of [new URL('../../database/schema.sql', import.meta.url), new URL('../database/schema.sql', import.meta.url)]) {
-    try {
-      return readFileSync(fileURLToPath(url), 'utf8');
-    } catch {
-      // try the next location
-    }
-  }
-  throw new Error('database/schema.sql not found');
-}
-
-function statements(sql: string): string[] {
-  return sql
-    .split('\n')
-    .filter((line) => !line.trimStart().startsWith('--'))
-    .join('\n')
-    .split(';')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 }
 
 async function count(conn: Connection, table: string): Promise<number> {
@@ -83,7 +60,7 @@ export async function ensureSite(rootUrl: string, database: string, size: SiteSi
       await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
       await conn.query(`CREATE DATABASE \`${database}\``);
       await conn.query(`USE \`${database}\``);
-      for (const statement of statements(schemaSql())) await conn.query(statement);
+      for (const statement of schemaStatements()) await conn.query(statement);
       await conn.query('SET SESSION unique_checks = 0, foreign_key_checks = 0');
       await conn.query(
         `INSERT INTO users_main (ID, Enabled, torrent_pass)

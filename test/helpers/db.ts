@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { inject } from 'vitest';
+import { schemaStatements } from '../../fixtures/load.js';
+
+export { schemaStatements };
 
 export interface TestDatabase {
   name: string;
@@ -10,18 +12,6 @@ export interface TestDatabase {
   /** An open connection to it, for arranging and asserting. */
   conn: Connection;
   drop(): Promise<void>;
-}
-
-const schema = readFileSync(new URL('../../database/schema.sql', import.meta.url), 'utf8');
-
-export function schemaStatements(): string[] {
-  return schema
-    .split('\n')
-    .filter((line) => !line.trim().startsWith('--'))
-    .join('\n')
-    .split(';')
-    .map((s) => s.trim())
-    .filter(Boolean);
 }
 
 /** Creates a uniquely named database with the schema loaded. */
