@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { hnrKey, groupKey } from '../src/store/types.js';
-import { harness, hash, peerIdOf, text, type Harness } from './helpers/announce.js';
+import { failure, harness, hash, peerIdOf, text, type Harness } from './helpers/announce.js';
 
 const zero = () => 0;
-const failure = (reason: string, interval: number) =>
-  `d14:failure reason${reason.length}:${reason}8:intervali${interval}ee`;
 
 /** Adds a peer by announcing it (the way peers really arrive). */
 function join(h: Harness, userId: number, n: number, opts: { left?: number; port?: number; ip?: string; prefix?: string } = {}) {

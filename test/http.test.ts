@@ -1,11 +1,9 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infoHashBytes, percentEncodeBytes, torrents, users } from '../fixtures/site.js';
-import { announceQuery, peerIdOf } from './helpers/announce.js';
+import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 
-const failure = (reason: string, interval: number) =>
-  `d14:failure reason${reason.length}:${reason}${interval ? `8:intervali${interval}e` : ''}e`;
 const live = infoHashBytes(torrents.live);
 const music = infoHashBytes(torrents.liveMusic);
 const announcePath = (passkey: string, params: Parameters<typeof announceQuery>[0]) => `/${passkey}/announce${announceQuery(params)}`;

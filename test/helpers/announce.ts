@@ -149,3 +149,7 @@ export function harness(configure: (config: Config) => void = () => undefined, r
 }
 
 export const text = (body: Buffer): string => body.toString('latin1');
+
+/** The bencoded failure a client must get, spelled out by hand (interval left out when 0). */
+export const failure = (reason: string, interval: number): string =>
+  `d14:failure reason${reason.length}:${reason}${interval ? `8:intervali${interval}e` : ''}e`;

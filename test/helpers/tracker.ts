@@ -7,6 +7,7 @@ import { defaultConfig, type Config } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log.js';
 import { loadFixtures } from '../../fixtures/load.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { eventually as pollUntil } from './flush-setup.js';
 
 export interface Response {
   status: number;
@@ -59,7 +60,7 @@ export async function startTracker(
   config.database.dsn = db.dsn;
   config.intervals.flush = 0;
   config.log_flushes = false;
-  configure(config, options.configure);
+  options.configure?.(config);
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hayate-test-'));
   const tracker = new Tracker({
     config,
@@ -84,22 +85,7 @@ export async function startTracker(
   };
 }
 
-function configure(config: Config, fn: ((config: Config) => void) | undefined): void {
-  fn?.(config);
-}
-
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return (await pollUntil(check, (value) => value !== undefined, what, timeoutMs)) as T;
 }
