@@ -19,7 +19,6 @@ function writeStdout(data: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
 }
 
-class InputError extends Error {}
 
 const program = new Command('bencode')
   .description('convert between bencode and JSON (stdin to stdout); see README "Tools" for the JSON form')
@@ -35,7 +34,7 @@ program
     try {
       value = decodeBencode(input);
     } catch (err) {
-      if (err instanceof BencodeError) throw new InputError(`invalid bencode: ${err.message}`);
+      if (err instanceof BencodeError) throw new Error(`invalid bencode: ${err.message}`);
       throw err;
     }
     await writeStdout(`${bencodeToJsonText(value)}\n`);
@@ -50,12 +49,12 @@ program
     try {
       json = JSON.parse(input);
     } catch (err) {
-      throw new InputError(`invalid JSON: ${(err as Error).message}`);
+      throw new Error(`invalid JSON: ${(err as Error).message}`);
     }
     try {
       await writeStdout(encodeBencode(jsonToBencode(json)));
     } catch (err) {
-      if (err instanceof JsonMappingError) throw new InputError(`cannot encode: ${err.message}`);
+      if (err instanceof JsonMappingError) throw new Error(`cannot encode: ${err.message}`);
       throw err;
     }
   });
