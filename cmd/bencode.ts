@@ -19,7 +19,6 @@ function writeStdout(data: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
 }
 
-
 const program = new Command('bencode')
   .description('convert between bencode and JSON (stdin to stdout); see README "Tools" for the JSON form')
   .exitOverride()
