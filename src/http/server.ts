@@ -8,6 +8,7 @@ import { announce } from '../tracker/announce.js';
 import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
+import { AnnounceConnections } from './announce-connections.js';
 import { parseTrackerQuery } from './query.js';
 
 export interface HttpDeps {
@@ -35,6 +36,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const stats = metrics.requests;
   const proxyHeader = config.http.proxy_header.toLowerCase();
   const timeouts = config.http.timeout;
+  const maxHeaderSize = 8 * 1024;
+  let connections: AnnounceConnections | undefined;
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -55,7 +58,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
           keepAliveTimeout: timeouts.idle * 1000,
           // Node checks request timeouts on this period (default 30 s, far too coarse for 300 ms).
           connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(timeouts.read / 2))),
-          maxHeaderSize: 8 * 1024,
+          maxHeaderSize,
         },
         // The hot path: a plain GET /<passkey>/announce is answered here, before fastify
         // builds its request and reply objects; everything else goes through fastify.
@@ -64,6 +67,15 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         },
       );
       server.maxRequestsPerSocket = 0;
+      // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
+      connections = new AnnounceConnections(server, answerAnnounceSafely, {
+        proxyHeader: Buffer.from(proxyHeader, 'latin1'),
+        maxHeadBytes: maxHeaderSize,
+        maxHeaders: 100,
+        readMs: timeouts.read,
+        idleMs: timeouts.idle * 1000,
+        writeMs: timeouts.write,
+      });
       return server;
     },
   });
@@ -86,25 +98,43 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
+    connections?.closeIdle();
     done();
   });
 
-  /** One announce, counted; the same for the fast path and fastify's route. */
-  function announceBody(passkey: string, req: IncomingMessage): Buffer {
+  /** One announce, counted; the same for every path. */
+  function announceBody(
+    passkey: string,
+    target: string,
+    proxyAddress: string | undefined,
+    socketAddress: string | undefined,
+  ): Buffer {
     stats.announces++;
     const result = announce(
       ctx,
-      {
-        passkey,
-        query: parseTrackerQuery(req.url ?? ''),
-        proxyAddress: proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined,
-        socketAddress: req.socket?.remoteAddress,
-      },
+      { passkey, query: parseTrackerQuery(target), proxyAddress, socketAddress },
       Math.floor(clock() / 1000),
     );
     if (result.failed) stats.failures++;
     return result.body;
   }
+
+  /** An announce whose unexpected error stays confined to it (no fastify error handler on these paths). */
+  function answerAnnounceSafely(
+    passkey: string,
+    target: string,
+    proxyAddress: string | undefined,
+    socketAddress: string | undefined,
+  ): Buffer {
+    try {
+      return announceBody(passkey, target, proxyAddress, socketAddress);
+    } catch (err) {
+      return internalError(err, target);
+    }
+  }
+
+  const proxyValueOf = (req: IncomingMessage): string | undefined =>
+    proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined;
 
   /** An unexpected error in a tracker request: logged, counted, answered as a tracker failure. */
   function internalError(err: unknown, url: string | undefined): Buffer {
@@ -128,13 +158,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     if (after !== url.length && url.charCodeAt(after) !== 63 /* ? */) return false;
     const passkey = url.slice(1, slash);
     if (!PLAIN_SEGMENT.test(passkey)) return false;
-    let body: Buffer;
-    try {
-      body = announceBody(passkey, req);
-    } catch (err) {
-      // Confined to this request (fastify's error handler does not see this path).
-      body = internalError(err, url);
-    }
+    const body = answerAnnounceSafely(passkey, url, proxyValueOf(req), req.socket?.remoteAddress);
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
     res.writeHead(
@@ -148,11 +172,18 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return true;
   }
 
-  // The same route through fastify, for requests the fast path leaves to it (e.g. HEAD, or a
-  // percent-encoded passkey, which the router decodes).
-  // The same route through fastify, for what the fast path leaves to it (HEAD, an escaped passkey).
+  // The same route through fastify, for what the fast paths leave to it (HEAD, an escaped passkey).
   app.get('/:passkey/announce', (request, reply) =>
-    reply.type(TEXT).send(announceBody((request.params as { passkey: string }).passkey, request.raw)),
+    reply
+      .type(TEXT)
+      .send(
+        announceBody(
+          (request.params as { passkey: string }).passkey,
+          request.raw.url ?? '',
+          proxyValueOf(request.raw),
+          request.raw.socket?.remoteAddress,
+        ),
+      ),
   );
 
   app.get('/:passkey/scrape', (request, reply) => {

@@ -1,0 +1,174 @@
+/**
+ * A strict reader for the one request shape the tracker lives on:
+ *
+ *   GET /<passkey>/announce?<query> HTTP/1.1\r\n
+ *   Host: …\r\n  (other headers)\r\n
+ *   \r\n
+ *
+ * read straight from the socket's bytes. Anything it is not certain of (another
+ * method or path, HTTP/1.0, a body, an odd byte, a head split across reads, a
+ * header it would have to interpret) is declined, and Node's HTTP parser takes
+ * the connection from that byte on, so unusual input gets exactly Node's answer.
+ */
+
+/** What a read of one request head found; reused between requests (no allocation per request). */
+export interface AnnounceHead {
+  /** The passkey (the first path segment). */
+  passkey: string;
+  /** The request target as sent (latin1: one char per byte), e.g. "/pk/announce?info_hash=…". */
+  target: string;
+  /** The first value of the configured proxy header, OWS trimmed; undefined when absent. */
+  proxyValue: string | undefined;
+  /** The client asked to close the connection after this answer. */
+  close: boolean;
+}
+
+export function emptyHead(): AnnounceHead {
+  return { passkey: '', target: '', proxyValue: undefined, close: false };
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const HTTP11 = Buffer.from(' HTTP/1.1\r\n');
+const ANNOUNCE = Buffer.from('/announce');
+
+/** Characters of a passkey the router would pass through unchanged: [A-Za-z0-9_.~-]. */
+const PASSKEY_BYTE = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-') PASSKEY_BYTE[c.charCodeAt(0)] = 1;
+
+/** RFC 9110 token characters (header names). */
+const TOKEN_BYTE = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TOKEN_BYTE[c.charCodeAt(0)] = 1;
+}
+
+/** Lower-cases an ASCII letter. */
+const lower = (c: number): number => (c >= 65 && c <= 90 ? c | 0x20 : c);
+
+/** Does b[start, end) equal `name` (lower-case ASCII) ignoring case? */
+function nameIs(b: Buffer, start: number, end: number, name: Uint8Array): boolean {
+  if (end - start !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (lower(b[start + i]!) !== name[i]) return false;
+  return true;
+}
+
+const HOST = Buffer.from('host');
+const CONNECTION = Buffer.from('connection');
+const CONTENT_LENGTH = Buffer.from('content-length');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding');
+const UPGRADE = Buffer.from('upgrade');
+const EXPECT = Buffer.from('expect');
+const KEEP_ALIVE = Buffer.from('keep-alive');
+const CLOSE = Buffer.from('close');
+
+export interface HeadLimits {
+  /** The proxy header's name in lower case as bytes; empty when none is configured. */
+  proxyHeader: Uint8Array;
+  /** The largest head accepted (Node's maxHeaderSize); a larger one is declined. */
+  maxHeadBytes: number;
+  /** The most header lines accepted; more are declined. */
+  maxHeaders: number;
+}
+
+/**
+ * Reads one announce request head from b[start, …). Returns the offset just past
+ * it (and fills `out`), or -1 to decline: the bytes are not a complete announce
+ * head this reader is certain of.
+ */
+export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, out: AnnounceHead): number {
+  // "GET /"
+  if (
+    b.length - start < 16 ||
+    b[start] !== 71 ||
+    b[start + 1] !== 69 ||
+    b[start + 2] !== 84 ||
+    b[start + 3] !== 32 ||
+    b[start + 4] !== 47
+  ) {
+    return -1;
+  }
+  const headEnd = b.indexOf(CRLFCRLF, start);
+  if (headEnd === -1 || headEnd + 4 - start > limits.maxHeadBytes) return -1;
+
+  // The target: printable ASCII up to the first space.
+  const targetStart = start + 4;
+  let i = targetStart + 1;
+  while (i < headEnd) {
+    const c = b[i]!;
+    if (c === 32) break;
+    if (c < 0x21 || c > 0x7e) return -1;
+    i++;
+  }
+  const targetEnd = i;
+  // " HTTP/1.1\r\n" (ending at the latest where the head ends)
+  if (targetEnd + HTTP11.length > headEnd + 2) return -1;
+  if (b.compare(HTTP11, 0, HTTP11.length, targetEnd, targetEnd + HTTP11.length) !== 0) return -1;
+
+  // /<passkey>/announce, then the end of the target or '?'
+  let p = targetStart + 1;
+  while (p < targetEnd && PASSKEY_BYTE[b[p]!] === 1) p++;
+  if (p === targetStart + 1 || b[p] !== 47) return -1;
+  const passkeyEnd = p;
+  if (p + ANNOUNCE.length > targetEnd) return -1;
+  if (b.compare(ANNOUNCE, 0, ANNOUNCE.length, p, p + ANNOUNCE.length) !== 0) return -1;
+  p += ANNOUNCE.length;
+  if (p !== targetEnd && b[p] !== 63 /* ? */) return -1;
+
+  // Header lines: token ":" OWS value OWS CRLF, values of visible ASCII, space and tab.
+  let hasHost = false;
+  let close = false;
+  let proxyValue: string | undefined;
+  let count = 0;
+  let line = targetEnd + HTTP11.length;
+  const proxy = limits.proxyHeader;
+  while (line < headEnd + 2) {
+    if (++count > limits.maxHeaders) return -1;
+    let c = line;
+    while (TOKEN_BYTE[b[c]!] === 1) c++;
+    if (c === line || b[c] !== 58 /* : */) return -1;
+    const nameEnd = c;
+    let v = c + 1;
+    while (b[v] === 32 || b[v] === 9) v++;
+    let e = v;
+    let valueEnd = v;
+    for (;;) {
+      const x = b[e]!;
+      if (x === 13) break;
+      if ((x < 0x20 && x !== 9) || x > 0x7e) return -1;
+      e++;
+      if (x !== 32 && x !== 9) valueEnd = e;
+    }
+    if (b[e + 1] !== 10) return -1; // a bare CR
+    const nameLength = nameEnd - line;
+    if (nameLength === 4 && nameIs(b, line, nameEnd, HOST)) {
+      hasHost = true;
+    } else if (nameLength === 10 && nameIs(b, line, nameEnd, CONNECTION)) {
+      if (nameIs(b, v, valueEnd, CLOSE)) close = true;
+      else if (!nameIs(b, v, valueEnd, KEEP_ALIVE)) return -1; // upgrade, lists: Node's to read
+    } else if (nameLength === 14 && nameIs(b, line, nameEnd, CONTENT_LENGTH)) {
+      if (valueEnd - v !== 1 || b[v] !== 48 /* 0 */) return -1; // a body: Node's to read
+    } else if (
+      (nameLength === 17 && nameIs(b, line, nameEnd, TRANSFER_ENCODING)) ||
+      (nameLength === 7 && nameIs(b, line, nameEnd, UPGRADE)) ||
+      (nameLength === 6 && nameIs(b, line, nameEnd, EXPECT))
+    ) {
+      return -1; // framing or a protocol change: Node's to read
+    }
+    if (
+      proxy.length !== 0 &&
+      proxyValue === undefined &&
+      nameLength === proxy.length &&
+      nameIs(b, line, nameEnd, proxy)
+    ) {
+      proxyValue = b.toString('latin1', v, valueEnd);
+    }
+    line = e + 2;
+  }
+  // Node answers an HTTP/1.1 request without Host with 400.
+  if (!hasHost) return -1;
+
+  out.passkey = b.toString('latin1', targetStart + 1, passkeyEnd);
+  out.target = b.toString('latin1', targetStart, targetEnd);
+  out.proxyValue = proxyValue;
+  out.close = close;
+  return headEnd + 4;
+}

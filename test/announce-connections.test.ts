@@ -1,0 +1,313 @@
+import { connect, type Socket } from 'node:net';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emptyHead, readAnnounceHead, type HeadLimits } from '../src/http/request-head.js';
+import { infoHashBytes, percentEncodeBytes, torrents, users } from '../fixtures/site.js';
+import { peerIdOf } from './helpers/announce.js';
+import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
+
+/**
+ * The announce path below Node's HTTP server (src/http/announce-connections.ts):
+ * which request heads it reads itself, and that a connection it hands to Node
+ * mid-stream loses no byte and keeps its order.
+ */
+
+const limits: HeadLimits = { proxyHeader: Buffer.from('x-real-ip'), maxHeadBytes: 8192, maxHeaders: 100 };
+const PASSKEY = users.normal.passkey;
+const LIVE = percentEncodeBytes(infoHashBytes(torrents.live));
+
+function read(text: string, at = 0): { next: number; head: ReturnType<typeof emptyHead> } {
+  const head = emptyHead();
+  const next = readAnnounceHead(Buffer.from(text, 'latin1'), at, limits, head);
+  return { next, head };
+}
+
+const plain = (target: string, headers = 'Host: t\r\n'): string => `GET ${target} HTTP/1.1\r\n${headers}\r\n`;
+
+describe('readAnnounceHead', () => {
+  it('reads a plain announce: passkey, target, proxy header (any case, trimmed, first one), close', () => {
+    const text = plain('/abc_DEF-1.~/announce?info_hash=%01%ff&port=1', 'host: t\r\nX-REAL-IP:  1.2.3.4 \t\r\nx-real-ip: 9.9.9.9\r\nConnection: Close\r\n');
+    const { next, head } = read(`${text}GET /next`);
+    expect(next).toBe(text.length);
+    expect(head.passkey).toBe('abc_DEF-1.~');
+    expect(head.target).toBe('/abc_DEF-1.~/announce?info_hash=%01%ff&port=1');
+    expect(head.proxyValue).toBe('1.2.3.4');
+    expect(head.close).toBe(true);
+  });
+
+  it('reads a second request where the first ends, and an announce without a query', () => {
+    const first = plain('/a/announce?x=1', 'Host: t\r\nConnection: keep-alive\r\nContent-Length: 0\r\n');
+    const second = plain('/b/announce');
+    const { next, head } = read(first + second, first.length);
+    expect(next).toBe(first.length + second.length);
+    expect(head.passkey).toBe('b');
+    expect(head.target).toBe('/b/announce');
+    expect(head.proxyValue).toBeUndefined();
+    expect(head.close).toBe(false);
+  });
+
+  const declined: Array<[string, string]> = [
+    ['another method', 'HEAD /a/announce HTTP/1.1\r\nHost: t\r\n\r\n'],
+    ['HTTP/1.0', 'GET /a/announce HTTP/1.0\r\nHost: t\r\n\r\n'],
+    ['no Host', 'GET /a/announce HTTP/1.1\r\nX: y\r\n\r\n'],
+    ['no headers at all', 'GET /a/announce HTTP/1.1\r\n\r\n'],
+    ['a body', plain('/a/announce', 'Host: t\r\nContent-Length: 3\r\n')],
+    ['chunked', plain('/a/announce', 'Host: t\r\nTransfer-Encoding: chunked\r\n')],
+    ['an upgrade', plain('/a/announce', 'Host: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n')],
+    ['Expect', plain('/a/announce', 'Host: t\r\nExpect: 100-continue\r\n')],
+    ['a connection list', plain('/a/announce', 'Host: t\r\nConnection: keep-alive, close\r\n')],
+    ['scrape', plain('/a/scrape?info_hash=x')],
+    ['another route', plain('/alive')],
+    ['a longer last segment', plain('/a/announcement')],
+    ['an escaped passkey', plain('/%61/announce')],
+    ['an empty passkey', plain('//announce')],
+    ['a deeper path', plain('/a/b/announce')],
+    ['absolute form', plain('http://t/a/announce')],
+    ['a byte above 0x7e in the target', plain('/a/announce?x=\xff')],
+    ['a control byte in the target', plain('/a/announce?x=\x01')],
+    ['a header without a colon', plain('/a/announce', 'Host: t\r\nbroken\r\n')],
+    ['a folded header', plain('/a/announce', 'Host: t\r\nX: a\r\n b\r\n')],
+    ['a bare LF inside a header', plain('/a/announce', 'Host: t\r\nX: a\nb\r\n')],
+    ['a bare CR inside a header', plain('/a/announce', 'Host: t\r\nX: a\rb\r\n')],
+    ['a non-ASCII header value', plain('/a/announce', 'Host: t\r\nX: \xe9\r\n')],
+    ['a space before the colon', plain('/a/announce', 'Host : t\r\n')],
+    ['a head cut short', 'GET /a/announce?info_hash=x HTTP/1.1\r\nHost: t\r\n'],
+    ['a request line cut short', 'GET /a/announce?info_hash='],
+    ['a head over the size limit', plain('/a/announce', `Host: t\r\nX: ${'a'.repeat(8200)}\r\n`)],
+    ['too many headers', plain('/a/announce', `Host: t\r\n${'X: 1\r\n'.repeat(100)}`)],
+  ];
+  it.each(declined)('declines %s', (_what, text) => {
+    expect(read(text).next).toBe(-1);
+  });
+
+  it('never throws and never reads past the head it accepts, whatever the bytes', () => {
+    const pieces = fc.constantFrom(
+      'GET ', '/', 'a', 'announce', '?', '=', '&', ' HTTP/1.1', '\r\n', '\r', '\n', 'Host: t', ':', ' ',
+      'Connection: close', 'Content-Length: 0', 'X-Real-IP: 1.2.3.4', '%', '\xff', '\x00',
+    );
+    fc.assert(
+      fc.property(fc.array(pieces, { maxLength: 40 }), fc.nat(8), (parts, offset) => {
+        const bytes = Buffer.from(parts.join(''), 'latin1');
+        const head = emptyHead();
+        const next = readAnnounceHead(bytes, Math.min(offset, bytes.length), limits, head);
+        if (next !== -1) {
+          expect(next).toBeLessThanOrEqual(bytes.length);
+          expect(bytes.toString('latin1', next - 4, next)).toBe('\r\n\r\n');
+          expect(head.target.startsWith(`/${head.passkey}/announce`)).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+interface Parsed {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** Splits a byte stream of HTTP/1.1 responses (Content-Length framed) into responses. */
+function parseResponses(bytes: Buffer): Parsed[] {
+  const out: Parsed[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const end = bytes.indexOf('\r\n\r\n', at);
+    if (end === -1) throw new Error(`incomplete response head at ${at}`);
+    const lines = bytes.toString('latin1', at, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    const length = Number(headers['content-length']);
+    if (!Number.isInteger(length)) throw new Error(`no content-length in ${lines[0]}`);
+    out.push({ status: Number(lines[0]!.split(' ')[1]), headers, body: bytes.subarray(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
+  return out;
+}
+
+/** A connection that collects everything the server sends. */
+class Client {
+  readonly socket: Socket;
+  private chunks: Buffer[] = [];
+  closed = false;
+  constructor(port: number) {
+    this.socket = connect({ host: '127.0.0.1', port });
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (c: Buffer) => this.chunks.push(c));
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => (this.closed = true));
+  }
+  get received(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+  write(text: string): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.write(Buffer.from(text, 'latin1'), (err) => (err ? reject(err) : resolve())));
+  }
+  /** Waits until `n` complete responses have arrived. */
+  async responses(n: number): Promise<Parsed[]> {
+    return eventually(() => {
+      try {
+        const parsed = parseResponses(this.received);
+        return parsed.length >= n ? parsed : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 10_000, `${n} responses`);
+  }
+}
+
+function announceTarget(n: number, left = 0, passkey = PASSKEY): string {
+  const peerId = percentEncodeBytes(Buffer.from(peerIdOf('-TR3000-', 9000 + n)));
+  return `/${passkey}/announce?info_hash=${LIVE}&peer_id=${peerId}&port=${20000 + n}&uploaded=0&downloaded=0&left=${left}&ip=8.8.${n}.8`;
+}
+
+const isAnnounceAnswer = (body: Buffer): boolean => /^d8:completei\d+e10:downloadedi\d+e10:incompletei\d+e8:intervali/.test(body.toString('latin1'));
+
+describe('announces read from the socket', () => {
+  let t: RunningTracker;
+  beforeAll(async () => {
+    t = await startTracker({ configure: (c) => (c.http.proxy_header = 'X-Real-IP') });
+  });
+  afterAll(() => t.close());
+
+  it('keeps a connection alive across announces, with the headers Node would send', async () => {
+    const c = new Client(t.port);
+    try {
+      await c.write(plain(announceTarget(1)));
+      await c.responses(1);
+      // Another user's leecher next: its answer hands out the seeder announced just before.
+      await c.write(plain(announceTarget(2, 1000, users.other.passkey)));
+      const both = await c.responses(2);
+      for (const r of both) {
+        expect(r.status).toBe(200);
+        expect(r.headers['content-type']).toBe('text/plain');
+        expect(r.headers['connection']).toBe('keep-alive');
+        expect(r.headers['keep-alive']).toMatch(/^timeout=\d+$/);
+        expect(new Date(r.headers['date']!).getTime()).not.toBeNaN();
+        expect(isAnnounceAnswer(r.body)).toBe(true);
+      }
+      const seeder = Buffer.from([8, 8, 1, 8, 20001 >> 8, 20001 & 0xff]);
+      expect(both[1]!.body.includes(seeder)).toBe(true);
+      expect(c.closed).toBe(false);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('answers pipelined requests in order, and hands the connection to Node at the first other route without losing a byte', async () => {
+    const c = new Client(t.port);
+    try {
+      // Three announces, /alive (Node's), an announce with a body (Node's), then a plain announce (Node's now).
+      await c.write(
+        plain(announceTarget(3)) +
+          plain(announceTarget(4)) +
+          plain(announceTarget(5)) +
+          plain('/alive') +
+          `GET ${announceTarget(6)} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc` +
+          plain(announceTarget(7)),
+      );
+      const rs = await c.responses(6);
+      expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      expect([0, 1, 2, 4, 5].map((i) => isAnnounceAnswer(rs[i]!.body))).toEqual([true, true, true, true, true]);
+      expect(JSON.parse(rs[3]!.body.toString())).toHaveProperty('uptime');
+      // And the connection still serves.
+      await c.write(plain(announceTarget(8)));
+      expect(isAnnounceAnswer((await c.responses(7))[6]!.body)).toBe(true);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('answers a request written one byte at a time', async () => {
+    const c = new Client(t.port);
+    try {
+      const text = plain(announceTarget(9), 'Host: t\r\nX-Real-IP: 8.8.4.4\r\n');
+      for (const ch of text) await c.write(ch);
+      const [r] = await c.responses(1);
+      expect(r!.status).toBe(200);
+      expect(isAnnounceAnswer(r!.body)).toBe(true);
+      // Then a plain one on the same (now Node's) connection.
+      await c.write(plain(announceTarget(10)));
+      expect(isAnnounceAnswer((await c.responses(2))[1]!.body)).toBe(true);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('closes after an answer to Connection: close, and reads nothing after it', async () => {
+    const c = new Client(t.port);
+    await c.write(plain(announceTarget(11), 'Host: t\r\nConnection: close\r\n') + plain(announceTarget(12)));
+    await eventually(() => (c.closed ? true : undefined), 10_000, 'the server to close');
+    const rs = parseResponses(c.received);
+    expect(rs).toHaveLength(1);
+    expect(rs[0]!.headers['connection']).toBe('close');
+    expect(isAnnounceAnswer(rs[0]!.body)).toBe(true);
+  });
+
+  it('takes the address from the proxy header on this path (ip parameter absent)', async () => {
+    const c = new Client(t.port);
+    try {
+      const target = announceTarget(13).replace(/&ip=[^&]*/, '');
+      await c.write(plain(target, 'Host: t\r\nx-real-ip: 8.8.13.13\r\n'));
+      await c.responses(1);
+      const torrent = t.tracker.store.torrents.get(infoHashBytes(torrents.live).toString('latin1'))!;
+      const ips = torrent.seeders.peers.map((p) => p.ip >>> 0);
+      expect(ips).toContain(((8 << 24) | (8 << 16) | (13 << 8) | 13) >>> 0);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('answers Node-style 400 to a malformed head it declined', async () => {
+    const c = new Client(t.port);
+    await c.write(`GET ${announceTarget(14)} HTTP/1.1\r\nHost: t\r\nbroken header\r\n\r\n`);
+    await eventually(() => (c.closed ? true : undefined), 10_000, 'the server to close');
+    expect(c.received.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
+
+describe('a client that pipelines announces and never reads', () => {
+  it('is cut off (reading stops while its answers wait, then http.timeout.write ends it), and the tracker serves on', async () => {
+    const t = await startTracker({ configure: (c) => (c.announce.numwant = 50) });
+    const socket = connect({ host: '127.0.0.1', port: t.port });
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.pause();
+    // Small writes of whole requests, so the server's reads stay whole requests and this path
+    // keeps the connection (a read ending mid-request would hand it to Node, tested elsewhere).
+    const few = Array.from({ length: 5 }, (_, i) => plain(announceTarget(100 + i))).join('');
+    let writes = 0;
+    const writer = setInterval(() => {
+      if (!socket.destroyed && writes++ < 8000) socket.write(few);
+    }, 1);
+    try {
+      await eventually(() => (closed ? true : undefined), 30_000, 'the server to cut a client that never reads');
+      expect((await t.get('/alive')).status).toBe(200);
+    } finally {
+      clearInterval(writer);
+      socket.destroy();
+      await t.close();
+    }
+  });
+});
+
+describe('shutdown with connections on this path', () => {
+  it('closes idle keep-alive connections so the stop completes, and answers in-flight requests first', async () => {
+    const t = await startTracker();
+    const idle = new Client(t.port);
+    try {
+      await idle.write(plain(announceTarget(20)));
+      await idle.responses(1);
+      expect(idle.closed).toBe(false);
+      await t.tracker.stop();
+      await eventually(() => (idle.closed ? true : undefined), 10_000, 'the idle connection to be closed');
+    } finally {
+      idle.socket.destroy();
+      await t.close();
+    }
+  });
+});
