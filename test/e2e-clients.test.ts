@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +27,7 @@ import {
   withAnnounceUrl,
 } from './helpers/bt-clients.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { startRequestTap, type RequestTap } from './helpers/request-tap.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 
 interface SiteUser {
@@ -59,6 +59,8 @@ interface Site {
   clients: ClientProcess[];
   /** The tracker's address, in the announce URLs. */
   host: string;
+  /** The relay the clients announce through (same host). */
+  tap: RequestTap;
 }
 
 /** Each test checks for itself, so a machine without the clients shows failed tests, never skipped ones. */
@@ -91,10 +93,10 @@ async function startSite(onFinished: OnFinished, host = '127.0.0.1'): Promise<Si
   await db.conn.query("INSERT INTO approved_clients (id, peer_id) VALUES (1, 'A2-'), (2, '-TR')");
   await db.conn.query("INSERT INTO mod_core (mod_option, mod_setting) VALUES ('global_freeleech', 0)");
   const running = await startTracker({ db, fixtures: false, host });
+  // Clients announce through a relay that notes each request on the wire (the tracker answers
+  // plain announces below Node's HTTP server, where no 'request' event is emitted).
   const announces: SeenAnnounce[] = [];
-  // An extra 'request' listener only observes; fastify still answers.
-  running.tracker.http.server.on('request', (req: IncomingMessage) => {
-    const url = req.url ?? '';
+  const tap = await startRequestTap(host, running.port, ({ target: url }) => {
     const match = /^\/([^/]+)\/announce\?(.*)$/.exec(url);
     if (match === null) return;
     const params = new Map<string, string>();
@@ -105,9 +107,10 @@ async function startSite(onFinished: OnFinished, host = '127.0.0.1'): Promise<Si
     announces.push({ passkey: match[1]!, url, params });
   });
   const dir = mkdtempSync(join(tmpdir(), 'hayate-e2e-'));
-  const site: Site = { running, db, dir, announces, clients: [], host };
+  const site: Site = { running, db, dir, announces, clients: [], host, tap };
   onFinished(async () => {
     for (const client of site.clients) await client.kill();
+    await tap.close();
     await running.close();
     await db.drop();
     writeFileSync(join(dir, 'announces.txt'), `${describeAnnounces(announces)}\n`);
@@ -135,7 +138,7 @@ async function publish(s: Site): Promise<Swarmable> {
   mkdirSync(leechDir);
   const payload = randomBytes(PAYLOAD_BYTES);
   writeFileSync(join(seedDir, 'payload.bin'), payload);
-  const announceUrl = (passkey: string) => `http://${s.host}:${s.running.port}/${passkey}/announce`;
+  const announceUrl = (passkey: string) => `http://${s.host}:${s.tap.port}/${passkey}/announce`;
   const made = createTorrent(join(seedDir, 'payload.bin'), announceUrl(seederUser.passkey), join(s.dir, 'made.torrent'));
   const seederTorrent = join(s.dir, 'seeder.torrent');
   const leecherTorrent = join(s.dir, 'leecher.torrent');

@@ -48,7 +48,8 @@ async function runTracker(db: TestDatabase, config: object, env: Record<string, 
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': 'exit' can come before the last bytes of stdout have been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   try {
     await eventually(() => (/"msg":"listening"/.test(stdout) ? true : undefined), 20_000, `"listening" in the log (stderr: ${stderr})`);
     const live = infoHashBytes(torrents.live);
