@@ -173,7 +173,10 @@ describe('announces read from the socket', () => {
   });
   afterAll(() => t.close());
 
+  const stats = () => ({ ...t.tracker.metrics.requests });
+
   it('keeps a connection alive across announces, with the headers Node would send', async () => {
+    const before = stats();
     const c = new Client(t.port);
     try {
       await c.write(plain(announceTarget(1)));
@@ -192,12 +195,17 @@ describe('announces read from the socket', () => {
       const seeder = Buffer.from([8, 8, 1, 8, 20001 >> 8, 20001 & 0xff]);
       expect(both[1]!.body.includes(seeder)).toBe(true);
       expect(c.closed).toBe(false);
+      // One connection, kept by the socket path throughout.
+      expect(stats().connections - before.connections).toBe(1);
+      expect(stats().connectionsHandedOver - before.connectionsHandedOver).toBe(0);
+      expect(stats().announces - before.announces).toBe(2);
     } finally {
       c.socket.destroy();
     }
   });
 
   it('answers pipelined requests in order, and hands the connection to Node at the first other route without losing a byte', async () => {
+    const before = stats();
     const c = new Client(t.port);
     try {
       // Three announces, /alive (Node's), an announce with a body (Node's), then a plain announce (Node's now).
@@ -216,6 +224,8 @@ describe('announces read from the socket', () => {
       // And the connection still serves.
       await c.write(plain(announceTarget(8)));
       expect(isAnnounceAnswer((await c.responses(7))[6]!.body)).toBe(true);
+      expect(stats().connectionsHandedOver - before.connectionsHandedOver).toBe(1);
+      expect(stats().announces - before.announces).toBe(6);
     } finally {
       c.socket.destroy();
     }

@@ -417,6 +417,10 @@ async function transfer(onFinished: OnFinished, seederFamily: ClientFamily, leec
   await leecher.stop();
   await seeder.stop();
   expect(announced(s, leecherUser, 'stopped') && announced(s, seederUser, 'stopped')).toBe(true);
+  // Every announce of these clients was read on the socket path: none needed Node's parser.
+  const stats = s.running.tracker.metrics.requests;
+  expect(stats.connections).toBeGreaterThan(0);
+  expect(stats.connectionsHandedOver).toBe(0);
   await expectAccounted(s, published, startedAt);
 }
 

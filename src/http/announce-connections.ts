@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { RequestStats } from '../metrics/metrics.js';
 import { emptyHead, readAnnounceHead, type AnnounceHead, type HeadLimits } from './request-head.js';
 
 /** Answers one announce: the bencoded body (never throws). */
@@ -52,6 +53,7 @@ export class AnnounceConnections {
     private readonly server: Server,
     private readonly answer: AnswerAnnounce,
     private readonly options: AnnounceConnectionOptions,
+    private readonly stats: Pick<RequestStats, 'connections' | 'connectionsHandedOver'>,
   ) {
     // Node's HTTP server wires a connection up in its 'connection' listener; it runs only on hand-over.
     this.nodeListeners = server.listeners('connection') as ConnectionListener[];
@@ -77,6 +79,7 @@ export class AnnounceConnections {
   }
 
   private own(socket: Socket): void {
+    this.stats.connections++;
     this.owned.add(socket);
     socket.setTimeout(this.options.readMs);
     const connection: Owned = { socket, listeners: {}, answered: false };
@@ -143,6 +146,7 @@ export class AnnounceConnections {
   /** From `rest` on, the connection is Node's (see the class comment). */
   private handOver(connection: Owned, rest: Buffer): void {
     const { socket } = connection;
+    this.stats.connectionsHandedOver++;
     this.owned.delete(socket);
     for (const [event, listener] of Object.entries(connection.listeners)) socket.removeListener(event, listener);
     socket.setTimeout(0);

@@ -75,7 +75,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         readMs: timeouts.read,
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
-      });
+      }, stats);
       return server;
     },
   });

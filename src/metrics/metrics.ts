@@ -15,6 +15,10 @@ export class RequestStats {
   errors = 0;
   /** Requests per route, including /alive, /metrics and 404s. */
   other = 0;
+  /** Connections accepted. */
+  connections = 0;
+  /** Connections the socket announce path handed to Node's HTTP server (another route, or a request it declined). */
+  connectionsHandedOver = 0;
 
   total(): number {
     return this.announces + this.scrapes + this.other;
@@ -123,6 +127,24 @@ export class Metrics {
       collect() {
         this.reset();
         this.inc(stats.failures);
+      },
+    });
+    new Counter({
+      name: 'hayate_connections_total',
+      help: 'TCP connections accepted; each starts on the socket announce path',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.connections);
+      },
+    });
+    new Counter({
+      name: 'hayate_connections_handed_to_node_total',
+      help: "Connections the socket announce path handed to Node's HTTP server (another route, or a request it declined)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.connectionsHandedOver);
       },
     });
     new Counter({
