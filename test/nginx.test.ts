@@ -101,6 +101,7 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
 
   it('gives peers the addresses nginx passed in X-Real-IP, not nginx’s own 127.0.0.1', async () => {
     const live = infoHashBytes(torrents.live);
+    const handedOver = t.tracker.metrics.requests.connectionsHandedOver;
     const first = await announce('http', users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 1000, port: 50002 }, '127.0.0.2');
     expect(first.status).toBe(200);
     expect(first.body.toString('latin1')).not.toContain('failure');
@@ -110,6 +111,8 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
     expect(compactPeers(second.body)).toEqual(['127.0.0.2:50002']);
     const third = await announce('http', users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 900, port: 50002 }, '127.0.0.2');
     expect(compactPeers(third.body)).toEqual(['127.0.0.3:50003']);
+    // nginx's upstream requests (X-Real-IP, keep-alive) are read on the socket path, proxy header included.
+    expect(t.tracker.metrics.requests.connectionsHandedOver).toBe(handedOver);
 
     const swarm = t.tracker.store.torrents.get(live.toString('latin1'))!;
     expect(swarm.leechers.peers.map((p) => `${ipToString(p.ip)}:${p.port}`).sort()).toEqual(['127.0.0.2:50002', '127.0.0.3:50003']);
