@@ -4,22 +4,20 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { Flusher, type FlusherOptions, type RoundResult } from './flusher.js';
-import { MergeQueue } from './queue.js';
+import { RowQueue } from './queue.js';
 import {
+  HistoryColumn,
   historyTable,
+  IpColumn,
   ipsTable,
   queueNames,
   revivalsTable,
   snatchesTable,
+  TorrentColumn,
   torrentsTable,
+  UserColumn,
   usersTable,
-  type HistoryRecord,
-  type IpRecord,
   type QueueName,
-  type RevivalRecord,
-  type SnatchRecord,
-  type TorrentRecord,
-  type UserRecord,
 } from './tables.js';
 import { Wakeable } from './wait.js';
 
@@ -62,48 +60,25 @@ function validId(id: number): boolean {
   return Number.isInteger(id) && id >= 0 && id <= 2147483647;
 }
 
-const TWO_31 = 2 ** 31;
-const PAIR_UID_LIMIT = 2 ** 22;
-
-/**
- * The queue key of a (user, torrent) pair: a number, which the queue's Map hashes
- * without building (and hashing) a string on every announce. Both IDs are valid
- * (below 2^31), so uid × 2^31 + fid is exact while it stays below 2^53, i.e. for
- * uid < 2^22 (4.19 million users); larger user IDs get an exact string key
- * instead (a string never equals a number, so the two kinds cannot collide).
- */
-function pairKey(userId: number, torrentId: number): number | string {
-  return userId < PAIR_UID_LIMIT ? userId * TWO_31 + torrentId : `${userId}:${torrentId}`;
-}
-
-/**
- * The queue key of a (user, torrent, ip, client) tuple. When ip and client are
- * uint32 (as the tracker passes them) the key is the four numbers as eight 16-bit
- * code units behind a NUL: a bijection, built without any decimal conversion and
- * hashed over 9 units instead of ~30 characters. Anything else gets the decimal
- * form, which never contains a NUL, so the two forms cannot collide.
- */
-function ipKey(userId: number, torrentId: number, ip: number, clientId: number): string {
-  if (ip >>> 0 === ip && clientId >>> 0 === clientId) {
-    return String.fromCharCode(0, userId & 0xffff, userId >>> 16, torrentId & 0xffff, torrentId >>> 16, ip & 0xffff, ip >>> 16, clientId & 0xffff, clientId >>> 16);
-  }
-  return `${userId}:${torrentId}:${ip}:${clientId}`;
+/** A uint32 key column (an IPv4 address, a client ID). */
+function validUint32(value: number): boolean {
+  return value >>> 0 === value;
 }
 
 /**
  * The AccountingSink the announce path writes to: one merging queue per table,
  * each written by its own background flusher (SPEC §6). Every call is
- * synchronous and only touches memory; a record for a key already waiting is
- * merged into the waiting record (no new object).
+ * synchronous and only touches memory; a row for a key already waiting is
+ * merged into the waiting row (no object is made: rows are typed-array columns).
  */
 export class AccountingQueues implements AccountingSink {
-  private readonly users: MergeQueue<UserRecord>;
-  private readonly torrents: MergeQueue<TorrentRecord>;
-  private readonly histories: MergeQueue<HistoryRecord>;
-  private readonly ips: MergeQueue<IpRecord>;
-  private readonly snatches: MergeQueue<SnatchRecord>;
-  private readonly revivals: MergeQueue<RevivalRecord>;
-  private readonly flushers: Map<QueueName, Flusher<any>>;
+  private readonly users: RowQueue;
+  private readonly torrents: RowQueue;
+  private readonly histories: RowQueue;
+  private readonly ips: RowQueue;
+  private readonly snatches: RowQueue;
+  private readonly revivals: RowQueue;
+  private readonly flushers: Map<QueueName, Flusher>;
   private readonly backoff = new Wakeable();
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
@@ -116,12 +91,12 @@ export class AccountingQueues implements AccountingSink {
     options: AccountingQueuesOptions = {},
   ) {
     const { channels } = config;
-    this.users = new MergeQueue(usersTable, channels.users);
-    this.torrents = new MergeQueue(torrentsTable, channels.torrents);
-    this.histories = new MergeQueue(historyTable, channels.transfer_history);
-    this.ips = new MergeQueue(ipsTable, channels.transfer_ips);
-    this.snatches = new MergeQueue(snatchesTable, channels.snatches);
-    this.revivals = new MergeQueue(revivalsTable, channels.torrents);
+    this.users = new RowQueue(usersTable, channels.users);
+    this.torrents = new RowQueue(torrentsTable, channels.torrents);
+    this.histories = new RowQueue(historyTable, channels.transfer_history);
+    this.ips = new RowQueue(ipsTable, channels.transfer_ips);
+    this.snatches = new RowQueue(snatchesTable, channels.snatches);
+    this.revivals = new RowQueue(revivalsTable, channels.torrents);
     this.backoffMinMs = options.backoffMinMs ?? 1_000;
     this.backoffMaxMs = options.backoffMaxMs ?? 5_000;
     const flusherOptions: FlusherOptions = {
@@ -137,7 +112,7 @@ export class AccountingQueues implements AccountingSink {
     this.flushers = new Map(
       [this.users, this.torrents, this.histories, this.ips, this.snatches, this.revivals].map((queue) => [
         queue.name,
-        new Flusher<any>(queue, pool, metrics, logger, flusherOptions),
+        new Flusher(queue, pool, metrics, logger, flusherOptions),
       ]),
     );
   }
@@ -147,28 +122,24 @@ export class AccountingQueues implements AccountingSink {
   user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
     if (rawUp === 0 && rawDown === 0 && up === 0 && down === 0) return;
     if (!validId(userId)) return this.refuse('users', { userId, rawUp, rawDown, up, down });
-    const waiting = this.users.get(userId);
-    if (waiting !== undefined) {
-      waiting.rawUp += rawUp;
-      waiting.rawDown += rawDown;
-      waiting.up += up;
-      waiting.down += down;
-      return;
-    }
-    this.users.add({ key: userId, id: userId, up, down, rawUp, rawDown });
+    const q = this.users;
+    const at = q.slot(userId) * q.valueWidth;
+    const v = q.values;
+    v[at + UserColumn.up] += up;
+    v[at + UserColumn.down] += down;
+    v[at + UserColumn.rawUp] += rawUp;
+    v[at + UserColumn.rawDown] += rawDown;
   }
 
   torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
     if (!validId(torrentId)) return this.refuse('torrents', { torrentId, snatches });
-    const waiting = this.torrents.get(torrentId);
-    if (waiting !== undefined) {
-      waiting.snatches += snatches;
-      waiting.seeders = seeders;
-      waiting.leechers = leechers;
-      if (lastAction > waiting.lastAction) waiting.lastAction = lastAction;
-      return;
-    }
-    this.torrents.add({ key: torrentId, id: torrentId, snatches, seeders, leechers, lastAction });
+    const q = this.torrents;
+    const at = q.slot(torrentId) * q.valueWidth;
+    const v = q.values;
+    v[at + TorrentColumn.snatches] += snatches;
+    v[at + TorrentColumn.seeders] = seeders;
+    v[at + TorrentColumn.leechers] = leechers;
+    if (q.created || lastAction > v[at + TorrentColumn.lastAction]!) v[at + TorrentColumn.lastAction] = lastAction;
   }
 
   transferHistory(
@@ -186,35 +157,19 @@ export class AccountingQueues implements AccountingSink {
     active: boolean,
   ): void {
     if (!validId(userId) || !validId(torrentId)) return this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown });
-    const key = pairKey(userId, torrentId);
-    const waiting = this.histories.get(key);
-    if (waiting !== undefined) {
-      waiting.up += rawUp;
-      waiting.down += rawDown;
-      waiting.activeTime += deltaTime;
-      waiting.seedTime += deltaSeedTime;
-      waiting.snatches += snatches;
-      waiting.seeding = seeding;
-      waiting.remaining = left;
-      waiting.lastAnnounce = lastAnnounce;
-      waiting.active = active;
-      return;
-    }
-    this.histories.add({
-      key,
-      uid: userId,
-      fid: torrentId,
-      up: rawUp,
-      down: rawDown,
-      activeTime: deltaTime,
-      seedTime: deltaSeedTime,
-      snatches,
-      seeding,
-      remaining: left,
-      lastAnnounce,
-      startTime,
-      active,
-    });
+    const q = this.histories;
+    const at = q.slot(userId, torrentId) * q.valueWidth;
+    const v = q.values;
+    v[at + HistoryColumn.up] += rawUp;
+    v[at + HistoryColumn.down] += rawDown;
+    v[at + HistoryColumn.activeTime] += deltaTime;
+    v[at + HistoryColumn.seedTime] += deltaSeedTime;
+    v[at + HistoryColumn.snatches] += snatches;
+    v[at + HistoryColumn.seeding] = seeding ? 1 : 0;
+    v[at + HistoryColumn.remaining] = left;
+    v[at + HistoryColumn.lastAnnounce] = lastAnnounce;
+    if (q.created) v[at + HistoryColumn.startTime] = startTime; // the first one stands
+    v[at + HistoryColumn.active] = active ? 1 : 0;
   }
 
   transferIp(
@@ -228,30 +183,29 @@ export class AccountingQueues implements AccountingSink {
     lastAnnounce: number,
     startTime: number,
   ): void {
-    if (!validId(userId) || !validId(torrentId)) return this.refuse('transfer_ips', { userId, torrentId, rawUp, rawDown });
-    const key = ipKey(userId, torrentId, ip, clientId);
-    const waiting = this.ips.get(key);
-    if (waiting !== undefined) {
-      waiting.up += rawUp;
-      waiting.down += rawDown;
-      waiting.port = port;
-      waiting.lastAnnounce = lastAnnounce;
-      return;
+    if (!validId(userId) || !validId(torrentId) || !validUint32(ip) || !validUint32(clientId)) {
+      return this.refuse('transfer_ips', { userId, torrentId, ip, clientId, rawUp, rawDown });
     }
-    this.ips.add({ key, uid: userId, fid: torrentId, ip, clientId, up: rawUp, down: rawDown, port, lastAnnounce, startTime });
+    const q = this.ips;
+    const at = q.slot(userId, torrentId, ip, clientId) * q.valueWidth;
+    const v = q.values;
+    v[at + IpColumn.up] += rawUp;
+    v[at + IpColumn.down] += rawDown;
+    v[at + IpColumn.port] = port;
+    v[at + IpColumn.lastAnnounce] = lastAnnounce;
+    if (q.created) v[at + IpColumn.startTime] = startTime;
   }
 
   snatch(userId: number, torrentId: number, time: number): void {
     if (!validId(userId) || !validId(torrentId)) return this.refuse('snatches', { userId, torrentId, time });
-    const key = pairKey(userId, torrentId);
-    if (this.snatches.get(key) !== undefined) return; // the first snatch's time stands
-    this.snatches.add({ key, uid: userId, fid: torrentId, time });
+    const q = this.snatches;
+    const slot = q.slot(userId, torrentId);
+    if (q.created) q.values[slot] = time; // the first snatch's time stands
   }
 
   revive(torrentId: number): void {
     if (!validId(torrentId)) return this.refuse('revivals', { torrentId });
-    if (this.revivals.get(torrentId) !== undefined) return;
-    this.revivals.add({ key: torrentId, id: torrentId });
+    this.revivals.slot(torrentId);
   }
 
   /** Records refused because of an impossible ID (a bug upstream), per queue. */

@@ -2,8 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { MergeQueue } from './queue.js';
-import type { Keyed } from './tables.js';
+import { keyOrder, type Batch, type RowQueue } from './queue.js';
 import { CommitOutcomeUnknown, isLockConflict, writeInTransaction, type WriteOptions } from './transaction.js';
 import { Exclusive, Wakeable } from './wait.js';
 
@@ -39,7 +38,7 @@ type Phase = 'stopped' | 'round' | 'interval' | 'idle' | 'backoff';
  * write it in chunks (one transaction each), put back whatever failed, repeat.
  * Never blocks the callers that fill the queue; never drops a record.
  */
-export class Flusher<R extends Keyed> {
+export class Flusher {
   private readonly sleeper = new Wakeable();
   private readonly pause = new Wakeable();
   private readonly exclusive = new Exclusive();
@@ -49,7 +48,7 @@ export class Flusher<R extends Keyed> {
   private backoffMs: number;
 
   constructor(
-    readonly queue: MergeQueue<R>,
+    readonly queue: RowQueue,
     private readonly pool: Pool,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -118,41 +117,45 @@ export class Flusher<R extends Keyed> {
 
   private async round(): Promise<RoundResult> {
     const batch = this.queue.take();
-    if (batch.length === 0) return { taken: 0, written: 0, ok: true };
-    batch.sort(this.queue.table.compare);
+    const taken = batch.count;
+    if (taken === 0) return { taken: 0, written: 0, ok: true };
+    const order = keyOrder(batch, this.queue.keyWidth);
     const started = performance.now();
     const labels = { queue: this.name };
     let written = 0;
-    for (let i = 0; i < batch.length; i += this.options.chunkRows) {
-      const chunk = batch.slice(i, i + this.options.chunkRows);
-      const outcome = await this.writeChunk(chunk);
+    for (let i = 0; i < taken; i += this.options.chunkRows) {
+      const to = Math.min(taken, i + this.options.chunkRows);
+      const outcome = await this.writeChunk(batch, order, i, to);
       if (outcome !== 'ok') {
         // 'unknown': the COMMIT's answer was lost. Putting the chunk back may write it
         // twice; dropping it may lose it. hayate never drops, so it goes back too.
-        this.queue.putBack(batch.slice(i));
+        this.queue.putBack(batch, order, i);
+        this.queue.recycle(batch);
         this.metrics.flushSeconds.observe(labels, (performance.now() - started) / 1000);
         this.logger.error(
-          { queue: this.name, written, requeued: batch.length - i, waiting: this.queue.size },
+          { queue: this.name, written, requeued: taken - i, waiting: this.queue.size },
           outcome === 'unknown'
             ? 'flush: commit outcome unknown; records put back (this chunk may be applied twice)'
             : 'flush failed; records put back in the queue',
         );
-        return { taken: batch.length, written, ok: false };
+        return { taken, written, ok: false };
       }
-      written += chunk.length;
-      this.queue.written(chunk.length);
-      this.metrics.flushedRows.inc(labels, chunk.length);
+      written += to - i;
+      this.queue.written(to - i);
+      this.metrics.flushedRows.inc(labels, to - i);
     }
+    this.queue.recycle(batch);
     const ms = performance.now() - started;
     this.metrics.flushSeconds.observe(labels, ms / 1000);
     const line = { queue: this.name, rows: written, ms: Math.round(ms * 10) / 10 };
     if (this.options.logFlushes) this.logger.info(line, 'flushed');
     else this.logger.debug(line, 'flushed');
-    return { taken: batch.length, written, ok: true };
+    return { taken, written, ok: true };
   }
 
-  private async writeChunk(chunk: readonly R[]): Promise<ChunkOutcome> {
-    const sql = this.queue.table.statement(chunk);
+  private async writeChunk(batch: Batch, order: Uint32Array, from: number, to: number): Promise<ChunkOutcome> {
+    const sql = this.queue.table.statement(batch, order, from, to);
+    const records = to - from;
     const labels = { queue: this.name };
     for (let attempt = 1; ; attempt++) {
       try {
@@ -161,7 +164,7 @@ export class Flusher<R extends Keyed> {
       } catch (err) {
         if (err instanceof CommitOutcomeUnknown) {
           this.metrics.sqlErrors.inc(labels);
-          this.logger.error({ err: err.cause, queue: this.name, records: chunk.length }, 'flush: connection lost during COMMIT');
+          this.logger.error({ err: err.cause, queue: this.name, records }, 'flush: connection lost during COMMIT');
           return 'unknown';
         }
         if (isLockConflict(err)) {
@@ -170,7 +173,7 @@ export class Flusher<R extends Keyed> {
           if (attempt > this.options.deadlockRetries || this.halted) {
             this.metrics.deadlockAborted.inc(labels);
             this.logger.error(
-              { err, queue: this.name, records: chunk.length, attempts: attempt },
+              { err, queue: this.name, records, attempts: attempt },
               'flush: deadlock retries ran out; records stay queued',
             );
             return 'failed';
@@ -182,7 +185,7 @@ export class Flusher<R extends Keyed> {
           continue;
         }
         this.metrics.sqlErrors.inc(labels);
-        this.logger.error({ err, queue: this.name, records: chunk.length }, 'flush: SQL error; records stay queued');
+        this.logger.error({ err, queue: this.name, records }, 'flush: SQL error; records stay queued');
         return 'failed';
       }
     }

@@ -1,12 +1,15 @@
 /**
- * The five accounting tables (plus torrent revivals): what a queued record of
- * each holds, how two records of the same key combine, and the SQL that writes
- * a chunk of them (SPEC §6).
+ * The five accounting tables (plus torrent revivals): the columns of a queued
+ * row of each, how two rows of the same key combine, and the SQL that writes a
+ * chunk of them (SPEC §6).
  *
- * Combining rules, for a record `older` met by a record `newer` of the same key:
+ * Combining rules, for a row `older` met by a row `newer` of the same key:
  * additive fields add, "latest" fields take newer's value, first-time fields
  * (starttime, snatched_time) keep older's, last_action keeps the larger.
  */
+
+import type { Batch } from './queue.js';
+import { SqlText } from './sql-text.js';
 
 export type QueueName = 'users' | 'torrents' | 'transfer_history' | 'transfer_ips' | 'snatches' | 'revivals';
 
@@ -19,103 +22,31 @@ export const queueNames: readonly QueueName[] = [
   'revivals',
 ];
 
-export type Key = number | string;
-
-export interface Keyed {
-  key: Key;
-}
-
-export interface UserRecord extends Keyed {
-  id: number;
-  up: number;
-  down: number;
-  rawUp: number;
-  rawDown: number;
-}
-
-export interface TorrentRecord extends Keyed {
-  id: number;
-  snatches: number;
-  seeders: number;
-  leechers: number;
-  lastAction: number;
-}
-
-export interface HistoryRecord extends Keyed {
-  uid: number;
-  fid: number;
-  up: number;
-  down: number;
-  activeTime: number;
-  seedTime: number;
-  snatches: number;
-  seeding: boolean;
-  remaining: number;
-  lastAnnounce: number;
-  startTime: number;
-  active: boolean;
-}
-
-export interface IpRecord extends Keyed {
-  uid: number;
-  fid: number;
-  ip: number;
-  clientId: number;
-  up: number;
-  down: number;
-  port: number;
-  lastAnnounce: number;
-  startTime: number;
-}
-
-export interface SnatchRecord extends Keyed {
-  uid: number;
-  fid: number;
-  time: number;
-}
-
-export interface RevivalRecord extends Keyed {
-  id: number;
-}
-
-/** What a table knows how to do with its records. */
-export interface Table<R extends Keyed> {
+/**
+ * What a table knows how to do with its rows. A row is `keyWidth` uint32 key
+ * columns and `valueWidth` float64 value columns (see RowQueue); the column
+ * layout of each table is spelled out beside it.
+ */
+export interface Table {
   readonly name: QueueName;
-  /** Folds an older record of the same key into a newer one (used when a failed batch goes back). */
-  absorbOlder(newer: R, older: R): void;
-  /** A stable order (by key columns) so concurrent writers take row locks in the same order. */
-  compare(a: R, b: R): number;
-  /** One statement writing every record of the chunk. */
-  statement(chunk: readonly R[]): string;
-  /** Bytes a record carries (raw up, raw down), for the shutdown report. */
-  bytes(record: R): [number, number];
+  readonly keyWidth: number;
+  readonly valueWidth: number;
+  /**
+   * Folds an older row (a batch going back after a failed flush) into the newer
+   * row waiting for the same key: nv[n…] is the newer row's values, ov[o…] the older's.
+   */
+  absorbOlder(nv: Float64Array, n: number, ov: Float64Array, o: number): void;
+  /** One statement writing rows order[from…to) of the batch. */
+  statement(batch: Batch, order: Uint32Array, from: number, to: number): string;
+  /** Value columns holding raw bytes up and down, for the shutdown report. */
+  readonly bytesColumns: readonly [number, number] | undefined;
 }
 
 // ---------------------------------------------------------------------------
-// Rendering numbers into SQL. Values are our own numbers, never text; clamping
-// them to the column's range means a record can never make its statement fail
-// (a failing record would otherwise hold its whole chunk back for ever).
+// Statements are written into one SqlText (clamped numbers, no string trees);
+// building one is synchronous, so the tables share it.
 
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-
-/** A non-negative integer no larger than max (NaN and negatives become 0). */
-function nat(value: number, max = MAX_SAFE): string {
-  if (!(value > 0)) return '0';
-  return String(value >= max ? max : Math.floor(value));
-}
-
-/** An integer in [min, max] (NaN becomes 0). */
-function int(value: number, min: number, max: number): string {
-  if (!(value === value)) return '0';
-  if (value <= min) return String(min);
-  if (value >= max) return String(max);
-  return String(Math.trunc(value));
-}
-
-/** Database IDs are taken as they are (clamping one would write to another row). */
-function id(value: number): string {
-  return String(Math.trunc(value));
-}
+const sql = new SqlText();
 
 const INT_MAX = 2147483647;
 const INT_MIN = -2147483648;
@@ -130,19 +61,10 @@ const BIGINT_UNSIGNED_MAX = '18446744073709551615';
  * `column + delta`, saturating at the column's maximum. A plain add that overflows
  * fails the whole statement (error 1690) on every retry, holding back every other
  * record of its chunk for ever; saturating keeps one absurd counter from doing that.
- * `delta` is never negative (nat() above), so `max - delta` cannot overflow.
+ * `delta` is never negative (SqlText.nat), so `max - delta` cannot overflow.
  */
 function saturatingAdd(column: string, delta: string, max: string): string {
   return `IF(${column} > ${max} - ${delta}, ${max}, ${column} + ${delta})`;
-}
-
-function bit(value: boolean): string {
-  return value ? '1' : '0';
-}
-
-/** (uid, fid) order; compared field by field (no arrays: a sort makes ~n log n of these calls). */
-function byPair(a: { uid: number; fid: number }, b: { uid: number; fid: number }): number {
-  return a.uid - b.uid || a.fid - b.fid;
 }
 
 // ---------------------------------------------------------------------------
@@ -154,75 +76,94 @@ const usersTail =
   `u.rawup = ${saturatingAdd('u.rawup', 'd.rawup', BIGINT_UNSIGNED_MAX)}, ` +
   `u.rawdl = ${saturatingAdd('u.rawdl', 'd.rawdl', BIGINT_UNSIGNED_MAX)}`;
 
+/** users_main rows: key [ID]; values: */
+export const UserColumn = {
+  up: 0,
+  down: 1,
+  rawUp: 2,
+  rawDown: 3,
+} as const;
+
 /**
  * users_main. Never inserts: the chunk is a derived table joined to the
  * existing rows, so a user deleted meanwhile is simply not matched.
  */
-export const usersTable: Table<UserRecord> = {
+export const usersTable: Table = {
   name: 'users',
-  absorbOlder(newer, older) {
-    newer.up += older.up;
-    newer.down += older.down;
-    newer.rawUp += older.rawUp;
-    newer.rawDown += older.rawDown;
+  keyWidth: 1,
+  valueWidth: 4,
+  absorbOlder(nv, n, ov, o) {
+    for (let c = 0; c < 4; c++) nv[n + c] += ov[o + c]!;
   },
-  compare: (a, b) => a.id - b.id,
-  statement(chunk) {
-    // One string built by appending (this runs for every row flushed; no per-row arrays or closures).
-    const first = chunk[0]!;
-    let sql =
-      `UPDATE users_main AS u JOIN (SELECT ${id(first.id)} AS ID, ${nat(first.up)} AS up, ${nat(first.down)} AS down, ` +
-      `${nat(first.rawUp)} AS rawup, ${nat(first.rawDown)} AS rawdl`;
+  statement({ keys: K, values: V }, order, from, to) {
+    let r = order[from]!;
+    let v = r * 4;
+    sql.begin('UPDATE users_main AS u JOIN (SELECT ').id(K[r]!).text(' AS ID, ').nat(V[v]!).text(' AS up, ').nat(V[v + 1]!);
+    sql.text(' AS down, ').nat(V[v + 2]!).text(' AS rawup, ').nat(V[v + 3]!).text(' AS rawdl');
     // The other rows as one table value constructor (MariaDB >= 10.3): 3 bytes of
     // syntax per row instead of 18 for ' UNION ALL SELECT '; names come from the first row.
-    for (let i = 1; i < chunk.length; i++) {
-      const r = chunk[i]!;
-      sql += (i === 1 ? ' UNION ALL VALUES (' : ',(') + id(r.id) + ',' + nat(r.up) + ',' + nat(r.down) + ',' + nat(r.rawUp) + ',' + nat(r.rawDown) + ')';
+    for (let i = from + 1; i < to; i++) {
+      r = order[i]!;
+      v = r * 4;
+      sql.text(i === from + 1 ? ' UNION ALL VALUES (' : ',(').id(K[r]!).char(44).nat(V[v]!).char(44).nat(V[v + 1]!);
+      sql.char(44).nat(V[v + 2]!).char(44).nat(V[v + 3]!).char(41);
     }
-    return sql + usersTail;
+    return sql.text(usersTail).finish();
   },
-  bytes: (r) => [r.rawUp, r.rawDown],
+  bytesColumns: [UserColumn.rawUp, UserColumn.rawDown],
 };
+
+const torrentsTail =
+  ') AS d ON t.ID = d.ID SET t.Snatched = t.Snatched + d.sn, t.Seeders = d.se, t.Leechers = d.le, ' +
+  't.last_action = GREATEST(t.last_action, d.la)';
+
+/** torrents rows: key [ID]; values: */
+export const TorrentColumn = {
+  snatches: 0,
+  seeders: 1,
+  leechers: 2,
+  lastAction: 3,
+} as const;
 
 /** torrents: Snatched adds, counts are the latest, last_action the larger. Never inserts. */
-export const torrentsTable: Table<TorrentRecord> = {
+export const torrentsTable: Table = {
   name: 'torrents',
-  absorbOlder(newer, older) {
-    newer.snatches += older.snatches;
-    if (older.lastAction > newer.lastAction) newer.lastAction = older.lastAction;
-  },
-  compare: (a, b) => a.id - b.id,
-  statement(chunk) {
-    const first = chunk[0]!;
-    let sql =
-      `UPDATE torrents AS t JOIN (SELECT ${id(first.id)} AS ID, ${nat(first.snatches, UINT_MAX)} AS sn, ` +
-      `${int(first.seeders, 0, INT_MAX)} AS se, ${int(first.leechers, 0, INT_MAX)} AS le, ${int(first.lastAction, INT_MIN, INT_MAX)} AS la`;
-    for (let i = 1; i < chunk.length; i++) {
-      const r = chunk[i]!;
-      sql +=
-        (i === 1 ? ' UNION ALL VALUES (' : ',(') + id(r.id) + ',' + nat(r.snatches, UINT_MAX) + ',' + int(r.seeders, 0, INT_MAX) + ',' +
-        int(r.leechers, 0, INT_MAX) + ',' + int(r.lastAction, INT_MIN, INT_MAX) + ')';
+  keyWidth: 1,
+  valueWidth: 4,
+  absorbOlder(nv, n, ov, o) {
+    nv[n + TorrentColumn.snatches] += ov[o + TorrentColumn.snatches]!;
+    if (ov[o + TorrentColumn.lastAction]! > nv[n + TorrentColumn.lastAction]!) {
+      nv[n + TorrentColumn.lastAction] = ov[o + TorrentColumn.lastAction]!;
     }
-    return (
-      sql +
-      ') AS d ON t.ID = d.ID SET t.Snatched = t.Snatched + d.sn, t.Seeders = d.se, t.Leechers = d.le, ' +
-      't.last_action = GREATEST(t.last_action, d.la)'
-    );
   },
-  bytes: () => [0, 0],
+  statement({ keys: K, values: V }, order, from, to) {
+    let r = order[from]!;
+    let v = r * 4;
+    sql.begin('UPDATE torrents AS t JOIN (SELECT ').id(K[r]!).text(' AS ID, ').nat(V[v]!, UINT_MAX).text(' AS sn, ');
+    sql.int(V[v + 1]!, 0, INT_MAX).text(' AS se, ').int(V[v + 2]!, 0, INT_MAX).text(' AS le, ').int(V[v + 3]!, INT_MIN, INT_MAX).text(' AS la');
+    for (let i = from + 1; i < to; i++) {
+      r = order[i]!;
+      v = r * 4;
+      sql.text(i === from + 1 ? ' UNION ALL VALUES (' : ',(').id(K[r]!).char(44).nat(V[v]!, UINT_MAX).char(44);
+      sql.int(V[v + 1]!, 0, INT_MAX).char(44).int(V[v + 2]!, 0, INT_MAX).char(44).int(V[v + 3]!, INT_MIN, INT_MAX).char(41);
+    }
+    return sql.text(torrentsTail).finish();
+  },
+  bytesColumns: undefined,
 };
 
-/** A pruned torrent a seeder revived goes back to Status 0 (never inserts). */
-export const revivalsTable: Table<RevivalRecord> = {
+/** A pruned torrent a seeder revived goes back to Status 0 (never inserts). Key [ID], no values. */
+export const revivalsTable: Table = {
   name: 'revivals',
+  keyWidth: 1,
+  valueWidth: 0,
   absorbOlder() {},
-  compare: (a, b) => a.id - b.id,
-  statement(chunk) {
-    let sql = 'UPDATE torrents SET Status = 0 WHERE ID IN (' + id(chunk[0]!.id);
-    for (let i = 1; i < chunk.length; i++) sql += ',' + id(chunk[i]!.id);
-    return sql + ')';
+  statement({ keys: K }, order, from, to) {
+    sql.begin('UPDATE torrents SET Status = 0 WHERE ID IN (').id(K[order[from]!]!);
+    for (let i = from + 1; i < to; i++) sql.char(44).id(K[order[i]!]!);
+    return sql.char(41).finish();
   },
-  bytes: () => [0, 0],
+  bytesColumns: undefined,
 };
 
 const historyTail =
@@ -232,35 +173,59 @@ const historyTail =
   'seedtime = seedtime + VALUES(seedtime), last_announce = VALUES(last_announce), active = VALUES(active), ' +
   'snatched = snatched + VALUES(snatched), starttime = IF(starttime = 0, VALUES(starttime), starttime)';
 
+/** transfer_history rows: key [uid, fid]; values: */
+export const HistoryColumn = {
+  up: 0,
+  down: 1,
+  activeTime: 2,
+  seedTime: 3,
+  snatches: 4,
+  /** 0/1, the latest */
+  seeding: 5,
+  /** the latest */
+  remaining: 6,
+  /** the latest */
+  lastAnnounce: 7,
+  /** the first */
+  startTime: 8,
+  /** 0/1, the latest */
+  active: 9,
+} as const;
+
 /**
  * transfer_history upsert. starttime is only set while it is 0, so a row the
  * snatches queue happened to create first still gets its start time.
  */
-export const historyTable: Table<HistoryRecord> = {
+export const historyTable: Table = {
   name: 'transfer_history',
-  absorbOlder(newer, older) {
-    newer.up += older.up;
-    newer.down += older.down;
-    newer.activeTime += older.activeTime;
-    newer.seedTime += older.seedTime;
-    newer.snatches += older.snatches;
-    newer.startTime = older.startTime;
+  keyWidth: 2,
+  valueWidth: 10,
+  absorbOlder(nv, n, ov, o) {
+    nv[n + HistoryColumn.up] += ov[o + HistoryColumn.up]!;
+    nv[n + HistoryColumn.down] += ov[o + HistoryColumn.down]!;
+    nv[n + HistoryColumn.activeTime] += ov[o + HistoryColumn.activeTime]!;
+    nv[n + HistoryColumn.seedTime] += ov[o + HistoryColumn.seedTime]!;
+    nv[n + HistoryColumn.snatches] += ov[o + HistoryColumn.snatches]!;
+    nv[n + HistoryColumn.startTime] = ov[o + HistoryColumn.startTime]!;
   },
-  compare: byPair,
-  statement(chunk) {
-    let sql =
+  statement({ keys: K, values: V }, order, from, to) {
+    sql.begin(
       'INSERT INTO transfer_history (uid, fid, uploaded, downloaded, seeding, starttime, last_announce, ' +
-      'activetime, seedtime, active, snatched, remaining) VALUES ';
-    for (let i = 0; i < chunk.length; i++) {
-      const r = chunk[i]!;
-      sql +=
-        (i === 0 ? '(' : ',(') + id(r.uid) + ',' + id(r.fid) + ',' + nat(r.up) + ',' + nat(r.down) + ',' + bit(r.seeding) + ',' +
-        int(r.startTime, INT_MIN, INT_MAX) + ',' + int(r.lastAnnounce, INT_MIN, INT_MAX) + ',' + nat(r.activeTime, INT_MAX) + ',' +
-        nat(r.seedTime, INT_MAX) + ',' + bit(r.active) + ',' + nat(r.snatches, INT_MAX) + ',' + nat(r.remaining) + ')';
+        'activetime, seedtime, active, snatched, remaining) VALUES ',
+    );
+    for (let i = from; i < to; i++) {
+      const r = order[i]!;
+      const k = r * 2;
+      const v = r * 10;
+      sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
+      sql.flag(V[v + HistoryColumn.seeding]!).char(44).int(V[v + HistoryColumn.startTime]!, INT_MIN, INT_MAX).char(44);
+      sql.int(V[v + HistoryColumn.lastAnnounce]!, INT_MIN, INT_MAX).char(44).nat(V[v + HistoryColumn.activeTime]!, INT_MAX).char(44);
+      sql.nat(V[v + HistoryColumn.seedTime]!, INT_MAX).char(44).flag(V[v + HistoryColumn.active]!).char(44);
+      sql.nat(V[v + HistoryColumn.snatches]!, INT_MAX).char(44).nat(V[v + HistoryColumn.remaining]!).char(41);
     }
-    return sql + historyTail;
+    return sql.text(historyTail).finish();
   },
-  bytes: (r) => [r.up, r.down],
+  bytesColumns: [HistoryColumn.up, HistoryColumn.down],
 };
 
 const ipsTail =
@@ -269,43 +234,59 @@ const ipsTail =
   `downloaded = ${saturatingAdd('downloaded', 'VALUES(downloaded)', BIGINT_UNSIGNED_MAX)}, ` +
   'port = VALUES(port), last_announce = VALUES(last_announce)';
 
+/** transfer_ips rows: key [uid, fid, ip, client_id]; values: */
+export const IpColumn = {
+  up: 0,
+  down: 1,
+  /** the latest */
+  port: 2,
+  /** the latest */
+  lastAnnounce: 3,
+  /** the first */
+  startTime: 4,
+} as const;
+
 /** transfer_ips upsert: bytes add, port and last_announce are the latest, starttime on insert. */
-export const ipsTable: Table<IpRecord> = {
+export const ipsTable: Table = {
   name: 'transfer_ips',
-  absorbOlder(newer, older) {
-    newer.up += older.up;
-    newer.down += older.down;
-    newer.startTime = older.startTime;
+  keyWidth: 4,
+  valueWidth: 5,
+  absorbOlder(nv, n, ov, o) {
+    nv[n + IpColumn.up] += ov[o + IpColumn.up]!;
+    nv[n + IpColumn.down] += ov[o + IpColumn.down]!;
+    nv[n + IpColumn.startTime] = ov[o + IpColumn.startTime]!;
   },
-  compare: (a, b) => a.uid - b.uid || a.fid - b.fid || a.ip - b.ip || a.clientId - b.clientId,
-  statement(chunk) {
-    let sql = 'INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded, downloaded, port, starttime, last_announce) VALUES ';
-    for (let i = 0; i < chunk.length; i++) {
-      const r = chunk[i]!;
-      sql +=
-        (i === 0 ? '(' : ',(') + id(r.uid) + ',' + id(r.fid) + ',' + nat(r.ip, UINT_MAX) + ',' + nat(r.clientId, MEDIUMINT_UNSIGNED_MAX) + ',' +
-        nat(r.up) + ',' + nat(r.down) + ',' + nat(r.port, SMALLINT_UNSIGNED_MAX) + ',' + nat(r.startTime, UINT_MAX) + ',' +
-        nat(r.lastAnnounce, UINT_MAX) + ')';
+  statement({ keys: K, values: V }, order, from, to) {
+    sql.begin('INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded, downloaded, port, starttime, last_announce) VALUES ');
+    for (let i = from; i < to; i++) {
+      const r = order[i]!;
+      const k = r * 4;
+      const v = r * 5;
+      sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).char(44).nat(K[k + 2]!, UINT_MAX).char(44);
+      sql.nat(K[k + 3]!, MEDIUMINT_UNSIGNED_MAX).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
+      sql.nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX).char(44).nat(V[v + IpColumn.startTime]!, UINT_MAX).char(44);
+      sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
     }
-    return sql + ipsTail;
+    return sql.text(ipsTail).finish();
   },
-  bytes: (r) => [r.up, r.down],
+  bytesColumns: [IpColumn.up, IpColumn.down],
 };
 
-/** transfer_history.snatched_time: the first snatch's time, kept once set. */
-export const snatchesTable: Table<SnatchRecord> = {
+/** transfer_history.snatched_time: the first snatch's time, kept once set. Key [uid, fid], value [time]. */
+export const snatchesTable: Table = {
   name: 'snatches',
-  absorbOlder(newer, older) {
-    newer.time = older.time;
+  keyWidth: 2,
+  valueWidth: 1,
+  absorbOlder(nv, n, ov, o) {
+    nv[n] = ov[o]!;
   },
-  compare: byPair,
-  statement(chunk) {
-    let sql = 'INSERT INTO transfer_history (uid, fid, snatched_time) VALUES ';
-    for (let i = 0; i < chunk.length; i++) {
-      const r = chunk[i]!;
-      sql += (i === 0 ? '(' : ',(') + id(r.uid) + ',' + id(r.fid) + ',' + int(r.time, INT_MIN, INT_MAX) + ')';
+  statement({ keys: K, values: V }, order, from, to) {
+    sql.begin('INSERT INTO transfer_history (uid, fid, snatched_time) VALUES ');
+    for (let i = from; i < to; i++) {
+      const r = order[i]!;
+      sql.text(i === from ? '(' : ',(').id(K[r * 2]!).char(44).id(K[r * 2 + 1]!).char(44).int(V[r]!, INT_MIN, INT_MAX).char(41);
     }
-    return sql + ' ON DUPLICATE KEY UPDATE snatched_time = IF(snatched_time = 0, VALUES(snatched_time), snatched_time)';
+    return sql.text(' ON DUPLICATE KEY UPDATE snatched_time = IF(snatched_time = 0, VALUES(snatched_time), snatched_time)').finish();
   },
-  bytes: () => [0, 0],
+  bytesColumns: undefined,
 };
