@@ -91,7 +91,7 @@ export class Tracker {
       torrents: () => store.torrents.size,
       clients: () => store.approvedClients.length,
       hitAndRuns: () => store.hitAndRuns.size,
-      peers: () => store.peerCounts(),
+      peers: () => store.peerCountsYielding(),
     });
     this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock });
   }

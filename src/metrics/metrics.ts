@@ -30,8 +30,8 @@ export interface StoreSizes {
   torrents(): number;
   clients(): number;
   hitAndRuns(): number;
-  /** Both kinds at once: counting walks every torrent. */
-  peers(): { seeders: number; leechers: number };
+  /** Both kinds at once: counting walks every torrent (yielding as it goes). */
+  peers(): Promise<{ seeders: number; leechers: number }>;
 }
 
 const LOOP_RESOLUTION_MS = 10;
@@ -99,9 +99,9 @@ export class Metrics {
       help: 'Peers tracked in memory, by kind',
       labelNames: ['kind'],
       registers,
-      collect() {
+      async collect() {
         if (!self.sizes) return;
-        const { seeders, leechers } = self.sizes.peers();
+        const { seeders, leechers } = await self.sizes.peers();
         this.set({ kind: 'seeder' }, seeders);
         this.set({ kind: 'leecher' }, leechers);
       },

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { yieldToLoop } from '../event-loop.js';
 import type { ApprovedClient, GroupFreeleech, Torrent, User } from './types.js';
 import { groupKey, hnrKey } from './types.js';
 
@@ -46,6 +48,28 @@ export class Store {
     for (const torrent of this.torrents.values()) {
       seeders += torrent.seeders.size;
       leechers += torrent.leechers.size;
+    }
+    return { seeders, leechers };
+  }
+
+  /**
+   * peerCounts() for a live tracker: the walk yields to the event loop every few
+   * milliseconds, so a metrics scrape of a million-torrent site does not stall
+   * announces for the tens of milliseconds a walk takes. Torrents added or removed
+   * meanwhile may or may not be counted (a gauge, not accounting).
+   */
+  async peerCountsYielding(sliceMs = 4): Promise<{ seeders: number; leechers: number }> {
+    let seeders = 0;
+    let leechers = 0;
+    let n = 0;
+    let sliceStart = performance.now();
+    for (const torrent of this.torrents.values()) {
+      seeders += torrent.seeders.size;
+      leechers += torrent.leechers.size;
+      if ((++n & 4095) === 0 && performance.now() - sliceStart > sliceMs) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
     }
     return { seeders, leechers };
   }
