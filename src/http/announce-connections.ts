@@ -61,11 +61,6 @@ export class AnnounceConnections {
     server.on('connection', (socket: Socket) => this.own(socket));
   }
 
-  /** Connections this path holds (not handed to Node). */
-  get size(): number {
-    return this.owned.size;
-  }
-
   /**
    * Shutting down: answer what comes with Connection: close and close each
    * connection after its answer; idle connections close now.
