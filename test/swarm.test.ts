@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../src/store/peer.js';
 import { Swarm } from '../src/store/swarm.js';
+import { UserSet } from '../src/tracker/peer-choice.js';
 
 function peer(userId: number, n: number): Peer {
   return newPeer(peerKey(userId, `-TR3000-${String(n).padStart(12, '0')}`), userId, 0xc0000201, 6881, 1, 1, 1);
@@ -135,5 +136,25 @@ describe('Swarm', () => {
     expect(ipToString(p.ip)).toBe('192.0.2.1');
     expect(peerIdOf(p)).toBe('-TR3000-000000000001');
     expect(p.key).toBe(peerKey(7, '-TR3000-000000000001'));
+  });
+});
+
+describe('UserSet (one seeder per user in an answer)', () => {
+  it('adds each ID once per generation, forgets all on clear, and grows for big answers', () => {
+    const set = new UserSet();
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { maxLength: 3000 }), { maxLength: 5 }), (rounds) => {
+        for (const ids of rounds) {
+          set.clear(ids.length);
+          const seen = new Set<number>();
+          for (const id of ids) {
+            const fresh = !seen.has(id);
+            seen.add(id);
+            expect(set.add(id)).toBe(fresh);
+          }
+        }
+      }),
+      { numRuns: 50 },
+    );
   });
 });

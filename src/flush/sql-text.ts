@@ -1,3 +1,5 @@
+import { decimalLength, writeDecimal } from '../decimal.js';
+
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -74,17 +76,8 @@ export class SqlText {
       this.char(45);
       n = -n;
     }
-    let digits = 1;
-    for (let p = 10; p <= n; p *= 10) digits++;
-    this.ensure(digits);
-    let end = this.at + digits;
-    this.at = end;
-    const buf = this.buf;
-    do {
-      const q = Math.floor(n / 10);
-      buf[--end] = 48 + (n - q * 10);
-      n = q;
-    } while (n > 0);
+    this.ensure(decimalLength(n));
+    this.at = writeDecimal(this.buf, this.at, n);
     return this;
   }
 

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { ipFromString } from '../store/peer.js';
 
 /**
  * Client address resolution (SPEC §4): the `ip` parameter when it is a valid
@@ -20,6 +19,35 @@ export function unmapIPv4(address: string): string {
     if (lower.startsWith('::ffff:') && isIP(address.slice(7)) === 4) return address.slice(7);
   }
   return address;
+}
+
+/**
+ * The uint32 of a dotted-quad IPv4 address in the form net.isIP accepts (four
+ * decimal parts 0–255, no leading zeros, nothing else), or -1. Read by char code:
+ * this runs for every announce, where split() and a regex per part allocated.
+ */
+export function ipv4Of(text: string): number {
+  const length = text.length;
+  if (length < 7 || length > 15) return -1;
+  let ip = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= length; i++) {
+    const c = i < length ? text.charCodeAt(i) : 46; /* a final '.' ends the last part */
+    if (c === 46) {
+      if (digits === 0 || ++parts > 4) return -1;
+      ip = ip * 256 + part;
+      part = 0;
+      digits = 0;
+    } else {
+      const d = c - 48;
+      if (d < 0 || d > 9 || (digits === 1 && part === 0)) return -1; // not a digit, or a leading zero
+      part = part * 10 + d;
+      if (++digits > 3 || part > 255) return -1;
+    }
+  }
+  return parts === 4 ? ip : -1;
 }
 
 /** Is this IPv4 (uint32) a public, global unicast address? */
@@ -47,9 +75,9 @@ function isPublicIPv6(address: string): boolean {
 function publicAddress(candidate: string | undefined): string | undefined {
   if (candidate === undefined || candidate === '') return undefined;
   const address = unmapIPv4(candidate.trim());
-  const family = isIP(address);
-  if (family === 4) return isPublicIPv4(ipFromString(address)) ? address : undefined;
-  if (family === 6) return isPublicIPv6(address) ? address : undefined;
+  const ip = ipv4Of(address);
+  if (ip !== -1) return isPublicIPv4(ip) ? address : undefined;
+  if (isIP(address) === 6) return isPublicIPv6(address) ? address : undefined;
   return undefined;
 }
 
@@ -67,5 +95,5 @@ export function resolveAddress(
   socketAddress: string | undefined,
 ): ResolvedAddress {
   const text = publicAddress(ipParam) ?? validAddress(proxyHeaderValue) ?? unmapIPv4(socketAddress ?? '');
-  return { ip: isIP(text) === 4 ? ipFromString(text) : -1, text };
+  return { ip: ipv4Of(text), text };
 }

@@ -3,6 +3,7 @@ import { resolveAddress } from '../http/address.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import type { Torrent, User } from '../store/types.js';
 import type { Swarm } from '../store/swarm.js';
+import { writeDecimal } from '../decimal.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
 import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
@@ -214,25 +215,81 @@ function updateSwarm(
     config.announce.max_numwant,
   );
   const drift = config.intervals.announce_drift > 0 ? Math.floor(ctx.random() * config.intervals.announce_drift) : 0;
-  const head =
-    `d8:completei${seeders}e10:downloadedi${torrent.snatched}e10:incompletei${leechers}e` +
-    `8:intervali${config.intervals.announce + drift}e12:min intervali${config.intervals.min_announce}e`;
-  if (numwant <= 0 || !active) return { body: Buffer.from(`${head}e`, 'latin1'), failed: false };
+  const interval = config.intervals.announce + drift;
+  const snatched = torrent.snatched;
+  const minInterval = config.intervals.min_announce;
+  if (numwant <= 0 || !active) {
+    return { body: compactAnswer(seeders, snatched, leechers, interval, minInterval, undefined), failed: false };
+  }
 
   const chosen = choosePeers(torrent.seeders, torrent.leechers, user.id, seeding, numwant, ctx.random);
-  return { body: q.compact ? compactAnswer(head, chosen) : dictAnswer(head, chosen, q.noPeerId), failed: false };
+  if (q.compact) return { body: compactAnswer(seeders, snatched, leechers, interval, minInterval, chosen), failed: false };
+  const head =
+    `d8:completei${seeders}e10:downloadedi${snatched}e10:incompletei${leechers}e` +
+    `8:intervali${interval}e12:min intervali${minInterval}e`;
+  return { body: dictAnswer(head, chosen, q.noPeerId), failed: false };
 }
 
-/** `...5:peers<6n>:<ip4 port2 ...>e` (BEP 23). */
-function compactAnswer(head: string, peers: Peer[]): Buffer {
-  const prefix = `${head}5:peers${peers.length * 6}:`;
-  const body = Buffer.allocUnsafe(prefix.length + peers.length * 6 + 1);
-  let at = body.write(prefix, 0, 'latin1');
-  for (const peer of peers) {
-    at = body.writeInt32BE(peer.ip, at); // peer.ip is the address as a signed int32
-    at = body.writeUInt16BE(peer.port, at);
+const COMPLETE = Buffer.from('d8:completei', 'latin1');
+const DOWNLOADED = Buffer.from('e10:downloadedi', 'latin1');
+const INCOMPLETE = Buffer.from('e10:incompletei', 'latin1');
+const INTERVAL = Buffer.from('e8:intervali', 'latin1');
+const MIN_INTERVAL = Buffer.from('e12:min intervali', 'latin1');
+const PEERS = Buffer.from('e5:peers', 'latin1');
+
+/** Scratch bytes an answer is written into, then copied out once (answers are built one at a time). */
+let answerScratch = Buffer.allocUnsafe(2048);
+
+/** A bencode integer's digits (negative numbers too), at `at`; returns the offset after them. */
+function integer(b: Buffer, at: number, n: number): number {
+  if (n < 0) {
+    b[at] = 45; // '-'
+    return writeDecimal(b, at + 1, -n);
   }
-  body[at] = 0x65; // 'e'
+  return writeDecimal(b, at, n);
+}
+
+/**
+ * `d8:completei..e10:downloadedi..e10:incompletei..e8:intervali..e12:min intervali..e`, then
+ * `5:peers<6n>:<ip4 port2 ...>` (BEP 23) when `peers` is given, then `e`. Written as bytes:
+ * no string per number, no concatenations.
+ */
+function compactAnswer(
+  seeders: number,
+  snatched: number,
+  leechers: number,
+  interval: number,
+  minInterval: number,
+  peers: Peer[] | undefined,
+): Buffer {
+  // The five keys (71 bytes), five integers of up to 17 characters, two closing e, the peers.
+  const need = 160 + (peers === undefined ? 0 : 32 + peers.length * 6);
+  if (answerScratch.length < need) answerScratch = Buffer.allocUnsafe(need * 2);
+  const b = answerScratch;
+  b.set(COMPLETE, 0);
+  let at = integer(b, COMPLETE.length, seeders);
+  b.set(DOWNLOADED, at);
+  at = integer(b, at + DOWNLOADED.length, snatched);
+  b.set(INCOMPLETE, at);
+  at = integer(b, at + INCOMPLETE.length, leechers);
+  b.set(INTERVAL, at);
+  at = integer(b, at + INTERVAL.length, interval);
+  b.set(MIN_INTERVAL, at);
+  at = integer(b, at + MIN_INTERVAL.length, minInterval);
+  if (peers === undefined) {
+    b[at++] = 0x65; // 'e' ends min interval
+  } else {
+    b.set(PEERS, at);
+    at = writeDecimal(b, at + PEERS.length, peers.length * 6);
+    b[at++] = 0x3a; // ':'
+    for (const peer of peers) {
+      at = b.writeInt32BE(peer.ip, at); // peer.ip is the address as a signed int32
+      at = b.writeUInt16BE(peer.port, at);
+    }
+  }
+  b[at++] = 0x65; // 'e' ends the dictionary
+  const body = Buffer.allocUnsafe(at);
+  b.copy(body, 0, 0, at);
   return body;
 }
 

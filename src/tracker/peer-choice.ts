@@ -16,7 +16,7 @@ export function samplePeers(
   want: number,
   out: Peer[],
   random: () => number,
-  usersSeen?: Set<number>,
+  usersSeen?: UserSet,
 ): void {
   const peers = swarm.peers;
   // Look at a bounded number of peers: a swarm mostly of ineligible peers (one user's thousands of
@@ -28,10 +28,7 @@ export function samplePeers(
     swarm.swap(i, j);
     const peer = peers[i]!;
     if (peer.userId === userId || peer.port < 1024) continue;
-    if (usersSeen !== undefined) {
-      if (usersSeen.has(peer.userId)) continue;
-      usersSeen.add(peer.userId);
-    }
+    if (usersSeen !== undefined && !usersSeen.add(peer.userId)) continue;
     out.push(peer);
   }
 }
@@ -55,7 +52,53 @@ export function choosePeers(
 ): Peer[] {
   const out: Peer[] = [];
   if (want <= 0) return out;
-  if (!seeding && seeders.size > 0) samplePeers(seeders, userId, want, out, random, new Set());
+  if (!seeding && seeders.size > 0) samplePeers(seeders, userId, want, out, random, seenUsers.clear(examineLimit(want)));
   samplePeers(leechers, userId, want, out, random);
   return out;
 }
+
+/**
+ * A set of user IDs for one answer, cleared in O(1) by a new generation number:
+ * open addressing over typed arrays, so choosing seeders allocates nothing (a
+ * Set per leecher's answer, grown as it fills, was a few allocations each).
+ */
+export class UserSet {
+  private ids = new Int32Array(1024);
+  private stamps = new Uint32Array(1024);
+  private stamp = 0;
+
+  /** Empties the set, with room for `adds` additions. */
+  clear(adds: number): this {
+    if (this.ids.length < adds * 2) {
+      let size = this.ids.length;
+      while (size < adds * 2) size *= 2;
+      this.ids = new Int32Array(size);
+      this.stamps = new Uint32Array(size);
+      this.stamp = 0;
+    }
+    if (++this.stamp === 0xffffffff) {
+      this.stamps.fill(0);
+      this.stamp = 1;
+    }
+    return this;
+  }
+
+  /** Adds `id`; false when it was already there. */
+  add(id: number): boolean {
+    const mask = this.ids.length - 1;
+    const h = Math.imul(id ^ (id >>> 16), 0x45d9f3b);
+    let at = (h ^ (h >>> 16)) & mask;
+    for (;;) {
+      if (this.stamps[at] !== this.stamp) {
+        this.stamps[at] = this.stamp;
+        this.ids[at] = id;
+        return true;
+      }
+      if (this.ids[at] === id) return false;
+      at = (at + 1) & mask;
+    }
+  }
+}
+
+/** Scratch for choosePeers (used synchronously, one answer at a time). */
+const seenUsers = new UserSet();
