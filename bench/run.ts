@@ -8,6 +8,7 @@
  *   peers       bytes per tracked peer with 1,000,000 peers in a store (in-process, after GC)
  *   serialize   hayate started with 1,000,000 peers (from cache files), serializing them every few seconds under load
  *   all         every scenario in turn
+ * --rounds N runs the throughput servers N times, interleaved, and prints median and range.
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,6 +29,8 @@ const { values: opts } = parseArgs({
     torrents: { type: 'string', default: '100000' },
     connections: { type: 'string', default: '64' },
     duration: { type: 'string', default: '15' },
+    /** Throughput: run every server this many times, interleaved, and summarize (median, range). */
+    rounds: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '3' },
     peers: { type: 'string', default: '20000', short: 'p' },
     'big-peers': { type: 'string', default: '1000000' },
@@ -334,6 +337,66 @@ async function throughput(): Promise<Record<string, unknown>> {
   const site = { users: num('users'), torrents: num('torrents') };
   const built = await ensureSite(opts['db-url']!, opts.database!, site, opts.recreate);
   log(`site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`);
+  const rounds = Math.max(1, num('rounds'));
+  if (rounds === 1) return throughputRound(site);
+  // A shared machine drifts: interleaving the servers round by round compares them under the same drift.
+  const results: Record<string, unknown>[] = [];
+  for (let i = 1; i <= rounds; i++) {
+    log(`round ${i} of ${rounds}`);
+    results.push(await throughputRound(site));
+  }
+  const summary = summarizeRounds(results);
+  printSummary(summary, rounds);
+  return { rounds: results, summary };
+}
+
+type Stat = { median: number; min: number; max: number };
+
+function stat(values: number[]): Stat | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median: round2(median), min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+function summarizeRounds(results: Record<string, unknown>[]): Record<string, Record<string, Stat | null>> {
+  const out: Record<string, Record<string, Stat | null>> = {};
+  for (const name of ['hayate', 'opentracker', 'bare']) {
+    const rows = results.map((r) => r[name] as (LoadResult & { announcesPerCpuSecond?: number; skipped?: string }) | undefined);
+    const ran = rows.filter((r): r is LoadResult & { announcesPerCpuSecond?: number } => r !== undefined && !('skipped' in r && r.skipped));
+    if (ran.length === 0) continue;
+    out[name] = {
+      perSecond: stat(ran.map((r) => r.perSecond)),
+      perCpuSecond: stat(ran.flatMap((r) => (r.announcesPerCpuSecond === undefined ? [] : [r.announcesPerCpuSecond]))),
+      p99Ms: stat(ran.map((r) => r.latencyMs.p99)),
+    };
+  }
+  const ratios: Record<string, Stat | null> = {};
+  for (const key of ['hayateOverOpentracker', 'hayateOverBare', 'perCpuSecondHayateOverOpentracker', 'perCpuSecondHayateOverBare']) {
+    ratios[key] = stat(results.flatMap((r) => {
+      const value = (r['ratios'] as Record<string, number | null>)[key];
+      return value === null || value === undefined ? [] : [value];
+    }));
+  }
+  out['ratios'] = ratios;
+  return out;
+}
+
+function printSummary(summary: Record<string, Record<string, Stat | null>>, rounds: number): void {
+  const show = (x: Stat | null | undefined): string => (x ? `${x.median} (${x.min}–${x.max})` : '-');
+  process.stdout.write(`\nmedian (range) over ${rounds} interleaved rounds:\n`);
+  const rows = [['', 'announces/s', 'per CPU-s', 'p99 ms']];
+  for (const name of ['hayate', 'opentracker', 'bare']) {
+    const s = summary[name];
+    if (s) rows.push([name, show(s['perSecond']), show(s['perCpuSecond']), show(s['p99Ms'])]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  for (const [key, value] of Object.entries(summary['ratios'] ?? {})) process.stdout.write(`${key}: ${show(value)}\n`);
+}
+
+async function throughputRound(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
   const only = opts.only?.split(',');
   const want = (name: string): boolean => only === undefined || only.includes(name);
   const result: Record<string, unknown> = {};
