@@ -10,7 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
 import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
-import { newTorrent } from '../src/store/types.js';
+import { newTorrent, swarmToAdd } from '../src/store/types.js';
 
 const peerTotal = Number(process.argv[2] ?? 1_000_000);
 const yieldEvery = process.argv[3] !== undefined ? Number(process.argv[3]) : undefined;
@@ -42,7 +42,7 @@ function buildStore(): Store {
         peerKey(userId, peerId), userId, 0x0a000000 + made + i, 1024 + (i % 60000),
         1_700_000_000, 1_700_000_500, 1,
       );
-      (seeding ? torrent.seeders : torrent.leechers).add(peer, 123_456_789 * i, 987_654 * i, seeding ? 0 : 1_000_000);
+      swarmToAdd(torrent, seeding).add(peer, 123_456_789 * i, 987_654 * i, seeding ? 0 : 1_000_000);
     }
     made += size;
     store.torrents.set(torrent.infoHash, torrent);

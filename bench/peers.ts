@@ -13,7 +13,7 @@
 import { writeCacheFiles } from '../src/cache/index.js';
 import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
-import { newTorrent, type Torrent } from '../src/store/types.js';
+import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
 import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
 
 function addTorrents(store: Store, torrents: number): Torrent[] {
@@ -58,7 +58,7 @@ function addPeers(list: Torrent[], peers: number, users: number, now: number, bi
       const key = peerKey(userId, `${BENCH_CLIENTS[0]}4650-${n.toString(36).padStart(12, '0')}`);
       const seeding = n % 3 === 0;
       const peer = newPeer(key, userId, (0x0b000000 + n) >>> 0, 1024 + (n % 60000), now - 600, now - (n % 600), 1);
-      (seeding ? torrent.seeders : torrent.leechers).add(
+      swarmToAdd(torrent, seeding).add(
         peer,
         base + 123_456_789 * (n % 1000),
         base + 987_654 * (n % 1000),

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
-import { newTorrent } from '../src/store/types.js';
+import { newTorrent, swarmToAdd } from '../src/store/types.js';
 
 // ---- hand-built bytes, field by field from SPEC §7 (not via the writer under test)
 
@@ -243,8 +243,8 @@ describe('writing cache files', () => {
     const t = newTorrent({ id: 42, infoHash: HASH_A.toString('latin1'), groupId: 1234, type: 'music', snatched: 70_000, status: 0, lastAction: 1_700_000_950, upMultiplier: 1, downMultiplier: 0 });
     const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7 });
     const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025 });
-    t.seeders.add(p1, 2 ** 40, 0, 0);
-    t.leechers.add(p2, 0, 0, 100);
+    swarmToAdd(t, true).add(p1, 2 ** 40, 0, 0);
+    swarmToAdd(t, false).add(p2, 0, 0, 100);
     store.torrents.set(t.infoHash, t);
     store.users.set('k'.repeat(32), { id: 7, passkey: 'k'.repeat(32), upMultiplier: 1, downMultiplier: 0.25, disableDownload: true, trackerHide: false });
     return store;
@@ -292,7 +292,7 @@ describe('writing cache files', () => {
       const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
       for (let u = 0; u < 40; u++) {
         const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1 });
-        t.seeders.add(p, u, 0, 0);
+        swarmToAdd(t, true).add(p, u, 0, 0);
       }
       store.torrents.set(hash, t);
     }
@@ -308,7 +308,7 @@ describe('writing cache files', () => {
         const first = t.seeders.peers[0];
         if (first) t.seeders.delete(first.key);
         const p = peer({ peerId: `-qB4650-${String(ticks).padStart(12, '0')}`, userId: 1000 + ticks });
-        t.leechers.add(p, ticks, 0, 1);
+        swarmToAdd(t, false).add(p, ticks, 0, 1);
       }
       if (ticks % 7 === 0) store.torrents.delete(hashes[(ticks * 3) % hashes.length]!);
       setImmediate(churn);

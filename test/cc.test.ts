@@ -8,7 +8,7 @@ import { writeCacheFiles } from '../src/cache/index.js';
 import { loadTorrentRecords, loadUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
 import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
-import { newTorrent, type Torrent } from '../src/store/types.js';
+import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
@@ -34,7 +34,7 @@ function addMadePeer(torrent: Torrent, userId: number, n: number, seeding: boole
     peerKey(userId, `-TR3000-${String(n).padStart(12, '0')}`), userId, 0x0a000000 + n, 50000 + n,
     1_700_000_000, 1_700_000_100 + n, 2,
   );
-  (seeding ? torrent.seeders : torrent.leechers).add(peer, n * 1000, seeding ? 0 : 77, seeding ? 0 : 1000);
+  swarmToAdd(torrent, seeding).add(peer, n * 1000, seeding ? 0 : 77, seeding ? 0 : 1000);
 }
 
 /** Three users; user 11 has peers on both torrents. */

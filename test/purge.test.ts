@@ -8,7 +8,7 @@ import { Metrics } from '../src/metrics/metrics.js';
 import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { Swarm } from '../src/store/swarm.js';
-import { newTorrent, type Torrent } from '../src/store/types.js';
+import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
 import { createTestDatabase } from './helpers/db.js';
 import { counterValue, eventually, flushConfig, histogramCount } from './helpers/flush-setup.js';
 
@@ -34,8 +34,7 @@ function peer(userId: number, _torrentId: number, lastAnnounce: number, seeding:
 }
 
 function addPeer(t: Torrent, p: { peer: Peer; seeding: boolean }): void {
-  if (p.seeding) t.seeders.add(p.peer, 0, 0, 0);
-  else t.leechers.add(p.peer, 0, 0, 100);
+  swarmToAdd(t, p.seeding).add(p.peer, 0, 0, p.seeding ? 0 : 100);
 }
 
 const NOW = 1_700_000_000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
-import { newTorrent } from '../src/store/types.js';
+import { newTorrent, swarmToAdd } from '../src/store/types.js';
 
 describe('Store.peerCountsYielding (the peers gauge)', () => {
   it('counts what peerCounts counts, letting other work run while it walks', async () => {
@@ -10,7 +10,7 @@ describe('Store.peerCountsYielding (the peers gauge)', () => {
       const t = newTorrent({ id, infoHash: `h${id}`.padEnd(20, '.'), groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
       for (let p = 0; p < id % 4; p++) {
         const peer = newPeer(peerKey(p + 1, `-TR3000-${String(id).padStart(12, '0')}`), p + 1, 0x08080808, 6881, 0, 0, 1);
-        (p % 2 === 0 ? t.seeders : t.leechers).add(peer, 0, 0, p % 2 === 0 ? 0 : 1);
+        swarmToAdd(t, p % 2 === 0).add(peer, 0, 0, p % 2 === 0 ? 0 : 1);
       }
       store.torrents.set(t.infoHash, t);
     }

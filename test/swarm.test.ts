@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../src/store/peer.js';
-import { Swarm } from '../src/store/swarm.js';
+import { EMPTY_SWARM, Swarm } from '../src/store/swarm.js';
+import { newTorrent, swarmToAdd } from '../src/store/types.js';
 import { UserSet } from '../src/tracker/peer-choice.js';
 
 function peer(userId: number, n: number): Peer {
@@ -156,5 +157,27 @@ describe('UserSet (one seeder per user in an answer)', () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe('swarms made on a torrent\'s first peer', () => {
+  const torrent = (id: number) =>
+    newTorrent({ id, infoHash: String(id).padEnd(20, '.'), groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+
+  it('start on the shared empty swarm, get their own on the first add, never share peers', () => {
+    const a = torrent(1);
+    const b = torrent(2);
+    expect(a.seeders).toBe(EMPTY_SWARM);
+    expect(a.leechers).toBe(EMPTY_SWARM);
+    swarmToAdd(a, true).add(peer(7, 1), 0, 0, 0);
+    expect(a.seeders).not.toBe(EMPTY_SWARM);
+    expect([a.seeders.size, a.leechers.size, b.seeders.size, b.leechers.size, EMPTY_SWARM.size]).toEqual([1, 0, 0, 0, 0]);
+    expect(swarmToAdd(a, true)).toBe(a.seeders);
+    expect(a.leechers).toBe(EMPTY_SWARM);
+  });
+
+  it('refuse a peer added to the shared empty swarm directly', () => {
+    expect(() => EMPTY_SWARM.add(peer(7, 2), 0, 0, 0)).toThrow(/swarmToAdd/);
+    expect(EMPTY_SWARM.size).toBe(0);
   });
 });

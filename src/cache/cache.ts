@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { newPeer } from '../store/peer.js';
 import type { Store } from '../store/store.js';
-import { newTorrent, type Torrent, type User } from '../store/types.js';
+import { newTorrent, swarmToAdd, type Torrent, type User } from '../store/types.js';
 import { CacheFormatError } from './binary.js';
 import { decodeTorrentFile, decodeUserFile, DEFAULT_YIELD_EVERY, Pacer, writeFileAtomically, writeTorrentsBody, writeUsersBody } from './files.js';
 import { TORRENT_CACHE_FILE, USER_CACHE_FILE } from './format.js';
@@ -145,10 +145,10 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
           });
           // The file's torrent ID and seeding flag per peer are implied by where it is read.
           for (const { key, peer: p } of record.seeders) {
-            torrent.seeders.add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
+            swarmToAdd(torrent, true).add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
           }
           for (const { key, peer: p } of record.leechers) {
-            torrent.leechers.add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
+            swarmToAdd(torrent, false).add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
           }
           torrents.set(record.infoHash, torrent);
         },

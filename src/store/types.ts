@@ -1,4 +1,4 @@
-import { Swarm } from './swarm.js';
+import { EMPTY_SWARM, Swarm } from './swarm.js';
 
 export interface User {
   id: number;
@@ -57,8 +57,8 @@ export function newTorrent(f: Omit<Torrent, 'seeders' | 'leechers' | 'reloadMark
     lastAction: f.lastAction,
     upMultiplier: f.upMultiplier,
     downMultiplier: f.downMultiplier,
-    seeders: new Swarm(),
-    leechers: new Swarm(),
+    seeders: EMPTY_SWARM,
+    leechers: EMPTY_SWARM,
     reloadMark: 0,
   };
 }
@@ -69,4 +69,14 @@ export function groupKey(type: string, groupId: number): string {
 
 export function hnrKey(userId: number, torrentId: number): string {
   return `${userId}:${torrentId}`;
+}
+
+/** The torrent's seeders (or leechers) to add a peer to: its own swarm, made on its first peer. */
+export function swarmToAdd(torrent: Torrent, seeding: boolean): Swarm {
+  if (seeding) {
+    if (torrent.seeders === EMPTY_SWARM) torrent.seeders = new Swarm();
+    return torrent.seeders;
+  }
+  if (torrent.leechers === EMPTY_SWARM) torrent.leechers = new Swarm();
+  return torrent.leechers;
 }

@@ -1,7 +1,7 @@
 import type { TrackerQuery } from '../http/query.js';
 import { resolveAddress } from '../http/address.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
-import type { Torrent, User } from '../store/types.js';
+import { swarmToAdd, type Torrent, type User } from '../store/types.js';
 import type { Swarm } from '../store/swarm.js';
 import { writeDecimal } from '../decimal.js';
 import { bstr } from './bencode.js';
@@ -123,7 +123,7 @@ function updateSwarm(
     peer = from.get(key);
   }
   const seeding = left === 0;
-  const to = seeding ? torrent.seeders : torrent.leechers;
+  const to = swarmToAdd(torrent, seeding);
   let snatches = 0;
   let rawUp = 0;
   let rawDown = 0;
