@@ -36,7 +36,7 @@ if (unknownKeys.length > 0) logger.warn({ keys: unknownKeys }, 'unknown configur
 
 const tracker = new Tracker({ config, logger, dir: process.cwd() });
 
-/** Exits once the logger has written everything (pino buffers; a bare exit can lose the last lines). */
+/** Exits once the logger has written everything (its stdout is synchronous; flush is a safeguard). */
 function exit(code: number): void {
   logger.flush(() => process.exit(code));
   // If the stream is stuck, do not hang for ever.

@@ -6,6 +6,7 @@ import { listenAddress, type Config } from './config/config.js';
 import { openPool } from './database/pool.js';
 import { Reloader } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
+import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
@@ -101,8 +102,15 @@ export class Tracker {
     if (this.cacheWriter !== undefined) await this.loadCache();
     const loaded = await this.reloader.reload();
     if (!loaded) this.logger.warn('first database load incomplete: serving what could be loaded, retrying on schedule');
+    const gcStarted = performance.now();
+    collectGarbageNow();
     this.logger.info(
-      { users: this.store.users.size, torrents: this.store.torrents.size, clients: this.store.approvedClients.length },
+      {
+        users: this.store.users.size,
+        torrents: this.store.torrents.size,
+        clients: this.store.approvedClients.length,
+        gcMs: Math.round(performance.now() - gcStarted),
+      },
       'data loaded',
     );
     const address = await this.http.listen({ host: listen.host, port: listen.port });
