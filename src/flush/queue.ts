@@ -13,6 +13,7 @@ export interface Batch {
 }
 
 const MIN_ROWS = 1024;
+const NO_ROWS: Batch = { keys: new Uint32Array(0), values: new Float64Array(0), count: 0, rows: 0 };
 
 /**
  * Rows waiting to be written, one per key: a row for a key already waiting is
@@ -140,6 +141,7 @@ export class RowQueue {
    */
   take(): Batch {
     const count = this.count;
+    if (count === 0) return NO_ROWS; // an idle round keeps its columns
     const batch: Batch = { keys: this.keys, values: this.values, count, rows: this.rows };
     this.inFlight += count;
     const rows = count * 8 < this.rows && this.rows > MIN_ROWS ? Math.max(MIN_ROWS, nextPowerOfTwo(count * 2)) : this.rows;
