@@ -1,10 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech } from '../store/types.js';
-import { yieldToLoop } from '../event-loop.js';
+import { TimeSlice, yieldToLoop } from '../event-loop.js';
 
 export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
 export const reloadSources: readonly ReloadSource[] = ['clients', 'global_freeleech', 'group_freeleech', 'users', 'hit_and_runs', 'torrents'];
@@ -98,15 +97,10 @@ export class Reloader {
     let total = 0;
     for (;;) {
       const [rows] = await this.pool.query<RowDataPacket[]>({ sql, rowsAsArray: true }, [...params, this.pageSize]);
-      let sliceStart = performance.now();
+      const slice = new TimeSlice(SLICE_MS, 256);
       for (let i = 0; i < rows.length; i++) {
         each(rows[i] as unknown[]);
-        // Yield by elapsed time, not row count: under load a yield lets every waiting
-        // request run, so yielding too often stretches a reload far past its interval.
-        if ((i & 255) === 255 && performance.now() - sliceStart > SLICE_MS) {
-          await yieldToLoop();
-          sliceStart = performance.now();
-        }
+        if (slice.due()) await slice.yield();
       }
       total += rows.length;
       if (rows.length < this.pageSize) return total;
@@ -209,14 +203,10 @@ export class Reloader {
    * passkey changed). Runs only after a whole pass: a failed pass removes nothing.
    */
   private async sweep(map: Map<string, { reloadMark?: number }>, mark: number): Promise<void> {
-    let visited = 0;
-    let sliceStart = performance.now();
+    const slice = new TimeSlice(SLICE_MS);
     for (const [key, entry] of map) {
       if (entry.reloadMark !== mark) map.delete(key);
-      if ((++visited & 4095) === 0 && performance.now() - sliceStart > SLICE_MS) {
-        await yieldToLoop();
-        sliceStart = performance.now();
-      }
+      if (slice.due()) await slice.yield();
     }
   }
 

@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import { yieldToLoop } from '../event-loop.js';
+import { TimeSlice } from '../event-loop.js';
 import type { ApprovedClient, GroupFreeleech, Torrent, User } from './types.js';
 import { groupKey, hnrKey } from './types.js';
 
@@ -61,15 +60,11 @@ export class Store {
   async peerCountsYielding(sliceMs = 4): Promise<{ seeders: number; leechers: number }> {
     let seeders = 0;
     let leechers = 0;
-    let n = 0;
-    let sliceStart = performance.now();
+    const slice = new TimeSlice(sliceMs);
     for (const torrent of this.torrents.values()) {
       seeders += torrent.seeders.size;
       leechers += torrent.leechers.size;
-      if ((++n & 4095) === 0 && performance.now() - sliceStart > sliceMs) {
-        await yieldToLoop();
-        sliceStart = performance.now();
-      }
+      if (slice.due()) await slice.yield();
     }
     return { seeders, leechers };
   }
