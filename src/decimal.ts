@@ -25,3 +25,15 @@ export function writeDecimal(buf: Uint8Array, at: number, n: number): number {
   } while (v > 0);
   return end;
 }
+
+/**
+ * Writes an integer of magnitude at most 2^53, with a '-' when negative; returns the
+ * offset after it. The caller makes sure decimalLength(|n|) + 1 bytes fit.
+ */
+export function writeInteger(buf: Uint8Array, at: number, n: number): number {
+  if (n < 0) {
+    buf[at] = 45; // '-'
+    return writeDecimal(buf, at + 1, -n);
+  }
+  return writeDecimal(buf, at, n);
+}

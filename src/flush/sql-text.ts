@@ -1,4 +1,4 @@
-import { decimalLength, writeDecimal } from '../decimal.js';
+import { decimalLength, writeInteger } from '../decimal.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -71,13 +71,8 @@ export class SqlText {
 
   /** Decimal digits of an integer of magnitude at most 2^53. */
   private integer(value: number): this {
-    let n = value;
-    if (n < 0) {
-      this.char(45);
-      n = -n;
-    }
-    this.ensure(decimalLength(n));
-    this.at = writeDecimal(this.buf, this.at, n);
+    this.ensure(decimalLength(Math.abs(value)) + 1);
+    this.at = writeInteger(this.buf, this.at, value);
     return this;
   }
 

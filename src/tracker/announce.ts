@@ -3,7 +3,7 @@ import { resolveAddress } from '../http/address.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import { swarmToAdd, type Torrent, type User } from '../store/types.js';
 import type { Swarm } from '../store/swarm.js';
-import { writeDecimal } from '../decimal.js';
+import { writeDecimal, writeInteger } from '../decimal.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
 import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
@@ -224,9 +224,8 @@ function updateSwarm(
 
   const chosen = choosePeers(torrent.seeders, torrent.leechers, user.id, seeding, numwant, ctx.random);
   if (q.compact) return { body: compactAnswer(seeders, snatched, leechers, interval, minInterval, chosen), failed: false };
-  const head =
-    `d8:completei${seeders}e10:downloadedi${snatched}e10:incompletei${leechers}e` +
-    `8:intervali${interval}e12:min intervali${minInterval}e`;
+  const b = scratchFor(0);
+  const head = b.toString('latin1', 0, writeAnswerHead(b, seeders, snatched, leechers, interval, minInterval));
   return { body: dictAnswer(head, chosen, q.noPeerId), failed: false };
 }
 
@@ -235,24 +234,39 @@ const DOWNLOADED = Buffer.from('e10:downloadedi', 'latin1');
 const INCOMPLETE = Buffer.from('e10:incompletei', 'latin1');
 const INTERVAL = Buffer.from('e8:intervali', 'latin1');
 const MIN_INTERVAL = Buffer.from('e12:min intervali', 'latin1');
-const PEERS = Buffer.from('e5:peers', 'latin1');
+const PEERS = Buffer.from('5:peers', 'latin1');
 
 /** Scratch bytes an answer is written into, then copied out once (answers are built one at a time). */
 let answerScratch = Buffer.allocUnsafe(2048);
 
-/** A bencode integer's digits (negative numbers too), at `at`; returns the offset after them. */
-function integer(b: Buffer, at: number, n: number): number {
-  if (n < 0) {
-    b[at] = 45; // '-'
-    return writeDecimal(b, at + 1, -n);
-  }
-  return writeDecimal(b, at, n);
+/** The answer scratch, with room for the head (160 bytes: five keys of 71, five integers of up to 17, two e) and `more`. */
+function scratchFor(more: number): Buffer {
+  if (answerScratch.length < 160 + more) answerScratch = Buffer.allocUnsafe((160 + more) * 2);
+  return answerScratch;
 }
 
 /**
- * `d8:completei..e10:downloadedi..e10:incompletei..e8:intervali..e12:min intervali..e`, then
- * `5:peers<6n>:<ip4 port2 ...>` (BEP 23) when `peers` is given, then `e`. Written as bytes:
- * no string per number, no concatenations.
+ * `d8:completei..e10:downloadedi..e10:incompletei..e8:intervali..e12:min intervali..`, every
+ * answer's head (compact or not), written into `b` from 0; returns where it ends.
+ */
+function writeAnswerHead(b: Buffer, seeders: number, snatched: number, leechers: number, interval: number, minInterval: number): number {
+  b.set(COMPLETE, 0);
+  let at = writeInteger(b, COMPLETE.length, seeders);
+  b.set(DOWNLOADED, at);
+  at = writeInteger(b, at + DOWNLOADED.length, snatched);
+  b.set(INCOMPLETE, at);
+  at = writeInteger(b, at + INCOMPLETE.length, leechers);
+  b.set(INTERVAL, at);
+  at = writeInteger(b, at + INTERVAL.length, interval);
+  b.set(MIN_INTERVAL, at);
+  at = writeInteger(b, at + MIN_INTERVAL.length, minInterval);
+  b[at++] = 0x65; // 'e' ends min interval
+  return at;
+}
+
+/**
+ * The head, then `5:peers<6n>:<ip4 port2 ...>` (BEP 23) when `peers` is given, then `e`.
+ * Written as bytes: no string per number, no concatenations.
  */
 function compactAnswer(
   seeders: number,
@@ -262,23 +276,9 @@ function compactAnswer(
   minInterval: number,
   peers: Peer[] | undefined,
 ): Buffer {
-  // The five keys (71 bytes), five integers of up to 17 characters, two closing e, the peers.
-  const need = 160 + (peers === undefined ? 0 : 32 + peers.length * 6);
-  if (answerScratch.length < need) answerScratch = Buffer.allocUnsafe(need * 2);
-  const b = answerScratch;
-  b.set(COMPLETE, 0);
-  let at = integer(b, COMPLETE.length, seeders);
-  b.set(DOWNLOADED, at);
-  at = integer(b, at + DOWNLOADED.length, snatched);
-  b.set(INCOMPLETE, at);
-  at = integer(b, at + INCOMPLETE.length, leechers);
-  b.set(INTERVAL, at);
-  at = integer(b, at + INTERVAL.length, interval);
-  b.set(MIN_INTERVAL, at);
-  at = integer(b, at + MIN_INTERVAL.length, minInterval);
-  if (peers === undefined) {
-    b[at++] = 0x65; // 'e' ends min interval
-  } else {
+  const b = scratchFor(peers === undefined ? 0 : 32 + peers.length * 6);
+  let at = writeAnswerHead(b, seeders, snatched, leechers, interval, minInterval);
+  if (peers !== undefined) {
     b.set(PEERS, at);
     at = writeDecimal(b, at + PEERS.length, peers.length * 6);
     b[at++] = 0x3a; // ':'
