@@ -18,6 +18,8 @@ export interface AnnounceConnectionOptions extends HeadLimits {
   idleMs: number;
   /** An answer the client does not read within this is abandoned with its connection. */
   writeMs: number;
+  /** The server is shutting down: each answer closes its connection. */
+  closing: () => boolean;
 }
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -44,7 +46,6 @@ export class AnnounceConnections {
   /** Connections with an answer still being written (one write timer each). */
   private readonly writing = new Set<Socket>();
   private readonly head: AnnounceHead = emptyHead();
-  private closing = false;
   private dateSecond = -1;
   private keepAliveHead = '';
   private closeHead = '';
@@ -62,11 +63,10 @@ export class AnnounceConnections {
   }
 
   /**
-   * Shutting down: answer what comes with Connection: close and close each
-   * connection after its answer; idle connections close now.
+   * Shutting down (with options.closing() now true, so what still comes is answered
+   * with Connection: close and its connection closed): idle connections close now.
    */
   closeIdle(): void {
-    this.closing = true;
     for (const socket of this.owned) {
       if (socket.writableLength === 0) socket.destroy();
       else socket.end();
@@ -108,7 +108,7 @@ export class AnnounceConnections {
       }
       at = next;
       const body = this.answer(head.passkey, head.target, head.proxyValue, socket.remoteAddress);
-      const close = head.close || this.closing;
+      const close = head.close || this.options.closing();
       socket.write(this.response(body, close));
       if (close) {
         // Whatever else the client sent is not read (as Node does after Connection: close).

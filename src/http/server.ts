@@ -38,6 +38,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const timeouts = config.http.timeout;
   const maxHeaderSize = 8 * 1024;
   let connections: AnnounceConnections | undefined;
+  /** Set by preClose: answers close their connections from then on (every path). */
+  let closing = false;
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -75,6 +77,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         readMs: timeouts.read,
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
+        closing: () => closing,
       }, stats);
       return server;
     },
@@ -95,7 +98,6 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     done();
   });
 
-  let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
     connections?.closeIdle();
