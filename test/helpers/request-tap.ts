@@ -10,22 +10,20 @@ export interface TappedRequest {
 
 export interface RequestTap {
   port: number;
-  requests: TappedRequest[];
   close(): Promise<void>;
 }
 
 /**
- * A TCP relay on `host` in front of a server on host:targetPort that notes the
- * request line of every request clients send (bodiless requests, as BitTorrent
+ * A TCP relay on `host` in front of a server on host:targetPort that hands
+ * `onRequest` the request line of every request clients send (bodiless requests, as BitTorrent
  * clients' announces are). It watches the bytes on the wire, so it sees every
  * request whichever path inside the server answers it.
  */
 export async function startRequestTap(
   host: string,
   targetPort: number,
-  onRequest: (request: TappedRequest) => void = () => undefined,
+  onRequest: (request: TappedRequest) => void,
 ): Promise<RequestTap> {
-  const requests: TappedRequest[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect({ host, port: targetPort });
@@ -36,9 +34,7 @@ export async function startRequestTap(
       for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
         const line = pending.toString('latin1', 0, pending.indexOf('\r\n'));
         const [method = '', target = ''] = line.split(' ');
-        const request = { method, target };
-        requests.push(request);
-        onRequest(request);
+        onRequest({ method, target });
         pending = pending.subarray(end + 4);
       }
       upstream.write(chunk);
@@ -60,7 +56,6 @@ export async function startRequestTap(
   if (address === null || typeof address === 'string') throw new Error('request tap: no port');
   return {
     port: address.port,
-    requests,
     async close() {
       for (const s of sockets) s.destroy();
       server.close();
