@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RequestStats } from '../metrics/metrics.js';
+import type { AnswerGate } from './answer-gate.js';
 import { emptyHead, readAnnounceHead, type AnnounceHead, type HeadLimits } from './request-head.js';
 
 /** Answers one announce: the bencoded body (never throws). */
@@ -21,6 +22,8 @@ export interface AnnounceConnectionOptions extends HeadLimits {
   writeMs: number;
   /** The server is shutting down: each answer closes its connection. */
   closing: () => boolean;
+  /** When set, a read's answers are held until the crash journal holds their records (answer-gate.ts). */
+  gate?: AnswerGate | undefined;
 }
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -99,30 +102,40 @@ export class AnnounceConnections {
 
   private onData(connection: Owned, chunk: Buffer): void {
     const { socket } = connection;
+    const gate = this.options.gate;
+    if (gate === undefined) return this.answerRead(connection, chunk)(socket);
+    gate.hold(socket);
+    gate.release(socket, this.answerRead(connection, chunk));
+  }
+
+  /** Answers the requests in one read; returns what is left to do once the answers are out. */
+  private answerRead(connection: Owned, chunk: Buffer): (socket: Socket) => void {
+    const { socket } = connection;
     const head = this.head;
     let at = 0;
     while (at < chunk.length) {
       const next = readAnnounceHead(chunk, at, this.options, head);
       if (next === -1) {
         this.handOver(connection, at === 0 ? chunk : chunk.subarray(at));
-        return;
+        return nothingLeft;
       }
       at = next;
       const body = this.answer(head.passkey, head.target, head.proxyValue, head.forwardedFor, socket.remoteAddress);
       const close = head.close || this.options.closing();
       socket.write(this.response(body, close));
-      if (close) {
-        // Whatever else the client sent is not read (as Node does after Connection: close).
-        socket.end();
-        return;
-      }
+      // Whatever else the client sent is not read (as Node does after Connection: close).
+      if (close) return endSocket;
     }
     if (!connection.answered) {
       connection.answered = true;
       socket.setTimeout(this.options.idleMs);
     }
-    if (socket.writableLength > 0 && !this.writing.has(socket)) this.watchWrite(socket);
+    return this.watchAnswers;
   }
+
+  private readonly watchAnswers = (socket: Socket): void => {
+    if (socket.writableLength > 0 && !this.writing.has(socket)) this.watchWrite(socket);
+  };
 
   /** A client that pipelines without reading: stop reading until it does, and give up after writeMs. */
   private watchWrite(socket: Socket): void {
@@ -169,3 +182,8 @@ export class AnnounceConnections {
     return out;
   }
 }
+
+const nothingLeft = (): void => {};
+const endSocket = (socket: Socket): void => {
+  socket.end();
+};

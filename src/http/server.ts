@@ -9,6 +9,7 @@ import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
+import type { AnswerGate } from './answer-gate.js';
 import { parseTrackerQuery } from '../protocol/query.js';
 
 export interface HttpDeps {
@@ -18,6 +19,8 @@ export interface HttpDeps {
   logger: Logger;
   /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
+  /** The crash journal: announce answers go out only once it holds their records. */
+  gate?: AnswerGate | undefined;
 }
 
 const TEXT = 'text/plain';
@@ -79,6 +82,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
         closing: () => closing,
+        gate: deps.gate,
       }, stats);
       return server;
     },
@@ -166,6 +170,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const passkey = url.slice(1, slash);
     if (!PLAIN_SEGMENT.test(passkey)) return false;
     const body = answerAnnounceSafely(passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
+    deps.gate?.writeNow(); // Node's response cannot be held like the socket path's: the record is written first
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
     res.writeHead(
@@ -180,19 +185,17 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   }
 
   // The same route through fastify, for what the fast paths leave to it (HEAD, an escaped passkey).
-  app.get('/:passkey/announce', (request, reply) =>
-    reply
-      .type(TEXT)
-      .send(
-        announceBody(
-          (request.params as { passkey: string }).passkey,
-          request.raw.url ?? '',
-          proxyValueOf(request.raw),
-          forwardedForOf(request.raw),
-          request.raw.socket?.remoteAddress,
-        ),
-      ),
-  );
+  app.get('/:passkey/announce', (request, reply) => {
+    const body = announceBody(
+      (request.params as { passkey: string }).passkey,
+      request.raw.url ?? '',
+      proxyValueOf(request.raw),
+      forwardedForOf(request.raw),
+      request.raw.socket?.remoteAddress,
+    );
+    deps.gate?.writeNow();
+    return reply.type(TEXT).send(body);
+  });
 
   app.get('/:passkey/scrape', (request, reply) => {
     if (!config.enable_scrape) {

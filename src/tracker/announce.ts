@@ -219,6 +219,7 @@ function updateSwarm(
     now,
     peer.startTime,
   );
+  accounting.announced?.(user.id, torrent.id, peerId, ip, port, clientId, peer.startTime, now, uploaded, downloaded, left, active ? (seeding ? 2 : 1) : 0);
   if (uploaded > 0 || downloaded > 0) {
     ctx.recorder.record(now, torrent.id, user.id, ip, port, event, uploaded, downloaded, left);
   }
