@@ -31,6 +31,7 @@ const specDefaults = {
   },
   http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
   announce: { strict_port: false, numwant: 25, max_numwant: 50 },
+  journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864 },
   record_announces: false,
   enable_scrape: true,
   enable_metrics: false,
@@ -111,7 +112,7 @@ describe("chihaya's config.json", () => {
     expect(loaded.unknownKeys).toEqual([]);
     // Every chihaya value kept; hayate's own keys get their defaults.
     const chihaya = JSON.parse(chihayaConfig);
-    expect(loaded.config).toEqual({ ...chihaya, http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] } });
+    expect(loaded.config).toEqual({ ...chihaya, http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] }, journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864 } });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
       port: 3306,
@@ -336,7 +337,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(30);
+    expect(leaves.length).toBe(33);
   });
 });
 
