@@ -25,7 +25,7 @@ export interface AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -67,7 +67,7 @@ export class MemoryAccounting implements AccountingSink {
     deltaSeedTime: number;
     snatches: number;
     seeding: boolean;
-    left: number;
+    left: number | bigint;
     lastAnnounce: number;
     startTime: number;
     active: boolean;
@@ -101,7 +101,7 @@ export class MemoryAccounting implements AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,

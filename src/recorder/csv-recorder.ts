@@ -34,9 +34,10 @@ interface Row {
   ip: number;
   port: number;
   event: string;
-  uploaded: number;
-  downloaded: number;
-  left: number;
+  /** Exact as announced: a bigint above 2^53 − 1 (csv-stringify writes its digits). */
+  uploaded: number | bigint;
+  downloaded: number | bigint;
+  left: number | bigint;
 }
 
 /** `events_YYYY-MM-DDTHH.csv` for a unix hour, in UTC. */
@@ -94,9 +95,9 @@ export class CsvRecorder implements AnnounceRecorder {
     ip: number,
     port: number,
     event: string,
-    uploaded: number,
-    downloaded: number,
-    left: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
   ): void {
     if (uploaded <= 0 && downloaded <= 0) return;
     if (this.closed || this.buffered() >= this.maxBufferedRows) {
@@ -185,7 +186,7 @@ export class CsvRecorder implements AnnounceRecorder {
   /** Appends rows[start, end) (all of one hour) to that hour's file, with the header when the file is new. */
   private async append(rows: Row[], start: number, end: number): Promise<void> {
     const hour = rows[start]!.hour;
-    const records: (string | number)[][] = [];
+    const records: (string | number | bigint)[][] = [];
     for (let i = start; i < end; i++) {
       const r = rows[i]!;
       records.push([r.torrentId, r.userId, `${ipToString(r.ip)}:${r.port}`, r.event, r.uploaded, r.downloaded, r.left]);

@@ -10,9 +10,9 @@ export interface AnnounceRecorder {
     ip: number,
     port: number,
     event: string,
-    uploaded: number,
-    downloaded: number,
-    left: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
   ): void;
 }
 

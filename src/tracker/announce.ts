@@ -7,6 +7,7 @@ import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
 import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
 import { choosePeers } from './peer-choice.js';
+import { counterDelta, credited } from './counters.js';
 
 /** An announce as the HTTP layer hands it over: nothing here needs a socket. */
 export interface AnnounceRequest {
@@ -40,12 +41,12 @@ function failOnce(ctx: TrackerContext, [reason, interval]: readonly [string, num
 
 /** Checks a required numeric parameter; returns the failure or undefined. */
 function checkNumber(
-  value: number | undefined,
+  value: number | bigint | undefined,
   missing: readonly [string, number],
   invalid: readonly [string, number],
 ): readonly [string, number] | undefined {
   if (value === undefined) return missing;
-  if (Number.isNaN(value)) return invalid;
+  if (typeof value === 'number' && Number.isNaN(value)) return invalid;
   return undefined;
 }
 
@@ -137,8 +138,8 @@ function updateSwarm(
   } else {
     const lastUp = from.uploaded(peer);
     const lastDown = from.downloaded(peer);
-    rawUp = uploaded > lastUp ? uploaded - lastUp : 0;
-    rawDown = downloaded > lastDown ? downloaded - lastDown : 0;
+    rawUp = counterDelta(uploaded, lastUp);
+    rawDown = counterDelta(downloaded, lastDown);
     if (from === to) {
       to.setCounters(peer, uploaded, downloaded, left);
     } else {
@@ -153,17 +154,10 @@ function updateSwarm(
   if (seeding && (knownLeecher || (completed && isNew))) snatches = 1;
 
   const group = store.groupMultipliers(torrent);
-  const up = Math.trunc(
-    rawUp * Math.abs(user.upMultiplier) * Math.abs(group?.upMultiplier ?? 1) * Math.abs(torrent.upMultiplier),
-  );
+  const up = credited(rawUp, user.upMultiplier, group?.upMultiplier ?? 1, torrent.upMultiplier);
   const down = store.globalFreeleech
     ? 0
-    : Math.trunc(
-        rawDown *
-          Math.abs(user.downMultiplier) *
-          Math.abs(group?.downMultiplier ?? 1) *
-          Math.abs(torrent.downMultiplier),
-      );
+    : credited(rawDown, user.downMultiplier, group?.downMultiplier ?? 1, torrent.downMultiplier);
 
   const sinceLast = now - peer.lastAnnounce;
   const deltaTime = sinceLast > config.intervals.peer_inactivity || sinceLast < 0 ? 0 : sinceLast;
