@@ -127,6 +127,8 @@ function updateSwarm(
   let snatches = 0;
   let rawUp = 0;
   let rawDown = 0;
+  const isNew = peer === undefined;
+  const knownLeecher = !isNew && from === torrent.leechers;
   if (peer === undefined) {
     // A new peer's counters are its baseline: no credit for what it reports on arrival.
     peer = newPeer(key, user.id, ip, port, now, now, clientId);
@@ -143,7 +145,11 @@ function updateSwarm(
       to.add(peer, uploaded, downloaded, left);
     }
   }
-  if (seeding && completed) snatches = 1;
+  // A snatch is a leecher-to-seeder move (issue 14): a known leecher reaching left = 0,
+  // whether or not it says `completed` (rTorrent 0.9 and aria2 often send a plain or a
+  // stopped announce with left = 0 instead), or a new peer saying `completed` with left = 0
+  // (SPEC §5). A seeder repeating `completed`, or a peer that starts as a seeder, is none.
+  if (seeding && (knownLeecher || (completed && isNew))) snatches = 1;
 
   const group = store.groupMultipliers(torrent);
   const up = Math.trunc(
@@ -169,17 +175,23 @@ function updateSwarm(
   if (seeding) torrent.lastAction = now;
 
   let active = true;
+  if (snatches > 0) {
+    torrent.snatched += 1;
+    accounting.snatch(user.id, torrent.id, now);
+  }
   if (event === 'stopped') {
     to.delete(key);
     active = false;
-  } else if (snatches > 0) {
-    torrent.snatched += 1;
-    accounting.snatch(user.id, torrent.id, now);
   }
 
   const seeders = torrent.seeders.size;
   const leechers = torrent.leechers.size;
   accounting.torrent(torrent.id, snatches, seeders, leechers, torrent.lastAction);
+  // transfer_history holds one row per (user, torrent), and `seeding`/`remaining` are what a
+  // site's hit-and-run rules read. A leecher of a user who also seeds this torrent (a
+  // magnet's metadata-phase peer that never stops, a killed client's leftover) must not
+  // flip that row to "not seeding": the row says what the user's best peer says.
+  const userSeeds = seeding || torrent.seeders.hasUser(user.id);
   accounting.transferHistory(
     user.id,
     torrent.id,
@@ -188,8 +200,8 @@ function updateSwarm(
     deltaTime,
     deltaSeedTime,
     snatches,
-    seeding,
-    left,
+    userSeeds,
+    userSeeds ? 0 : left,
     now,
     peer.startTime,
     active,
