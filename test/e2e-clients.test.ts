@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { ipFromString } from '../src/store/peer.js';
 import {
   aria2Args,

@@ -1,5 +1,4 @@
-import type { TrackerQuery } from '../http/query.js';
-import { resolveAddress } from '../http/address.js';
+import type { TrackerQuery } from '../protocol/query.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import { swarmToAdd, type Torrent, type User } from '../store/types.js';
 import type { Swarm } from '../store/swarm.js';
@@ -13,8 +12,10 @@ import { choosePeers } from './peer-choice.js';
 export interface AnnounceRequest {
   passkey: string;
   query: TrackerQuery;
-  /** Value of the configured proxy header, if any. */
+  /** Value of ctx.addresses.primaryHeader (http.proxy_header, or X-Real-Ip), if present. */
   proxyAddress: string | undefined;
+  /** Value of ctx.addresses.listHeader (X-Forwarded-For), if present and read. */
+  forwardedFor?: string | undefined;
   /** The socket's remote address. */
   socketAddress: string | undefined;
 }
@@ -74,7 +75,7 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
     checkNumber(q.left, Failure.missingLeft, Failure.invalidLeft);
   if (numberFailure !== undefined) return fail(ctx, numberFailure);
 
-  const address = resolveAddress(q.ip, request.proxyAddress, request.socketAddress);
+  const address = ctx.addresses.resolve(q.ip, request.proxyAddress, request.forwardedFor, request.socketAddress);
   if (address.ip < 0) return failOnce(ctx, notIPv4(address.text));
 
   const clientId = store.clientIdFor(q.peerId);
