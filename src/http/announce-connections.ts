@@ -9,6 +9,7 @@ export type AnswerAnnounce = (
   passkey: string,
   target: string,
   proxyValue: string | undefined,
+  forwardedFor: string | undefined,
   socketAddress: string | undefined,
 ) => Buffer;
 
@@ -174,7 +175,7 @@ export class AnnounceConnections {
       const scrape = head.route === Route.Scrape;
       const body = scrape
         ? this.answerScrape(head.passkey, head.target)
-        : this.answer(head.passkey, head.target, head.proxyValue, socket.remoteAddress);
+        : this.answer(head.passkey, head.target, head.proxyValue, head.forwardedFor, socket.remoteAddress);
       const close = head.close || this.options.closing();
       socket.write(scrape ? this.scrapeResponse(body, close) : this.response(body, close));
       if (close) {
