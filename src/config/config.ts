@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 
@@ -23,6 +24,10 @@ export interface Config {
   enable_scrape: boolean;
   enable_metrics: boolean;
   log_flushes: boolean;
+  /** Update API password (Ocelot's key); '' = API off. */
+  site_password: string;
+  /** Addresses / CIDR blocks allowed to call the update API; empty = any. */
+  site_addresses: string[];
 }
 
 export class ConfigError extends Error {
@@ -83,6 +88,14 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   // The schema's pattern allows up to 5 digits; a port past 65535 would only fail at listen().
   if (listenAddress(config.http.addr).port > 65535) {
     throw new ConfigError(`invalid configuration: http.addr: port must be 0..65535 (got ${JSON.stringify(config.http.addr)})`);
+  }
+  for (const entry of config.site_addresses) {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= max))) {
+      throw new ConfigError(`invalid configuration: site_addresses: not an address or CIDR block (got ${JSON.stringify(entry)})`);
+    }
   }
   if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
   if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RequestStats } from '../metrics/metrics.js';
+import type { UpdateConnections } from './update-connections.js';
 import { emptyHead, readAnnounceHead, type AnnounceHead, type HeadLimits } from './request-head.js';
 
 /** Answers one announce: the bencoded body (never throws). */
@@ -20,6 +21,8 @@ export interface AnnounceConnectionOptions extends HeadLimits {
   writeMs: number;
   /** The server is shutting down: each answer closes its connection. */
   closing: () => boolean;
+  /** Update API requests, read beside this path (update-connections.ts); absent when the API is off. */
+  updates?: Pick<UpdateConnections, 'claims' | 'adopt'>;
 }
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -103,7 +106,14 @@ export class AnnounceConnections {
     while (at < chunk.length) {
       const next = readAnnounceHead(chunk, at, this.options, head);
       if (next === -1) {
-        this.handOver(connection, at === 0 ? chunk : chunk.subarray(at));
+        const rest = at === 0 ? chunk : chunk.subarray(at);
+        const updates = this.options.updates;
+        if (updates !== undefined && updates.claims(rest)) {
+          this.release(connection);
+          updates.adopt(socket, rest);
+        } else {
+          this.handOver(connection, rest);
+        }
         return;
       }
       at = next;
@@ -142,13 +152,19 @@ export class AnnounceConnections {
   private handOver(connection: Owned, rest: Buffer): void {
     const { socket } = connection;
     this.stats.connectionsHandedOver++;
-    this.owned.delete(socket);
-    for (const [event, listener] of Object.entries(connection.listeners)) socket.removeListener(event, listener);
-    socket.setTimeout(0);
+    this.release(connection);
     // With no 'data' listener the bytes wait in the stream's buffer; Node's listener
     // resumes the stream and its parser reads them before anything newer.
     socket.unshift(rest);
     for (const listener of this.nodeListeners) listener.call(this.server, socket);
+  }
+
+  /** This path lets go of the connection: its listeners and timeout are removed. */
+  private release(connection: Owned): void {
+    const { socket } = connection;
+    this.owned.delete(socket);
+    for (const [event, listener] of Object.entries(connection.listeners)) socket.removeListener(event, listener);
+    socket.setTimeout(0);
   }
 
   /** Status line and headers as Node would send them, then the body, in one buffer. */
