@@ -35,6 +35,8 @@ const specDefaults = {
   enable_scrape: true,
   enable_metrics: false,
   log_flushes: true,
+  site_password: '',
+  site_addresses: [],
 };
 
 /** A production chihaya config.json, as an operator would have it (Go DSN form). */
@@ -109,7 +111,8 @@ describe("chihaya's config.json", () => {
     const loaded = loadConfig(path, {});
     expect(loaded.source).toBe(path);
     expect(loaded.unknownKeys).toEqual([]);
-    expect(loaded.config).toEqual(JSON.parse(chihayaConfig));
+    // Every chihaya value kept; hayate's own keys (the update API, off) filled in.
+    expect(loaded.config).toEqual({ ...JSON.parse(chihayaConfig), site_password: '', site_addresses: [] });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
       port: 3306,
@@ -167,6 +170,10 @@ describe('invalid values', () => {
     ['intervals', { intervals: 45 }, 'must be object'],
     ['http.addr', { http: { addr: 'localhost' } }, 'must match pattern'],
     ['intervals.flush', { intervals: { flush: 1.5 } }, 'must be integer'],
+    ['site_password', { site_password: 'short' }, 'must match pattern'],
+    ['site_password', { site_password: 'has/a/slash/in/it/0123' }, 'must match pattern'],
+    ['site_addresses', { site_addresses: ['10.0.0.300'] }, 'not an address or CIDR block'],
+    ['site_addresses', { site_addresses: ['10.0.0.0/33'] }, 'not an address or CIDR block'],
   ];
 
   it.each(cases)('%s: a ConfigError naming the key and the problem', (key, raw, problem) => {
@@ -334,7 +341,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(29);
+    expect(leaves.length).toBe(31);
   });
 });
 
