@@ -29,7 +29,7 @@ const specDefaults = {
     purge_inactive_peers: 120,
     flush: 3,
   },
-  http: { addr: ':34000', proxy_header: '', timeout: { read: 300, write: 300, idle: 300 } },
+  http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
   announce: { strict_port: false, numwant: 25, max_numwant: 50 },
   record_announces: false,
   enable_scrape: true,
@@ -111,8 +111,14 @@ describe("chihaya's config.json", () => {
     const loaded = loadConfig(path, {});
     expect(loaded.source).toBe(path);
     expect(loaded.unknownKeys).toEqual([]);
-    // Every chihaya value kept; hayate's own keys (the update API, off) filled in.
-    expect(loaded.config).toEqual({ ...JSON.parse(chihayaConfig), site_password: '', site_addresses: [] });
+    // Every chihaya value kept; hayate's own keys get their defaults (the update API: off).
+    const chihaya = JSON.parse(chihayaConfig);
+    expect(loaded.config).toEqual({
+      ...chihaya,
+      http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] },
+      site_password: '',
+      site_addresses: [],
+    });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
       port: 3306,
@@ -172,8 +178,8 @@ describe('invalid values', () => {
     ['intervals.flush', { intervals: { flush: 1.5 } }, 'must be integer'],
     ['site_password', { site_password: 'short' }, 'must match pattern'],
     ['site_password', { site_password: 'has/a/slash/in/it/0123' }, 'must match pattern'],
-    ['site_addresses', { site_addresses: ['10.0.0.300'] }, 'not an address or CIDR block'],
-    ['site_addresses', { site_addresses: ['10.0.0.0/33'] }, 'not an address or CIDR block'],
+    ['site_addresses', { site_addresses: ['10.0.0.300'] }, 'is not an address or CIDR'],
+    ['site_addresses', { site_addresses: ['10.0.0.0/33'] }, 'prefix length must be 0..32'],
   ];
 
   it.each(cases)('%s: a ConfigError naming the key and the problem', (key, raw, problem) => {
@@ -341,7 +347,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(31);
+    expect(leaves.length).toBe(32);
   });
 });
 
