@@ -4,7 +4,7 @@ import type { Pool } from 'mysql2/promise';
 import { CacheWriter, readCacheFiles } from './cache/index.js';
 import { listenAddress, type Config } from './config/config.js';
 import { openPool } from './database/pool.js';
-import { Reloader } from './database/reload.js';
+import { Reloader, type ReloadOptions } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
@@ -15,6 +15,7 @@ import { CsvRecorder } from './recorder/csv-recorder.js';
 import { noRecorder } from './recorder/recorder.js';
 import { Store } from './store/store.js';
 import { createContext, type TrackerContext } from './tracker/context.js';
+import { UpdateApi } from './update/api.js';
 
 export interface TrackerOptions {
   config: Config;
@@ -29,6 +30,8 @@ export interface TrackerOptions {
   accounting?: AccountingQueuesOptions;
   /** Read and write the cache files (default true). */
   cache?: boolean;
+  /** Reload paging (tests hold a pass with pageHook). */
+  reload?: ReloadOptions;
 }
 
 export interface ShutdownReport {
@@ -58,6 +61,8 @@ export class Tracker {
   readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
   readonly http: FastifyInstance;
+  /** The site's update API (site_password); off when that is empty. */
+  readonly updates: UpdateApi;
   private readonly cacheWriter: CacheWriter | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private serializeTimer: NodeJS.Timeout | undefined;
@@ -70,7 +75,7 @@ export class Tracker {
     this.dir = options.dir ?? process.cwd();
     this.clock = options.clock ?? Date.now;
     this.pool = options.pool ?? openPool(config.database.dsn);
-    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger);
+    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, options.reload);
     this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, options.accounting);
     this.metrics.watchQueues(() => this.accounting.depths());
     this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () =>
@@ -101,7 +106,16 @@ export class Tracker {
       hitAndRuns: () => store.hitAndRuns.size,
       peers: () => store.peerCountsYielding(),
     });
-    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock });
+    this.updates = new UpdateApi({
+      store: this.store,
+      config,
+      pool: this.pool,
+      reload: () => this.reloader.reloadFresh(),
+      metrics: this.metrics,
+      logger,
+      clock: this.clock,
+    });
+    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock, updates: this.updates });
   }
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */

@@ -10,6 +10,7 @@ import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
 import { parseTrackerQuery } from '../protocol/query.js';
+import { UpdateConnections, type UpdateHandler } from './update-connections.js';
 
 export interface HttpDeps {
   ctx: TrackerContext;
@@ -18,12 +19,18 @@ export interface HttpDeps {
   logger: Logger;
   /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
+  /** The update API (src/update/); absent or not enabled: /<x>/update is a 404. */
+  updates?: UpdateHandler & { enabled: boolean };
 }
 
 const TEXT = 'text/plain';
 const NOT_FOUND = Buffer.from('404 page not found\n');
 /** A path segment the router would pass through unchanged. */
 const PLAIN_SEGMENT = /^[A-Za-z0-9_.~-]+$/;
+/** The longest update request head read from the site (a bulk action of ~30,000 passkeys). */
+const MAX_UPDATE_HEAD_BYTES = 1024 * 1024;
+/** Time the site has to send one update request head, in ms (at least http.timeout.read). */
+const UPDATE_READ_MS = 10_000;
 
 /**
  * The HTTP surface (SPEC §4): GET /<passkey>/announce, /<passkey>/scrape,
@@ -38,6 +45,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const timeouts = config.http.timeout;
   const maxHeaderSize = 8 * 1024;
   let connections: AnnounceConnections | undefined;
+  const updates = deps.updates?.enabled ? deps.updates : undefined;
   /** Set by preClose: answers close their connections from then on (every path). */
   let closing = false;
 
@@ -70,15 +78,25 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       );
       server.maxRequestsPerSocket = 0;
       // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
-      connections = new AnnounceConnections(server, answerAnnounceSafely, {
+      connections = new AnnounceConnections(server, answerAnnounceSafely, answerScrapeSafely, {
         proxyHeader: Buffer.from(primaryHeader, 'latin1'),
         listHeader: Buffer.from(listHeader, 'latin1'),
         maxHeadBytes: maxHeaderSize,
         maxHeaders: 100,
+        // With scrapes off, a scrape is fastify's 404.
+        scrape: config.enable_scrape,
         readMs: timeouts.read,
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
         closing: () => closing,
+        updates:
+          updates === undefined
+            ? undefined
+            : new UpdateConnections(updates, {
+                maxHeadBytes: maxHeaderSize,
+                maxSiteHeadBytes: MAX_UPDATE_HEAD_BYTES,
+                readMs: Math.max(timeouts.read, UPDATE_READ_MS),
+              }),
       }, stats);
       return server;
     },
@@ -133,6 +151,23 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   ): Buffer {
     try {
       return announceBody(passkey, target, proxyAddress, forwardedFor, socketAddress);
+    } catch (err) {
+      return internalError(err, target);
+    }
+  }
+
+  /** One scrape, counted; the same for the socket path and fastify's route. */
+  function scrapeBody(passkey: string, target: string): Buffer {
+    stats.scrapes++;
+    const result = scrape(ctx, passkey, parseTrackerQuery(target));
+    if (result.failed) stats.failures++;
+    return result.body;
+  }
+
+  /** A scrape whose unexpected error stays confined to it (as answerAnnounceSafely). */
+  function answerScrapeSafely(passkey: string, target: string): Buffer {
+    try {
+      return scrapeBody(passkey, target);
     } catch (err) {
       return internalError(err, target);
     }
@@ -199,12 +234,17 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       stats.other++;
       return reply.code(404).type(TEXT).send(NOT_FOUND);
     }
-    stats.scrapes++;
-    const passkey = (request.params as { passkey: string }).passkey;
-    const result = scrape(ctx, passkey, parseTrackerQuery(request.raw.url ?? ''));
-    if (result.failed) stats.failures++;
-    return reply.type(TEXT).send(result.body);
+    return reply.type(TEXT).send(scrapeBody((request.params as { passkey: string }).passkey, request.raw.url ?? ''));
   });
+
+  // Update requests on a connection Node already holds (the socket path reads the others,
+  // update-connections.ts): the same handler, within Node's header limit and Host rule.
+  if (updates !== undefined) {
+    app.get('/:password/update', async (request, reply) => {
+      const answer = await updates.handle(request.raw.url ?? '', request.raw.socket?.remoteAddress);
+      return reply.code(answer.status).type(answer.type).send(answer.body);
+    });
+  }
 
   const started = clock();
   app.get('/alive', (_request, reply) => {
