@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infoHashBytes, torrents, users } from '../fixtures/site.js';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
 import { parseTrackerQuery } from '../src/protocol/query.js';
+import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
+import { Swarm, type Counter } from '../src/store/swarm.js';
 import { counterDelta, MAX_DELTA } from '../src/tracker/counters.js';
 import { announceQuery, failure, harness, peerIdOf, text } from './helpers/announce.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
@@ -42,6 +44,34 @@ describe('parsing', () => {
     expect(counterDelta(5, U64)).toBe(0);
     expect(counterDelta(2n ** 63n, 0)).toBe(MAX_DELTA);
     expect(counterDelta(Number.MAX_SAFE_INTEGER, 0)).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});
+
+describe('Swarm counters above 2^53', () => {
+  it('stay exact with their peer through add, replace, swap, delete and growth past the scan limit', () => {
+    const swarm = new Swarm();
+    const expected = new Map<string, Counter[]>();
+    const value = (i: number): Counter => (i % 3 === 0 ? U64 - BigInt(i) : i % 3 === 1 ? i * 1000 : 2n ** 53n + BigInt(i));
+    for (let i = 0; i < 40; i++) {
+      const p = newPeer(peerKey(1 + (i % 5), peerIdOf('-TR3000-', i)), 1 + (i % 5), 0x08080808, 6881, 0, 0, 1);
+      const c: Counter[] = [value(i), value(i + 1), value(i + 2)];
+      swarm.add(p, c[0]!, c[1]!, c[2]!);
+      expected.set(p.key, c);
+      if (i % 4 === 3) swarm.swap(0, swarm.size - 1);
+      if (i % 7 === 6) {
+        const gone = swarm.peers[1]!;
+        swarm.delete(gone.key);
+        expected.delete(gone.key);
+      }
+      if (i % 5 === 4) {
+        const small = swarm.peers[2]!; // back to plain numbers: the exact entry must go
+        swarm.setCounters(small, 1, 2, 3);
+        expected.set(small.key, [1, 2, 3]);
+      }
+    }
+    const actual = new Map(swarm.peers.map((p) => [p.key, [swarm.uploaded(p), swarm.downloaded(p), swarm.left(p)]]));
+    expect(actual).toEqual(expected);
+    expect(swarm.exactSnapshot()!.size).toBe([...expected.values()].filter((c) => c.some((v) => typeof v === 'bigint')).length);
   });
 });
 

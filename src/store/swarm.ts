@@ -85,17 +85,17 @@ export class Swarm {
   /** The peer's uploaded counter as last announced, exact (the peer must be in this swarm). */
   uploaded(peer: Peer): Counter {
     const value = this.counters![peer.slot * 3]!;
-    return value > Number.MAX_SAFE_INTEGER ? this.exact!.get(peer.key)![0] : value;
+    return value > Number.MAX_SAFE_INTEGER ? (this.exact?.get(peer.key)?.[0] ?? value) : value;
   }
 
   downloaded(peer: Peer): Counter {
     const value = this.counters![peer.slot * 3 + 1]!;
-    return value > Number.MAX_SAFE_INTEGER ? this.exact!.get(peer.key)![1] : value;
+    return value > Number.MAX_SAFE_INTEGER ? (this.exact?.get(peer.key)?.[1] ?? value) : value;
   }
 
   left(peer: Peer): Counter {
     const value = this.counters![peer.slot * 3 + 2]!;
-    return value > Number.MAX_SAFE_INTEGER ? this.exact!.get(peer.key)![2] : value;
+    return value > Number.MAX_SAFE_INTEGER ? (this.exact?.get(peer.key)?.[2] ?? value) : value;
   }
 
   /**
