@@ -22,7 +22,17 @@ import { parseArgs } from 'node:util';
 import type { LoadOptions, LoadResult } from './loadgen.js';
 import { ensureSite, infoHashOf } from './site.js';
 
-const { values: opts } = parseArgs({
+/** Unknown or malformed options: one line and exit 2, not a stack trace. */
+function optionsOrExit<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message.split('\n')[0]}\n`);
+    process.exit(2);
+  }
+}
+
+const { values: opts } = optionsOrExit(() => parseArgs({
   options: {
     scenario: { type: 'string', default: 'throughput' },
     users: { type: 'string', default: '100000' },
@@ -44,7 +54,7 @@ const { values: opts } = parseArgs({
     'hayate-config': { type: 'string', default: '{}' },
     out: { type: 'string', default: 'bench-results' },
   },
-});
+}));
 
 const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/
 const root = join(here, '..', '..');

@@ -18,6 +18,12 @@ export class Store {
   groupFreeleech = new Map<string, GroupFreeleech>();
   approvedClients: ApprovedClient[] = [];
   globalFreeleech = false;
+  /**
+   * Where the users first came from: undefined until the cache files or a whole
+   * database pass filled the store. Until then an unknown passkey proves nothing
+   * (announce and scrape answer a retryable failure, not "passkey is invalid").
+   */
+  loadedFrom: 'cache' | 'database' | undefined = undefined;
 
   /** Returns the approved client ID for a peer_id (latin1), or 0. */
   clientIdFor(peerId: string): number {

@@ -56,7 +56,7 @@ function checkNumber(
 export function announce(ctx: TrackerContext, request: AnnounceRequest, now: number): AnnounceResult {
   const { store, config } = ctx;
   const user = store.users.get(request.passkey);
-  if (user === undefined) return fail(ctx, Failure.invalidPasskey);
+  if (user === undefined) return fail(ctx, store.loadedFrom === undefined ? Failure.notReady : Failure.invalidPasskey);
 
   const q = request.query;
   let infoHash: string | undefined;
