@@ -65,5 +65,7 @@ export function applyConfigChange(live: Config, next: Config): ConfigChange {
       change.needRestart.push(key);
     }
   }
+  change.applied.sort();
+  change.needRestart.sort();
   return change;
 }

@@ -91,7 +91,7 @@ export class Reloader {
     if (ok) {
       this.lastSuccessAt = Date.now();
       this.lastError = undefined;
-      this.store.loadedFrom ??= 'database';
+      this.store.loadedFrom = 'database';
     }
     return ok;
   }

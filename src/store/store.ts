@@ -19,9 +19,11 @@ export class Store {
   approvedClients: ApprovedClient[] = [];
   globalFreeleech = false;
   /**
-   * Where the users first came from: undefined until the cache files or a whole
-   * database pass filled the store. Until then an unknown passkey proves nothing
-   * (announce and scrape answer a retryable failure, not "passkey is invalid").
+   * Where the data came from: undefined until the cache files (users, torrents)
+   * or a whole database pass filled the store; 'database' from the first whole
+   * pass on. Until then an unknown passkey proves nothing (announce and scrape
+   * answer a retryable failure, not "passkey is invalid"), and until the database
+   * answered neither does an unknown client (the cache files hold no clients).
    */
   loadedFrom: 'cache' | 'database' | undefined = undefined;
 

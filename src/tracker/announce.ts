@@ -78,7 +78,10 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
   if (address.ip < 0) return failOnce(ctx, notIPv4(address.text));
 
   const clientId = store.clientIdFor(q.peerId);
-  if (clientId === 0) return failOnce(ctx, clientNotApproved(q.peerId));
+  if (clientId === 0) {
+    // The cache files hold no approved clients: until the database has answered once, nobody's client is known.
+    return store.loadedFrom === 'database' ? failOnce(ctx, clientNotApproved(q.peerId)) : fail(ctx, Failure.notReady);
+  }
 
   const torrent = store.torrents.get(infoHash);
   if (torrent === undefined) return fail(ctx, Failure.unknownTorrent);
