@@ -6,7 +6,7 @@
  */
 import type { AccountingSink } from '../src/accounting/sink.js';
 import { defaultConfig } from '../src/config/config.js';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { noRecorder } from '../src/recorder/recorder.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';
@@ -32,7 +32,7 @@ const noop = (): void => undefined;
 const accounting: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, snatch: noop, revive: noop };
 const ctx = createContext({ store, config: defaultConfig(), accounting, recorder: noRecorder });
 const random = prng(7);
-const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, seed: 1 }, random);
+const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, scrapeShare: 0, seed: 1 }, random);
 
 function once(i: number): number {
   const raw = nextRequest(peers[i % peers.length]!, random);

@@ -1,5 +1,4 @@
-import type { TrackerQuery } from '../http/query.js';
-import { resolveAddress } from '../http/address.js';
+import type { TrackerQuery } from '../protocol/query.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import { swarmToAdd, type Torrent, type User } from '../store/types.js';
 import type { Swarm } from '../store/swarm.js';
@@ -13,8 +12,10 @@ import { choosePeers } from './peer-choice.js';
 export interface AnnounceRequest {
   passkey: string;
   query: TrackerQuery;
-  /** Value of the configured proxy header, if any. */
+  /** Value of ctx.addresses.primaryHeader (http.proxy_header, or X-Real-Ip), if present. */
   proxyAddress: string | undefined;
+  /** Value of ctx.addresses.listHeader (X-Forwarded-For), if present and read. */
+  forwardedFor?: string | undefined;
   /** The socket's remote address. */
   socketAddress: string | undefined;
 }
@@ -74,7 +75,7 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
     checkNumber(q.left, Failure.missingLeft, Failure.invalidLeft);
   if (numberFailure !== undefined) return fail(ctx, numberFailure);
 
-  const address = resolveAddress(q.ip, request.proxyAddress, request.socketAddress);
+  const address = ctx.addresses.resolve(q.ip, request.proxyAddress, request.forwardedFor, request.socketAddress);
   if (address.ip < 0) return failOnce(ctx, notIPv4(address.text));
 
   const clientId = store.clientIdFor(q.peerId);
@@ -130,6 +131,8 @@ function updateSwarm(
   let snatches = 0;
   let rawUp = 0;
   let rawDown = 0;
+  const isNew = peer === undefined;
+  const knownLeecher = !isNew && from === torrent.leechers;
   if (peer === undefined) {
     // A new peer's counters are its baseline: no credit for what it reports on arrival.
     peer = newPeer(key, user.id, ip, port, now, now, clientId);
@@ -146,7 +149,11 @@ function updateSwarm(
       to.add(peer, uploaded, downloaded, left);
     }
   }
-  if (seeding && completed) snatches = 1;
+  // A snatch is a leecher-to-seeder move (issue 14): a known leecher reaching left = 0,
+  // whether or not it says `completed` (rTorrent 0.9 and aria2 often send a plain or a
+  // stopped announce with left = 0 instead), or a new peer saying `completed` with left = 0
+  // (SPEC §5). A seeder repeating `completed`, or a peer that starts as a seeder, is none.
+  if (seeding && (knownLeecher || (completed && isNew))) snatches = 1;
 
   const group = store.groupMultipliers(torrent);
   const up = Math.trunc(
@@ -172,17 +179,23 @@ function updateSwarm(
   if (seeding) torrent.lastAction = now;
 
   let active = true;
+  if (snatches > 0) {
+    torrent.snatched += 1;
+    accounting.snatch(user.id, torrent.id, now);
+  }
   if (event === 'stopped') {
     to.delete(key);
     active = false;
-  } else if (snatches > 0) {
-    torrent.snatched += 1;
-    accounting.snatch(user.id, torrent.id, now);
   }
 
   const seeders = torrent.seeders.size;
   const leechers = torrent.leechers.size;
   accounting.torrent(torrent.id, snatches, seeders, leechers, torrent.lastAction);
+  // transfer_history holds one row per (user, torrent), and `seeding`/`remaining` are what a
+  // site's hit-and-run rules read. A leecher of a user who also seeds this torrent (a
+  // magnet's metadata-phase peer that never stops, a killed client's leftover) must not
+  // flip that row to "not seeding": the row says what the user's best peer says.
+  const userSeeds = seeding || torrent.seeders.hasUser(user.id);
   accounting.transferHistory(
     user.id,
     torrent.id,
@@ -191,8 +204,8 @@ function updateSwarm(
     deltaTime,
     deltaSeedTime,
     snatches,
-    seeding,
-    left,
+    userSeeds,
+    userSeeds ? 0 : left,
     now,
     peer.startTime,
     active,
