@@ -5,7 +5,7 @@ import { CacheWriter, readCacheFiles } from './cache/index.js';
 import { ConfigError, listenAddress, type Config } from './config/config.js';
 import { isConfigurationRefusal, openPool } from './database/pool.js';
 import { redact } from './config/dsn.js';
-import { Reloader } from './database/reload.js';
+import { Reloader, type ReloadOptions } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
@@ -16,6 +16,7 @@ import { CsvRecorder } from './recorder/csv-recorder.js';
 import { noRecorder } from './recorder/recorder.js';
 import { Store } from './store/store.js';
 import { createContext, type TrackerContext } from './tracker/context.js';
+import { UpdateApi } from './update/api.js';
 
 export interface TrackerOptions {
   config: Config;
@@ -30,6 +31,8 @@ export interface TrackerOptions {
   accounting?: AccountingQueuesOptions;
   /** Read and write the cache files (default true). */
   cache?: boolean;
+  /** Reload paging (tests hold a pass with pageHook). */
+  reload?: ReloadOptions;
 }
 
 /** What GET /health answers (JSON) and with which status. */
@@ -85,6 +88,8 @@ export class Tracker {
   readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
   readonly http: FastifyInstance;
+  /** The site's update API (site_password); off when that is empty. */
+  readonly updates: UpdateApi;
   private readonly cacheWriter: CacheWriter | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private serializeTimer: NodeJS.Timeout | undefined;
@@ -99,7 +104,7 @@ export class Tracker {
     this.dir = options.dir ?? process.cwd();
     this.clock = options.clock ?? Date.now;
     this.pool = options.pool ?? openPool(config.database.dsn);
-    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger);
+    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, options.reload);
     this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, options.accounting);
     this.metrics.watchQueues(() => this.accounting.depths());
     this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () =>
@@ -130,7 +135,16 @@ export class Tracker {
       hitAndRuns: () => store.hitAndRuns.size,
       peers: () => store.peerCountsYielding(),
     });
-    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock, health: () => this.health() });
+    this.updates = new UpdateApi({
+      store: this.store,
+      config,
+      pool: this.pool,
+      reload: () => this.reloader.reloadFresh(),
+      metrics: this.metrics,
+      logger,
+      clock: this.clock,
+    });
+    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock, updates: this.updates, health: () => this.health() });
   }
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */

@@ -5,7 +5,7 @@ import type { Swarm } from '../store/swarm.js';
 import { writeDecimal, writeInteger } from '../decimal.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
-import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
+import { clientNotApproved, Failure, notIPv4, torrentGone, unregisteredTorrent, wellKnownPort } from './failures.js';
 import { choosePeers } from './peer-choice.js';
 
 /** An announce as the HTTP layer hands it over: nothing here needs a socket. */
@@ -85,7 +85,11 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
   }
 
   const torrent = store.torrents.get(infoHash);
-  if (torrent === undefined) return fail(ctx, Failure.unknownTorrent);
+  if (torrent === undefined) {
+    // Deleted by the site with a reason (update API, delete_torrent): say why, for a day.
+    const reason = store.unregistered.reasonFor(infoHash, now);
+    return reason === undefined ? fail(ctx, Failure.unknownTorrent) : failOnce(ctx, unregisteredTorrent(reason));
+  }
 
   const left = q.left!;
   if (torrent.status === 1 && left === 0) {

@@ -34,3 +34,8 @@ export const torrentGone = (status: number, left: number): [string, number] => [
   `This torrent does not exist (status: ${status}, left: ${left})`,
   900,
 ];
+/** A torrent the site deleted (Ocelot's wording); '' when it gave no reason. Long interval: it is not coming back. */
+export const unregisteredTorrent = (reason: string): [string, number] => [
+  reason === '' ? 'Unregistered torrent' : `Unregistered torrent: ${reason}`,
+  3600,
+];
