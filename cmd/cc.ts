@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { runCli, UsageError } from '../src/cli.js';
+import { packageVersion } from '../src/version.js';
 import {
   anonymizeCache,
   dumpCache,
@@ -35,6 +36,7 @@ function progressReporter(quiet: boolean): Progress | undefined {
 
 const program = new Command('cc')
   .description('cache utility for hayate: torrent-cache.bin and user-cache.bin (chihaya format)')
+  .version(packageVersion(), '-V, --version')
   .option('-d, --dir <dir>', 'directory holding the cache files', '.')
   .option('-q, --quiet', 'no progress on stderr')
   .exitOverride()
