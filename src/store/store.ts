@@ -20,6 +20,14 @@ export class Store {
   groupFreeleech = new Map<string, GroupFreeleech>();
   approvedClients: ApprovedClient[] = [];
   globalFreeleech = false;
+  /**
+   * Where the data came from: undefined until the cache files (users, torrents)
+   * or a whole database pass filled the store; 'database' from the first whole
+   * pass on. Until then an unknown passkey proves nothing (announce and scrape
+   * answer a retryable failure, not "passkey is invalid"), and until the database
+   * answered neither does an unknown client (the cache files hold no clients).
+   */
+  loadedFrom: 'cache' | 'database' | undefined = undefined;
   /** Orders the site's pushes against the reload passes (src/update/, src/database/reload.ts). */
   readonly pushes = new Pushes();
   /** Torrents the site deleted with a reason: announces get `Unregistered torrent: …` for a day. */

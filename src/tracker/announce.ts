@@ -58,7 +58,7 @@ function checkNumber(
 export function announce(ctx: TrackerContext, request: AnnounceRequest, now: number): AnnounceResult {
   const { store, config } = ctx;
   const user = store.users.get(request.passkey);
-  if (user === undefined) return fail(ctx, Failure.invalidPasskey);
+  if (user === undefined) return fail(ctx, store.loadedFrom === undefined ? Failure.notReady : Failure.invalidPasskey);
 
   const q = request.query;
   let infoHash: string | undefined;
@@ -80,7 +80,10 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
   if (address.ip < 0) return failOnce(ctx, notIPv4(address.text));
 
   const clientId = store.clientIdFor(q.peerId);
-  if (clientId === 0) return failOnce(ctx, clientNotApproved(q.peerId));
+  if (clientId === 0) {
+    // The cache files hold no approved clients: until the database has answered once, nobody's client is known.
+    return store.loadedFrom === 'database' ? failOnce(ctx, clientNotApproved(q.peerId)) : fail(ctx, Failure.notReady);
+  }
 
   const torrent = store.torrents.get(infoHash);
   if (torrent === undefined) {
