@@ -13,10 +13,12 @@ export interface TrackerContext {
   /** Uniform in [0, 1): peer sampling and interval drift. */
   random: () => number;
   failures: FailureCache;
+  /** Successful announces by the family of the announcing address (plain numbers: metrics read them). */
+  announcesByFamily: { ipv4: number; ipv6: number };
 }
 
 export function createContext(
-  parts: Omit<TrackerContext, 'failures' | 'random'> & { random?: () => number },
+  parts: Omit<TrackerContext, 'failures' | 'random' | 'announcesByFamily'> & { random?: () => number },
 ): TrackerContext {
-  return { random: Math.random, failures: new FailureCache(), ...parts };
+  return { random: Math.random, failures: new FailureCache(), announcesByFamily: { ipv4: 0, ipv6: 0 }, ...parts };
 }
