@@ -48,7 +48,7 @@ export interface AccountingSink {
   ): void;
 
   /**
-   * transfer_ips6 (database/migrations/001_transfer_ips6.sql) by (uid, fid, ip, client_id):
+   * transfer_ips6 (database/migrations/002-transfer-ips6.sql) by (uid, fid, ip, client_id):
    * transferIp for an announce made from an IPv6 address (`addr16`: 16 bytes, latin1).
    * Only called with `announce.ipv6` on.
    */

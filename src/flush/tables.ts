@@ -274,7 +274,7 @@ export const ipsTable: Table = {
 };
 
 /**
- * transfer_ips6 (database/migrations/001_transfer_ips6.sql): transfer_ips for announces
+ * transfer_ips6 (database/migrations/002-transfer-ips6.sql): transfer_ips for announces
  * made from IPv6 addresses, the address as BINARY(16). Key [uid, fid, address as four
  * big-endian words, client_id]; values as transfer_ips (IpColumn).
  */

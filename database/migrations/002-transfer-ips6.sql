@@ -1,10 +1,10 @@
--- hayate migration 001: IPv6 address history (docs/ipv6.md).
+-- hayate migration 002: IPv6 address history (docs/ipv6.md).
 --
 -- Needed only with "announce": {"ipv6": true}; hayate refuses to start with IPv6 on
 -- while this table is missing. Additive: chihaya's tables are not touched, and chihaya
 -- (which never announces IPv6) ignores this table. Safe to run more than once.
 --
---   mariadb chihaya < database/migrations/001_transfer_ips6.sql
+--   mariadb chihaya < database/migrations/002-transfer-ips6.sql
 --
 -- transfer_ips6 is transfer_ips for announces made from IPv6 addresses: the same columns,
 -- with the address as 16 bytes in network order (MariaDB: INET6_NTOA(ip) shows it as text;
