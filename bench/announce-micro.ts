@@ -6,7 +6,7 @@
  */
 import type { AccountingSink } from '../src/accounting/sink.js';
 import { defaultConfig } from '../src/config/config.js';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { noRecorder } from '../src/recorder/recorder.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';

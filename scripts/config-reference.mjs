@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Generates the README's configuration reference from config.schema.json, and copies the
-// deployment files the README shows (<!-- include:PATH --> … <!-- include:end -->).
-//   node scripts/config-reference.mjs          rewrite README.md between the markers
-//   node scripts/config-reference.mjs --check  exit 1 when README.md is out of date
+// deployment files the documents show (<!-- include:PATH --> … <!-- include:end -->) into
+// README.md and the docs/ files listed in DOCUMENTS.
+//   node scripts/config-reference.mjs          rewrite them between the markers
+//   node scripts/config-reference.mjs --check  exit 1 when one of them is out of date
 //   node scripts/config-reference.mjs --print  print the table
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,8 @@ export const START = '<!-- config-reference:start -->';
 export const END = '<!-- config-reference:end -->';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const readmePath = `${repo}README.md`;
+/** The documents this script keeps up to date; the configuration reference is in README.md. */
+export const DOCUMENTS = ['README.md', 'docs/deployment.md'];
 
 /** One row per leaf key, in schema order: [dotted key, type, default, description]. */
 export function referenceRows(schema) {
@@ -46,7 +48,7 @@ export function withReference(readme, table) {
 
 const fenceLanguage = { conf: 'nginx', service: 'ini' };
 
-/** The README with every include section holding the named file in a fenced block. */
+/** The document with every include section holding the named file in a fenced block. */
 export function withIncludes(readme, read) {
   return readme.replace(/(<!-- include:(?!end)([^ >]+) -->)[\s\S]*?(<!-- include:end -->)/g, (_, open, path, close) => {
     const language = fenceLanguage[path.split('.').pop()] ?? '';
@@ -61,15 +63,21 @@ function main(args) {
     process.stdout.write(`${table}\n`);
     return 0;
   }
-  const readme = readFileSync(readmePath, 'utf8');
-  const updated = withIncludes(withReference(readme, table), (path) => readFileSync(`${repo}${path}`, 'utf8'));
+  const stale = [];
+  for (const document of DOCUMENTS) {
+    const text = readFileSync(`${repo}${document}`, 'utf8');
+    const withTable = document === 'README.md' ? withReference(text, table) : text;
+    const updated = withIncludes(withTable, (path) => readFileSync(`${repo}${path}`, 'utf8'));
+    if (updated === text) continue;
+    stale.push(document);
+    if (!args.includes('--check')) writeFileSync(`${repo}${document}`, updated);
+  }
   if (args.includes('--check')) {
-    if (updated === readme) return 0;
-    console.error('README.md is out of date (configuration reference or included files): run node scripts/config-reference.mjs');
+    if (stale.length === 0) return 0;
+    console.error(`${stale.join(', ')} out of date (configuration reference or included files): run node scripts/config-reference.mjs`);
     return 1;
   }
-  if (updated !== readme) writeFileSync(readmePath, updated);
-  console.error(updated === readme ? 'README.md already up to date' : 'README.md updated');
+  console.error(stale.length === 0 ? 'documents already up to date' : `updated ${stale.join(', ')}`);
   return 0;
 }
 

@@ -10,6 +10,7 @@ import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
+import { ClientAddressRules } from './protocol/address.js';
 import { CsvRecorder } from './recorder/csv-recorder.js';
 import { noRecorder } from './recorder/recorder.js';
 import { Store } from './store/store.js';
@@ -84,6 +85,12 @@ export class Tracker {
       config,
       accounting: this.accounting,
       recorder: this.recorder ?? noRecorder,
+      addresses: new ClientAddressRules(config.http.proxy_header, config.http.trusted_proxies, (header, from) =>
+        logger.warn(
+          { header, from },
+          'proxy header ignored: the connection is not from http.trusted_proxies (logged once; add the proxy there, or set http.proxy_header)',
+        ),
+      ),
       ...(options.random ? { random: options.random } : {}),
     });
     const store = this.store;

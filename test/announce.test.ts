@@ -169,14 +169,77 @@ describe('peer bookkeeping', () => {
     expect(h.accounting.histories.at(-1)).toMatchObject({ snatches: 1, seeding: true, left: 0 });
   });
 
-  it('a leecher reporting left=0 without completed becomes a seeder without a snatch', () => {
+  // rTorrent 0.9.8 queues `completed` and sends a plain left=0 update (issue 14): a known
+  // leecher reaching left = 0 is a snatch, said or not.
+  it('a known leecher reporting left=0 without completed becomes a seeder, counting one snatch', () => {
+    const h = harness();
+    h.announce({ left: 100 });
+    h.announce({ left: 0 }, { now: 1_700_000_050 });
+    expect(h.torrent.seeders.size).toBe(1);
+    expect(h.torrent.leechers.size).toBe(0);
+    expect(h.accounting.snatches).toEqual([{ userId: 1, torrentId: 1, time: 1_700_000_050 }]);
+    expect(h.torrent.snatched).toBe(1);
+    expect(h.accounting.histories.at(-1)).toMatchObject({ snatches: 1, seeding: true, left: 0 });
+    expect(h.accounting.torrents.at(-1)).toMatchObject({ snatches: 1, seeders: 1, leechers: 0 });
+  });
+
+  it('a known leecher stopping with left=0 is a snatch, and leaves the swarm', () => {
+    const h = harness();
+    h.announce({ left: 100, downloaded: 0 });
+    h.announce({ left: 0, downloaded: 100, event: 'stopped' }, { now: 1_700_000_070 });
+    expect(h.torrent.seeders.size + h.torrent.leechers.size).toBe(0);
+    expect(h.torrent.snatched).toBe(1);
+    expect(h.accounting.snatches).toEqual([{ userId: 1, torrentId: 1, time: 1_700_000_070 }]);
+    expect(h.accounting.histories.at(-1)).toMatchObject({ snatches: 1, rawDown: 100, active: false });
+    expect(h.accounting.torrents.at(-1)).toMatchObject({ snatches: 1, seeders: 0, leechers: 0 });
+  });
+
+  it('one snatch per leecher-to-seeder move: completed after a plain left=0, or completed twice, counts once', () => {
     const h = harness();
     h.announce({ left: 100 });
     h.announce({ left: 0 });
-    expect(h.torrent.seeders.size).toBe(1);
-    expect(h.torrent.leechers.size).toBe(0);
-    expect(h.accounting.snatches).toEqual([]);
+    h.announce({ left: 0, event: 'completed' });
+    h.announce({ left: 0, event: 'completed' });
+    expect(h.torrent.snatched).toBe(1);
+    expect(h.accounting.snatches).toHaveLength(1);
+    expect(h.accounting.histories.map((r) => r.snatches)).toEqual([0, 1, 0, 0]);
+    // Back to leeching (a re-check found a bad piece) and done again: a second move, a second snatch.
+    h.announce({ left: 10 });
+    h.announce({ left: 0 });
+    expect(h.torrent.snatched).toBe(2);
+  });
+
+  it('a peer that starts as a seeder is no snatch; a new peer saying completed with left=0 is one (SPEC §5)', () => {
+    const h = harness();
+    h.announce({ peerId: '-TR3000-000000000001', left: 0 });
+    h.announce({ peerId: '-TR3000-000000000001', left: 0, event: 'started' });
     expect(h.torrent.snatched).toBe(0);
+    h.announce({ peerId: '-TR3000-000000000002', left: 0, event: 'completed' });
+    expect(h.torrent.snatched).toBe(1);
+    expect(h.accounting.snatches).toHaveLength(1);
+  });
+
+  // rTorrent's magnet metadata phase announces left=1 under a peer_id of its own and never
+  // stops it; a killed client leaves its peer until it times out (issue 14).
+  it("a user's leftover leecher never turns their seeding row into a leeching one", () => {
+    const h = harness();
+    h.announce({ peerId: '-lt0D80-000000000001', left: 1 });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ seeding: false, left: 1 });
+    h.announce({ peerId: '-lt0D80-000000000002', left: 100 });
+    h.announce({ peerId: '-lt0D80-000000000002', left: 0, event: 'completed' });
+    expect(h.torrent.snatched).toBe(1);
+    // The ghost re-announces: the row stays seeding with nothing remaining; no second snatch.
+    h.announce({ peerId: '-lt0D80-000000000001', left: 1 }, { now: 1_700_001_800 });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ seeding: true, left: 0, snatches: 0, deltaSeedTime: 0 });
+    expect(h.torrent.snatched).toBe(1);
+    // Another user's leecher is still a leecher.
+    h.addUser(2);
+    h.announce({ peerId: '-lt0D80-000000000003', left: 5 }, { passkey: 'user2'.padEnd(32, 'x') });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ userId: 2, seeding: false, left: 5 });
+    // Once the seeding client stops, the leftover speaks for the row again.
+    h.announce({ peerId: '-lt0D80-000000000002', left: 0, event: 'stopped' });
+    h.announce({ peerId: '-lt0D80-000000000001', left: 1 });
+    expect(h.accounting.histories.at(-1)).toMatchObject({ userId: 1, seeding: false, left: 1 });
   });
 
   it('a seeder reporting left>0 goes back to the leechers (never in both)', () => {
@@ -191,19 +254,22 @@ describe('peer bookkeeping', () => {
     const h = harness();
     const G = 2 ** 40;
     const me = peerIdOf('-TR3000-', 999);
-    for (let n = 0; n < 20; n++) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n });
+    // The others are another user's clients: this user's row speaks of this user's peer only.
+    h.addUser(2);
+    const other = { passkey: 'user2'.padEnd(32, 'x') };
+    for (let n = 0; n < 20; n++) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n }, other);
     h.announce({ peerId: me, left: G, uploaded: G, downloaded: 3 * G });
     h.announce({ peerId: me, left: 0, uploaded: G + 1000, downloaded: 4 * G, event: 'completed' });
     expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 1000, rawDown: G, seeding: true });
     // Others leave both swarms (each removal moves the last peer, and its counters, into the hole).
-    for (let n = 0; n < 20; n += 3) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n, event: 'stopped' });
+    for (let n = 0; n < 20; n += 3) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n, event: 'stopped' }, other);
     h.announce({ peerId: me, left: 5, uploaded: G + 1500, downloaded: 4 * G + 7 });
     expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 500, rawDown: 7, seeding: false });
     h.announce({ peerId: me, left: 5, uploaded: G + 1600, downloaded: 4 * G + 7, event: 'stopped' });
     expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 100, rawDown: 0, active: false });
     // Each remaining other peer is still credited from its own baseline.
     for (let n = 1; n < 20; n += 3) {
-      h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n + 10, downloaded: n + 1 });
+      h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n + 10, downloaded: n + 1 }, other);
       expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 10, rawDown: 1 });
     }
   });

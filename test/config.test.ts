@@ -29,7 +29,7 @@ const specDefaults = {
     purge_inactive_peers: 120,
     flush: 3,
   },
-  http: { addr: ':34000', proxy_header: '', timeout: { read: 300, write: 300, idle: 300 } },
+  http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
   announce: { strict_port: false, numwant: 25, max_numwant: 50 },
   record_announces: false,
   enable_scrape: true,
@@ -109,7 +109,9 @@ describe("chihaya's config.json", () => {
     const loaded = loadConfig(path, {});
     expect(loaded.source).toBe(path);
     expect(loaded.unknownKeys).toEqual([]);
-    expect(loaded.config).toEqual(JSON.parse(chihayaConfig));
+    // Every chihaya value kept; hayate's own keys get their defaults.
+    const chihaya = JSON.parse(chihayaConfig);
+    expect(loaded.config).toEqual({ ...chihaya, http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] } });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
       port: 3306,
@@ -334,7 +336,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(29);
+    expect(leaves.length).toBe(30);
   });
 });
 

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { ipFromString } from '../src/store/peer.js';
 import {
   aria2Args,
@@ -446,9 +446,9 @@ describe.concurrent('real clients move a file through hayate', () => {
   });
 
   // aria2c --seed-time=0 never announces event=completed: it goes from started
-  // (left > 0) straight to stopped (left = 0). Per SPEC §5 (and chihaya) only
-  // event=completed is a snatch; the download is still credited in full.
-  it('an aria2c leecher that exits at completion (--seed-time=0) is credited but not counted as a snatch', async ({ onTestFinished }) => {
+  // (left > 0) straight to stopped (left = 0). chihaya counts no snatch for it; hayate
+  // does (a known leecher reaching left = 0 is a snatch, issue 14), once.
+  it('an aria2c leecher that exits at completion (--seed-time=0) is credited and counted as one snatch', async ({ onTestFinished }) => {
     const s = await startSite(onTestFinished);
     const published = await publish(s);
     const torrent = () => swarmOf(s, published.infoHash);
@@ -477,8 +477,8 @@ describe.concurrent('real clients move a file through hayate', () => {
       15_000,
       'the leecher transfer_history row',
     );
-    expect(history.snatched).toBe(0);
-    expect(history.snatched_time).toBe(0);
+    expect(history.snatched).toBe(1);
+    expect(history.snatched_time).toBeGreaterThan(0);
     expect(Number(history.remaining)).toBe(0);
     const account = await eventually(
       async () => {
@@ -489,7 +489,16 @@ describe.concurrent('real clients move a file through hayate', () => {
       'users_main of the leecher',
     );
     expect(Number(account.Downloaded)).toBe(credit.downloaded);
-    expect(torrent().snatched).toBe(0);
+    expect(torrent().snatched).toBe(1);
     expect(torrent().seeders.size + torrent().leechers.size).toBe(0);
+    const snatched = await eventually(
+      async () => {
+        const r = await row<{ Snatched: number }>(s.db, 'SELECT Snatched FROM torrents WHERE ID = ?', [TORRENT_ID]);
+        return r?.Snatched === 1 ? r : undefined;
+      },
+      15_000,
+      'torrents.Snatched = 1',
+    );
+    expect(snatched.Snatched).toBe(1);
   });
 });

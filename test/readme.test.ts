@@ -8,13 +8,14 @@ import { torrents, users } from '../fixtures/site.js';
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const readme = readFileSync(`${repo}README.md`, 'utf8');
+const deployment = readFileSync(`${repo}docs/deployment.md`, 'utf8');
 const script = `${repo}scripts/config-reference.mjs`;
 
-function between(text: string, start: string, end: string): string {
+function between(text: string, start: string, end: string, document = 'README.md'): string {
   const from = text.indexOf(start);
   const to = text.indexOf(end, from);
-  expect(from, `README.md has ${start}`).toBeGreaterThan(-1);
-  expect(to, `README.md has ${end}`).toBeGreaterThan(from);
+  expect(from, `${document} has ${start}`).toBeGreaterThan(-1);
+  expect(to, `${document} has ${end}`).toBeGreaterThan(from);
   return text.slice(from + start.length, to).trim();
 }
 
@@ -43,15 +44,15 @@ describe('README.md', () => {
     }
   });
 
-  it('shows the deployment files as they are (run node scripts/config-reference.mjs)', () => {
+  it('shows the deployment files as they are in docs/deployment.md (run node scripts/config-reference.mjs)', () => {
     for (const path of ['deploy/nginx/hayate.conf', 'deploy/systemd/hayate.service']) {
-      const shown = between(readme, `<!-- include:${path} -->`, '<!-- include:end -->');
+      const shown = between(deployment, `<!-- include:${path} -->`, '<!-- include:end -->', 'docs/deployment.md');
       const body = shown.replace(/^```[a-z]*\n/, '').replace(/\n```$/, '');
       expect(body, path).toBe(readFileSync(`${repo}${path}`, 'utf8').trimEnd());
     }
   });
 
-  it('is what the generator would write (--check)', async () => {
+  it('is what the generator would write, README.md and docs/deployment.md (--check)', async () => {
     await expect(run('node', [script, '--check'])).resolves.toBeDefined();
   });
 

@@ -17,6 +17,10 @@ function expectConsistent(swarm: Swarm, model: Map<string, Peer>): void {
   swarm.peers.forEach((p, i) => expect(p.slot).toBe(i));
   for (const [key, p] of model) expect(swarm.get(key)).toBe(p);
   expect(new Set(swarm.peers)).toEqual(new Set(model.values()));
+  // hasUser agrees with the peers held, scanned while small and counted once big.
+  for (let user = 1; user <= 7; user++) {
+    expect(swarm.hasUser(user)).toBe([...model.values()].some((p) => p.userId === user));
+  }
 }
 
 /** Each peer's counters are the ones last given for it, wherever it has moved. */

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { Flusher, type FlusherOptions, type RoundResult } from './flusher.js';
+import type { JournalPositionSource } from './positions.js';
 import { RowQueue } from './queue.js';
 import {
   HistoryColumn,
@@ -36,6 +37,8 @@ export interface AccountingQueuesOptions {
   lockWaitTimeout?: number;
   /** Client-side limit on one flush statement (default 120 s). */
   statementTimeoutMs?: number;
+  /** The announce journal: each round then commits the position it covers (docs/crash-safety.md). */
+  journal?: JournalPositionSource;
 }
 
 export interface QueueLeft {
@@ -113,6 +116,7 @@ export class AccountingQueues implements AccountingSink {
       backoffMaxMs: this.backoffMaxMs,
       logFlushes: config.log_flushes,
       write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000 },
+      journal: options.journal,
     };
     this.flushers = new Map(
       [this.users, this.torrents, this.histories, this.ips, this.ips6, this.snatches, this.revivals].map((queue) => [
@@ -326,9 +330,30 @@ export class AccountingQueues implements AccountingSink {
     return this.flushAll(timeoutMs);
   }
 
+  /**
+   * The journal position every queue's rows in the database reach (the smallest of
+   * the queues'), after recording idle queues as covered. Journal segments wholly
+   * before it hold nothing any queue still needs. Undefined when a database write failed.
+   */
+  async coveredPosition(): Promise<number | undefined> {
+    let covered = Number.POSITIVE_INFINITY;
+    for (const flusher of this.flushers.values()) {
+      const position = await flusher.markIdle();
+      if (position === undefined) return undefined;
+      covered = Math.min(covered, position);
+    }
+    return covered;
+  }
+
+  /** Sets what the database holds per queue (read at start), so idle queues are not marked again needlessly. */
+  setCommittedPositions(positions: ReadonlyMap<QueueName, number>): void {
+    for (const [name, flusher] of this.flushers) flusher.committedPosition = positions.get(name) ?? 0;
+  }
+
+  /** Records not yet in the database, in every queue (waiting, out in a round, or in doubt). */
   private totalDepth(): number {
     let n = 0;
-    for (const flusher of this.flushers.values()) n += flusher.queue.size;
+    for (const flusher of this.flushers.values()) n += flusher.queue.pending;
     return n;
   }
 }

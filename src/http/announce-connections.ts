@@ -8,6 +8,7 @@ export type AnswerAnnounce = (
   passkey: string,
   target: string,
   proxyValue: string | undefined,
+  forwardedFor: string | undefined,
   socketAddress: string | undefined,
 ) => Buffer;
 
@@ -107,7 +108,7 @@ export class AnnounceConnections {
         return;
       }
       at = next;
-      const body = this.answer(head.passkey, head.target, head.proxyValue, socket.remoteAddress);
+      const body = this.answer(head.passkey, head.target, head.proxyValue, head.forwardedFor, socket.remoteAddress);
       const close = head.close || this.options.closing();
       socket.write(this.response(body, close));
       if (close) {

@@ -19,12 +19,14 @@ export interface AnnounceHead {
   target: string;
   /** The first value of the configured proxy header, OWS trimmed; undefined when absent. */
   proxyValue: string | undefined;
+  /** The value of the list header (X-Forwarded-For), OWS trimmed; undefined when absent. */
+  forwardedFor: string | undefined;
   /** The client asked to close the connection after this answer. */
   close: boolean;
 }
 
 export function emptyHead(): AnnounceHead {
-  return { passkey: '', target: '', proxyValue: undefined, close: false };
+  return { passkey: '', target: '', proxyValue: undefined, forwardedFor: undefined, close: false };
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -63,6 +65,8 @@ const CLOSE = Buffer.from('close');
 export interface HeadLimits {
   /** The proxy header's name in lower case as bytes; empty when none is configured. */
   proxyHeader: Uint8Array;
+  /** The list header's name (x-forwarded-for) in lower case as bytes; empty when not read. */
+  listHeader?: Uint8Array;
   /** The largest head accepted (Node's maxHeaderSize); a larger one is declined. */
   maxHeadBytes: number;
   /** The most header lines accepted; more are declined. */
@@ -117,6 +121,8 @@ export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, o
   let hasHost = false;
   let close = false;
   let proxyValue: string | undefined;
+  let forwardedFor: string | undefined;
+  const list = limits.listHeader;
   let count = 0;
   let line = targetEnd + HTTP11.length;
   const proxy = limits.proxyHeader;
@@ -161,6 +167,10 @@ export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, o
     ) {
       proxyValue = b.toString('latin1', v, valueEnd);
     }
+    if (list !== undefined && list.length !== 0 && nameLength === list.length && nameIs(b, line, nameEnd, list)) {
+      if (forwardedFor !== undefined) return -1; // repeated: Node joins the lines
+      forwardedFor = b.toString('latin1', v, valueEnd);
+    }
     line = e + 2;
   }
   // Node answers an HTTP/1.1 request without Host with 400.
@@ -169,6 +179,7 @@ export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, o
   out.passkey = b.toString('latin1', targetStart + 1, passkeyEnd);
   out.target = b.toString('latin1', targetStart, targetEnd);
   out.proxyValue = proxyValue;
+  out.forwardedFor = forwardedFor;
   out.close = close;
   return headEnd + 4;
 }

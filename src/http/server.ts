@@ -9,7 +9,7 @@ import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
-import { parseTrackerQuery } from './query.js';
+import { parseTrackerQuery } from '../protocol/query.js';
 
 export interface HttpDeps {
   ctx: TrackerContext;
@@ -34,7 +34,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { ctx, config, metrics, logger } = deps;
   const clock = deps.clock ?? Date.now;
   const stats = metrics.requests;
-  const proxyHeader = config.http.proxy_header.toLowerCase();
+  const { primaryHeader, listHeader } = ctx.addresses;
   const timeouts = config.http.timeout;
   const maxHeaderSize = 8 * 1024;
   let connections: AnnounceConnections | undefined;
@@ -71,7 +71,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       server.maxRequestsPerSocket = 0;
       // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
       connections = new AnnounceConnections(server, answerAnnounceSafely, {
-        proxyHeader: Buffer.from(proxyHeader, 'latin1'),
+        proxyHeader: Buffer.from(primaryHeader, 'latin1'),
+        listHeader: Buffer.from(listHeader, 'latin1'),
         maxHeadBytes: maxHeaderSize,
         maxHeaders: 100,
         readMs: timeouts.read,
@@ -109,12 +110,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     passkey: string,
     target: string,
     proxyAddress: string | undefined,
+    forwardedFor: string | undefined,
     socketAddress: string | undefined,
   ): Buffer {
     stats.announces++;
     const result = announce(
       ctx,
-      { passkey, query: parseTrackerQuery(target), proxyAddress, socketAddress },
+      { passkey, query: parseTrackerQuery(target), proxyAddress, forwardedFor, socketAddress },
       Math.floor(clock() / 1000),
     );
     if (result.failed) stats.failures++;
@@ -126,17 +128,20 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     passkey: string,
     target: string,
     proxyAddress: string | undefined,
+    forwardedFor: string | undefined,
     socketAddress: string | undefined,
   ): Buffer {
     try {
-      return announceBody(passkey, target, proxyAddress, socketAddress);
+      return announceBody(passkey, target, proxyAddress, forwardedFor, socketAddress);
     } catch (err) {
       return internalError(err, target);
     }
   }
 
-  const proxyValueOf = (req: IncomingMessage): string | undefined =>
-    proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined;
+  /** The address headers ctx.addresses reads (Node joins repeated list headers with ', '). */
+  const proxyValueOf = (req: IncomingMessage): string | undefined => headerValue(req.headers[primaryHeader]);
+  const forwardedForOf = (req: IncomingMessage): string | undefined =>
+    listHeader ? headerValue(req.headers[listHeader]) : undefined;
 
   /** An unexpected error in a tracker request: logged, counted, answered as a tracker failure. */
   function internalError(err: unknown, url: string | undefined): Buffer {
@@ -160,7 +165,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     if (after !== url.length && url.charCodeAt(after) !== 63 /* ? */) return false;
     const passkey = url.slice(1, slash);
     if (!PLAIN_SEGMENT.test(passkey)) return false;
-    const body = answerAnnounceSafely(passkey, url, proxyValueOf(req), req.socket?.remoteAddress);
+    const body = answerAnnounceSafely(passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
     res.writeHead(
@@ -183,6 +188,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
           (request.params as { passkey: string }).passkey,
           request.raw.url ?? '',
           proxyValueOf(request.raw),
+          forwardedForOf(request.raw),
           request.raw.socket?.remoteAddress,
         ),
       ),

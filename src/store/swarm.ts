@@ -24,6 +24,8 @@ export class Swarm {
    */
   private list: Peer[] | undefined;
   private byKey: Map<string, Peer> | undefined;
+  /** With byKey: how many of the peers each user has here (hasUser in O(1) on big swarms). */
+  private byUser: Map<number, number> | undefined;
   /**
    * Each peer's uploaded, downloaded and left as last announced, at 3 × peer.slot.
    * Kept here rather than on the peer: a counter above 2^31 (any torrent over 2 GB)
@@ -52,6 +54,19 @@ export class Swarm {
       if (peer.key === key) return peer;
     }
     return undefined;
+  }
+
+  /**
+   * Whether any peer here belongs to `userId`: a scan while small, a lookup once big.
+   * Used to tell a user's second client (a magnet's metadata-phase peer, a killed client's
+   * leftover) from the user's own state on the torrent.
+   */
+  hasUser(userId: number): boolean {
+    if (this.byUser !== undefined) return this.byUser.has(userId);
+    const list = this.list;
+    if (list === undefined) return false;
+    for (let i = 0; i < list.length; i++) if (list[i]!.userId === userId) return true;
+    return false;
   }
 
   /** The peer's uploaded counter as last announced (the peer must be in this swarm). */
@@ -122,10 +137,16 @@ export class Swarm {
     this.setCounters(peer, uploaded, downloaded, left);
     if (this.byKey !== undefined) {
       this.byKey.set(key, peer);
+      countUser(this.byUser!, peer.userId, 1);
     } else {
       const byKey = new Map<string, Peer>();
-      for (const p of list) byKey.set(p.key, p);
+      const byUser = new Map<number, number>();
+      for (const p of list) {
+        byKey.set(p.key, p);
+        countUser(byUser, p.userId, 1);
+      }
       this.byKey = byKey;
+      this.byUser = byUser;
     }
   }
 
@@ -146,9 +167,11 @@ export class Swarm {
     }
     if (this.byKey !== undefined) {
       this.byKey.delete(key);
+      countUser(this.byUser!, peer.userId, -1);
       // Shrunk well below the limit: back to scanning, in arrays without spare slots.
       if (list.length <= SCAN_LIMIT / 2) {
         this.byKey = undefined;
+        this.byUser = undefined;
         this.list = list.slice();
         this.counters = copyCounters(counters, list.length, list.length);
       }
@@ -179,6 +202,13 @@ export class Swarm {
   static keyOf(peer: Peer): string {
     return peer.key;
   }
+}
+
+/** Adds `by` to the user's count, dropping the entry at 0. */
+function countUser(byUser: Map<number, number>, userId: number, by: number): void {
+  const n = (byUser.get(userId) ?? 0) + by;
+  if (n > 0) byUser.set(userId, n);
+  else byUser.delete(userId);
 }
 
 /**

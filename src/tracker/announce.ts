@@ -1,11 +1,10 @@
-import type { TrackerQuery } from '../http/query.js';
-import { resolveAddress } from '../http/address.js';
+import type { TrackerQuery } from '../protocol/query.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import { swarmToAdd, type Torrent, type User } from '../store/types.js';
 import type { Swarm } from '../store/swarm.js';
 import { writeDecimal, writeInteger } from '../decimal.js';
-import { ipv4Of, isPublicIPv4 } from '../http/address.js';
-import { ipv6Of, ipv6Param, ipv6Text, isPublicIPv6 } from '../protocol/ipv6.js';
+import { ipv4Of, isPublicIPv4 } from '../protocol/address.js';
+import { ipv6Of, ipv6Param, ipv6Text, isPublicIPv6, mappedIPv4 } from '../protocol/ipv6.js';
 import { dualStackReport, newPeerV6, type DualReport } from './dual-stack.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
@@ -16,8 +15,10 @@ import { choosePeers, EndpointPicker } from './peer-choice.js';
 export interface AnnounceRequest {
   passkey: string;
   query: TrackerQuery;
-  /** Value of the configured proxy header, if any. */
+  /** Value of ctx.addresses.primaryHeader (http.proxy_header, or X-Real-Ip), if present. */
   proxyAddress: string | undefined;
+  /** Value of ctx.addresses.listHeader (X-Forwarded-For), if present and read. */
+  forwardedFor?: string | undefined;
   /** The socket's remote address. */
   socketAddress: string | undefined;
 }
@@ -77,7 +78,10 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
     checkNumber(q.left, Failure.missingLeft, Failure.invalidLeft);
   if (numberFailure !== undefined) return fail(ctx, numberFailure);
 
-  const address = resolveAddress(q.ip, request.proxyAddress, request.socketAddress);
+  // With IPv6 on, an `ip=` IPv6 address must also be outside the documentation and special
+  // ranges inside 2000::/3 (isPublicIPv6); off, the parameter is taken as chihaya takes it.
+  const ipParam = config.announce.ipv6 && q.ip !== undefined ? publicIPv6OrOther(q.ip) : q.ip;
+  const address = ctx.addresses.resolve(ipParam, request.proxyAddress, request.forwardedFor, request.socketAddress);
   let endpoints: AnnounceEndpoints | undefined;
   if (config.announce.ipv6) {
     endpoints = announceEndpoints(address.ip, address.text, q);
@@ -156,6 +160,12 @@ function announceEndpoints(ip: number, text: string, q: TrackerQuery): AnnounceE
   return e;
 }
 
+/** `ip=` as given, unless it is an IPv6 address that isPublicIPv6 refuses. */
+function publicIPv6OrOther(ip: string): string | undefined {
+  const addr16 = ip.indexOf(':') === -1 ? undefined : ipv6Of(ip.trim());
+  return addr16 !== undefined && mappedIPv4(addr16) === -1 && !isPublicIPv6(addr16) ? undefined : ip;
+}
+
 /** Scratch for dualStackReport (the announce path is synchronous). */
 const DUAL: DualReport = { rawUp: 0, rawDown: 0, uploaded: 0, downloaded: 0, stale: false };
 /** Scratch for choosing endpoints with `announce.ipv6` on. */
@@ -194,7 +204,9 @@ function updateSwarm(
   let snatches = 0;
   let rawUp = 0;
   let rawDown = 0;
-  let wasSeeder = false;
+  let remaining = left;
+  const isNew = peer === undefined;
+  const knownLeecher = !isNew && from === torrent.leechers;
   if (peer === undefined) {
     // A new peer's counters are its baseline: no credit for what it reports on arrival.
     if (endpoints === undefined) {
@@ -208,7 +220,6 @@ function updateSwarm(
     to.add(peer, uploaded, downloaded, left);
   } else if (endpoints !== undefined && (peer.v6 !== undefined || endpoints.addr6 !== undefined)) {
     // A peer with an IPv6 endpoint: either family may report its totals (dual-stack.ts).
-    wasSeeder = from === torrent.seeders;
     if (peer.v6 === undefined) {
       // An IPv4 peer gaining an IPv6 endpoint: its IPv4 side last reported the totals it holds.
       peer.v6 = newPeerV6(endpoints.addr6!, endpoints.port6, 0, peer.lastAnnounce, 4, from.uploaded(peer), from.downloaded(peer));
@@ -219,8 +230,9 @@ function updateSwarm(
     if (report.stale) {
       // Overtaken by the other family's report: its left and event are older than what we have.
       to = from;
-      seeding = wasSeeder;
-      to.setCounters(peer, report.uploaded, report.downloaded, from.left(peer));
+      seeding = from === torrent.seeders;
+      remaining = from.left(peer);
+      to.setCounters(peer, report.uploaded, report.downloaded, remaining);
     } else if (from === to) {
       to.setCounters(peer, report.uploaded, report.downloaded, left);
     } else {
@@ -239,8 +251,11 @@ function updateSwarm(
       to.add(peer, uploaded, downloaded, left);
     }
   }
-  // A dual-stack client sends `completed` over both families: the second finds a seeder.
-  if (seeding && completed && !wasSeeder) snatches = 1;
+  // A snatch is a leecher-to-seeder move (issue 14): a known leecher reaching left = 0,
+  // whether or not it says `completed` (rTorrent 0.9 and aria2 often send a plain or a
+  // stopped announce with left = 0 instead), or a new peer saying `completed` with left = 0
+  // (SPEC §5). A seeder repeating `completed`, or a peer that starts as a seeder, is none.
+  if (seeding && (knownLeecher || (completed && isNew))) snatches = 1;
 
   const group = store.groupMultipliers(torrent);
   const up = Math.trunc(
@@ -280,17 +295,23 @@ function updateSwarm(
   if (seeding) torrent.lastAction = now;
 
   let active = true;
+  if (snatches > 0) {
+    torrent.snatched += 1;
+    accounting.snatch(user.id, torrent.id, now);
+  }
   if (event === 'stopped') {
     to.delete(key);
     active = false;
-  } else if (snatches > 0) {
-    torrent.snatched += 1;
-    accounting.snatch(user.id, torrent.id, now);
   }
 
   const seeders = torrent.seeders.size;
   const leechers = torrent.leechers.size;
   accounting.torrent(torrent.id, snatches, seeders, leechers, torrent.lastAction);
+  // transfer_history holds one row per (user, torrent), and `seeding`/`remaining` are what a
+  // site's hit-and-run rules read. A leecher of a user who also seeds this torrent (a
+  // magnet's metadata-phase peer that never stops, a killed client's leftover) must not
+  // flip that row to "not seeding": the row says what the user's best peer says.
+  const userSeeds = seeding || torrent.seeders.hasUser(user.id);
   accounting.transferHistory(
     user.id,
     torrent.id,
@@ -299,8 +320,8 @@ function updateSwarm(
     deltaTime,
     deltaSeedTime,
     snatches,
-    seeding,
-    left,
+    userSeeds,
+    userSeeds ? 0 : remaining,
     now,
     peer.startTime,
     active,

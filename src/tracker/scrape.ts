@@ -1,4 +1,4 @@
-import type { TrackerQuery } from '../http/query.js';
+import type { TrackerQuery } from '../protocol/query.js';
 import type { Torrent } from '../store/types.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';

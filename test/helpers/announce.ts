@@ -1,6 +1,6 @@
 import { MemoryAccounting } from '../../src/accounting/sink.js';
 import { defaultConfig, type Config } from '../../src/config/config.js';
-import { parseTrackerQuery } from '../../src/http/query.js';
+import { parseTrackerQuery } from '../../src/protocol/query.js';
 import type { AnnounceRecorder } from '../../src/recorder/recorder.js';
 import { Store } from '../../src/store/store.js';
 import { newTorrent, type Torrent, type User } from '../../src/store/types.js';
