@@ -66,6 +66,12 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 tracker.start().catch((err: unknown) => {
-  logger.fatal({ err }, 'failed to start');
+  if (err instanceof ConfigError) {
+    // A setup mistake the operator must fix (e.g. a missing migration): one line, no stack.
+    logger.fatal({ error: err.message }, 'failed to start');
+    process.stderr.write(`hayate: ${err.message}\n`);
+  } else {
+    logger.fatal({ err }, 'failed to start');
+  }
   exit(1);
 });
