@@ -32,7 +32,7 @@ const noop = (): void => undefined;
 const accounting: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, transferIp6: noop, snatch: noop, revive: noop };
 const ctx = createContext({ store, config: defaultConfig(), accounting, recorder: noRecorder });
 const random = prng(7);
-const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, seed: 1 }, random);
+const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, scrapeShare: 0, seed: 1 }, random);
 
 function once(i: number): number {
   const raw = nextRequest(peers[i % peers.length]!, random);

@@ -70,11 +70,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       );
       server.maxRequestsPerSocket = 0;
       // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
-      connections = new AnnounceConnections(server, answerAnnounceSafely, {
+      connections = new AnnounceConnections(server, answerAnnounceSafely, answerScrapeSafely, {
         proxyHeader: Buffer.from(primaryHeader, 'latin1'),
         listHeader: Buffer.from(listHeader, 'latin1'),
         maxHeadBytes: maxHeaderSize,
         maxHeaders: 100,
+        // With scrapes off, a scrape is fastify's 404.
+        scrape: config.enable_scrape,
         readMs: timeouts.read,
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
@@ -133,6 +135,23 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   ): Buffer {
     try {
       return announceBody(passkey, target, proxyAddress, forwardedFor, socketAddress);
+    } catch (err) {
+      return internalError(err, target);
+    }
+  }
+
+  /** One scrape, counted; the same for the socket path and fastify's route. */
+  function scrapeBody(passkey: string, target: string): Buffer {
+    stats.scrapes++;
+    const result = scrape(ctx, passkey, parseTrackerQuery(target));
+    if (result.failed) stats.failures++;
+    return result.body;
+  }
+
+  /** A scrape whose unexpected error stays confined to it (as answerAnnounceSafely). */
+  function answerScrapeSafely(passkey: string, target: string): Buffer {
+    try {
+      return scrapeBody(passkey, target);
     } catch (err) {
       return internalError(err, target);
     }
@@ -199,11 +218,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       stats.other++;
       return reply.code(404).type(TEXT).send(NOT_FOUND);
     }
-    stats.scrapes++;
-    const passkey = (request.params as { passkey: string }).passkey;
-    const result = scrape(ctx, passkey, parseTrackerQuery(request.raw.url ?? ''));
-    if (result.failed) stats.failures++;
-    return reply.type(TEXT).send(result.body);
+    return reply.type(TEXT).send(scrapeBody((request.params as { passkey: string }).passkey, request.raw.url ?? ''));
   });
 
   const started = clock();

@@ -17,8 +17,10 @@ export class RequestStats {
   other = 0;
   /** Connections accepted. */
   connections = 0;
-  /** Connections the socket announce path handed to Node's HTTP server (another route, or a request it declined). */
+  /** Connections the socket announce path handed to Node's HTTP server for good (a request it could not frame: a body, a split head, HTTP/1.0, …). */
   connectionsHandedOver = 0;
+  /** Requests the socket announce path handed to Node's HTTP server one at a time (their connection came back after the answer). */
+  requestsHandedOver = 0;
 
   total(): number {
     return this.announces + this.scrapes + this.other;
@@ -170,11 +172,20 @@ export class Metrics {
     });
     new Counter({
       name: 'hayate_connections_handed_to_node_total',
-      help: "Connections the socket announce path handed to Node's HTTP server (another route, or a request it declined)",
+      help: "Connections the socket announce path handed to Node's HTTP server for good (a request it could not frame: a body, a head split across reads, HTTP/1.0, ...)",
       registers,
       collect() {
         this.reset();
         this.inc(stats.connectionsHandedOver);
+      },
+    });
+    new Counter({
+      name: 'hayate_requests_handed_to_node_total',
+      help: "Requests the socket announce path handed to Node's HTTP server one at a time (/alive, /metrics, other routes); their connection comes back after the answer",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.requestsHandedOver);
       },
     });
     new Counter({

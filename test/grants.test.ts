@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadFixtures } from '../fixtures/load.js';
+import { torrents, users } from '../fixtures/site.js';
+import { counterValue } from './helpers/flush-setup.js';
+import { encodeBytes } from './helpers/announce.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { startTracker, type RunningTracker } from './helpers/tracker.js';
+
+// The privileges docs/database.md tells operators to grant, run as written: a tracker whose
+// database user has exactly those must reload, flush every queue and purge without an SQL error,
+// and each grant must be needed (without it, something fails).
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const documented = readFileSync(`${repo}docs/database.md`, 'utf8');
+
+/** The statements between the grants markers of docs/database.md. */
+function documentedStatements(): string[] {
+  const from = documented.indexOf('<!-- grants:start -->');
+  const to = documented.indexOf('<!-- grants:end -->');
+  expect(from, 'docs/database.md has <!-- grants:start -->').toBeGreaterThan(-1);
+  expect(to, 'docs/database.md has <!-- grants:end -->').toBeGreaterThan(from);
+  return documented
+    .slice(from, to)
+    .split('\n')
+    .filter((line) => /^(CREATE USER|GRANT) /.test(line))
+    .map((line) => line.replace(/;$/, ''));
+}
+
+/** A statement made to apply to this test's database and user. */
+function forTest(statement: string, database: string, user: string, password: string): string {
+  return statement
+    .replaceAll('chihaya.', `\`${database}\`.`)
+    .replaceAll("'hayate'@'127.0.0.1'", `'${user}'@'127.0.0.1'`)
+    .replace("'change-me'", `'${password}'`);
+}
+
+const hex = (h: string) => encodeBytes(Buffer.from(h, 'hex'));
+const announcePath = (passkey: string, infoHashHex: string, peerId: string, rest: string) =>
+  `/${passkey}/announce?info_hash=${hex(infoHashHex)}&peer_id=${peerId}&port=51413&compact=1&${rest}`;
+
+interface Outcome {
+  reloaded: boolean;
+  reloadFailures: number;
+  flushed: boolean;
+  sqlErrors: number;
+  purged: boolean;
+  answers: string[];
+}
+
+/**
+ * Runs a tracker as `user` over `db`: the first load and one more full reload, announces that
+ * fill every accounting queue (a snatch, a revived pruned torrent, a TrackerHide user), a flush
+ * of every queue, and the purge with the clock past peer_inactivity.
+ */
+async function exercise(db: TestDatabase, user: string, password: string): Promise<Outcome> {
+  const root = new URL(inject('dbRootUrl'));
+  const dsn = `mysql://${user}:${password}@${root.host}/${db.name}`;
+  let run: RunningTracker | undefined;
+  try {
+    run = await startTracker({ db, configure: (config) => (config.database.dsn = dsn) });
+    const { tracker } = run;
+    const reloaded = await tracker.reloader.reload();
+    const answers: string[] = [];
+    const peer = '-TR3000-grants000001';
+    for (const path of [
+      announcePath(users.normal.passkey, torrents.live.infoHashHex, peer, 'uploaded=0&downloaded=0&left=1000&event=started'),
+      announcePath(users.normal.passkey, torrents.live.infoHashHex, peer, 'uploaded=4000&downloaded=1000&left=0&event=completed'),
+      announcePath(users.hidden.passkey, torrents.pruned.infoHashHex, '-TR3000-grants000002', 'uploaded=0&downloaded=0&left=0'),
+    ]) {
+      answers.push((await run.get(path)).body.toString('latin1'));
+    }
+    const flush = await tracker.accounting.flushNow();
+    const purge = await tracker.purge.runOnce(Math.floor(Date.now() / 1000) + tracker.config.intervals.peer_inactivity + 60);
+    return {
+      reloaded,
+      reloadFailures: await counterValue(tracker.metrics.reloadFailures),
+      flushed: flush.ok,
+      sqlErrors: await counterValue(tracker.metrics.sqlErrors),
+      purged: purge.deactivatedRows !== undefined,
+      answers,
+    };
+  } finally {
+    // A failing flush would be retried until the stop deadline: give it none.
+    await run?.tracker.stop(1);
+    await run?.close();
+  }
+}
+
+describe('the database privileges of docs/database.md', () => {
+  let admin: Connection;
+  const created: string[] = [];
+
+  beforeAll(async () => {
+    const root = new URL(inject('dbRootUrl'));
+    admin = await createConnection({
+      host: root.hostname,
+      port: Number(root.port || 3306),
+      user: decodeURIComponent(root.username),
+      password: decodeURIComponent(root.password),
+    });
+  });
+  afterAll(async () => {
+    for (const user of created) await admin.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'`);
+    await admin.end();
+  });
+
+  /** A fresh database with the fixtures and a user made by `statements`. */
+  async function setUp(statements: string[]): Promise<{ db: TestDatabase; user: string; password: string }> {
+    const db = await createTestDatabase('hayate_grants');
+    await loadFixtures(db.conn);
+    const user = `hayate_g${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    created.push(user);
+    for (const statement of statements) await admin.query(forTest(statement, db.name, user, password));
+    return { db, user, password };
+  }
+
+  it('are enough: reload, flush of every queue and purge run without an SQL error, and every write arrives', async () => {
+    const statements = documentedStatements();
+    expect(statements.filter((s) => s.startsWith('GRANT ')).length).toBeGreaterThanOrEqual(7);
+    const { db, user, password } = await setUp(statements);
+    try {
+      const rows = async (sql: string, params: unknown[] = []) => (await db.conn.query<RowDataPacket[]>(sql, params))[0];
+      const accountOf = async () => (await rows('SELECT Uploaded, Downloaded, rawup, rawdl FROM users_main WHERE ID = ?', [users.normal.id]))[0]!;
+      const historyOf = async () =>
+        (await rows('SELECT uploaded, downloaded, snatched, snatched_time, active FROM transfer_history WHERE uid = ? AND fid = ?', [users.normal.id, torrents.live.id]))[0]!;
+      const before = await accountOf();
+      const historyBefore = await historyOf();
+      const outcome = await exercise(db, user, password);
+      expect(outcome).toMatchObject({ reloaded: true, reloadFailures: 0, flushed: true, sqlErrors: 0, purged: true });
+      for (const answer of outcome.answers) expect(answer).not.toContain('failure reason');
+
+      expect(await accountOf()).toEqual({
+        Uploaded: before['Uploaded'] + 4000,
+        Downloaded: before['Downloaded'] + 1000,
+        rawup: before['rawup'] + 4000,
+        rawdl: before['rawdl'] + 1000,
+      });
+      // (Seeders and Leechers: the purge has dropped the peers by now, and the flusher may be writing that.)
+      const [live] = await rows('SELECT Snatched, last_action FROM torrents WHERE ID = ?', [torrents.live.id]);
+      expect(live!['Snatched']).toBe(torrents.live.snatched + 1);
+      expect(live!['last_action']).toBeGreaterThan(torrents.live.lastAction);
+      const [revived] = await rows('SELECT Status FROM torrents WHERE ID = ?', [torrents.pruned.id]);
+      expect(revived!['Status']).toBe(0);
+      const history = await historyOf();
+      expect(history['uploaded']).toBe(historyBefore['uploaded'] + 4000);
+      expect(history['downloaded']).toBe(historyBefore['downloaded'] + 1000);
+      expect(history['snatched']).toBe(historyBefore['snatched'] + 1);
+      expect(history['active']).toBe(0); // the purge, its clock past peer_inactivity
+      const [hidden] = await rows('SELECT ip FROM transfer_ips WHERE uid = ? AND fid = ?', [users.hidden.id, torrents.pruned.id]);
+      expect(hidden!['ip']).toBe(0x7f000001);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('are each needed: without any one of them, the reload, a flush or the purge fails', async () => {
+    const statements = documentedStatements();
+    const grants = statements.filter((s) => s.startsWith('GRANT '));
+    for (const grant of grants) {
+      // Without the grant entirely, and (for grants of several privileges) without each one of them.
+      const privileges = /^GRANT (.+?) ON /.exec(grant)![1]!.split(', ');
+      const variants = privileges.length === 1 ? [''] : privileges.map((p) => grant.replace(/^GRANT (.+?) ON /, `GRANT ${privileges.filter((q) => q !== p).join(', ')} ON `));
+      for (const variant of variants) {
+        const { db, user, password } = await setUp(statements.map((s) => (s === grant ? variant : s)).filter((s) => s !== ''));
+        try {
+          const outcome = await exercise(db, user, password);
+          const failed = !outcome.reloaded || outcome.reloadFailures > 0 || !outcome.flushed || outcome.sqlErrors > 0 || !outcome.purged;
+          expect(failed, `${variant || 'no'} instead of ${grant}: nothing failed, so the documented grant is more than needed`).toBe(true);
+        } finally {
+          await db.drop();
+        }
+      }
+    }
+  }, 120_000);
+});
