@@ -30,7 +30,7 @@ const specDefaults = {
     flush: 3,
   },
   http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
-  announce: { strict_port: false, numwant: 25, max_numwant: 50 },
+  announce: { strict_port: false, numwant: 25, max_numwant: 50, ipv6: false },
   record_announces: false,
   enable_scrape: true,
   enable_metrics: false,
@@ -111,7 +111,11 @@ describe("chihaya's config.json", () => {
     expect(loaded.unknownKeys).toEqual([]);
     // Every chihaya value kept; hayate's own keys get their defaults.
     const chihaya = JSON.parse(chihayaConfig);
-    expect(loaded.config).toEqual({ ...chihaya, http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] } });
+    expect(loaded.config).toEqual({
+      ...chihaya,
+      http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] },
+      announce: { ...chihaya.announce, ipv6: false },
+    });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
       port: 3306,
@@ -219,6 +223,7 @@ describe('numwant', () => {
       strict_port: false,
       numwant: 50,
       max_numwant: 50,
+      ipv6: false,
     });
   });
 });
@@ -336,7 +341,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(30);
+    expect(leaves.length).toBe(31);
   });
 });
 
