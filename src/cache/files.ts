@@ -206,6 +206,26 @@ async function readSwarmPaced(r: ByteReader, version: number, exact: boolean, wh
   return entries;
 }
 
+/**
+ * Reads one torrent record (info hash to multipliers) at the reader's position,
+ * without yielding: for tools that index a file and come back to its records.
+ */
+export function readTorrentRecord(r: ByteReader, version: number, exact: boolean): TorrentRecord {
+  const infoHash = r.latin1(20, 'info_hash');
+  const swarm = (what: string): PeerEntry[] => {
+    const count = r.uvarint(`${what} count`);
+    if (count * (PEER_KEY_SIZE + PEER_SIZE) > r.remaining) {
+      throw new CacheFormatError(`truncated: ${count} ${what} cannot fit in the ${r.remaining} bytes left`, r.pos);
+    }
+    const entries: PeerEntry[] = new Array(count);
+    for (let i = 0; i < count; i++) entries[i] = { key: r.latin1(PEER_KEY_SIZE, 'peer key'), peer: readPeer(r, version, exact) };
+    return entries;
+  };
+  const seeders = swarm('seeders');
+  const leechers = swarm('leechers');
+  return { infoHash, seeders, leechers, ...readTorrentTrailer(r, version, exact) };
+}
+
 export async function decodeUserFile(
   buf: Buffer,
   fileName: string,

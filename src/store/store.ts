@@ -1,6 +1,8 @@
 import { TimeSlice } from '../event-loop.js';
 import type { ApprovedClient, GroupFreeleech, Torrent, User } from './types.js';
 import { groupKey, hnrKey } from './types.js';
+import { Pushes } from './pushes.js';
+import { Unregistered } from './unregistered.js';
 
 /**
  * Everything the announce path reads: users, torrents (with their swarms) and
@@ -18,6 +20,18 @@ export class Store {
   groupFreeleech = new Map<string, GroupFreeleech>();
   approvedClients: ApprovedClient[] = [];
   globalFreeleech = false;
+  /**
+   * Where the data came from: undefined until the cache files (users, torrents)
+   * or a whole database pass filled the store; 'database' from the first whole
+   * pass on. Until then an unknown passkey proves nothing (announce and scrape
+   * answer a retryable failure, not "passkey is invalid"), and until the database
+   * answered neither does an unknown client (the cache files hold no clients).
+   */
+  loadedFrom: 'cache' | 'database' | undefined = undefined;
+  /** Orders the site's pushes against the reload passes (src/update/, src/database/reload.ts). */
+  readonly pushes = new Pushes();
+  /** Torrents the site deleted with a reason: announces get `Unregistered torrent: …` for a day. */
+  readonly unregistered = new Unregistered();
 
   /** Returns the approved client ID for a peer_id (latin1), or 0. */
   clientIdFor(peerId: string): number {

@@ -8,7 +8,7 @@ import { ipv6Of, ipv6Param, ipv6Text, isPublicIPv6, mappedIPv4 } from '../protoc
 import { dualStackReport, newPeerV6, type DualReport } from './dual-stack.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
-import { clientNotApproved, Failure, notIPv4, torrentGone, wellKnownPort } from './failures.js';
+import { clientNotApproved, Failure, notIPv4, torrentGone, unregisteredTorrent, wellKnownPort } from './failures.js';
 import { choosePeers, EndpointPicker } from './peer-choice.js';
 
 /** An announce as the HTTP layer hands it over: nothing here needs a socket. */
@@ -60,7 +60,7 @@ function checkNumber(
 export function announce(ctx: TrackerContext, request: AnnounceRequest, now: number): AnnounceResult {
   const { store, config } = ctx;
   const user = store.users.get(request.passkey);
-  if (user === undefined) return fail(ctx, Failure.invalidPasskey);
+  if (user === undefined) return fail(ctx, store.loadedFrom === undefined ? Failure.notReady : Failure.invalidPasskey);
 
   const q = request.query;
   let infoHash: string | undefined;
@@ -89,10 +89,17 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
   } else if (address.ip < 0) return failOnce(ctx, notIPv4(address.text));
 
   const clientId = store.clientIdFor(q.peerId);
-  if (clientId === 0) return failOnce(ctx, clientNotApproved(q.peerId));
+  if (clientId === 0) {
+    // The cache files hold no approved clients: until the database has answered once, nobody's client is known.
+    return store.loadedFrom === 'database' ? failOnce(ctx, clientNotApproved(q.peerId)) : fail(ctx, Failure.notReady);
+  }
 
   const torrent = store.torrents.get(infoHash);
-  if (torrent === undefined) return fail(ctx, Failure.unknownTorrent);
+  if (torrent === undefined) {
+    // Deleted by the site with a reason (update API, delete_torrent): say why, for a day.
+    const reason = store.unregistered.reasonFor(infoHash, now);
+    return reason === undefined ? fail(ctx, Failure.unknownTorrent) : failOnce(ctx, unregisteredTorrent(reason));
+  }
 
   const left = q.left!;
   if (torrent.status === 1 && left === 0) {
