@@ -6,6 +6,17 @@ import type { Peer } from './peer.js';
  */
 export type Counter = number | bigint;
 
+/**
+ * A counter as a number for code that keeps plain doubles (the IPv6 dual-stack totals,
+ * src/tracker/dual-stack.ts): exact up to 2^53 − 1, saturated there above. Deltas between
+ * two saturated values are 0: such counters credit nothing more (they are broken or forged
+ * counters; see MAX_DELTA in src/tracker/counters.ts).
+ */
+export function saturatedNumber(value: Counter): number {
+  const max = Number.MAX_SAFE_INTEGER;
+  return typeof value === 'number' ? (value > max ? max : value) : max;
+}
+
 const NO_PEERS: readonly Peer[] = Object.freeze([]);
 
 /**

@@ -1,6 +1,8 @@
 import type { U64 } from '../protocol/query.js';
 import type { Counter } from '../store/swarm.js';
 
+export { saturatedNumber } from '../store/swarm.js';
+
 /**
  * The most bytes one announce credits per counter: 2^53 − 1 (8 PiB). Counters are exact
  * up to 2^64 − 1 (BEP 3), and so is the difference between two of them; a difference above
@@ -29,3 +31,4 @@ export function credited(raw: number, a: number, b: number, c: number): number {
   const value = Math.trunc(raw * Math.abs(a) * Math.abs(b) * Math.abs(c));
   return value > MAX_DELTA ? MAX_DELTA : value;
 }
+
