@@ -11,13 +11,14 @@
 import type { Batch } from './queue.js';
 import { SqlText } from './sql-text.js';
 
-export type QueueName = 'users' | 'torrents' | 'transfer_history' | 'transfer_ips' | 'snatches' | 'revivals';
+export type QueueName = 'users' | 'torrents' | 'transfer_history' | 'transfer_ips' | 'transfer_ips6' | 'snatches' | 'revivals';
 
 export const queueNames: readonly QueueName[] = [
   'users',
   'torrents',
   'transfer_history',
   'transfer_ips',
+  'transfer_ips6',
   'snatches',
   'revivals',
 ];
@@ -264,6 +265,33 @@ export const ipsTable: Table = {
       const v = r * 5;
       sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).char(44).nat(K[k + 2]!, UINT_MAX).char(44);
       sql.nat(K[k + 3]!, MEDIUMINT_UNSIGNED_MAX).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
+      sql.nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX).char(44).nat(V[v + IpColumn.startTime]!, UINT_MAX).char(44);
+      sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
+    }
+    return sql.text(ipsTail).finish();
+  },
+  bytesColumns: [IpColumn.up, IpColumn.down],
+};
+
+/**
+ * transfer_ips6 (database/migrations/002-transfer-ips6.sql): transfer_ips for announces
+ * made from IPv6 addresses, the address as BINARY(16). Key [uid, fid, address as four
+ * big-endian words, client_id]; values as transfer_ips (IpColumn).
+ */
+export const ips6Table: Table = {
+  name: 'transfer_ips6',
+  keyWidth: 7,
+  valueWidth: 5,
+  absorbOlder: ipsTable.absorbOlder,
+  statement({ keys: K, values: V }, order, from, to) {
+    sql.begin('INSERT INTO transfer_ips6 (uid, fid, ip, client_id, uploaded, downloaded, port, starttime, last_announce) VALUES ');
+    for (let i = from; i < to; i++) {
+      const r = order[i]!;
+      const k = r * 7;
+      const v = r * 5;
+      sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).text(",X'");
+      sql.hexWord(K[k + 2]!).hexWord(K[k + 3]!).hexWord(K[k + 4]!).hexWord(K[k + 5]!).text("',");
+      sql.nat(K[k + 6]!, MEDIUMINT_UNSIGNED_MAX).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
       sql.nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX).char(44).nat(V[v + IpColumn.startTime]!, UINT_MAX).char(44);
       sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
     }

@@ -25,6 +25,9 @@ export interface TrackerQuery {
   noPeerId: boolean;
   /** The client's `ip` parameter, decoded. */
   ip: string | undefined;
+  /** BEP 7 `ipv4=` / `ipv6=` parameters, decoded (read with `announce.ipv6` on only). */
+  ipv4: string | undefined;
+  ipv6: string | undefined;
 }
 
 function hexValue(code: number): number {
@@ -125,6 +128,8 @@ export function parseTrackerQuery(target: string): TrackerQuery {
     compact: true,
     noPeerId: false,
     ip: undefined,
+    ipv4: undefined,
+    ipv6: undefined,
   };
   const q = target.indexOf('?');
   if (q === -1) return query;
@@ -170,6 +175,12 @@ export function parseTrackerQuery(target: string): TrackerQuery {
           break;
         case 'ip':
           query.ip = decodeComponent(target, vs, end);
+          break;
+        case 'ipv4':
+          query.ipv4 = decodeComponent(target, vs, end);
+          break;
+        case 'ipv6':
+          query.ipv6 = decodeComponent(target, vs, end);
           break;
         default:
           break;

@@ -13,6 +13,8 @@ export interface AnnounceRecorder {
     uploaded: number,
     downloaded: number,
     left: number,
+    /** With `announce.ipv6` on, an announce from an IPv6 address: its 16 bytes (latin1); `ip` is then 0. */
+    addr6?: string,
   ): void;
 }
 
