@@ -82,6 +82,13 @@ async function run(
         return alias === undefined ? p : { ip: alias, port: 0, ...(p.peerId !== undefined ? { peerId: 'any' } : {}) };
       });
     }
+    if (step.onePeerOf !== undefined) {
+      for (const [side, n] of [['chihaya', c], ['hayate', h]] as const) {
+        const got = (n.peers ?? []).map((p) => `${p.ip}:${p.port}`);
+        if (got.length !== 1 || !step.onePeerOf.includes(got[0]!)) found.push(`${step.label}: ${side}: expected one peer of ${step.onePeerOf.join(', ')}, got [${got.join(', ')}]`);
+        n.peers = [{ ip: 'one of the candidates', port: 0 }];
+      }
+    }
     const hash = announcedHash(step.target);
     if (hash !== undefined && h.downloaded !== undefined && /[?&]event=completed/.test(step.target) && /[?&]left=0(&|$)/.test(step.target)) {
       snatchLead.set(hash, (snatchLead.get(hash) ?? 0) + 1);

@@ -25,6 +25,8 @@ export interface Step {
    * leave behind stays apart from the rest.
    */
   awaiting?: string;
+  /** The answer must hold exactly one of these peers (`ip:port`), any one: a random pick is allowed. */
+  onePeerOf?: string[];
 }
 
 /** A torrent the suite adds to both databases for the `awaiting` steps (ID 8). */
@@ -38,6 +40,12 @@ function must(ok: boolean, what: string): void {
 const badNumber = (reason: string) => (c: Normalised, h: Normalised) => {
   must(c.status === 500 && c.raw === '', 'chihaya: HTTP 500, empty body');
   must(h.status === 200 && h.failure === reason && h.failureInterval === 3600, `hayate: "${reason}"`);
+};
+
+/** Documented: a numwant that is not a 16-bit number is HTTP 500 in chihaya; hayate uses the default and goes on (here: to an unknown torrent). */
+const badNumwant = (c: Normalised, h: Normalised) => {
+  must(c.status === 500 && c.raw === '', 'chihaya: HTTP 500');
+  must(h.failure === 'This torrent does not exist' && h.failureInterval === 300, 'hayate: numwant falls back to the default, the request goes on');
 };
 
 /** Documented: with compact=0 hayate sends each peer's `peer id` (BEP 3) unless no_peer_id=1; chihaya only when no_peer_id=0 is sent. */
@@ -192,11 +200,19 @@ export function phaseOne(): Step[] {
     { label: 'left = -1', target: announce({ hash: T7, peer: pid(123), left: -1 }), documented: badNumber('Malformed request - invalid left') },
     { label: 'uploaded = 2^64', target: announce({ hash: T7, peer: pid(123), up: '18446744073709551616' }), documented: badNumber('Malformed request - invalid uploaded') },
     { label: 'downloaded empty', target: announce({ hash: T7, peer: pid(123), down: '' }), documented: badNumber('Malformed request - invalid downloaded') },
-    { label: 'numwant = abc', target: announce({ hash: UNKNOWN, peer: pid(124), port: 52024, left: 0, extra: 'numwant=abc' }), documented: (c, h) => {
-      must(c.status === 500 && c.raw === '', 'chihaya: HTTP 500');
-      must(h.failure === 'This torrent does not exist' && h.failureInterval === 300, 'hayate: numwant falls back to the default, the request goes on');
-    } },
-    { label: 'numwant = 1 of a bigger swarm', target: announce({ hash: T7, peer: pid(125), port: 52025, left: 3, extra: 'numwant=1' }), headers: real('203.0.113.125') },
+    { label: 'numwant = abc', target: announce({ hash: UNKNOWN, peer: pid(124), port: 52024, left: 0, extra: 'numwant=abc' }), documented: badNumwant },
+    // garbage in numbers, on an unknown torrent: only whether the number parses shows
+    ...([
+      ['uploaded = 1.5', { up: '1.5' }, 'uploaded'], ['uploaded = +5', { up: '+5' }, 'uploaded'], ['left = 0x10', { left: '0x10' }, 'left'],
+      ['left = 1e3', { left: '1e3' }, 'left'], ['left = " 5"', { left: '%205' }, 'left'], ['port = 0', { port: 0 }, 'same'],
+      ['port = 65535', { port: 65535 }, 'same'], ['port = 65536', { port: 65536 }, 'port'], ['numwant = -1', { extra: 'numwant=-1' }, 'numwant'],
+      ['numwant = 99999', { extra: 'numwant=99999' }, 'numwant'], ['left = 007', { left: '007' }, 'same'],
+      ['uploaded = 2^64 - 1', { up: '18446744073709551615' }, 'awaiting'],
+    ] as [string, AnnounceArgs, string][]).map(([label, args, kind]): Step => ({
+      label: `garbage: ${label}`,
+      target: announce({ hash: UNKNOWN, peer: pid(130), ...args }),
+      ...(kind === 'awaiting' ? { awaiting: 'issue 12 item 2' } : kind === 'numwant' ? { documented: badNumwant } : kind !== 'same' ? { documented: badNumber(`Malformed request - invalid ${kind}`) } : {}),
+    })),
 
     // ---- multipliers and freeleech
     { label: 'T5 (1.5/0.5) multiplied user starts', target: announce({ passkey: U.multiplied.passkey, hash: T5, peer: pid(71), port: 52071, left: 10 * MiB }), headers: real('203.0.113.71') },
@@ -205,6 +221,9 @@ export function phaseOne(): Step[] {
     { label: 'T6 group freeleech: download', target: announce({ hash: T6, peer: pid(61), port: 52061, left: 0, up: 11, down: 1000, event: 'completed' }), headers: real('203.0.113.61') },
     { label: 'T7 same group, other type: start', target: announce({ hash: T7, peer: pid(62), port: 52062, left: 1000 }), headers: real('203.0.113.62') },
     { label: 'T7 same group, other type: download', target: announce({ hash: T7, peer: pid(62), port: 52062, left: 100, up: 13, down: 900 }), headers: real('203.0.113.62') },
+
+    { label: 'T7 another user\'s leecher', target: announce({ passkey: U.multiplied.passkey, hash: T7, peer: pid(63), port: 52063, left: 500 }), headers: real('203.0.113.63') },
+    { label: 'numwant = 1 of a bigger swarm', target: announce({ passkey: U.other.passkey, hash: T7, peer: pid(125), port: 52025, left: 3, extra: 'numwant=1' }), headers: real('203.0.113.125'), onePeerOf: ['203.0.113.62:52062', '203.0.113.63:52063'] },
 
     // ---- revival, moves the two trackers handle differently
     { label: 'T3 pruned torrent revived by a seeder', target: announce({ passkey: U.other.passkey, hash: T3, peer: pid(31), port: 52031 }), headers: real('203.0.113.31') },
