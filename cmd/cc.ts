@@ -47,7 +47,7 @@ const progress = () => progressReporter(program.opts<{ quiet?: boolean }>().quie
 
 program
   .command('dump')
-  .description(`write ${TORRENT_DUMP_FILE} and ${USER_DUMP_FILE} from the .bin files`)
+  .description(`write ${TORRENT_DUMP_FILE} and ${USER_DUMP_FILE} from the .bin files (chihaya's cc layout)`)
   .action(async () => {
     const r = await dumpCache(dirOf(), progress());
     console.log(`dumped ${r.torrents} torrents with ${r.peers} peers, ${r.users} users`);

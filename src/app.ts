@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
 import { CacheWriter, readCacheFiles } from './cache/index.js';
+import { attachIpv6Endpoints, readIpv6Endpoints, type Ipv6EndpointRecord } from './cache/ipv6-endpoints.js';
 import { ConfigError, listenAddress, type Config } from './config/config.js';
+import { IPV6_MIGRATION, transferIps6Table } from './database/ipv6-table.js';
 import { isConfigurationRefusal, openPool } from './database/pool.js';
 import { redact } from './config/dsn.js';
 import { Reloader, type ReloadOptions } from './database/reload.js';
@@ -113,7 +115,7 @@ export class Tracker {
     this.recorder = config.record_announces
       ? new CsvRecorder({ dir: join(this.dir, 'events'), logger, metrics: this.metrics })
       : undefined;
-    this.cacheWriter = options.cache === false ? undefined : new CacheWriter(this.dir, { logger });
+    this.cacheWriter = options.cache === false ? undefined : new CacheWriter(this.dir, { logger, ipv6: config.announce.ipv6 });
     this.ctx = createContext({
       store: this.store,
       config,
@@ -134,6 +136,11 @@ export class Tracker {
       clients: () => store.approvedClients.length,
       hitAndRuns: () => store.hitAndRuns.size,
       peers: () => store.peerCountsYielding(),
+      // With IPv6 off every peer has an IPv4 endpoint only: no walk over every peer for it.
+      ...(config.announce.ipv6
+        ? { endpoints: () => store.endpointCountsYielding(Math.floor(this.clock() / 1000) - config.intervals.peer_inactivity) }
+        : {}),
+      announcesByFamily: () => this.ctx.announcesByFamily,
     });
     this.updates = new UpdateApi({
       store: this.store,
@@ -149,6 +156,7 @@ export class Tracker {
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */
   async start(listen: { host: string; port: number } = listenAddress(this.config.http.addr)): Promise<string> {
+    if (this.config.announce.ipv6) await this.checkIpv6Table();
     if (this.cacheWriter !== undefined) await this.loadCache();
     const loaded = await this.reloader.reload();
     if (!loaded) {
@@ -188,12 +196,34 @@ export class Tracker {
   private async loadCache(): Promise<void> {
     const cached = await readCacheFiles(this.dir, { logger: this.logger });
     for (const error of cached.errors) this.logger.error({ error }, 'cache file unusable: starting without it');
+    // IPv6 endpoints (peers6-cache.bin); with IPv6 off, IPv6-only peers (0.0.0.0 in the file) are dropped.
+    let endpoints6: Ipv6EndpointRecord[] = [];
+    if (this.config.announce.ipv6) {
+      try {
+        endpoints6 = await readIpv6Endpoints(this.dir);
+      } catch (err) {
+        this.logger.error({ error: (err as Error).message }, 'cache file unusable: starting without it');
+      }
+    }
+    const ipv6 = attachIpv6Endpoints(cached.torrents, endpoints6);
+    if (endpoints6.length > 0 || ipv6.dropped > 0) this.logger.info(ipv6, 'IPv6 endpoints restored');
     this.store.torrents = cached.torrents;
     this.store.users = cached.users;
     if (cached.users.size > 0) this.store.loadedFrom = 'cache';
     let peers = 0;
     for (const t of cached.torrents.values()) peers += t.seeders.size + t.leechers.size;
     this.logger.info({ torrents: cached.torrents.size, peers, users: cached.users.size }, 'cache loaded');
+  }
+
+  /** With `announce.ipv6` on, refuses to start (ConfigError) while the table IPv6 history goes to is missing. */
+  private async checkIpv6Table(): Promise<void> {
+    const table = await transferIps6Table(this.pool);
+    if (table === 'missing') {
+      throw new ConfigError(
+        `announce.ipv6 is on, but the table transfer_ips6 does not exist: apply ${IPV6_MIGRATION} to the database (docs/ipv6.md), or turn announce.ipv6 off`,
+      );
+    }
+    if (table === 'unknown') this.logger.warn({ migration: IPV6_MIGRATION }, 'could not check that transfer_ips6 exists (database unreachable)');
   }
 
   private scheduleReload(): void {
