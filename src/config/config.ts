@@ -19,13 +19,17 @@ export interface Config {
     flush: number;
   };
   http: { addr: string; proxy_header: string; trusted_proxies: string[]; timeout: { read: number; write: number; idle: number } };
-  announce: { strict_port: boolean; numwant: number; max_numwant: number };
+  announce: { strict_port: boolean; numwant: number; max_numwant: number; ipv6: boolean };
   /** Crash safety: the announce journal (docs/crash-safety.md). */
   journal: { enabled: boolean; fdatasync: boolean; segment_bytes: number };
   record_announces: boolean;
   enable_scrape: boolean;
   enable_metrics: boolean;
   log_flushes: boolean;
+  /** Update API password (Ocelot's key); '' = API off. */
+  site_password: string;
+  /** Addresses / CIDR blocks allowed to call the update API; empty = any. */
+  site_addresses: string[];
 }
 
 export class ConfigError extends Error {
@@ -89,6 +93,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   }
   const proxiesError = trustedProxiesError(config.http.trusted_proxies);
   if (proxiesError !== undefined) throw new ConfigError(`invalid configuration: http.trusted_proxies: ${proxiesError}`);
+  const sitesError = trustedProxiesError(config.site_addresses);
+  if (sitesError !== undefined) throw new ConfigError(`invalid configuration: site_addresses: ${sitesError}`);
   if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
   if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;
   return config;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { AccountingSink } from '../accounting/sink.js';
 import type { JournalPositionSource } from '../flush/positions.js';
 import type { Logger } from '../log.js';
-import { Call, Flag, KIND_ANNOUNCE, Offset, RECORD_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_NAME, sealRecord, segmentHeader, segmentName } from './record.js';
+import { Call, Flag, KIND_ANNOUNCE, Offset, RECORD_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_NAME, sealRecord, segmentHeader, segmentName, writeCounter } from './record.js';
 
 export interface JournalOptions {
   /** Folder of the segment files (created if missing). */
@@ -123,7 +123,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     this.inner.user(userId, rawUp, rawDown, up, down);
     const at = this.begin(Call.user);
     const b = this.buf;
-    if (this.calls & (Call.history | Call.ip)) {
+    if (this.calls & (Call.history | Call.ip | Call.ip6)) {
       if (b.readDoubleLE(at + Offset.rawUp) !== rawUp || b.readDoubleLE(at + Offset.rawDown) !== rawDown) this.unfit('user');
     } else {
       b.writeDoubleLE(rawUp, at + Offset.rawUp);
@@ -191,6 +191,26 @@ export class Journal implements AccountingSink, JournalPositionSource {
     b.writeUInt16LE(port & 0xffff, at + Offset.port);
   }
 
+  transferIp6(
+    userId: number,
+    torrentId: number,
+    addr16: string,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void {
+    this.inner.transferIp6(userId, torrentId, addr16, clientId, rawUp, rawDown, port, lastAnnounce, startTime);
+    const at = this.begin(Call.ip6);
+    const b = this.buf;
+    this.shared(at, 'transferIp', userId, torrentId, rawUp, rawDown, lastAnnounce, startTime);
+    b.write(addr16, at + Offset.addr6, 16, 'latin1');
+    b.writeUInt32LE(clientId >>> 0, at + Offset.clientId);
+    b.writeUInt16LE(port & 0xffff, at + Offset.port);
+  }
+
   snatch(userId: number, torrentId: number, time: number): void {
     this.inner.snatch(userId, torrentId, time);
     const at = this.begin(Call.snatch);
@@ -219,15 +239,15 @@ export class Journal implements AccountingSink, JournalPositionSource {
     clientId: number,
     startTime: number,
     lastAnnounce: number,
-    uploaded: number,
-    downloaded: number,
-    left: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
     place: PeerPlace,
   ): void {
     const at = this.open ? this.pendingBytes : this.begin(0);
     const b = this.buf;
     if (
-      (this.calls & Call.ip) !== 0 &&
+      (this.calls & (Call.ip | Call.ip6)) !== 0 &&
       (b.readUInt32LE(at + Offset.clientId) !== clientId >>> 0 || b.readUInt16LE(at + Offset.port) !== (port & 0xffff))
     ) {
       this.unfit('announced');
@@ -240,10 +260,11 @@ export class Journal implements AccountingSink, JournalPositionSource {
     b.writeUInt32LE(clientId >>> 0, at + Offset.clientId);
     b.writeUInt32LE(lastAnnounce >>> 0, at + Offset.now);
     b.writeDoubleLE(startTime, at + Offset.startTime);
-    b.writeDoubleLE(uploaded, at + Offset.uploaded);
-    b.writeDoubleLE(downloaded, at + Offset.downloaded);
-    b.writeDoubleLE(left, at + Offset.left);
-    b[at + Offset.flags] = b[at + Offset.flags]! | (place === 0 ? 0 : Flag.peerPresent) | (place === 2 ? Flag.peerSeeding : 0);
+    const big =
+      writeCounter(b, uploaded, at + Offset.uploaded, Flag.uploadedBig) |
+      writeCounter(b, downloaded, at + Offset.downloaded, Flag.downloadedBig) |
+      writeCounter(b, left, at + Offset.left, Flag.leftBig);
+    b[at + Offset.flags] = b[at + Offset.flags]! | big | (place === 0 ? 0 : Flag.peerPresent) | (place === 2 ? Flag.peerSeeding : 0);
     this.seal();
   }
 
@@ -357,8 +378,8 @@ export class Journal implements AccountingSink, JournalPositionSource {
   /** Fields the history and transfer_ips calls share: written by the first, checked by the second. */
   private shared(at: number, what: string, userId: number, torrentId: number, rawUp: number, rawDown: number, now: number, startTime: number): void {
     const b = this.buf;
-    const self = what === 'transferIp' ? Call.ip : Call.history;
-    if ((this.calls & (Call.history | Call.ip) & ~self) !== 0) {
+    const self = what === 'transferIp' ? Call.ip | Call.ip6 : Call.history;
+    if ((this.calls & (Call.history | Call.ip | Call.ip6) & ~self) !== 0) {
       if (
         b.readUInt32LE(at + Offset.userId) !== userId >>> 0 ||
         b.readUInt32LE(at + Offset.torrentId) !== torrentId >>> 0 ||

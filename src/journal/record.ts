@@ -26,9 +26,13 @@
  *   112  8  raw up delta (bytes)        120  8  raw down delta
  *   128  8  credited up (bytes)         136  8  credited down
  *   144  8  transfer_history.remaining  152  8  torrents.last_action
+ *   160 16  transfer_ips6 address (announce.ipv6)
+ *
+ * Counters (uploaded, downloaded, left) are f64 when exact as one (≤ 2^53), else
+ * u64 with their Flag.*Big bit set.
  */
 
-export const RECORD_SIZE = 160;
+export const RECORD_SIZE = 176;
 export const KIND_ANNOUNCE = 1;
 
 /** Which AccountingSink calls the announce made (bits of byte 5). */
@@ -39,6 +43,7 @@ export const Call = {
   history: 8,
   user: 16,
   ip: 32,
+  ip6: 64,
 } as const;
 
 /** Bits of byte 6. */
@@ -51,6 +56,9 @@ export const Flag = {
   peerSeeding: 8,
   /** The announce's accounting calls were cut short (an error inside it): no peer state. */
   incomplete: 16,
+  uploadedBig: 32,
+  downloadedBig: 64,
+  leftBig: 128,
 } as const;
 
 export const Offset = {
@@ -82,7 +90,23 @@ export const Offset = {
   down: 136,
   remaining: 144,
   lastAction: 152,
+  addr6: 160,
 } as const;
+
+/** Writes a counter (number or exact bigint) at `at`; returns the flag to set when it went as u64. */
+export function writeCounter(buf: Buffer, value: number | bigint, at: number, bigFlag: number): number {
+  if (typeof value === 'number') {
+    buf.writeDoubleLE(value, at);
+    return 0;
+  }
+  buf.writeBigUInt64LE(value, at);
+  return bigFlag;
+}
+
+/** Reads a counter written by writeCounter: a number, or a bigint beyond 2^53. */
+export function readCounter(buf: Buffer, at: number, flags: number, bigFlag: number): number | bigint {
+  return (flags & bigFlag) === 0 ? buf.readDoubleLE(at) : buf.readBigUInt64LE(at);
+}
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);

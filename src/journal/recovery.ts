@@ -18,7 +18,7 @@ import { newPeer, peerKey } from '../store/peer.js';
 import type { Store } from '../store/store.js';
 import { swarmToAdd, type Torrent } from '../store/types.js';
 import { listSegments } from './journal.js';
-import { Call, Flag, Offset, RECORD_SIZE, readSegmentHeader, recordIntact, SEGMENT_HEADER_SIZE } from './record.js';
+import { Call, Flag, Offset, RECORD_SIZE, readCounter, readSegmentHeader, recordIntact, SEGMENT_HEADER_SIZE } from './record.js';
 
 export interface RecoveryInput {
   /** The journal folder. */
@@ -62,12 +62,13 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
   const pIps = p('transfer_ips');
   const pSnatches = p('snatches');
   const pRevivals = p('revivals');
-  const from = Math.min(checkpoint, pUsers, pTorrents, pHistory, pIps, pSnatches, pRevivals) + 1;
+  const pIps6 = p('transfer_ips6');
+  const from = Math.min(checkpoint, pUsers, pTorrents, pHistory, pIps, pSnatches, pRevivals, pIps6) + 1;
   const result: RecoveryResult = {
     lastSeq: 0,
     replayed: 0,
     peersSet: 0,
-    requeued: { users: 0, torrents: 0, transfer_history: 0, transfer_ips: 0, snatches: 0, revivals: 0 },
+    requeued: { users: 0, torrents: 0, transfer_history: 0, transfer_ips: 0, snatches: 0, revivals: 0, transfer_ips6: 0 },
     unknownTorrents: 0,
     seconds: 0,
   };
@@ -197,6 +198,20 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
       );
       result.requeued.transfer_ips++;
     }
+    if (calls & Call.ip6 && seq > pIps6) {
+      sink.transferIp6(
+        userId,
+        torrentId,
+        b.toString('latin1', at + Offset.addr6, at + Offset.addr6 + 16),
+        b.readUInt32LE(at + Offset.clientId),
+        rawUp,
+        rawDown,
+        b.readUInt16LE(at + Offset.port),
+        now,
+        startTime,
+      );
+      result.requeued.transfer_ips6++;
+    }
 
     if (seq <= checkpoint || torrent === undefined || (flags & Flag.incomplete) !== 0) return;
     result.peersSet++;
@@ -216,17 +231,15 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
       return;
     }
     const seeding = (flags & Flag.peerSeeding) !== 0;
-    const uploaded = b.readDoubleLE(at + Offset.uploaded);
-    const downloaded = b.readDoubleLE(at + Offset.downloaded);
-    const left = b.readDoubleLE(at + Offset.left);
+    const uploaded = readCounter(b, at + Offset.uploaded, flags, Flag.uploadedBig);
+    const downloaded = readCounter(b, at + Offset.downloaded, flags, Flag.downloadedBig);
+    const left = readCounter(b, at + Offset.left, flags, Flag.leftBig);
+    const v6 = peer?.v6; // a dual-stack peer's IPv6 side comes from the checkpoint (not journaled)
     if (peer !== undefined) from.delete(key);
     // A new object each time keeps the one shape newPeer gives every peer (small-integer fields).
-    swarmToAdd(torrent, seeding).add(
-      newPeer(key, userId, b.readUInt32LE(at + Offset.ip), b.readUInt16LE(at + Offset.port), startTime, now, b.readUInt32LE(at + Offset.clientId)),
-      uploaded,
-      downloaded,
-      left,
-    );
+    const fresh = newPeer(key, userId, b.readUInt32LE(at + Offset.ip), b.readUInt16LE(at + Offset.port), startTime, now, b.readUInt32LE(at + Offset.clientId));
+    fresh.v6 = v6;
+    swarmToAdd(torrent, seeding).add(fresh, uploaded, downloaded, left);
   }
 }
 
