@@ -248,14 +248,23 @@ function tally(g: Gap, want: number, got: number): void {
 }
 
 /** Compares the database with the ledger; returns lost/doubled per table (bytes, or counts for snatches). */
-async function compare(db: TestDatabase, peers: Peer[], window: { from: number; to: number }): Promise<Record<string, Gap> & { problems: string[] }> {
-  const out = {
+interface Comparison {
+  users_credited: Gap;
+  users_raw: Gap;
+  transfer_history: Gap;
+  transfer_ips: Gap;
+  snatches: Gap;
+  problems: string[];
+}
+
+async function compare(db: TestDatabase, peers: Peer[], window: { from: number; to: number }): Promise<Comparison> {
+  const out: Comparison = {
     users_credited: { lost: 0, doubled: 0, rows: 0 },
     users_raw: { lost: 0, doubled: 0, rows: 0 },
     transfer_history: { lost: 0, doubled: 0, rows: 0 },
     transfer_ips: { lost: 0, doubled: 0, rows: 0 },
     snatches: { lost: 0, doubled: 0, rows: 0 },
-    problems: [] as string[],
+    problems: [],
   };
   const byUser = new Map<number, { up: number; down: number; rawUp: number; rawDown: number }>();
   for (const p of peers) {
