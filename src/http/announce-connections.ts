@@ -62,11 +62,12 @@ interface Owned {
 
 /** What is left to do after a read's answers are written. */
 const enum Left {
-  nothing,
   /** answered(): idle timing and the write watch. */
   answered,
   /** end the connection (Connection: close, or shutting down). */
   end,
+  /** The rest went to Node or the update API (the gate was let go first). */
+  handedOver,
 }
 
 /**
@@ -189,7 +190,18 @@ export class AnnounceConnections {
     // The crash journal: this read's answers stay corked until the records of their announces are written.
     gate.hold(connection.socket);
     const left = this.serveRead(connection, chunk);
-    gate.release(connection.socket, left === Left.answered ? connection.afterAnswers : left === Left.end ? endSocket : nothingLeft);
+    if (left !== Left.handedOver) gate.release(connection.socket, left === Left.answered ? connection.afterAnswers : endSocket);
+  }
+
+  /**
+   * Before Node (or the update API) may write to, end or destroy the socket: the answers
+   * already written go out now, after their journal records (written synchronously).
+   */
+  private letGo(socket: Socket): void {
+    const gate = this.options.gate;
+    if (gate === undefined) return;
+    gate.writeNow();
+    socket.uncork();
   }
 
   private serveRead(connection: Owned, chunk: Buffer): Left {
@@ -202,17 +214,19 @@ export class AnnounceConnections {
         const rest = at === 0 ? chunk : chunk.subarray(at);
         const updates = this.options.updates;
         // Only while Node has never seen the connection: once it has, it keeps its state.
+        this.letGo(socket);
         if (updates !== undefined && connection.node === undefined && updates.claims(rest)) {
           this.release(connection);
           updates.adopt(socket, rest);
         } else {
           this.handOver(connection, rest);
         }
-        return Left.nothing;
+        return Left.handedOver;
       }
       if (head.route === Route.Other) {
+        this.letGo(socket);
         this.handRequest(connection, chunk.subarray(at, next), next < chunk.length ? chunk.subarray(next) : undefined);
-        return Left.nothing;
+        return Left.handedOver;
       }
       at = next;
       const scrape = head.route === Route.Scrape;
@@ -442,7 +456,6 @@ class NodeSide extends Duplex {
   }
 }
 
-const nothingLeft = (): void => {};
 const endSocket = (socket: Socket): void => {
   socket.end();
 };
