@@ -40,7 +40,7 @@ const { values: opts } = parseArgs({
     peers: { type: 'string', default: '20000' },
     samples: { type: 'string', default: '200' },
     'db-url': { type: 'string', default: process.env['BENCH_DB_URL'] ?? 'mysql://root@127.0.0.1:3306' },
-    database: { type: 'string', default: 'hayate_bench' },
+    database: { type: 'string', default: 'hayate_bench_push' },
     out: { type: 'string', default: 'bench-results' },
   },
 });
