@@ -6,19 +6,22 @@
  *    Connection: Close) while another connection announces with that passkey in a
  *    loop; the time from sending the push to the first announce answer that shows
  *    it, and to the push's own answer. --samples of each.
- * 2. Announce latency while the site pushes --rate changes a second: the load
- *    generator (bench/loadgen.ts) against hayate without pushes and with them,
- *    interleaved --rounds times. Pushes: update_user 40 %, update_torrent 40 %,
- *    add_user 10 % and add_torrent 10 % (these two read a row each), on users and
- *    torrents the generator also announces on; each on its own connection.
+ * 2. Announce latency while the site pushes --rate changes a second, without
+ *    pushes and with them, interleaved --rounds times: (a) paced announces,
+ *    --announce-rate a second on 16 keep-alive connections, latency counted from
+ *    when each was due (a late answer delays none after it); (b) saturating
+ *    announces from the load generator (bench/loadgen.ts, --connections). Pushes:
+ *    update_user 40 %, update_torrent 40 %, add_user 10 % and add_torrent 10 %
+ *    (these two read a row each), on users and torrents the announces also use;
+ *    each on its own connection, as Gazelle sends them.
  *
  * node dist/bench/update-push.js [--users 100000] [--torrents 100000] [--rate 1000]
- *   [--duration 10] [--rounds 2] [--connections 32] [--samples 200]
+ *   [--announce-rate 2000] [--duration 10] [--rounds 2] [--connections 32] [--samples 200]
  * Prints a summary and writes bench-results/update-push-<time>.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +36,7 @@ const { values: opts } = parseArgs({
     users: { type: 'string', default: '100000' },
     torrents: { type: 'string', default: '100000' },
     rate: { type: 'string', default: '1000' },
+    'announce-rate': { type: 'string', default: '2000' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '2' },
@@ -42,6 +46,8 @@ const { values: opts } = parseArgs({
     'db-url': { type: 'string', default: process.env['BENCH_DB_URL'] ?? 'mysql://root@127.0.0.1:3306' },
     database: { type: 'string', default: 'hayate_bench_push' },
     out: { type: 'string', default: 'bench-results' },
+    /** Internal: run only the pusher against this port for --duration seconds, print its JSON (a child process of the bench). */
+    'push-to': { type: 'string' },
   },
 });
 const num = (name: keyof typeof opts): number => Number(opts[name]);
@@ -96,17 +102,19 @@ function rawurlencode(bytes: Buffer): string {
 }
 
 /** One push as Gazelle sends it; resolves with the status and the ms until the answer was complete. */
-function push(port: number, query: string): Promise<{ status: number; ms: number }> {
+function push(port: number, query: string): Promise<{ status: number | string; ms: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
+    let error = '';
     socket.on('connect', () => socket.write(`GET /${PASSWORD}/update?${query} HTTP/1.1\r\nConnection: Close\r\n\r\n`));
     socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', () => undefined);
+    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
     socket.on('close', () => {
       const text = Buffer.concat(chunks).toString('latin1', 0, 12);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), ms: performance.now() - started });
+      const status = /^HTTP\/1\.1 (\d+)/.exec(text)?.[1];
+      resolve({ status: status === undefined ? error || 'no answer' : Number(status), ms: performance.now() - started });
     });
   });
 }
@@ -182,7 +190,22 @@ async function latency(port: number): Promise<Record<string, unknown>> {
     pushMs.push(r.pushMs, s.pushMs);
   }
   a.close();
+  // Bulk pushes: hayate's apply time (hayate_update_seconds) and the round trip.
+  const applied = async (action: string): Promise<number> => metric(port, `hayate_update_seconds_sum{action="${action}"}`);
+  const bulk = async (action: string, query: string) => {
+    const before = await applied(action);
+    const r = await push(port, query);
+    return { status: r.status, queryBytes: query.length, answeredMs: Math.round(r.ms * 100) / 100, appliedMs: Math.round((await applied(action) - before) * 1e5) / 100 };
+  };
+  let hashes = '';
+  for (let id = 1; id <= 10_000; id++) hashes += rawurlencode(infoHashOf(id));
+  let passkeys = '';
+  for (let id = 1; id <= 5_000; id++) passkeys += passkeyOf(id);
+  const bulkTorrents = await bulk('update_torrents', `action=update_torrents&info_hashes=${hashes}&freetorrent=0`);
+  const bulkUsers = await bulk('remove_users', `action=remove_users&passkeys=${passkeys}`);
+  const reload = await bulk('reload', 'action=reload'); // puts the 5,000 users back
   return {
+    bulk: { updateTorrents10000: bulkTorrents, removeUsers5000: bulkUsers, reloadAction: reload },
     samples: num('samples'),
     removeUserToFirstAnnounceMs: quantiles(removed),
     addUserToFirstAnnounceMs: quantiles(added),
@@ -234,6 +257,18 @@ function pusher(port: number, rate: number): { stop: () => Promise<Record<string
   };
 }
 
+/** The pusher in a process of its own (its connections must not slow the announcer's answers). */
+function pusherChild(port: number, seconds: number): Promise<Record<string, unknown>> {
+  const args = [join(here, 'update-push.js'), '--push-to', String(port), '--duration', String(seconds), '--rate', String(num('rate'))];
+  args.push('--users', String(num('users')), '--torrents', String(num('torrents')));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim()) as Record<string, unknown>) : reject(new Error(`pusher exited ${code}`))));
+  });
+}
+
 function loadgen(o: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(here, 'loadgen.js'), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -266,12 +301,12 @@ async function underLoad(port: number, withPushes: boolean): Promise<Record<stri
   const loading = loadgen(load);
   await new Promise((r) => setTimeout(r, num('warmup') * 1000));
   await metric(port, 'hayate_uptime_seconds'); // resets the lag window
-  const p = withPushes ? pusher(port, num('rate')) : undefined;
+  const p = withPushes ? pusherChild(port, num('duration')) : undefined;
   const lag: number[] = [];
   const sampler = setInterval(() => void metric(port, 'hayate_event_loop_lag_seconds{quantile="0.99"}').then((v) => lag.push(v * 1000)), 1000);
   const result = await loading;
   clearInterval(sampler);
-  const pushes = await p?.stop();
+  const pushes = await p;
   return {
     withPushes,
     announcesPerSecond: result.perSecond,
@@ -283,16 +318,104 @@ async function underLoad(port: number, withPushes: boolean): Promise<Record<stri
   };
 }
 
+/** Announces at `rate` a second on keep-alive connections for `seconds`; latency from each one's due time. */
+async function pacedAnnounces(port: number, rate: number, seconds: number): Promise<Record<string, unknown>> {
+  const connections = 16;
+  const sockets: { socket: Socket; due: number[]; buffer: Buffer }[] = [];
+  const latencies: number[] = [];
+  let failures = 0;
+  for (let c = 0; c < connections; c++) {
+    const socket = connect({ host: '127.0.0.1', port });
+    const entry: { socket: Socket; due: number[]; buffer: Buffer } = { socket, due: [], buffer: Buffer.alloc(0) };
+    socket.on('data', (chunk: Buffer) => {
+      entry.buffer = entry.buffer.length === 0 ? chunk : Buffer.concat([entry.buffer, chunk]);
+      for (;;) {
+        const end = entry.buffer.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const length = Number(/Content-Length: (\d+)/i.exec(entry.buffer.toString('latin1', 0, end))?.[1] ?? 0);
+        if (entry.buffer.length < end + 4 + length) return;
+        if (entry.buffer.toString('latin1', end + 4, end + 4 + 17) === 'd14:failure reaso') failures++;
+        entry.buffer = entry.buffer.subarray(end + 4 + length);
+        latencies.push(performance.now() - entry.due.shift()!);
+      }
+    });
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    sockets.push(entry);
+  }
+  const users = num('users');
+  const torrents = num('torrents');
+  const started = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - started;
+      const due = Math.min(Math.floor((elapsed / 1000) * rate), Math.floor(seconds * rate));
+      while (sent < due) {
+        const k = sent++;
+        const entry = sockets[k % connections]!;
+        entry.due.push(started + (k / rate) * 1000);
+        const user = 1 + ((k * 7) % users);
+        const torrent = 1 + ((k * 31) % torrents);
+        const peer = `-qB4650-${String(k % 1_000_000).padStart(12, '0')}`;
+        entry.socket.write(
+          `GET /${passkeyOf(user)}/announce?info_hash=${rawurlencode(infoHashOf(torrent))}&peer_id=${peer}&port=6881` +
+            `&uploaded=${k}&downloaded=0&left=${k % 2 === 0 ? 0 : 1000}&numwant=50&compact=1 HTTP/1.1\r\nHost: b\r\n\r\n`,
+        );
+      }
+      if (sent >= seconds * rate) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 2);
+  });
+  const deadline = performance.now() + 30_000;
+  while (latencies.length < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (const { socket } of sockets) socket.destroy();
+  return { announces: sent, answered: latencies.length, failures, perSecond: rate, latencyMs: quantiles(latencies) };
+}
+
+/** CPU seconds (user + system) the process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+let hayatePid = 0;
+
+async function paced(port: number, withPushes: boolean): Promise<Record<string, unknown>> {
+  await metric(port, 'hayate_uptime_seconds'); // resets the lag window
+  const cpu0 = cpuSeconds(hayatePid);
+  const wall0 = performance.now();
+  const p = withPushes ? pusherChild(port, num('duration')) : undefined;
+  const lag: number[] = [];
+  const sampler = setInterval(() => void metric(port, 'hayate_event_loop_lag_seconds{quantile="0.99"}').then((v) => lag.push(v * 1000)), 1000);
+  const result = await pacedAnnounces(port, num('announce-rate'), num('duration'));
+  clearInterval(sampler);
+  const pushes = await p;
+  const hayateCores = Math.round(((cpuSeconds(hayatePid) - cpu0) / ((performance.now() - wall0) / 1000)) * 100) / 100;
+  return { paced: true, withPushes, hayateCores, ...result, lagP99WorstSecondMs: Math.round(Math.max(0, ...lag) * 1000) / 1000, ...(pushes ? { pushes } : {}) };
+}
+
 async function main(): Promise<void> {
   const site = { users: num('users'), torrents: num('torrents') };
   const built = await ensureSite(opts['db-url']!, opts.database!, site);
   log(`site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'})`);
   const run = await startHayate(opts.database!);
+  hayatePid = run.child.pid!;
   try {
     log(`push → first announce, ${num('samples')} samples each of remove_user and add_user`);
     const firstSeen = await latency(run.port);
     log(JSON.stringify(firstSeen));
     const rounds: Record<string, unknown>[] = [];
+    for (let r = 0; r < num('rounds'); r++) {
+      for (const withPushes of [false, true]) {
+        const result = await paced(run.port, withPushes);
+        log(JSON.stringify(result));
+        rounds.push(result);
+      }
+    }
     for (let r = 0; r < num('rounds'); r++) {
       for (const withPushes of [false, true]) {
         const result = await underLoad(run.port, withPushes);
@@ -313,4 +436,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (opts['push-to'] !== undefined) {
+  const p = pusher(Number(opts['push-to']), num('rate'));
+  await new Promise((r) => setTimeout(r, num('duration') * 1000));
+  process.stdout.write(`${JSON.stringify(await p.stop())}\n`);
+} else {
+  await main();
+}

@@ -118,6 +118,14 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     expect(await info(music)).toMatchObject({ freetorrent: 2 });
     await push('update_torrents', `info_hashes=${rawurlencode(Buffer.concat([live, music]))}&freetorrent=0`);
     expect(await info(music)).toMatchObject({ up_multiplier: 1, down_multiplier: 1, freetorrent: 0 });
+    // '+' is a plus (0x2b), not a space; a malformed escape is kept as it is: '%zz' is not 20 bytes then.
+    expect(rawurlencode(music)).toContain('%2B');
+    expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '+')}&freetorrent=1`)).toEqual({ status: 200, body: 'success' });
+    expect(await info(music)).toMatchObject({ freetorrent: 1 });
+    expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '%zz')}&freetorrent=1`)).toEqual({
+      status: 400,
+      body: 'info_hash must be 20 bytes, percent-encoded (got 22)\n',
+    });
     // Nothing held for that hash: done, nothing to do (Ocelot's answer too).
     expect(await push('update_torrent', `info_hash=${rawurlencode(awkwardHash(77))}&freetorrent=1`)).toEqual({ status: 200, body: 'success' });
   });
