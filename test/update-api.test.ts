@@ -211,11 +211,15 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     }
   });
 
-  it('refuses an over-long request with 431, and a long request from a stranger at once with 403', async () => {
+  it('refuses an over-long request with 431, a long request from a stranger at once with 403, a malformed request line with 400', async () => {
     const huge = await gazelle(t.port, updatePath('remove_users', `passkeys=${'a'.repeat(32 * 40_000)}`));
     expect(huge.status).toBe(431);
     const stranger = await gazelle(t.port, updatePath('remove_users', `passkeys=${'a'.repeat(32 * 5_000)}`, 'y'.repeat(26)));
     expect(stranger.status).toBe(403);
+    const http2 = await rawExchange(t.port, `GET ${updatePath('reload')} HTTP/2.0\r\n\r\n`);
+    expect([http2.status, bodyOf(http2.bytes).toString()]).toEqual([400, 'malformed request line\n']);
+    const spaced = await rawExchange(t.port, `GET ${updatePath('reload')}&x=a b HTTP/1.1\r\n\r\n`);
+    expect(spaced.status).toBe(400);
   });
 
   it('whitelist actions install approved_clients now; a push the table does not show is a 409', async () => {
