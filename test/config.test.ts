@@ -30,7 +30,7 @@ const specDefaults = {
     flush: 3,
   },
   http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
-  announce: { strict_port: false, numwant: 25, max_numwant: 50 },
+  announce: { strict_port: false, numwant: 25, max_numwant: 50, ipv6: false },
   record_announces: false,
   enable_scrape: true,
   enable_metrics: false,
@@ -116,6 +116,7 @@ describe("chihaya's config.json", () => {
     expect(loaded.config).toEqual({
       ...chihaya,
       http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] },
+      announce: { ...chihaya.announce, ipv6: false },
       site_password: '',
       site_addresses: [],
     });
@@ -230,6 +231,7 @@ describe('numwant', () => {
       strict_port: false,
       numwant: 50,
       max_numwant: 50,
+      ipv6: false,
     });
   });
 });
@@ -347,7 +349,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(32);
+    expect(leaves.length).toBe(33);
   });
 });
 

@@ -19,7 +19,7 @@ export interface Config {
     flush: number;
   };
   http: { addr: string; proxy_header: string; trusted_proxies: string[]; timeout: { read: number; write: number; idle: number } };
-  announce: { strict_port: boolean; numwant: number; max_numwant: number };
+  announce: { strict_port: boolean; numwant: number; max_numwant: number; ipv6: boolean };
   record_announces: boolean;
   enable_scrape: boolean;
   enable_metrics: boolean;

@@ -18,6 +18,9 @@ export interface ReloadOptions {
   pageHook?: (source: 'users' | 'torrents') => Promise<void> | void;
 }
 
+/** Errors MariaDB gives at connection time: every source of the pass would get them too. */
+const CONNECT_REFUSALS = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR']);
+
 /** Work between two yields, in ms: long enough to make progress under load, short enough not to be felt. */
 const SLICE_MS = 4;
 
@@ -39,6 +42,12 @@ export class Reloader {
   private readonly pageSize: number;
   private readonly pageHook: ReloadOptions['pageHook'];
   private running: Promise<boolean> | undefined;
+  /** Unix ms of the last pass that succeeded whole (health, /health's reload age). */
+  lastSuccessAt: number | undefined;
+  /** Did the last finished pass succeed whole? undefined before the first one ends. */
+  lastOk: boolean | undefined;
+  /** The first error of the last failed pass (mysql2 errors carry code and errno). */
+  lastError: Error | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -77,15 +86,30 @@ export class Reloader {
   }
 
   private async reloadAll(): Promise<boolean> {
-    const results = [
-      await this.timed('clients', () => this.loadClients()),
-      await this.timed('global_freeleech', () => this.loadGlobalFreeleech()),
-      await this.timed('group_freeleech', () => this.loadGroupFreeleech()),
-      await this.timed('users', () => this.loadUsers()),
-      await this.timed('hit_and_runs', () => this.loadHitAndRuns()),
-      await this.timed('torrents', () => this.loadTorrents()),
+    this.lastError = undefined;
+    const steps: [ReloadSource, () => Promise<number>][] = [
+      ['clients', () => this.loadClients()],
+      ['global_freeleech', () => this.loadGlobalFreeleech()],
+      ['group_freeleech', () => this.loadGroupFreeleech()],
+      ['users', () => this.loadUsers()],
+      ['hit_and_runs', () => this.loadHitAndRuns()],
+      ['torrents', () => this.loadTorrents()],
     ];
-    return results.every(Boolean);
+    let ok = true;
+    for (const [source, load] of steps) {
+      if (await this.timed(source, load)) continue;
+      ok = false;
+      // No connection (refused, timed out, denied): the other sources would only wait and fail the same way.
+      const e = this.lastError as { fatal?: boolean; code?: string; sqlState?: string } | undefined;
+      if (e?.fatal === true || e?.sqlState === '28000' || CONNECT_REFUSALS.has(e?.code ?? '')) break;
+    }
+    this.lastOk = ok;
+    if (ok) {
+      this.lastSuccessAt = Date.now();
+      this.lastError = undefined;
+      this.store.loadedFrom = 'database';
+    }
+    return ok;
   }
 
   private async timed(source: ReloadSource, load: () => Promise<number>): Promise<boolean> {
@@ -96,6 +120,7 @@ export class Reloader {
       this.logger.debug({ source, rows, ms: Math.round(seconds * 1000) }, 'reloaded');
       return true;
     } catch (err) {
+      this.lastError ??= err as Error;
       this.metrics.reloadFailures.inc({ source });
       this.logger.error({ source, err: (err as Error).message }, 'reload failed; keeping the previous data');
       return false;

@@ -19,6 +19,8 @@ export interface HttpDeps {
   logger: Logger;
   /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
+  /** GET /health's status and JSON body (load balancers, monitoring); without it /health is a 404. */
+  health?: () => { status: number; body: unknown };
   /** The update API (src/update/); absent or not enabled: /<x>/update is a 404. */
   updates?: UpdateHandler & { enabled: boolean };
 }
@@ -251,6 +253,14 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     stats.other++;
     const now = clock();
     return reply.type('application/json').send(JSON.stringify({ now, uptime: now - started }));
+  });
+
+  // For load balancers and monitoring (docs/operations.md): 200 once the data is loaded, 503 before and while stopping.
+  app.get('/health', (_request, reply) => {
+    stats.other++;
+    if (deps.health === undefined) return reply.code(404).type(TEXT).send(NOT_FOUND);
+    const { status, body } = deps.health();
+    return reply.code(status).type('application/json').send(JSON.stringify(body));
   });
 
   app.get('/metrics', async (_request, reply) => {

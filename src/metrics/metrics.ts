@@ -34,6 +34,10 @@ export interface StoreSizes {
   hitAndRuns(): number;
   /** Both kinds at once: counting walks every torrent (yielding as it goes). */
   peers(): Promise<{ seeders: number; leechers: number }>;
+  /** Peers with an IPv4 / an IPv6 endpoint that could be handed out (a walk over every peer). */
+  endpoints?(): Promise<{ ipv4: number; ipv6: number }>;
+  /** Successful announces by the family of the announcing address, since start. */
+  announcesByFamily?(): { ipv4: number; ipv6: number };
 }
 
 const LOOP_RESOLUTION_MS = 10;
@@ -109,6 +113,32 @@ export class Metrics {
         const { seeders, leechers } = await self.sizes.peers();
         this.set({ kind: 'seeder' }, seeders);
         this.set({ kind: 'leecher' }, leechers);
+      },
+    });
+
+    new Gauge({
+      name: 'hayate_peer_endpoints',
+      help: 'Peers with an endpoint of each address family that could be handed out (a dual-stack peer counts in both)',
+      labelNames: ['family'],
+      registers,
+      async collect() {
+        if (!self.sizes?.endpoints) return;
+        const { ipv4, ipv6 } = await self.sizes.endpoints();
+        this.set({ family: 'ipv4' }, ipv4);
+        this.set({ family: 'ipv6' }, ipv6);
+      },
+    });
+    new Counter({
+      name: 'hayate_announces_by_family_total',
+      help: 'Successful announces by the address family they came from (IPv6 only with announce.ipv6 on)',
+      labelNames: ['family'],
+      registers,
+      collect() {
+        if (!self.sizes?.announcesByFamily) return;
+        const { ipv4, ipv6 } = self.sizes.announcesByFamily();
+        this.reset();
+        this.inc({ family: 'ipv4' }, ipv4);
+        this.inc({ family: 'ipv6' }, ipv6);
       },
     });
 
