@@ -173,15 +173,15 @@ function expectedCredit(announces: SeenAnnounce[], user: SiteUser) {
     const peer = q.peerId!;
     const previous = last.get(peer);
     if (previous !== undefined) {
-      const up = Math.max(0, q.uploaded! - previous.uploaded);
-      const down = Math.max(0, q.downloaded! - previous.downloaded);
+      const up = Math.max(0, Number(q.uploaded!) - previous.uploaded);
+      const down = Math.max(0, Number(q.downloaded!) - previous.downloaded);
       total.rawup += up;
       total.rawdl += down;
       total.uploaded += Math.trunc(up * user.up);
       total.downloaded += Math.trunc(down * user.down);
     }
     if (q.event === 'stopped') last.delete(peer);
-    else last.set(peer, { uploaded: q.uploaded!, downloaded: q.downloaded! });
+    else last.set(peer, { uploaded: Number(q.uploaded!), downloaded: Number(q.downloaded!) });
   }
   return total;
 }

@@ -19,11 +19,15 @@ export interface Config {
     flush: number;
   };
   http: { addr: string; proxy_header: string; trusted_proxies: string[]; timeout: { read: number; write: number; idle: number } };
-  announce: { strict_port: boolean; numwant: number; max_numwant: number };
+  announce: { strict_port: boolean; numwant: number; max_numwant: number; ipv6: boolean };
   record_announces: boolean;
   enable_scrape: boolean;
   enable_metrics: boolean;
   log_flushes: boolean;
+  /** Update API password (Ocelot's key); '' = API off. */
+  site_password: string;
+  /** Addresses / CIDR blocks allowed to call the update API; empty = any. */
+  site_addresses: string[];
 }
 
 export class ConfigError extends Error {
@@ -87,6 +91,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   }
   const proxiesError = trustedProxiesError(config.http.trusted_proxies);
   if (proxiesError !== undefined) throw new ConfigError(`invalid configuration: http.trusted_proxies: ${proxiesError}`);
+  const sitesError = trustedProxiesError(config.site_addresses);
+  if (sitesError !== undefined) throw new ConfigError(`invalid configuration: site_addresses: ${sitesError}`);
   if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
   if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;
   return config;

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { RequestStats } from '../metrics/metrics.js';
+import type { UpdateConnections } from './update-connections.js';
 import { emptyHead, readRequestHead, Route, type AnnounceHead, type HeadLimits } from './request-head.js';
 
 /** Answers one announce: the bencoded body (never throws). */
@@ -25,6 +26,11 @@ export interface AnnounceConnectionOptions extends HeadLimits {
   writeMs: number;
   /** The server is shutting down: each answer closes its connection. */
   closing: () => boolean;
+  /**
+   * Update API requests this reader declines (no Host header, past the head limit, split
+   * across reads), read beside it (update-connections.ts); absent when the API is off.
+   */
+  updates?: Pick<UpdateConnections, 'claims' | 'adopt'>;
 }
 
 type ConnectionListener = (this: Server, socket: Socket | Duplex) => void;
@@ -164,7 +170,15 @@ export class AnnounceConnections {
     while (at < chunk.length) {
       const next = readRequestHead(chunk, at, this.options, head);
       if (next === -1) {
-        this.handOver(connection, at === 0 ? chunk : chunk.subarray(at));
+        const rest = at === 0 ? chunk : chunk.subarray(at);
+        const updates = this.options.updates;
+        // Only while Node has never seen the connection: once it has, it keeps its state.
+        if (updates !== undefined && connection.node === undefined && updates.claims(rest)) {
+          this.release(connection);
+          updates.adopt(socket, rest);
+        } else {
+          this.handOver(connection, rest);
+        }
         return;
       }
       if (head.route === Route.Other) {
@@ -290,6 +304,14 @@ export class AnnounceConnections {
     // resumes the stream and its parser reads them before anything newer.
     socket.unshift(rest);
     for (const listener of this.nodeListeners) listener.call(this.server, socket);
+  }
+
+  /** This path lets go of a connection Node has never seen (the update reader takes it). */
+  private release(connection: Owned): void {
+    const { socket } = connection;
+    this.owned.delete(connection);
+    for (const [event, listener] of Object.entries(connection.listeners)) socket.removeListener(event, listener);
+    socket.setTimeout(0);
   }
 
   private refreshDate(): void {

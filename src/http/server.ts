@@ -10,6 +10,7 @@ import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
 import { parseTrackerQuery } from '../protocol/query.js';
+import { UpdateConnections, type UpdateHandler } from './update-connections.js';
 
 export interface HttpDeps {
   ctx: TrackerContext;
@@ -18,12 +19,20 @@ export interface HttpDeps {
   logger: Logger;
   /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
+  /** GET /health's status and JSON body (load balancers, monitoring); without it /health is a 404. */
+  health?: () => { status: number; body: unknown };
+  /** The update API (src/update/); absent or not enabled: /<x>/update is a 404. */
+  updates?: UpdateHandler & { enabled: boolean };
 }
 
 const TEXT = 'text/plain';
 const NOT_FOUND = Buffer.from('404 page not found\n');
 /** A path segment the router would pass through unchanged. */
 const PLAIN_SEGMENT = /^[A-Za-z0-9_.~-]+$/;
+/** The longest update request head read from the site (a bulk action of ~30,000 passkeys). */
+const MAX_UPDATE_HEAD_BYTES = 1024 * 1024;
+/** Time the site has to send one update request head, in ms (at least http.timeout.read). */
+const UPDATE_READ_MS = 10_000;
 
 /**
  * The HTTP surface (SPEC §4): GET /<passkey>/announce, /<passkey>/scrape,
@@ -38,6 +47,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const timeouts = config.http.timeout;
   const maxHeaderSize = 8 * 1024;
   let connections: AnnounceConnections | undefined;
+  const updates = deps.updates?.enabled ? deps.updates : undefined;
   /** Set by preClose: answers close their connections from then on (every path). */
   let closing = false;
 
@@ -81,6 +91,14 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
         closing: () => closing,
+        updates:
+          updates === undefined
+            ? undefined
+            : new UpdateConnections(updates, {
+                maxHeadBytes: maxHeaderSize,
+                maxSiteHeadBytes: MAX_UPDATE_HEAD_BYTES,
+                readMs: Math.max(timeouts.read, UPDATE_READ_MS),
+              }),
       }, stats);
       return server;
     },
@@ -221,11 +239,28 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return reply.type(TEXT).send(scrapeBody((request.params as { passkey: string }).passkey, request.raw.url ?? ''));
   });
 
+  // Update requests on a connection Node already holds (the socket path reads the others,
+  // update-connections.ts): the same handler, within Node's header limit and Host rule.
+  if (updates !== undefined) {
+    app.get('/:password/update', async (request, reply) => {
+      const answer = await updates.handle(request.raw.url ?? '', request.raw.socket?.remoteAddress);
+      return reply.code(answer.status).type(answer.type).send(answer.body);
+    });
+  }
+
   const started = clock();
   app.get('/alive', (_request, reply) => {
     stats.other++;
     const now = clock();
     return reply.type('application/json').send(JSON.stringify({ now, uptime: now - started }));
+  });
+
+  // For load balancers and monitoring (docs/operations.md): 200 once the data is loaded, 503 before and while stopping.
+  app.get('/health', (_request, reply) => {
+    stats.other++;
+    if (deps.health === undefined) return reply.code(404).type(TEXT).send(NOT_FOUND);
+    const { status, body } = deps.health();
+    return reply.code(status).type('application/json').send(JSON.stringify(body));
   });
 
   app.get('/metrics', async (_request, reply) => {

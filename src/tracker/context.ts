@@ -16,16 +16,19 @@ export interface TrackerContext {
   failures: FailureCache;
   /** Which address a peer gets (ip parameter, proxy headers, socket), from config.http. */
   addresses: ClientAddressRules;
+  /** Successful announces by the family of the announcing address (plain numbers: metrics read them). */
+  announcesByFamily: { ipv4: number; ipv6: number };
 }
 
 export function createContext(
-  parts: Omit<TrackerContext, 'failures' | 'random' | 'addresses'> & { random?: () => number; addresses?: ClientAddressRules },
+  parts: Omit<TrackerContext, 'failures' | 'random' | 'addresses' | 'announcesByFamily'> & { random?: () => number; addresses?: ClientAddressRules },
 ): TrackerContext {
   const { proxy_header, trusted_proxies } = parts.config.http;
   return {
     random: Math.random,
     failures: new FailureCache(),
     addresses: new ClientAddressRules(proxy_header, trusted_proxies),
+    announcesByFamily: { ipv4: 0, ipv6: 0 },
     ...parts,
   };
 }
