@@ -57,6 +57,17 @@ describe('readRequestHead', () => {
     expect(off.route).toBe(Route.Other);
   });
 
+  // The path rule (src/protocol/path.ts): any path whose last two segments are <passkey>/announce.
+  it.each([
+    ['an escaped passkey', '/%61/announce', 'a'],
+    ['a deeper path', '/a/b/announce', 'b'],
+    ['repeated slashes', '//a//announce', 'a'],
+  ])('reads %s as an announce', (_what, path, passkey) => {
+    const { head } = read(plain(path));
+    expect(head.route).toBe(Route.Announce);
+    expect(head.passkey).toBe(passkey);
+  });
+
   // Other requests whose end is certain: Node answers each alone, and the connection comes back.
   const others: Array<[string, string]> = [
     ['another method', 'HEAD /a/announce HTTP/1.1\r\nHost: t\r\n\r\n'],
@@ -64,9 +75,7 @@ describe('readRequestHead', () => {
     ['metrics', plain('/metrics', 'Host: t\r\nConnection: close\r\n')],
     ['a longer last segment', plain('/a/announcement')],
     ['a longer scrape segment', plain('/a/scraped')],
-    ['an escaped passkey', plain('/%61/announce')],
     ['an empty passkey', plain('//announce')],
-    ['a deeper path', plain('/a/b/announce')],
     ['a POST without a body', 'POST /a/announce HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n'],
   ];
   it.each(others)('frames %s as a request for Node', (_what, text) => {

@@ -173,11 +173,14 @@ export function parseTrackerQuery(target: string): TrackerQuery {
   };
   const q = target.indexOf('?');
   if (q === -1) return query;
-  const len = target.length;
+  // A '#' starts the fragment, which is not part of the query (nor, before the '?', is the query).
+  const hash = target.indexOf('#');
+  if (hash !== -1 && hash < q) return query;
+  const len = hash === -1 ? target.length : hash;
   let start = q + 1;
   while (start <= len) {
     let end = target.indexOf('&', start);
-    if (end === -1) end = len;
+    if (end === -1 || end > len) end = len;
     if (end > start) {
       let eq = target.indexOf('=', start);
       if (eq === -1 || eq > end) eq = end;

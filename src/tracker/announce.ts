@@ -65,9 +65,17 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
 
   const q = request.query;
   let infoHash: string | undefined;
-  for (const candidate of q.infoHashes) if (candidate.length === 20) infoHash = candidate;
+  // Only 20-byte values count (chihaya's rule): one valid info_hash beside a malformed one is
+  // that announce; two valid ones are refused.
+  let valid = 0;
+  for (const candidate of q.infoHashes) {
+    if (candidate.length === 20) {
+      infoHash = candidate;
+      valid++;
+    }
+  }
   if (infoHash === undefined) return fail(ctx, Failure.missingInfoHash);
-  if (q.infoHashes.length > 1) return fail(ctx, Failure.multipleInfoHash);
+  if (valid > 1) return fail(ctx, Failure.multipleInfoHash);
   if (q.peerId === undefined || q.peerId === '') return fail(ctx, Failure.missingPeerId);
   if (q.peerId.length !== 20) return fail(ctx, Failure.invalidPeerId);
   if (q.port === undefined) return fail(ctx, Failure.missingPort);
