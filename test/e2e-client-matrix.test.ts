@@ -1,0 +1,163 @@
+/**
+ * The clients private-tracker users run (issue 14): for each of qBittorrent, Deluge,
+ * rTorrent and libtorrent-rasterbar, a seeder and a leecher of two site users move a file
+ * through hayate, the leecher is paused and resumed and restarted mid-download, and then
+ * the database must show each byte once: credited and raw transfer per multiplier, one
+ * snatch, both peers stopped and gone, seeders and leechers back to 0. What each client
+ * really sends is recorded and checked to be handled. (aria2 and Transmission:
+ * e2e-clients.test.ts.)
+ *
+ * Every swarm runs on this machine's own interface address, not loopback: libtorrent
+ * refuses trackers on 127.0.0.1 whose path is not /announce, and the clients are set to
+ * keep to the tracker (no DHT, LSD, PEX). .ci/run installs the clients from Debian.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTrackerQuery } from '../src/http/query.js';
+import { nonLoopbackIPv4 } from './helpers/bt-clients.js';
+import { FAMILY_BINARIES, startClient, type ClientFamily, type RunningClient } from './helpers/bt-drivers.js';
+import {
+  expectAccounted,
+  leecherUser,
+  publish,
+  seederUser,
+  startSite,
+  swarmOf,
+  type OnFinished,
+  type SeenAnnounce,
+  type Site,
+  type SiteUser,
+} from './helpers/e2e-site.js';
+import { eventually } from './helpers/tracker.js';
+
+/**
+ * Announce parameters hayate reads, and those it knowingly ignores (BEP 3 / BEP 7 / BEP 23
+ * and the clients' own extensions). A client sending anything else fails its test, so a new
+ * client version's new parameter is looked at, not silently dropped.
+ */
+const READ = ['info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left', 'event', 'compact', 'no_peer_id', 'numwant', 'ip'];
+const IGNORED = [
+  'key', // a client's random id to recognise itself across address changes (peers are keyed by passkey + peer_id)
+  'corrupt', // bytes discarded for failing the hash check (libtorrent, Transmission): not transfer
+  'redundant', // bytes downloaded twice (libtorrent): already in `downloaded`
+  'supportcrypto', // encryption support: peers are handed out regardless
+  'requirecrypto',
+  'cryptoport',
+  'trackerid', // only sent back when a tracker gave one; hayate gives none
+  'ipv4', // BEP 7 extra addresses: read only with announce.ipv6
+  'ipv6',
+  'localip',
+  'azudp',
+];
+const HANDLED = new Set([...READ, ...IGNORED]);
+
+/** The first `event=` in `announces` of `user` from index `from` on (undefined: none yet). */
+function indexOfEvent(s: Site, user: SiteUser, event: string, from: number): number | undefined {
+  for (let i = from; i < s.announces.length; i++) {
+    const a = s.announces[i]!;
+    if (a.passkey === user.passkey && a.params.get('event') === event) return i;
+  }
+  return undefined;
+}
+
+function parameterNames(announces: SeenAnnounce[]): string[] {
+  return [...new Set(announces.flatMap((a) => [...a.params.keys()]))].sort();
+}
+
+async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFamily): Promise<void> {
+  const host = nonLoopbackIPv4();
+  if (host === undefined) throw new Error('no non-loopback IPv4 interface for the clients to announce on');
+  const startedAt = Math.floor(Date.now() / 1000);
+  const clients: RunningClient[] = [];
+  onFinished(async () => {
+    for (const c of clients) await c.kill();
+  });
+  const s = await startSite(onFinished, host, FAMILY_BINARIES[family]);
+  const published = await publish(s);
+  const torrent = () => swarmOf(s, published.infoHash);
+  const infoHash = published.infoHash.toString('hex');
+
+  // The seeder is throttled so that the download lasts long enough to pause and restart it.
+  const seeder = await startClient(family, {
+    name: `${family} seeder`,
+    home: join(s.dir, 'seeder-home'),
+    saveDir: published.seedDir,
+    torrentFile: published.seederTorrent,
+    infoHash,
+    uploadLimitKiB: 256,
+  });
+  clients.push(seeder);
+  await eventually(() => (torrent().seeders.size === 1 ? true : undefined), 60_000, `the ${family} seeder in the swarm`);
+
+  const leecher = await startClient(family, {
+    name: `${family} leecher`,
+    home: join(s.dir, 'leecher-home'),
+    saveDir: published.leechDir,
+    torrentFile: published.leecherTorrent,
+    infoHash,
+    uploadLimitKiB: 0,
+  });
+  clients.push(leecher);
+  const size = published.payload.length;
+  const progressAbove = (fraction: number, what: string) =>
+    eventually(async () => ((await leecher.progress()) > fraction ? true : undefined), 60_000, `${family} leecher: ${what}`);
+
+  // Pause and resume mid-download: event=stopped takes the peer out, event=started brings it back.
+  await progressAbove(0.1, 'a tenth downloaded');
+  const mark = s.announces.length;
+  await leecher.pause();
+  const stoppedAt = await eventually(() => indexOfEvent(s, leecherUser, 'stopped', mark), 30_000, `${family} leecher: event=stopped on pause`);
+  const pausedLeft = parseTrackerQuery(s.announces[stoppedAt]!.url).left!;
+  expect(pausedLeft).toBeGreaterThan(0);
+  expect(pausedLeft).toBeLessThan(size);
+  expect(torrent().leechers.size).toBe(0);
+  await leecher.resume();
+  await eventually(() => indexOfEvent(s, leecherUser, 'started', stoppedAt), 30_000, `${family} leecher: event=started on resume`);
+
+  // Restart mid-download: the client quits (event=stopped) and starts again on its folders;
+  // its counters start again from where its new session says.
+  await progressAbove(0.4, 'two fifths downloaded');
+  const beforeQuit = s.announces.length;
+  await leecher.quit();
+  const quitAt = indexOfEvent(s, leecherUser, 'stopped', beforeQuit);
+  expect(quitAt, `${family} leecher announced event=stopped when quitting`).toBeDefined();
+  const quitLeft = parseTrackerQuery(s.announces[quitAt!]!.url).left!;
+  expect(quitLeft).toBeGreaterThan(0);
+  await leecher.restart();
+  await eventually(() => indexOfEvent(s, leecherUser, 'started', quitAt! + 1), 30_000, `${family} leecher: event=started after the restart`);
+
+  // Done: the leecher reaches left=0 (said with `completed` or not) and becomes a seeder.
+  await eventually(
+    () => (torrent().seeders.size === 2 && torrent().leechers.size === 0 ? true : undefined),
+    120_000,
+    `${family} leecher: left=0`,
+  );
+  expect(torrent().snatched).toBe(1);
+  expect(readFileSync(join(published.leechDir, 'payload.bin')).equals(published.payload)).toBe(true);
+
+  await leecher.quit();
+  await seeder.quit();
+  await eventually(
+    () => (torrent().seeders.size === 0 && torrent().leechers.size === 0 ? true : undefined),
+    30_000,
+    `${family}: both peers announced event=stopped`,
+  );
+  await expectAccounted(s, published, startedAt, { restarted: true });
+
+  // What this client really sends, every parameter handled.
+  const names = parameterNames(s.announces);
+  console.log(`${family} announces with: ${names.join(', ')}`);
+  expect(names.filter((n) => !HANDLED.has(n.toLowerCase()))).toEqual([]);
+  for (const required of ['info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left']) expect(names).toContain(required);
+  // The seeder announced too, all as the same user it is.
+  expect(s.announces.some((a) => a.passkey === seederUser.passkey)).toBe(true);
+}
+
+describe.concurrent('the clients private-tracker users run move a file through hayate', () => {
+  for (const family of ['qbittorrent', 'deluge', 'rtorrent', 'libtorrent'] as const) {
+    it(`${family}: seeder to leecher, the leecher paused, resumed and restarted mid-download`, { timeout: 300_000 }, async ({ onTestFinished }) => {
+      await throughPauseAndRestart(onTestFinished, family);
+    });
+  }
+});
