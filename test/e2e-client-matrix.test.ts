@@ -95,7 +95,7 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
     saveDir: published.seedDir,
     torrentFile: published.seederTorrent,
     infoHash,
-    uploadLimitKiB: 256,
+    uploadLimitKiB: 64,
   });
   clients.push(seeder);
   await eventually(() => (torrent().seeders.size === 1 ? true : undefined), 60_000, `the ${family} seeder in the swarm`);
@@ -119,13 +119,14 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
   async function pauseAndResume(): Promise<void> {
   const mark = s.announces.length;
   await leecher.pause();
-  const stoppedAt = await eventually(() => indexOfEvent(s, leecherUser, 'stopped', mark), 30_000, `${family} leecher: event=stopped on pause`);
+  const stoppedAt = await eventually(() => indexOfEvent(s, leecherUser, 'stopped', mark), 60_000, `${family} leecher: event=stopped on pause`);
   const pausedLeft = parseTrackerQuery(s.announces[stoppedAt]!.url).left!;
   expect(pausedLeft).toBeGreaterThan(0);
   expect(pausedLeft).toBeLessThan(size);
-  expect(torrent().leechers.size).toBe(0);
+  // The relay sees a request before the tracker has answered it: wait for the tracker.
+  await eventually(() => (torrent().leechers.size === 0 ? true : undefined), 30_000, `${family} leecher out of the swarm after its stop`);
   await leecher.resume();
-  await eventually(() => indexOfEvent(s, leecherUser, 'started', stoppedAt), 30_000, `${family} leecher: event=started on resume`);
+  await eventually(() => indexOfEvent(s, leecherUser, 'started', stoppedAt), 60_000, `${family} leecher: event=started on resume`);
   }
 
   // Restart mid-download: the client quits (event=stopped) and starts again on its folders;
@@ -140,7 +141,7 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
   const quitLeft = parseTrackerQuery(s.announces[quitAt!]!.url).left!;
   expect(quitLeft).toBeGreaterThan(0);
   await leecher.restart();
-  await eventually(() => indexOfEvent(s, leecherUser, 'started', quitAt! + 1), 30_000, `${family} leecher: event=started after the restart`);
+  await eventually(() => indexOfEvent(s, leecherUser, 'started', quitAt! + 1), 60_000, `${family} leecher: event=started after the restart`);
   }
 
   // Done: the leecher has the whole file, and reaches left=0 at the tracker (said with
@@ -154,7 +155,7 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
     await leecher.quit();
     expect(s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => [a.params.get('event'), a.params.get('left')]).at(-1)).toEqual(['stopped', '0']);
     expect(s.announces.some((a) => a.passkey === leecherUser.passkey && a.params.get('event') === 'completed')).toBe(false);
-    expect(torrent().snatched).toBe(1);
+    await eventually(() => (torrent().snatched === 1 ? true : undefined), 30_000, 'the snatch counted on the stop with left=0');
   } else {
     await eventually(
       () => (torrent().seeders.size === 2 && torrent().leechers.size === 0 ? true : undefined),

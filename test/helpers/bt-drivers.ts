@@ -9,7 +9,7 @@
  * the client announces event=stopped, then event=started), quit (a graceful exit: it
  * announces event=stopped first) and start again on the same folders (a restart).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -25,7 +25,8 @@ export const FAMILY_BINARIES: Record<ClientFamily, Record<string, string>> = {
   qbittorrent: { 'qbittorrent-nox': 'qbittorrent-nox' },
   deluge: { deluged: 'deluged', 'deluge-console': 'deluge-console' },
   rtorrent: { rtorrent: 'rtorrent' },
-  libtorrent: { python3: 'python3-libtorrent' },
+  // /usr/bin/python3 with the binding: checked when the client starts.
+  libtorrent: {},
 };
 
 export interface ClientOptions {
@@ -231,26 +232,33 @@ class Deluge extends Driver {
     return client;
   }
 
-  /** Runs deluge-console commands against this daemon; returns what they printed. */
-  private console(commands: string): string {
-    const result = spawnSync(
-      'deluge-console',
-      ['-c', this.options.home, '-L', 'none', `connect 127.0.0.1:${this.rpcPort} localclient hayate-test; ${commands}`],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    if (result.status !== 0) throw new Error(`${this.name}: deluge-console "${commands}" failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
-    return result.stdout;
+  /**
+   * Runs deluge-console commands against this daemon; resolves with what they printed.
+   * Asynchronous: the tracker and the other swarms of the test run in this process.
+   */
+  private console(commands: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'deluge-console',
+        ['-c', this.options.home, '-L', 'none', `connect 127.0.0.1:${this.rpcPort} localclient hayate-test; ${commands}`],
+        { encoding: 'utf8', timeout: 60_000 },
+        (error, stdout, stderr) => {
+          if (error !== null) reject(new Error(`${this.name}: deluge-console "${commands}" failed: ${error.message} ${stderr}${stdout}`));
+          else resolve(stdout);
+        },
+      );
+    });
   }
 
   protected async launch(first: boolean): Promise<void> {
     // -L none: Deluge 2.0.3's logging wrapper breaks on Python 3.11 (a TypeError per log line).
     this.spawn('deluged', ['-c', this.options.home, '-p', String(this.rpcPort), '-d', '-L', 'none']);
     await eventually(() => portOpen(this.rpcPort), 30_000, `${this.name}: RPC port open`);
-    if (first) this.console(`add -p ${this.options.saveDir} ${this.options.torrentFile}`);
+    if (first) await this.console(`add -p ${this.options.saveDir} ${this.options.torrentFile}`);
   }
 
   async progress(): Promise<number> {
-    const out = this.console(`info -v ${this.options.infoHash}`);
+    const out = await this.console(`info -v ${this.options.infoHash}`);
     const match = /Progress: ([\d.]+)%/.exec(out);
     if (match !== null) return Number(match[1]) / 100;
     // A complete torrent shows no progress bar: it is seeding.
@@ -258,11 +266,11 @@ class Deluge extends Driver {
   }
 
   async pause(): Promise<void> {
-    this.console(`pause ${this.options.infoHash}`);
+    await this.console(`pause ${this.options.infoHash}`);
   }
 
   async resume(): Promise<void> {
-    this.console(`resume ${this.options.infoHash}`);
+    await this.console(`resume ${this.options.infoHash}`);
   }
 
   protected async requestExit(): Promise<void> {
@@ -358,6 +366,13 @@ class Libtorrent extends Driver {
   private listenPort = 0;
 
   static async start(options: ClientOptions): Promise<Libtorrent> {
+    const probe = spawnSync('/usr/bin/python3', ['-c', 'import libtorrent'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      throw new Error(
+        `libtorrent's Python binding is missing (${probe.error?.message ?? probe.stderr.trim()}). ` +
+          'Install it (as root: apt-get install -y python3-libtorrent); .ci/run does this on a fresh machine.',
+      );
+    }
     const client = new Libtorrent(options);
     client.listenPort = await freePort();
     await client.launch(true);

@@ -43,9 +43,21 @@ def report():
     print(json.dumps({'progress': status.progress, 'state': str(status.state), 'paused': paused}), flush=True)
 
 
+# Whether the tracker has answered the last event=stopped (a resume waits for it: resumed
+# while its stop is still in flight, libtorrent holds the endpoint's event=started back until
+# its next scheduled announce).
+stop_answered = True
+
+
 def drain_alerts():
+    global stop_answered
     for alert in session.pop_alerts():
-        print(json.dumps({'alert': alert.what(), 'message': alert.message()}), flush=True)
+        message = alert.message()
+        print(json.dumps({'alert': alert.what(), 'message': message}), flush=True)
+        if 'sending announce (stopped)' in message:
+            stop_answered = False
+        elif alert.what() == 'tracker_reply':
+            stop_answered = True
 
 
 last = 0.0
@@ -59,6 +71,10 @@ while True:
             handle.unset_flags(lt.torrent_flags.auto_managed)
             handle.pause()
         elif command == 'resume':
+            deadline = time.time() + 15
+            while not stop_answered and time.time() < deadline:
+                drain_alerts()
+                time.sleep(0.05)
             handle.resume()
         if command == 'quit' or line == '':
             # A graceful exit: stop the torrent, wait for the tracker's answer to its
