@@ -2,11 +2,13 @@
  * The announce path without the network: parse the raw target, announce,
  * encode — what a request costs in the tracker's own code. Accounting goes to a
  * sink that drops it (the queues are measured end to end by run.ts).
- *   node dist/bench/announce-micro.js [seconds=5]
+ *   node dist/bench/announce-micro.js [seconds=5] [ipv6]
+ * `ipv6`: announce.ipv6 on, every peer a dual-stack client whose announces alternate
+ * between an IPv4 and an IPv6 address (docs/ipv6.md).
  */
 import type { AccountingSink } from '../src/accounting/sink.js';
 import { defaultConfig } from '../src/config/config.js';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { noRecorder } from '../src/recorder/recorder.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';
@@ -29,16 +31,22 @@ for (let id = 1; id <= torrents; id++) {
 }
 store.approvedClients = BENCH_CLIENTS.map((prefix, i) => ({ id: i + 1, prefix }));
 const noop = (): void => undefined;
-const accounting: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, snatch: noop, revive: noop };
-const ctx = createContext({ store, config: defaultConfig(), accounting, recorder: noRecorder });
+const accounting: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, transferIp6: noop, snatch: noop, revive: noop };
+const ipv6 = process.argv[3] === 'ipv6';
+const config = defaultConfig();
+config.announce.ipv6 = ipv6;
+const ctx = createContext({ store, config, accounting, recorder: noRecorder });
 const random = prng(7);
-const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, seed: 1 }, random);
+const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, scrapeShare: 0, seed: 1 }, random);
+
+/** With `ipv6`, peer k announces from 2a00:1234::k on every other pass over the peers, from 127.0.0.1 on the others. */
+const ipv6Addresses = peers.map((_, k) => `2a00:1234::${k.toString(16)}`);
 
 function once(i: number): number {
   const raw = nextRequest(peers[i % peers.length]!, random);
   const target = raw.slice(4, raw.indexOf(' HTTP/1.1'));
   const passkey = target.slice(1, 33);
-  const result = announce(ctx, { passkey, query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' }, 1_700_000_000 + (i >> 12));
+  const result = announce(ctx, { passkey, query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: ipv6 && ((i / peers.length) | 0) % 2 === 1 ? ipv6Addresses[i % peers.length]! : '127.0.0.1' }, 1_700_000_000 + (i >> 12));
   if (result.failed) throw new Error(result.body.toString('latin1'));
   return result.body.length;
 }

@@ -1,6 +1,7 @@
 /**
  * The ceiling for this machine: a bare fastify route that answers every
- * announce with a fixed bencoded body (a compact answer of 50 peers), keep-alive.
+ * announce with a fixed bencoded body (a compact answer of 50 peers), every scrape
+ * with a fixed one-torrent answer, keep-alive.
  *   node dist/bench/bare.js <port>   (prints "listening <port>")
  */
 import Fastify from 'fastify';
@@ -13,6 +14,10 @@ const app = Fastify({ logger: false, keepAliveTimeout: 120_000 });
 const answer = (_request: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }): unknown => reply.type('text/plain').send(ANSWER);
 app.get('/:passkey/announce', answer);
 app.get('/announce', answer);
+const SCRAPE = Buffer.from(`d5:filesd20:${'x'.repeat(20)}d8:completei30e10:downloadedi12e10:incompletei70eee5:flagsd20:min_request_intervali900eee`, 'latin1');
+const answerScrape = (_request: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }): unknown => reply.type('text/plain').send(SCRAPE);
+app.get('/:passkey/scrape', answerScrape);
+app.get('/scrape', answerScrape);
 
 const port = Number(process.argv[2] ?? 0);
 app.listen({ host: '127.0.0.1', port }).then(

@@ -33,6 +33,8 @@ export interface LoadOptions {
   peers: number;
   /** Share of peers in the 100 hottest torrents (big swarms: full numwant answers). */
   hotShare: number;
+  /** Share of requests that are scrapes of one of the connection's torrents (0 to 1), sent among the announces on the same connections. */
+  scrapeShare: number;
   seed: number;
 }
 
@@ -80,6 +82,8 @@ function percentEncode(bytes: Buffer): string {
 interface VirtualPeer {
   /** "GET /<passkey>/announce?info_hash=..&peer_id=..&port=N" */
   prefix: string;
+  /** "GET /<passkey>/scrape?info_hash=.. HTTP/1.1 …": a scrape of this peer's torrent, as its client sends now and then. */
+  scrape: string;
   size: number;
   uploaded: number;
   downloaded: number;
@@ -95,11 +99,13 @@ export function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
     const userId = 1 + Math.floor(random() * o.users);
     const peerId = Buffer.from(`${BENCH_CLIENTS[0]}4650-${i.toString(36).padStart(12, '0')}`, 'latin1');
     const port = 1024 + Math.floor(random() * 60000);
-    const path = o.paths === 'passkey' ? `/${passkeyOf(userId)}/announce` : '/announce';
+    const base = o.paths === 'passkey' ? `/${passkeyOf(userId)}` : '';
     const size = 1_000_000 + Math.floor(random() * 4_000_000_000);
     const seeder = random() < 0.3;
+    const infoHash = percentEncode(infoHashOf(torrentId));
     peers.push({
-      prefix: `GET ${path}?info_hash=${percentEncode(infoHashOf(torrentId))}&peer_id=${percentEncode(peerId)}&port=${port}`,
+      prefix: `GET ${base}/announce?info_hash=${infoHash}&peer_id=${percentEncode(peerId)}&port=${port}`,
+      scrape: `GET ${base}/scrape?info_hash=${infoHash}${TAIL_SCRAPE}`,
       size,
       uploaded: 0,
       downloaded: 0,
@@ -111,6 +117,7 @@ export function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
 }
 
 const TAIL = '&numwant=50&compact=1 HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n';
+const TAIL_SCRAPE = ' HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n';
 
 /** The next request of this peer, advancing its state as a real client would. */
 export function nextRequest(peer: VirtualPeer, random: () => number): string {
@@ -187,7 +194,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         if (performance.now() >= end) return finish();
         const peer = own[cursor]!;
         cursor = cursor + 1 === own.length ? 0 : cursor + 1;
-        lastRequest = nextRequest(peer, random);
+        lastRequest = o.scrapeShare > 0 && random() < o.scrapeShare ? peer.scrape : nextRequest(peer, random);
         waiting = true;
         if (socket === undefined || socket.destroyed) return open();
         write();

@@ -5,6 +5,7 @@
  *     → JSON: heap bytes per tracked peer (heap after GC, peers minus no peers; typed-array
  *       backing stores outside the JS heap are counted too). --big-counters: every peer's
  *       uploaded, downloaded and left above 2^31, as on real torrents over 2 GB.
+ *       --dual-stack: every peer also has an IPv6 endpoint (announce.ipv6, docs/ipv6.md).
  *   node dist/bench/peers.js cache <dir> <peers> <torrents> <users>
  *     → writes torrent-cache.bin/user-cache.bin for that store, so hayate starts with N peers
  *
@@ -12,6 +13,7 @@
  */
 import { writeCacheFiles } from '../src/cache/index.js';
 import { newPeer, peerKey } from '../src/store/peer.js';
+import { newPeerV6 } from '../src/tracker/dual-stack.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
 import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
@@ -44,7 +46,9 @@ function addUsers(store: Store, users: number): void {
 }
 
 /** Peers spread like a real site: one torrent of 50,000, the rest 1..17 each, cycling over the torrents. */
-function addPeers(list: Torrent[], peers: number, users: number, now: number, bigCounters: boolean): void {
+function addPeers(list: Torrent[], peers: number, users: number, now: number, bigCounters: boolean, dualStack = false): void {
+  const addr = Buffer.alloc(16);
+  addr.writeUInt32BE(0x2a001234, 0);
   const base = bigCounters ? 2 ** 31 + 12_345 : 0;
   let made = 0;
   let t = 0;
@@ -58,12 +62,16 @@ function addPeers(list: Torrent[], peers: number, users: number, now: number, bi
       const key = peerKey(userId, `${BENCH_CLIENTS[0]}4650-${n.toString(36).padStart(12, '0')}`);
       const seeding = n % 3 === 0;
       const peer = newPeer(key, userId, (0x0b000000 + n) >>> 0, 1024 + (n % 60000), now - 600, now - (n % 600), 1);
-      swarmToAdd(torrent, seeding).add(
-        peer,
-        base + 123_456_789 * (n % 1000),
-        base + 987_654 * (n % 1000),
-        seeding ? 0 : base + 1_000_000 + n,
-      );
+      const uploaded = base + 123_456_789 * (n % 1000);
+      const downloaded = base + 987_654 * (n % 1000);
+      if (dualStack) {
+        // A distinct address per peer, as a site's clients have.
+        addr.writeUInt32BE(n >>> 0, 12);
+        peer.v6 = newPeerV6(addr.toString('latin1', 0, 16), 1024 + (n % 60000), now - (n % 600), now - (n % 600), 6, uploaded, downloaded);
+        peer.v6.last[0] = uploaded; // both families have reported
+        peer.v6.last[1] = downloaded;
+      }
+      swarmToAdd(torrent, seeding).add(peer, uploaded, downloaded, seeding ? 0 : base + 1_000_000 + n);
     }
     made += size;
     t++;
@@ -83,17 +91,18 @@ async function main(): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   if (mode === 'measure') {
     const bigCounters = args.includes('--big-counters');
+    const dualStack = args.includes('--dual-stack');
     const [peers = 1_000_000, torrents = 100_000, users = 100_000] = args.filter((a) => !a.startsWith('--')).map(Number);
     const store = new Store();
     const list = addTorrents(store, torrents);
     const before = heapAfterGc();
     const started = process.hrtime.bigint();
-    addPeers(list, peers, users, now, bigCounters);
+    addPeers(list, peers, users, now, bigCounters, dualStack);
     const buildSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const after = heapAfterGc();
     const tracked = store.peerCount();
     process.stdout.write(
-      `${JSON.stringify({ peers: tracked, torrents, bigCounters, heapBefore: before, heapAfter: after, bytesPerPeer: Math.round((after - before) / tracked), buildSeconds, rss: process.memoryUsage().rss })}\n`,
+      `${JSON.stringify({ peers: tracked, torrents, bigCounters, dualStack, heapBefore: before, heapAfter: after, bytesPerPeer: Math.round((after - before) / tracked), buildSeconds, rss: process.memoryUsage().rss })}\n`,
     );
     return;
   }

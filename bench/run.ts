@@ -1,6 +1,8 @@
 /**
- * npm run bench [-- options]: hayate side by side with opentracker and a bare
- * fastify route, on a generated site in MariaDB, driven by bench/loadgen.ts.
+ * npm run bench [-- options]: hayate side by side with chihaya (the Go tracker it
+ * replaces), opentracker and a bare fastify route, on a generated site in MariaDB,
+ * driven by bench/loadgen.ts (announces, with --scrape-share of scrapes among them).
+ * chihaya's binary: CHIHAYA_BIN, else ../shared/reference/chihaya/chihaya beside the repo.
  *
  * Scenarios (--scenario):
  *   throughput  (default) announces/s, latency, lag, memory, flush rates; opentracker and bare alongside
@@ -9,20 +11,21 @@
  *   serialize   hayate started with 1,000,000 peers (from cache files), serializing them every few seconds under load
  *   all         every scenario in turn
  * --rounds N runs the throughput servers N times, interleaved, and prints median and range.
+ * --only hayate,chihaya,opentracker,bare picks the throughput servers.
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadOptions, LoadResult } from './loadgen.js';
-import { ensureSite, infoHashOf } from './site.js';
+import { ensureSite, infoHashOf, passkeyOf } from './site.js';
 
-const { values: opts } = parseArgs({
+const optionSpec = {
   options: {
     scenario: { type: 'string', default: 'throughput' },
     users: { type: 'string', default: '100000' },
@@ -43,8 +46,27 @@ const { values: opts } = parseArgs({
     /** JSON merged over hayate's generated config (per top-level key), e.g. '{"channels":{"users":1000000}}'. */
     'hayate-config': { type: 'string', default: '{}' },
     out: { type: 'string', default: 'bench-results' },
+    /** Share of requests that are scrapes, among the announces on the same connections (0.05: one in twenty). */
+    'scrape-share': { type: 'string', default: '0.05' },
   },
-});
+} as const;
+
+const opts = (() => {
+  try {
+    return parseArgs(optionSpec).values;
+  } catch (err) {
+    // An unknown or malformed option: one line, not a stack trace.
+    process.stderr.write(`bench: ${(err as Error).message.split('\n')[0]}\n`);
+    process.exit(2);
+  }
+})();
+for (const name of ['users', 'torrents', 'connections', 'duration', 'rounds', 'warmup', 'peers', 'big-peers', 'big-site', 'scrape-share'] as const) {
+  const value = Number(opts[name]);
+  if (!Number.isFinite(value) || value < 0 || (name === 'scrape-share' && value > 1)) {
+    process.stderr.write(`bench: --${name} ${opts[name]} is not ${name === 'scrape-share' ? 'a share between 0 and 1' : 'a number'}\n`);
+    process.exit(2);
+  }
+}
 
 const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/
 const root = join(here, '..', '..');
@@ -277,6 +299,7 @@ function loadOptions(port: number, paths: LoadOptions['paths'], site: { users: n
     torrents: site.torrents,
     peers: num('peers'),
     hotShare: 0.5,
+    scrapeShare: num('scrape-share'),
     seed: 42,
   };
 }
@@ -321,6 +344,60 @@ async function runOpentracker(site: { users: number; torrents: number }): Promis
   }
 }
 
+/** chihaya's binary: CHIHAYA_BIN, else the reference build beside the repository; undefined when absent. */
+function chihayaBinary(): string | undefined {
+  const candidate = process.env['CHIHAYA_BIN'] ?? join(root, '..', 'shared', 'reference', 'chihaya', 'chihaya');
+  return existsSync(candidate) ? candidate : undefined;
+}
+
+/** mysql://user:pass@host:port → chihaya's DSN form user:pass@tcp(host:port)/database. */
+function chihayaDsn(database: string): string {
+  const url = new URL(opts['db-url']!);
+  const user = decodeURIComponent(url.username || 'root');
+  const password = decodeURIComponent(url.password);
+  return `${user}:${password}@tcp(${url.hostname}:${url.port || '3306'})/${database}`;
+}
+
+/** chihaya on its own copy of the site (it writes the same tables hayate does), configured as hayate is. */
+async function runChihaya(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
+  const binary = chihayaBinary();
+  if (binary === undefined) return { skipped: 'chihaya not found (set CHIHAYA_BIN or put it in ../shared/reference/chihaya/)' };
+  const database = `${opts.database}_chihaya`;
+  await ensureSite(opts['db-url']!, database, site, opts.recreate);
+  const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-chihaya-'));
+  const port = await freePort();
+  const config = {
+    database: { dsn: chihayaDsn(database) },
+    http: { addr: `127.0.0.1:${port}` },
+    enable_metrics: true,
+    record_announces: false,
+    log_flushes: false,
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  // Its log lines (and the panic its v13.0.3 shutdown sometimes ends in) are kept for a failed start only.
+  const child = spawn(binary, [], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let logTail = '';
+  child.stderr!.on('data', (d: Buffer) => (logTail = (logTail + d.toString()).slice(-2000)));
+  try {
+    // It loads the site before answering for it: wait until a known passkey and torrent are served.
+    await waitFor(async () => {
+      const hash = [...infoHashOf(site.torrents)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+      const res = await fetch(
+        `http://127.0.0.1:${port}/${passkeyOf(site.users)}/announce?info_hash=${hash}&peer_id=-qB4650-zzzzzzzzzzzz&port=6881&uploaded=0&downloaded=0&left=0&event=stopped`,
+      );
+      const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
+      return res.ok && !body.includes('failure');
+    }, 120_000, 'chihaya to serve the site').catch((err: Error) => {
+      throw new Error(`${err.message}; its last log lines:\n${logTail}`);
+    });
+    const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site));
+    return { binary, ...summary(load) };
+  } finally {
+    await stopChild(child, 60_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function runBare(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(here, 'bare.js'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -350,6 +427,9 @@ async function throughput(): Promise<Record<string, unknown>> {
   return { rounds: results, summary };
 }
 
+/** The throughput servers, in the order they run in a round. */
+const SERVERS = ['hayate', 'chihaya', 'opentracker', 'bare'] as const;
+
 type Stat = { median: number; min: number; max: number };
 
 function stat(values: number[]): Stat | null {
@@ -362,18 +442,20 @@ function stat(values: number[]): Stat | null {
 
 function summarizeRounds(results: Record<string, unknown>[]): Record<string, Record<string, Stat | null>> {
   const out: Record<string, Record<string, Stat | null>> = {};
-  for (const name of ['hayate', 'opentracker', 'bare']) {
+  for (const name of SERVERS) {
     const rows = results.map((r) => r[name] as (LoadResult & { announcesPerCpuSecond?: number; skipped?: string }) | undefined);
     const ran = rows.filter((r): r is LoadResult & { announcesPerCpuSecond?: number } => r !== undefined && !('skipped' in r && r.skipped));
     if (ran.length === 0) continue;
     out[name] = {
       perSecond: stat(ran.map((r) => r.perSecond)),
       perCpuSecond: stat(ran.flatMap((r) => (r.announcesPerCpuSecond === undefined ? [] : [r.announcesPerCpuSecond]))),
+      p50Ms: stat(ran.map((r) => r.latencyMs.p50)),
       p99Ms: stat(ran.map((r) => r.latencyMs.p99)),
+      errors: stat(ran.map((r) => r.errors + r.failures)),
     };
   }
   const ratios: Record<string, Stat | null> = {};
-  for (const key of ['hayateOverOpentracker', 'hayateOverBare', 'perCpuSecondHayateOverOpentracker', 'perCpuSecondHayateOverBare']) {
+  for (const key of ['hayateOverChihaya', 'perCpuSecondHayateOverChihaya', 'hayateOverOpentracker', 'hayateOverBare', 'perCpuSecondHayateOverOpentracker', 'perCpuSecondHayateOverBare']) {
     ratios[key] = stat(results.flatMap((r) => {
       const value = (r['ratios'] as Record<string, number | null>)[key];
       return value === null || value === undefined ? [] : [value];
@@ -386,10 +468,10 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
 function printSummary(summary: Record<string, Record<string, Stat | null>>, rounds: number): void {
   const show = (x: Stat | null | undefined): string => (x ? `${x.median} (${x.min}–${x.max})` : '-');
   process.stdout.write(`\nmedian (range) over ${rounds} interleaved rounds:\n`);
-  const rows = [['', 'announces/s', 'per CPU-s', 'p99 ms']];
-  for (const name of ['hayate', 'opentracker', 'bare']) {
+  const rows = [['', 'requests/s', 'per CPU-s', 'p50 ms', 'p99 ms', 'errors+failures']];
+  for (const name of SERVERS) {
     const s = summary[name];
-    if (s) rows.push([name, show(s['perSecond']), show(s['perCpuSecond']), show(s['p99Ms'])]);
+    if (s) rows.push([name, show(s['perSecond']), show(s['perCpuSecond']), show(s['p50Ms']), show(s['p99Ms']), show(s['errors'])]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
@@ -408,6 +490,10 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
     const stopped = await stopHayate(run);
     result['hayate'] = { ...summary(sampled.load), ...hayateFigures(sampled, num('duration')), shutdown: stopped };
   }
+  if (want('chihaya')) {
+    log('chihaya …');
+    result['chihaya'] = await runChihaya(site);
+  }
   if (want('opentracker')) {
     log('opentracker …');
     result['opentracker'] = await runOpentracker(site);
@@ -424,6 +510,8 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
     return x && y ? round2(x / y) : null;
   };
   result['ratios'] = {
+    hayateOverChihaya: ratio('hayate', 'chihaya', 'perSecond'),
+    perCpuSecondHayateOverChihaya: ratio('hayate', 'chihaya', 'announcesPerCpuSecond'),
     hayateOverOpentracker: ratio('hayate', 'opentracker', 'perSecond'),
     hayateOverBare: ratio('hayate', 'bare', 'perSecond'),
     perCpuSecondHayateOverOpentracker: ratio('hayate', 'opentracker', 'announcesPerCpuSecond'),
@@ -511,8 +599,8 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 function printTable(result: Record<string, unknown>): void {
-  const rows: string[][] = [['', 'announces/s', 'per CPU-s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'failures', 'conn/req']];
-  for (const name of ['hayate', 'opentracker', 'bare']) {
+  const rows: string[][] = [['', 'requests/s', 'per CPU-s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'failures', 'conn/req']];
+  for (const name of SERVERS) {
     const r = result[name] as (LoadResult & { skipped?: string; announcesPerCpuSecond?: number }) | undefined;
     if (r === undefined) continue;
     if (r.skipped) {

@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { BencodeError, decodeBencode, encodeBencode } from '../src/bencode/codec.js';
 import { runCli } from '../src/cli.js';
+import { packageVersion } from '../src/version.js';
 import { bencodeToJsonText, JsonMappingError, jsonToBencode } from '../src/bencode/json.js';
 
 async function readStdin(): Promise<Buffer> {
@@ -21,6 +22,7 @@ function writeStdout(data: string | Buffer): Promise<void> {
 
 const program = new Command('bencode')
   .description('convert between bencode and JSON (stdin to stdout); see README "Tools" for the JSON form')
+  .version(packageVersion(), '-V, --version')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text) });
 

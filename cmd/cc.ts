@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { runCli, UsageError } from '../src/cli.js';
+import { packageVersion } from '../src/version.js';
 import {
   anonymizeCache,
   dumpCache,
@@ -35,6 +36,7 @@ function progressReporter(quiet: boolean): Progress | undefined {
 
 const program = new Command('cc')
   .description('cache utility for hayate: torrent-cache.bin and user-cache.bin (chihaya format)')
+  .version(packageVersion(), '-V, --version')
   .option('-d, --dir <dir>', 'directory holding the cache files', '.')
   .option('-q, --quiet', 'no progress on stderr')
   .exitOverride()
@@ -45,7 +47,7 @@ const progress = () => progressReporter(program.opts<{ quiet?: boolean }>().quie
 
 program
   .command('dump')
-  .description(`write ${TORRENT_DUMP_FILE} and ${USER_DUMP_FILE} from the .bin files`)
+  .description(`write ${TORRENT_DUMP_FILE} and ${USER_DUMP_FILE} from the .bin files (chihaya's cc layout)`)
   .action(async () => {
     const r = await dumpCache(dirOf(), progress());
     console.log(`dumped ${r.torrents} torrents with ${r.peers} peers, ${r.users} users`);

@@ -1,10 +1,39 @@
 #!/usr/bin/env node
-import { resolve } from 'node:path';
-import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../src/config/config.js';
-import { redact } from '../src/config/dsn.js';
-import { createLogger } from '../src/log.js';
+import { join, resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
+import { parseDsn, redact } from '../src/config/dsn.js';
+import { applyConfigChange } from '../src/config/live.js';
+import { createLogger, LogLevelError, type Logger } from '../src/log.js';
 import { Tracker } from '../src/app.js';
+import { acquireInstanceLock, checkWritableDir, StartupError, type InstanceLock } from '../src/startup/checks.js';
+import { packageVersion } from '../src/version.js';
+
+/**
+ * Exit statuses (docs/operations.md): systemd and Docker show them, and the unit
+ * does not restart on EXIT_CONFIG (a restart cannot fix it).
+ */
+const EXIT_OK = 0;
+/** Start-up failed (unwritable folder, another instance, cannot listen, an unexpected error). */
+const EXIT_FAILURE = 1;
+/** Unknown option or argument. */
+const EXIT_USAGE = 2;
+/** The shutdown left accounting unwritten to the database or the cache files unwritten (or a second signal cut it short). */
+const EXIT_DATA_NOT_SAVED = 3;
+/** A configuration that can never work: bad config file, DSN, HAYATE_LOG_LEVEL, or the database refusing it (sysexits' EX_CONFIG). */
+const EXIT_CONFIG = 78;
+
+// Handlers first: until one is installed SIGHUP kills the process and SIGUSR1 opens
+// Node's inspector. Signals before the tracker exists are remembered and acted on.
+const pending: NodeJS.Signals[] = [];
+let onSignal = (signal: NodeJS.Signals): void => void pending.push(signal);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1'] as const) process.on(signal, (s) => onSignal(s));
+
+/** One line on stderr, then exit: how every start-up problem is reported. */
+function die(message: string, code: number): never {
+  process.stderr.write(`hayate: ${message}\n`);
+  process.exit(code);
+}
 
 const program = new Command()
   .name('hayate')
@@ -13,28 +42,68 @@ const program = new Command()
       'Reads config.json, serves /<passkey>/announce and /<passkey>/scrape, and keeps its\n' +
       'cache files (torrent-cache.bin, user-cache.bin) and events/ in the working directory.',
   )
-  .option('-c, --config <path>', 'path to config.json', 'config.json')
-  .addHelpText('after', '\nEnvironment:\n  DB_DSN             overrides database.dsn\n  HAYATE_LOG_LEVEL   trace|debug|info|warn|error (default info)\n')
-  .parse();
-
-const logger = createLogger();
-const configPath = resolve(program.opts<{ config: string }>().config);
-
-let loaded;
+  .version(packageVersion(), '-V, --version')
+  .option('-c, --config <path>', 'path to config.json (default: config.json in the working directory; missing means defaults)')
+  .addHelpText(
+    'after',
+    '\nEnvironment:\n  DB_DSN             overrides database.dsn\n  HAYATE_LOG_LEVEL   trace|debug|info|warn|error|fatal|silent (default info)\n' +
+      '\nSignals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration and reloads the\ndatabase; SIGUSR1 reloads the database. See docs/operations.md.\n',
+  )
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text) });
 try {
-  loaded = loadConfig(configPath);
+  program.parse();
 } catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`hayate: ${err.message}\n`);
-    process.exit(1);
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
+  throw err;
+}
+
+let logger: Logger;
+try {
+  logger = createLogger();
+} catch (err) {
+  if (err instanceof LogLevelError) die(err.message, EXIT_CONFIG);
+  throw err;
+}
+
+const explicitPath = program.opts<{ config?: string }>().config;
+const configPath = resolve(explicitPath ?? 'config.json');
+
+/** Reads and checks the configuration; throws ConfigError. An explicit -c must name a file that exists. */
+function readConfiguration(): LoadedConfig {
+  const loaded = loadConfig(configPath);
+  if (explicitPath !== undefined && loaded.source !== configPath) {
+    throw new ConfigError(`configuration file ${configPath} not found (given with -c)`);
   }
+  parseDsn(loaded.config.database.dsn);
+  return loaded;
+}
+
+let loaded: LoadedConfig;
+try {
+  loaded = readConfiguration();
+} catch (err) {
+  if (err instanceof ConfigError) die(err.message, EXIT_CONFIG);
   throw err;
 }
 const { config, source, unknownKeys } = loaded;
-logger.info({ config: source, dsn: redact(config.database.dsn), addr: config.http.addr }, 'configuration loaded');
+logger.info({ config: source, dsn: redact(config.database.dsn), addr: config.http.addr, version: packageVersion() }, 'configuration loaded');
 if (unknownKeys.length > 0) logger.warn({ keys: unknownKeys }, 'unknown configuration keys ignored');
 
-const tracker = new Tracker({ config, logger, dir: process.cwd() });
+// Start-up checks: found now, with the path and the system's reason, not at the first cache write.
+const dir = process.cwd();
+let lock: InstanceLock;
+try {
+  checkWritableDir(dir, 'working directory');
+  if (config.record_announces) checkWritableDir(join(dir, 'events'), 'events folder');
+  lock = acquireInstanceLock(dir);
+} catch (err) {
+  if (err instanceof StartupError) die(err.message, EXIT_FAILURE);
+  throw err;
+}
+process.on('exit', () => lock.release());
+
+const tracker = new Tracker({ config, logger, dir });
 
 /** Exits once the logger has written everything (its stdout is synchronous; flush is a safeguard). */
 function exit(code: number): void {
@@ -43,29 +112,95 @@ function exit(code: number): void {
   setTimeout(() => process.exit(code), 2_000).unref();
 }
 
-let signals = 0;
-const onSignal = (signal: NodeJS.Signals): void => {
-  signals++;
-  if (signals > 1) {
-    logger.warn({ signal }, 'second signal: exiting at once');
-    process.exit(1);
+let stopping = false;
+function stop(signal: NodeJS.Signals): void {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: exiting at once, without flushing');
+    lock.release();
+    process.exit(EXIT_DATA_NOT_SAVED);
+  }
+  stopping = true;
+  if (!started) {
+    // Nothing has been answered yet, so nothing is queued and the cache files are as read.
+    logger.info({ signal }, 'stopped during start-up: nothing served yet, nothing to save');
+    lock.release();
+    exit(EXIT_OK);
+    return;
   }
   logger.info({ signal }, 'shutting down: finishing requests, flushing queues, writing caches');
   tracker.stop().then(
     (report) => {
-      logger.info({ flushed: report.flush.complete, cacheWritten: report.cacheWritten }, 'shutdown complete');
-      exit(0);
+      const saved = report.flush.complete && report.cacheWritten;
+      const line = { flushed: report.flush.complete, cacheWritten: report.cacheWritten };
+      if (saved) logger.info(line, 'shutdown complete');
+      else logger.error({ ...line, exitCode: EXIT_DATA_NOT_SAVED }, 'shutdown complete, but data was NOT saved');
+      exit(saved ? EXIT_OK : EXIT_DATA_NOT_SAVED);
     },
     (err: unknown) => {
       logger.error({ err }, 'shutdown failed');
-      exit(1);
+      exit(EXIT_DATA_NOT_SAVED);
     },
   );
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+}
 
-tracker.start().catch((err: unknown) => {
-  logger.fatal({ err }, 'failed to start');
-  exit(1);
-});
+/** SIGUSR1: reload the database now. */
+function reloadDatabase(signal: NodeJS.Signals): void {
+  logger.info({ signal }, 'reloading the database now');
+  void tracker.reloadNow().then((ok) => logger.info({ signal, ok }, 'database reload done'));
+}
+
+/** SIGHUP: re-read the configuration (the keys that can change live), then reload the database. */
+function reconfigure(signal: NodeJS.Signals): void {
+  let next: LoadedConfig;
+  try {
+    next = readConfiguration();
+  } catch (err) {
+    logger.error({ signal, err: (err as Error).message }, 'configuration NOT re-read: keeping the running one');
+    reloadDatabase(signal);
+    return;
+  }
+  const change = applyConfigChange(tracker.config, next.config);
+  logger.info({ signal, config: next.source, applied: change.applied }, 'configuration re-read');
+  if (change.needRestart.length > 0) {
+    logger.warn({ keys: change.needRestart }, 'configuration keys changed that take effect only after a restart');
+  }
+  if (next.unknownKeys.length > 0) logger.warn({ keys: next.unknownKeys }, 'unknown configuration keys ignored');
+  tracker.rescheduleSerialize();
+  reloadDatabase(signal);
+}
+
+let started = false;
+onSignal = (signal) => {
+  if (signal === 'SIGINT' || signal === 'SIGTERM') return stop(signal);
+  if (stopping) return;
+  // Before the first load has finished, a reload is already under way: the start's own.
+  if (!started) return void logger.info({ signal }, 'signal during start-up: ignored (the start loads everything anyway)');
+  if (signal === 'SIGHUP') reconfigure(signal);
+  else reloadDatabase(signal);
+};
+
+tracker.start().then(
+  () => {
+    started = true;
+    for (const signal of pending.splice(0)) onSignal(signal);
+  },
+  (err: unknown) => {
+    // The database refusing the configuration (access denied, unknown database…): one line, no restart.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hayate: ${err.message}\n`);
+      exit(EXIT_CONFIG);
+      return;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`hayate: cannot listen on ${config.http.addr}: ${e.message}\n`);
+      exit(EXIT_FAILURE);
+      return;
+    }
+    // Anything else is a bug: its stack goes to the log.
+    process.stderr.write(`hayate: failed to start: ${e.message}\n`);
+    logger.fatal({ err }, 'failed to start');
+    exit(EXIT_FAILURE);
+  },
+);
+for (const signal of pending.splice(0)) onSignal(signal);

@@ -2,18 +2,23 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
 import { CacheWriter, readCacheFiles } from './cache/index.js';
-import { listenAddress, type Config } from './config/config.js';
-import { openPool } from './database/pool.js';
-import { Reloader } from './database/reload.js';
+import { attachIpv6Endpoints, readIpv6Endpoints, type Ipv6EndpointRecord } from './cache/ipv6-endpoints.js';
+import { ConfigError, listenAddress, type Config } from './config/config.js';
+import { IPV6_MIGRATION, transferIps6Table } from './database/ipv6-table.js';
+import { isConfigurationRefusal, openPool } from './database/pool.js';
+import { redact } from './config/dsn.js';
+import { Reloader, type ReloadOptions } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
+import { ClientAddressRules } from './protocol/address.js';
 import { CsvRecorder } from './recorder/csv-recorder.js';
 import { noRecorder } from './recorder/recorder.js';
 import { Store } from './store/store.js';
 import { createContext, type TrackerContext } from './tracker/context.js';
+import { UpdateApi } from './update/api.js';
 
 export interface TrackerOptions {
   config: Config;
@@ -28,7 +33,35 @@ export interface TrackerOptions {
   accounting?: AccountingQueuesOptions;
   /** Read and write the cache files (default true). */
   cache?: boolean;
+  /** Reload paging (tests hold a pass with pageHook). */
+  reload?: ReloadOptions;
 }
+
+/** What GET /health answers (JSON) and with which status. */
+export interface HealthReport {
+  /** 200: serving from loaded data; 503: not loaded yet (answers are retryable failures) or stopping. */
+  status: 200 | 503;
+  body: {
+    status: 'ok' | 'loading' | 'stopping';
+    /** Where the data first came from; null until loaded. */
+    loaded_from: 'cache' | 'database' | null;
+    database: {
+      /** Did the last database reload pass succeed whole? null before the first pass ended. */
+      reachable: boolean | null;
+      /** Seconds since the last whole successful reload; null if none yet. */
+      last_reload_age: number | null;
+      /** Code of the last reload error (e.g. ECONNREFUSED, ER_ACCESS_DENIED_ERROR); null when the last pass succeeded. */
+      last_error: string | null;
+    };
+    /** Accounting records waiting to be written to the database, over every queue. */
+    queued: number;
+    /** Seconds since start. */
+    uptime: number;
+  };
+}
+
+/** Before the first load the database is retried this often (seconds), whatever intervals.database_reload says. */
+const FIRST_LOAD_RETRY_SECONDS = 5;
 
 export interface ShutdownReport {
   flush: StopReport;
@@ -57,10 +90,14 @@ export class Tracker {
   readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
   readonly http: FastifyInstance;
+  /** The site's update API (site_password); off when that is empty. */
+  readonly updates: UpdateApi;
   private readonly cacheWriter: CacheWriter | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private serializeTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<ShutdownReport> | undefined;
+  private listening = false;
+  private readonly startedAt = Date.now();
 
   constructor(options: TrackerOptions) {
     const { config, logger } = options;
@@ -69,7 +106,7 @@ export class Tracker {
     this.dir = options.dir ?? process.cwd();
     this.clock = options.clock ?? Date.now;
     this.pool = options.pool ?? openPool(config.database.dsn);
-    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger);
+    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, options.reload);
     this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, options.accounting);
     this.metrics.watchQueues(() => this.accounting.depths());
     this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () =>
@@ -78,12 +115,18 @@ export class Tracker {
     this.recorder = config.record_announces
       ? new CsvRecorder({ dir: join(this.dir, 'events'), logger, metrics: this.metrics })
       : undefined;
-    this.cacheWriter = options.cache === false ? undefined : new CacheWriter(this.dir, { logger });
+    this.cacheWriter = options.cache === false ? undefined : new CacheWriter(this.dir, { logger, ipv6: config.announce.ipv6 });
     this.ctx = createContext({
       store: this.store,
       config,
       accounting: this.accounting,
       recorder: this.recorder ?? noRecorder,
+      addresses: new ClientAddressRules(config.http.proxy_header, config.http.trusted_proxies, (header, from) =>
+        logger.warn(
+          { header, from },
+          'proxy header ignored: the connection is not from http.trusted_proxies (logged once; add the proxy there, or set http.proxy_header)',
+        ),
+      ),
       ...(options.random ? { random: options.random } : {}),
     });
     const store = this.store;
@@ -93,15 +136,41 @@ export class Tracker {
       clients: () => store.approvedClients.length,
       hitAndRuns: () => store.hitAndRuns.size,
       peers: () => store.peerCountsYielding(),
+      // With IPv6 off every peer has an IPv4 endpoint only: no walk over every peer for it.
+      ...(config.announce.ipv6
+        ? { endpoints: () => store.endpointCountsYielding(Math.floor(this.clock() / 1000) - config.intervals.peer_inactivity) }
+        : {}),
+      announcesByFamily: () => this.ctx.announcesByFamily,
     });
-    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock });
+    this.updates = new UpdateApi({
+      store: this.store,
+      config,
+      pool: this.pool,
+      reload: () => this.reloader.reloadFresh(),
+      metrics: this.metrics,
+      logger,
+      clock: this.clock,
+    });
+    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock, updates: this.updates, health: () => this.health() });
   }
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */
   async start(listen: { host: string; port: number } = listenAddress(this.config.http.addr)): Promise<string> {
+    if (this.config.announce.ipv6) await this.checkIpv6Table();
     if (this.cacheWriter !== undefined) await this.loadCache();
     const loaded = await this.reloader.reload();
-    if (!loaded) this.logger.warn('first database load incomplete: serving what could be loaded, retrying on schedule');
+    if (!loaded) {
+      const err = this.reloader.lastError;
+      if (isConfigurationRefusal(err)) {
+        throw new ConfigError(`the database refused: ${err?.message} (database.dsn ${redact(this.config.database.dsn)})`);
+      }
+      this.logger.warn(
+        { err: err?.message, loadedFrom: this.store.loadedFrom ?? null },
+        this.store.loadedFrom === undefined
+          ? `first database load failed: answering "try again" until it succeeds (retrying every ${FIRST_LOAD_RETRY_SECONDS} s)`
+          : 'first database load incomplete: serving the cache files\' data, retrying on schedule',
+      );
+    }
     const gcStarted = performance.now();
     collectGarbageNow();
     this.logger.info(
@@ -114,6 +183,7 @@ export class Tracker {
       'data loaded',
     );
     const address = await this.http.listen({ host: listen.host, port: listen.port });
+    this.listening = true;
     this.scheduleReload();
     this.accounting.start();
     this.purge.start();
@@ -126,24 +196,99 @@ export class Tracker {
   private async loadCache(): Promise<void> {
     const cached = await readCacheFiles(this.dir, { logger: this.logger });
     for (const error of cached.errors) this.logger.error({ error }, 'cache file unusable: starting without it');
+    // IPv6 endpoints (peers6-cache.bin); with IPv6 off, IPv6-only peers (0.0.0.0 in the file) are dropped.
+    let endpoints6: Ipv6EndpointRecord[] = [];
+    if (this.config.announce.ipv6) {
+      try {
+        endpoints6 = await readIpv6Endpoints(this.dir);
+      } catch (err) {
+        this.logger.error({ error: (err as Error).message }, 'cache file unusable: starting without it');
+      }
+    }
+    const ipv6 = attachIpv6Endpoints(cached.torrents, endpoints6);
+    if (endpoints6.length > 0 || ipv6.dropped > 0) this.logger.info(ipv6, 'IPv6 endpoints restored');
     this.store.torrents = cached.torrents;
     this.store.users = cached.users;
+    if (cached.users.size > 0) this.store.loadedFrom = 'cache';
     let peers = 0;
     for (const t of cached.torrents.values()) peers += t.seeders.size + t.leechers.size;
     this.logger.info({ torrents: cached.torrents.size, peers, users: cached.users.size }, 'cache loaded');
   }
 
+  /** With `announce.ipv6` on, refuses to start (ConfigError) while the table IPv6 history goes to is missing. */
+  private async checkIpv6Table(): Promise<void> {
+    const table = await transferIps6Table(this.pool);
+    if (table === 'missing') {
+      throw new ConfigError(
+        `announce.ipv6 is on, but the table transfer_ips6 does not exist: apply ${IPV6_MIGRATION} to the database (docs/ipv6.md), or turn announce.ipv6 off`,
+      );
+    }
+    if (table === 'unknown') this.logger.warn({ migration: IPV6_MIGRATION }, 'could not check that transfer_ips6 exists (database unreachable)');
+  }
+
   private scheduleReload(): void {
+    clearTimeout(this.reloadTimer);
+    const seconds =
+      this.store.loadedFrom === undefined
+        ? Math.min(FIRST_LOAD_RETRY_SECONDS, this.config.intervals.database_reload)
+        : this.config.intervals.database_reload;
     this.reloadTimer = setTimeout(() => {
       void this.reloader.reload().finally(() => {
         if (this.stopping === undefined) this.scheduleReload();
       });
-    }, this.config.intervals.database_reload * 1000);
+    }, seconds * 1000);
     this.reloadTimer.unref();
+  }
+
+  /**
+   * Reloads the database now (SIGHUP, SIGUSR1), then restarts the reload timer
+   * (so a changed intervals.database_reload takes effect). Resolves true when the
+   * pass succeeded whole; failures are logged by the reloader.
+   */
+  async reloadNow(): Promise<boolean> {
+    if (this.stopping !== undefined) return false;
+    clearTimeout(this.reloadTimer);
+    try {
+      return await this.reloader.reload();
+    } finally {
+      if (this.stopping === undefined && this.listening) this.scheduleReload();
+    }
+  }
+
+  /** GET /health: whether the data is loaded, the database reachable, how old the data is. */
+  health(): HealthReport {
+    const now = Date.now();
+    const r = this.reloader;
+    const loadedFrom = this.store.loadedFrom ?? null;
+    const state = this.stopping !== undefined ? 'stopping' : loadedFrom === null ? 'loading' : 'ok';
+    const depths = this.accounting.depths();
+    let queued = 0;
+    for (const depth of Object.values(depths)) queued += depth;
+    const code = (r.lastError as { code?: unknown } | undefined)?.code;
+    return {
+      status: state === 'ok' ? 200 : 503,
+      body: {
+        status: state,
+        loaded_from: loadedFrom,
+        database: {
+          reachable: r.lastOk ?? null,
+          last_reload_age: r.lastSuccessAt === undefined ? null : Math.round((now - r.lastSuccessAt) / 1000),
+          last_error: r.lastOk === false ? (typeof code === 'string' ? code : 'error') : null,
+        },
+        queued,
+        uptime: Math.round((now - this.startedAt) / 1000),
+      },
+    };
+  }
+
+  /** Restarts the cache-write timer (after SIGHUP, so a changed intervals.database_serialize takes effect). */
+  rescheduleSerialize(): void {
+    if (this.stopping === undefined && this.listening) this.scheduleSerialize();
   }
 
   private scheduleSerialize(): void {
     if (this.cacheWriter === undefined) return;
+    clearTimeout(this.serializeTimer);
     this.serializeTimer = setTimeout(() => {
       void this.writeCache().finally(() => {
         if (this.stopping === undefined) this.scheduleSerialize();

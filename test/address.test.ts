@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ipv4Of } from '../src/http/address.js';
+import { ipv4Of } from '../src/protocol/address.js';
 import { ipFromString } from '../src/store/peer.js';
 
 describe('ipv4Of', () => {

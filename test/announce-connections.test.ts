@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyHead, readAnnounceHead, type HeadLimits } from '../src/http/request-head.js';
+import { emptyHead, readRequestHead, Route, type HeadLimits } from '../src/http/request-head.js';
 import { infoHashBytes, percentEncodeBytes, torrents, users } from '../fixtures/site.js';
 import { peerIdOf } from './helpers/announce.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
@@ -12,23 +12,24 @@ import { eventually, startTracker, type RunningTracker } from './helpers/tracker
  * mid-stream loses no byte and keeps its order.
  */
 
-const limits: HeadLimits = { proxyHeader: Buffer.from('x-real-ip'), maxHeadBytes: 8192, maxHeaders: 100 };
+const limits: HeadLimits = { proxyHeader: Buffer.from('x-real-ip'), maxHeadBytes: 8192, maxHeaders: 100, scrape: true };
 const PASSKEY = users.normal.passkey;
 const LIVE = percentEncodeBytes(infoHashBytes(torrents.live));
 
 function read(text: string, at = 0): { next: number; head: ReturnType<typeof emptyHead> } {
   const head = emptyHead();
-  const next = readAnnounceHead(Buffer.from(text, 'latin1'), at, limits, head);
+  const next = readRequestHead(Buffer.from(text, 'latin1'), at, limits, head);
   return { next, head };
 }
 
 const plain = (target: string, headers = 'Host: t\r\n'): string => `GET ${target} HTTP/1.1\r\n${headers}\r\n`;
 
-describe('readAnnounceHead', () => {
+describe('readRequestHead', () => {
   it('reads a plain announce: passkey, target, proxy header (any case, trimmed, first one), close', () => {
     const text = plain('/abc_DEF-1.~/announce?info_hash=%01%ff&port=1', 'host: t\r\nX-REAL-IP:  1.2.3.4 \t\r\nx-real-ip: 9.9.9.9\r\nConnection: Close\r\n');
     const { next, head } = read(`${text}GET /next`);
     expect(next).toBe(text.length);
+    expect(head.route).toBe(Route.Announce);
     expect(head.passkey).toBe('abc_DEF-1.~');
     expect(head.target).toBe('/abc_DEF-1.~/announce?info_hash=%01%ff&port=1');
     expect(head.proxyValue).toBe('1.2.3.4');
@@ -46,8 +47,46 @@ describe('readAnnounceHead', () => {
     expect(head.close).toBe(false);
   });
 
-  const declined: Array<[string, string]> = [
+  it('reads a scrape, and a scrape as another request when scrapes are off', () => {
+    const text = plain('/pk/scrape?info_hash=%01', 'Host: t\r\nConnection: close\r\n');
+    const { next, head } = read(text);
+    expect(next).toBe(text.length);
+    expect(head).toMatchObject({ route: Route.Scrape, passkey: 'pk', target: '/pk/scrape?info_hash=%01', close: true });
+    const off = emptyHead();
+    expect(readRequestHead(Buffer.from(plain('/pk/scrape'), 'latin1'), 0, { ...limits, scrape: false }, off)).toBe(plain('/pk/scrape').length);
+    expect(off.route).toBe(Route.Other);
+  });
+
+  // The path rule (src/protocol/path.ts): any path whose last two segments are <passkey>/announce.
+  it.each([
+    ['an escaped passkey', '/%61/announce', 'a'],
+    ['a deeper path', '/a/b/announce', 'b'],
+    ['repeated slashes', '//a//announce', 'a'],
+  ])('reads %s as an announce', (_what, path, passkey) => {
+    const { head } = read(plain(path));
+    expect(head.route).toBe(Route.Announce);
+    expect(head.passkey).toBe(passkey);
+  });
+
+  // Other requests whose end is certain: Node answers each alone, and the connection comes back.
+  const others: Array<[string, string]> = [
     ['another method', 'HEAD /a/announce HTTP/1.1\r\nHost: t\r\n\r\n'],
+    ['another route', plain('/alive')],
+    ['metrics', plain('/metrics', 'Host: t\r\nConnection: close\r\n')],
+    ['a longer last segment', plain('/a/announcement')],
+    ['a longer scrape segment', plain('/a/scraped')],
+    ['an empty passkey', plain('//announce')],
+    ['a POST without a body', 'POST /a/announce HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n'],
+  ];
+  it.each(others)('frames %s as a request for Node', (_what, text) => {
+    const { next, head } = read(`${text}GET /x`);
+    expect(next).toBe(text.length);
+    expect(head.route).toBe(Route.Other);
+  });
+
+  const declined: Array<[string, string]> = [
+    ['CONNECT', 'CONNECT /a:443 HTTP/1.1\r\nHost: t\r\n\r\n'],
+    ['a lower-case method', 'get /a/announce HTTP/1.1\r\nHost: t\r\n\r\n'],
     ['HTTP/1.0', 'GET /a/announce HTTP/1.0\r\nHost: t\r\n\r\n'],
     ['no Host', 'GET /a/announce HTTP/1.1\r\nX: y\r\n\r\n'],
     ['no headers at all', 'GET /a/announce HTTP/1.1\r\n\r\n'],
@@ -56,12 +95,6 @@ describe('readAnnounceHead', () => {
     ['an upgrade', plain('/a/announce', 'Host: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n')],
     ['Expect', plain('/a/announce', 'Host: t\r\nExpect: 100-continue\r\n')],
     ['a connection list', plain('/a/announce', 'Host: t\r\nConnection: keep-alive, close\r\n')],
-    ['scrape', plain('/a/scrape?info_hash=x')],
-    ['another route', plain('/alive')],
-    ['a longer last segment', plain('/a/announcement')],
-    ['an escaped passkey', plain('/%61/announce')],
-    ['an empty passkey', plain('//announce')],
-    ['a deeper path', plain('/a/b/announce')],
     ['absolute form', plain('http://t/a/announce')],
     ['a byte above 0x7e in the target', plain('/a/announce?x=\xff')],
     ['a control byte in the target', plain('/a/announce?x=\x01')],
@@ -83,17 +116,18 @@ describe('readAnnounceHead', () => {
   it('never throws and never reads past the head it accepts, whatever the bytes', () => {
     const pieces = fc.constantFrom(
       'GET ', '/', 'a', 'announce', '?', '=', '&', ' HTTP/1.1', '\r\n', '\r', '\n', 'Host: t', ':', ' ',
-      'Connection: close', 'Content-Length: 0', 'X-Real-IP: 1.2.3.4', '%', '\xff', '\x00',
+      'Connection: close', 'Content-Length: 0', 'X-Real-IP: 1.2.3.4', '%', '\xff', '\x00', 'scrape', 'HEAD ',
     );
     fc.assert(
       fc.property(fc.array(pieces, { maxLength: 40 }), fc.nat(8), (parts, offset) => {
         const bytes = Buffer.from(parts.join(''), 'latin1');
         const head = emptyHead();
-        const next = readAnnounceHead(bytes, Math.min(offset, bytes.length), limits, head);
+        const next = readRequestHead(bytes, Math.min(offset, bytes.length), limits, head);
         if (next !== -1) {
           expect(next).toBeLessThanOrEqual(bytes.length);
           expect(bytes.toString('latin1', next - 4, next)).toBe('\r\n\r\n');
-          expect(head.target.startsWith(`/${head.passkey}/announce`)).toBe(true);
+          if (head.route === Route.Announce) expect(head.target.startsWith(`/${head.passkey}/announce`)).toBe(true);
+          if (head.route === Route.Scrape) expect(head.target.startsWith(`/${head.passkey}/scrape`)).toBe(true);
         }
       }),
       { numRuns: 3000 },
@@ -169,7 +203,12 @@ const isAnnounceAnswer = (body: Buffer): boolean => /^d8:completei\d+e10:downloa
 describe('announces read from the socket', () => {
   let t: RunningTracker;
   beforeAll(async () => {
-    t = await startTracker({ configure: (c) => (c.http.proxy_header = 'X-Real-IP') });
+    t = await startTracker({
+      configure: (c) => {
+        c.http.proxy_header = 'X-Real-IP';
+        c.enable_metrics = true;
+      },
+    });
   });
   afterAll(() => t.close());
 
@@ -204,7 +243,7 @@ describe('announces read from the socket', () => {
     }
   });
 
-  it('answers pipelined requests in order, and hands the connection to Node at the first other route without losing a byte', async () => {
+  it('answers pipelined requests in order: /alive through Node and back, then a request with a body hands the connection to Node for good without losing a byte', async () => {
     const before = stats();
     const c = new Client(t.port);
     try {
@@ -225,10 +264,174 @@ describe('announces read from the socket', () => {
       await c.write(plain(announceTarget(8)));
       expect(isAnnounceAnswer((await c.responses(7))[6]!.body)).toBe(true);
       expect(stats().connectionsHandedOver - before.connectionsHandedOver).toBe(1);
+      expect(stats().requestsHandedOver - before.requestsHandedOver).toBe(1);
       expect(stats().announces - before.announces).toBe(6);
     } finally {
       c.socket.destroy();
     }
+  });
+
+  const scrapeTarget = (passkey = PASSKEY): string => `/${passkey}/scrape?info_hash=${LIVE}`;
+
+  it('serves a connection that carried /alive, /metrics and a scrape on this path again', async () => {
+    const before = stats();
+    const c = new Client(t.port);
+    try {
+      await c.write(plain('/alive'));
+      await c.responses(1);
+      await c.write(plain('/metrics'));
+      await c.responses(2);
+      await c.write(plain(scrapeTarget()));
+      await c.write(plain(announceTarget(30)));
+      await c.write(plain(announceTarget(31)));
+      const rs = await c.responses(5);
+      expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(JSON.parse(rs[0]!.body.toString())).toHaveProperty('uptime');
+      expect(rs[1]!.body.toString()).toContain('hayate_connections_total');
+      expect(rs[2]!.body.toString('latin1')).toMatch(/^d5:filesd20:/);
+      expect([3, 4].map((i) => isAnnounceAnswer(rs[i]!.body))).toEqual([true, true]);
+      expect(c.closed).toBe(false);
+      const after = stats();
+      // Node answered /alive and /metrics alone; the connection was never Node's for good.
+      expect(after.requestsHandedOver - before.requestsHandedOver).toBe(2);
+      expect(after.connectionsHandedOver - before.connectionsHandedOver).toBe(0);
+      expect(after.connections - before.connections).toBe(1);
+      expect(after.scrapes - before.scrapes).toBe(1);
+      expect(after.announces - before.announces).toBe(2);
+      // The metric says so too.
+      const metrics = (await t.get('/metrics')).body.toString();
+      expect(metrics).toMatch(/^hayate_requests_handed_to_node_total \d+$/m);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('keeps the order of requests pipelined behind one Node answers (its answer may come later)', async () => {
+    const before = stats();
+    const c = new Client(t.port);
+    try {
+      // /metrics is answered asynchronously: the announce, scrape and 404 behind it wait for it.
+      await c.write(plain(announceTarget(32)) + plain('/metrics') + plain(announceTarget(33)) + plain(scrapeTarget()) + plain('/nothing-here') + plain(announceTarget(34)));
+      const rs = await c.responses(6);
+      expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200, 404, 200]);
+      expect(isAnnounceAnswer(rs[0]!.body)).toBe(true);
+      expect(rs[1]!.body.toString()).toContain('hayate_connections_total');
+      expect(isAnnounceAnswer(rs[2]!.body)).toBe(true);
+      expect(rs[3]!.body.toString('latin1')).toMatch(/^d5:filesd20:/);
+      expect(rs[4]!.body.toString()).toBe('404 page not found\n');
+      expect(isAnnounceAnswer(rs[5]!.body)).toBe(true);
+      expect(stats().requestsHandedOver - before.requestsHandedOver).toBe(2);
+      expect(stats().connectionsHandedOver - before.connectionsHandedOver).toBe(0);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it("answers a scrape byte for byte as fastify's route does (all but the Date line)", async () => {
+    const dateless = (r: Buffer): string => r.toString('latin1').replace(/\r\nDate: [^\r]*/, '');
+    const target = `/${PASSKEY}/scrape?info_hash=${LIVE}&info_hash=${percentEncodeBytes(infoHashBytes(torrents.pruned))}`;
+    for (const headers of ['Host: t\r\n', 'Host: t\r\nConnection: close\r\n']) {
+      const before = stats();
+      // This path's answer.
+      const fast = new Client(t.port);
+      await fast.write(plain(target, headers));
+      await fast.responses(1);
+      // fastify's: on a connection Node has for good (a request with a body first).
+      const node = new Client(t.port);
+      await node.write(`GET /alive HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx`);
+      await node.responses(1);
+      const start = node.received.length;
+      await node.write(plain(target, headers));
+      await node.responses(2);
+      expect(dateless(fast.received)).toBe(dateless(node.received.subarray(start)));
+      expect(stats().scrapes - before.scrapes).toBe(2);
+      expect(stats().connectionsHandedOver - before.connectionsHandedOver).toBe(1);
+      fast.socket.destroy();
+      node.socket.destroy();
+    }
+  });
+
+  it('closes after Node answers a request with Connection: close, reading nothing after it', async () => {
+    const c = new Client(t.port);
+    await c.write(plain('/alive', 'Host: t\r\nConnection: close\r\n') + plain(announceTarget(35)));
+    await eventually(() => (c.closed ? true : undefined), 10_000, 'the server to close');
+    const rs = parseResponses(c.received);
+    expect(rs).toHaveLength(1);
+    expect(rs[0]!.headers['connection']).toBe('close');
+  });
+
+  it("answers Node's (fastify's clientError) 400 to a method Node does not know, and closes", async () => {
+    const c = new Client(t.port);
+    await c.write(plain(announceTarget(36)) + 'FROB /alive HTTP/1.1\r\nHost: t\r\n\r\n' + plain(announceTarget(37)));
+    await eventually(() => (c.closed ? true : undefined), 10_000, 'the server to close');
+    const text = c.received.toString('latin1');
+    expect(isAnnounceAnswer(parseResponses(c.received.subarray(0, text.indexOf('HTTP/1.1 400')))[0]!.body)).toBe(true);
+    expect(text.slice(text.indexOf('HTTP/1.1 400'))).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*"statusCode":400\}$/);
+  });
+
+  it('answers what was pipelined before a half-close, through Node and back, then ends', async () => {
+    const c = new Client(t.port);
+    c.socket.end(Buffer.from(plain('/metrics') + plain(announceTarget(38)), 'latin1'));
+    await eventually(() => (c.closed ? true : undefined), 10_000, 'the server to end');
+    const rs = parseResponses(c.received);
+    expect(rs.map((r) => r.status)).toEqual([200, 200]);
+    expect(isAnnounceAnswer(rs[1]!.body)).toBe(true);
+  });
+
+  it('keeps a connection idle after a Node answer beyond the read timeout (keep-alive idle applies, not Node\'s request timers)', async () => {
+    const c = new Client(t.port);
+    try {
+      await c.write(plain('/alive'));
+      await c.responses(1);
+      // http.timeout.read is 300 ms; Node's connections check runs every ~150 ms.
+      const idleSince = Date.now();
+      await eventually(() => (Date.now() - idleSince > 1200 ? true : undefined), 5_000, 'time to pass');
+      expect(c.closed).toBe(false);
+      await c.write(plain(announceTarget(39)));
+      expect(isAnnounceAnswer((await c.responses(2))[1]!.body)).toBe(true);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('answers any mix of pipelined requests in order, however the bytes are split across reads', async () => {
+    type Kind = 'announce' | 'scrape' | 'alive' | 'missing';
+    const kinds: Kind[] = ['announce', 'scrape', 'alive', 'missing'];
+    let n = 100;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(2000), { maxLength: 4 }),
+        async (sequence, cuts) => {
+          const text = sequence
+            .map((kind) =>
+              kind === 'announce' ? plain(announceTarget(n++ % 200)) : kind === 'scrape' ? plain(scrapeTarget()) : kind === 'alive' ? plain('/alive') : plain('/missing'),
+            )
+            .join('');
+          const c = new Client(t.port);
+          try {
+            const points = [...new Set(cuts.map((x) => x % text.length))].sort((a, b) => a - b);
+            let from = 0;
+            for (const at of [...points, text.length]) {
+              if (at > from) await c.write(text.slice(from, at));
+              from = at;
+            }
+            const rs = await c.responses(sequence.length);
+            expect(rs).toHaveLength(sequence.length);
+            sequence.forEach((kind, i) => {
+              const r = rs[i]!;
+              if (kind === 'announce') expect(isAnnounceAnswer(r.body)).toBe(true);
+              if (kind === 'scrape') expect(r.body.toString('latin1')).toMatch(/^d5:filesd20:/);
+              if (kind === 'alive') expect(JSON.parse(r.body.toString())).toHaveProperty('uptime');
+              expect(r.status).toBe(kind === 'missing' ? 404 : 200);
+            });
+          } finally {
+            c.socket.destroy();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('answers a request written one byte at a time', async () => {

@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeCacheFiles } from '../src/cache/index.js';
-import { loadTorrentRecords, loadUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
+import type { TorrentRecord, UserRecord } from '../src/cache/format.js';
+import { canonicalCache } from './helpers/cache-canon.js';
+import { loadTorrentRecords, loadUserRecords, saveTorrentRecords, saveUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
 import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
@@ -54,6 +56,30 @@ function sampleStore(): Store {
   return store;
 }
 
+/** Records with every extreme the format holds (values chihaya's dump also holds are in chihayaSample). */
+function oddTorrents(): TorrentRecord[] {
+  const peer = (n: number, left: bigint | number, start: bigint | number) => ({
+    key: Buffer.concat([Buffer.from([n, 0, 0, 0]), Buffer.alloc(20, n)]).toString('latin1'),
+    peer: {
+      peerId: Buffer.alloc(20, n).toString('latin1'), ip: 0xffffffff - n, port: n, uploaded: 2n ** 63n, downloaded: 0,
+      left, startTime: start, lastAnnounce: 2n ** 63n - 1n, torrentId: 0xffffffff, userId: n, clientId: 0xffff, seeding: n % 2 === 0,
+    },
+  });
+  return [
+    { infoHash: Buffer.alloc(20, 0xfe).toString('latin1'), seeders: [peer(2, 0, -(2n ** 63n))], leechers: [peer(1, 2n ** 64n - 1n, 0)],
+      type: 'music', groupId: 0xffffffff, id: 0xffffffff, snatched: 0xffff, status: 0xff, lastAction: -1, upMultiplier: NaN, downMultiplier: -0 },
+    { infoHash: Buffer.alloc(20, 0).toString('latin1'), seeders: [], leechers: [],
+      type: '', groupId: 0, id: 0, snatched: 0, status: 0, lastAction: 0, upMultiplier: Infinity, downMultiplier: -Infinity },
+  ];
+}
+
+function oddUsers(): UserRecord[] {
+  return [
+    { passkey: 'q<&>"\\', id: 0xffffffff, disableDownload: true, trackerHide: true, upMultiplier: 1e-7, downMultiplier: 1e21 },
+    { passkey: '', id: 0, disableDownload: false, trackerHide: false, upMultiplier: 0.1, downMultiplier: 123456.789 },
+  ];
+}
+
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hayate-cc-'));
@@ -63,7 +89,7 @@ afterEach(async () => {
 });
 
 describe('cc', () => {
-  it('dump then restore gives back byte-identical .bin files', async () => {
+  it('dump writes chihaya\'s layout and restore gives back byte-identical .bin files', async () => {
     await writeCacheFiles(dir, sampleStore());
     // Make one 64-bit field exceed 2^53 (a bigint the JSON must keep exact).
     const bin = await readFile(join(dir, 'torrent-cache.bin'));
@@ -75,26 +101,66 @@ describe('cc', () => {
     const dumped = await cc(['dump'], dir);
     expect(dumped).toMatchObject({ code: 0, stdout: 'dumped 2 torrents with 6 peers, 3 users\n' });
     const json = await readFile(join(dir, 'torrent-cache.json'), 'utf8');
-    expect(json).toContain('"uploaded":"1152921504606846979"');
-    expect(json).toContain('"addr":"10.0.0.0:50000"');
-    expect(json).toContain(`"infoHash":"${'01'.repeat(20)}"`);
-    expect(JSON.parse(json).torrents).toHaveLength(2); // valid JSON as a whole
-    expect(JSON.parse(await readFile(join(dir, 'user-cache.json'), 'utf8')).users[0]).toEqual({ passkey: 'a'.repeat(32), id: 11, disableDownload: false, trackerHide: true, upMultiplier: 2, downMultiplier: 0.5 });
+    // Keyed by info hash, Go's field names, tab indentation, exact 64-bit numbers.
+    expect(json.startsWith(`{\n\t"${'01'.repeat(20)}": {\n\t\t"DownMultiplier": 1,\n\t\t"Group": {\n\t\t\t"GroupID": 9,\n\t\t\t"TorrentType": "anime"\n\t\t},\n\t\t"ID": 1,\n`)).toBe(true);
+    expect(json).toContain('\t\t\t\t"Uploaded": 1152921504606846979,\n');
+    expect(json).toContain('\t\t\t\t"Addr": "10.0.0.0:50000",\n');
+    expect(json.endsWith('\n\t}\n}\n')).toBe(true);
+    expect(Object.keys(JSON.parse(json))).toEqual(['01'.repeat(20), '02'.repeat(20)]); // valid JSON as a whole
+    const userJson = await readFile(join(dir, 'user-cache.json'), 'utf8');
+    expect(userJson.startsWith(`{\n\t"${'a'.repeat(32)}": {\n\t\t"DisableDownload": false,\n\t\t"DownMultiplier": 0.5,\n\t\t"ID": 11,\n\t\t"TrackerHide": true,\n\t\t"UpMultiplier": 2\n\t},\n`)).toBe(true);
 
+    // The dump orders records as Go does (keys sorted): the restored files hold the same
+    // records in that order, and dumping them again gives the same JSON byte for byte.
+    const canonical = await canonicalCache(dir);
     await rm(join(dir, 'torrent-cache.bin'));
     await rm(join(dir, 'user-cache.bin'));
     const restored = await cc(['-d', dir, 'restore']);
     expect(restored).toMatchObject({ code: 0, stdout: 'restored 2 torrents with 6 peers, 3 users\n' });
-    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin);
-    expect(await readFile(join(dir, 'user-cache.bin'))).toEqual(users);
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(canonical.torrents);
+    expect(await readFile(join(dir, 'user-cache.bin'))).toEqual(canonical.users);
+    expect(canonical.torrents).not.toEqual(bin); // the sample's swarms are not in key order: the check above can fail
+    expect(users).toEqual(canonical.users);
+    expect((await cc(['dump'], dir)).code).toBe(0);
+    expect(await readFile(join(dir, 'torrent-cache.json'), 'utf8')).toBe(json);
+    expect(await readFile(join(dir, 'user-cache.json'), 'utf8')).toBe(userJson);
   });
 
-  it('restore also reads a dump reformatted as ordinary JSON', async () => {
-    await writeCacheFiles(dir, sampleStore());
-    const bin = await readFile(join(dir, 'torrent-cache.bin'));
+  it('dump then restore keeps every value exact: 64-bit extremes, odd floats, empty files', async () => {
+    await saveTorrentRecords(join(dir, 'torrent-cache.bin'), oddTorrents());
+    await saveUserRecords(join(dir, 'user-cache.bin'), oddUsers());
+    const { torrents, users } = await canonicalCache(dir);
     expect((await cc(['dump'], dir)).code).toBe(0);
-    const pretty = JSON.stringify(JSON.parse(await readFile(join(dir, 'torrent-cache.json'), 'utf8')), null, 2);
-    await writeFile(join(dir, 'torrent-cache.json'), pretty);
+    const json = await readFile(join(dir, 'torrent-cache.json'), 'utf8');
+    expect(json).toContain('"Left": 18446744073709551615,');
+    expect(json).toContain('"StartTime": -9223372036854775808,');
+    expect(json).toContain('"UpMultiplier": "NaN"');
+    expect(json).toContain('"DownMultiplier": -0,');
+    await rm(join(dir, 'torrent-cache.bin'));
+    await rm(join(dir, 'user-cache.bin'));
+    expect((await cc(['restore'], dir)).code).toBe(0);
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(torrents);
+    expect(await readFile(join(dir, 'user-cache.bin'))).toEqual(users);
+
+    // Empty caches: `{}` both ways.
+    await saveTorrentRecords(join(dir, 'torrent-cache.bin'), []);
+    await saveUserRecords(join(dir, 'user-cache.bin'), []);
+    const emptyT = await readFile(join(dir, 'torrent-cache.bin'));
+    expect((await cc(['dump'], dir)).stdout).toBe('dumped 0 torrents with 0 peers, 0 users\n');
+    expect(await readFile(join(dir, 'torrent-cache.json'), 'utf8')).toBe('{}\n');
+    expect((await cc(['restore'], dir)).code).toBe(0);
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(emptyT);
+  });
+
+  it('restore also reads a dump reformatted (compact, other key case, unknown fields ignored)', async () => {
+    await writeCacheFiles(dir, sampleStore());
+    const bin = (await canonicalCache(dir)).torrents;
+    expect((await cc(['dump'], dir)).code).toBe(0);
+    const compact = (await readFile(join(dir, 'torrent-cache.json'), 'utf8'))
+      .replace(/\n\t*/g, '')
+      .replaceAll('"Seeding"', '"seeding"')
+      .replaceAll('"Snatched":', '"Note":"x","Snatched":');
+    await writeFile(join(dir, 'torrent-cache.json'), compact);
     expect((await cc(['restore'], dir)).code).toBe(0);
     expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin);
   });
@@ -168,11 +234,29 @@ describe('cc', () => {
     const version = await cc(['dump'], dir);
     expect(version).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.bin: unknown version 9 (this build reads versions 1 to 3) (at byte 0)\n' });
 
-    await writeFile(join(dir, 'torrent-cache.json'), '{"version":3,"torrents":[\n{"infoHash":"zz"}\n]}\n');
-    await writeFile(join(dir, 'user-cache.json'), '{"version":1,"users":[\n]}\n');
-    const badDump = await cc(['restore'], dir);
-    expect(badDump).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.json: torrents[0].type: expected a string\n' });
-    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin); // untouched
+    await writeFile(join(dir, 'user-cache.json'), '{}\n');
+    const h = '01'.repeat(20);
+    for (const [text, message] of [
+      [`{\n\t"${h}": {\n\t\t"ID": 1\n\t}\n}\n`, `torrent-cache.json line 4: ${h}.Group: missing`],
+      [`{\n\t"zz": {}\n}\n`, 'torrent-cache.json line 2: zz (info hash): expected 20 bytes as hex, got "zz"'],
+      [`{\n\t"${h}": {\n`, 'torrent-cache.json line 3: invalid JSON: unexpected end of input'],
+      ['[]', 'torrent-cache.json line 1: invalid JSON: expected an object'],
+    ] as const) {
+      await writeFile(join(dir, 'torrent-cache.json'), text);
+      const badDump = await cc(['restore'], dir);
+      expect(badDump.code).toBe(1);
+      expect(badDump.stderr).toContain(`cc: ${message}`);
+      expect(badDump.stderr.split('\n')).toHaveLength(2);
+      expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin); // untouched
+    }
+    const ok = { DisableDownload: false, DownMultiplier: 1, ID: 1, TrackerHide: false, UpMultiplier: 1 };
+    await writeFile(join(dir, 'torrent-cache.json'), '{}');
+    await writeFile(join(dir, 'user-cache.json'), JSON.stringify({ a: ok, b: { ...ok, ID: 2 ** 32 } }));
+    const badUser = await cc(['restore'], dir);
+    expect(badUser).toMatchObject({ code: 1, stderr: 'cc: user-cache.json line 1: b.ID: 4294967296 is out of range 0..4294967295\n' });
+    expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin); // neither file replaced
+    await writeFile(join(dir, 'user-cache.json'), `{\n"a": ${JSON.stringify(ok)},\n"a": ${JSON.stringify(ok)}\n}`);
+    expect(await cc(['restore'], dir)).toMatchObject({ code: 1, stderr: 'cc: user-cache.json line 3: invalid JSON: repeated key "a"\n' });
 
     expect((await cc([], dir)).code).toBe(2);
     expect((await cc(['frobnicate'], dir)).code).toBe(2);

@@ -29,12 +29,14 @@ const specDefaults = {
     purge_inactive_peers: 120,
     flush: 3,
   },
-  http: { addr: ':34000', proxy_header: '', timeout: { read: 300, write: 300, idle: 300 } },
-  announce: { strict_port: false, numwant: 25, max_numwant: 50 },
+  http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
+  announce: { strict_port: false, numwant: 25, max_numwant: 50, ipv6: false },
   record_announces: false,
   enable_scrape: true,
   enable_metrics: false,
   log_flushes: true,
+  site_password: '',
+  site_addresses: [],
 };
 
 /** A production chihaya config.json, as an operator would have it (Go DSN form). */
@@ -109,7 +111,15 @@ describe("chihaya's config.json", () => {
     const loaded = loadConfig(path, {});
     expect(loaded.source).toBe(path);
     expect(loaded.unknownKeys).toEqual([]);
-    expect(loaded.config).toEqual(JSON.parse(chihayaConfig));
+    // Every chihaya value kept; hayate's own keys get their defaults (the update API: off).
+    const chihaya = JSON.parse(chihayaConfig);
+    expect(loaded.config).toEqual({
+      ...chihaya,
+      http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] },
+      announce: { ...chihaya.announce, ipv6: false },
+      site_password: '',
+      site_addresses: [],
+    });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
       port: 3306,
@@ -167,6 +177,10 @@ describe('invalid values', () => {
     ['intervals', { intervals: 45 }, 'must be object'],
     ['http.addr', { http: { addr: 'localhost' } }, 'must match pattern'],
     ['intervals.flush', { intervals: { flush: 1.5 } }, 'must be integer'],
+    ['site_password', { site_password: 'short' }, 'must match pattern'],
+    ['site_password', { site_password: 'has/a/slash/in/it/0123' }, 'must match pattern'],
+    ['site_addresses', { site_addresses: ['10.0.0.300'] }, 'is not an address or CIDR'],
+    ['site_addresses', { site_addresses: ['10.0.0.0/33'] }, 'prefix length must be 0..32'],
   ];
 
   it.each(cases)('%s: a ConfigError naming the key and the problem', (key, raw, problem) => {
@@ -217,6 +231,7 @@ describe('numwant', () => {
       strict_port: false,
       numwant: 50,
       max_numwant: 50,
+      ipv6: false,
     });
   });
 });
@@ -334,7 +349,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(29);
+    expect(leaves.length).toBe(33);
   });
 });
 

@@ -127,6 +127,9 @@ describe('Grafana dashboard', () => {
       'nodejs_heap_size_used_bytes',
       'hayate_serialization_seconds_bucket',
       'hayate_recorded_announces_total',
+      'hayate_update_requests_total',
+      'hayate_update_auth_failures_total',
+      'hayate_update_seconds_bucket',
     ]) {
       expect(used.has(name), name).toBe(true);
     }

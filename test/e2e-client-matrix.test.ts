@@ -24,7 +24,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { nonLoopbackIPv4 } from './helpers/bt-clients.js';
 import { FAMILY_BINARIES, startClient, type ClientFamily, type RunningClient } from './helpers/bt-drivers.js';
 import {
@@ -120,7 +120,7 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
   const mark = s.announces.length;
   await leecher.pause();
   const stoppedAt = await eventually(() => indexOfEvent(s, leecherUser, 'stopped', mark), 60_000, `${family} leecher: event=stopped on pause`);
-  const pausedLeft = parseTrackerQuery(s.announces[stoppedAt]!.url).left!;
+  const pausedLeft = Number(parseTrackerQuery(s.announces[stoppedAt]!.url).left!);
   expect(pausedLeft).toBeGreaterThan(0);
   expect(pausedLeft).toBeLessThan(size);
   // The relay sees a request before the tracker has answered it: wait for the tracker.
@@ -138,7 +138,7 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
   await leecher.quit();
   const quitAt = indexOfEvent(s, leecherUser, 'stopped', beforeQuit);
   expect(quitAt, `${family} leecher announced event=stopped when quitting`).toBeDefined();
-  const quitLeft = parseTrackerQuery(s.announces[quitAt!]!.url).left!;
+  const quitLeft = Number(parseTrackerQuery(s.announces[quitAt!]!.url).left!);
   expect(quitLeft).toBeGreaterThan(0);
   await leecher.restart();
   await eventually(() => indexOfEvent(s, leecherUser, 'started', quitAt! + 1), 60_000, `${family} leecher: event=started after the restart`);

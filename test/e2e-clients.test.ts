@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { aria2Args, ClientProcess, freePort, nonLoopbackIPv4, TransmissionDaemon } from './helpers/bt-clients.js';
 import {
   announced,

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/config.js';
 import { AccountingQueues } from '../src/flush/index.js';
 import { purgeInactivePeers } from '../src/flush/purge.js';
-import { parseTrackerQuery } from '../src/http/query.js';
+import { parseTrackerQuery } from '../src/protocol/query.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { noRecorder } from '../src/recorder/recorder.js';

@@ -202,7 +202,7 @@ describe('/metrics of a live tracker', () => {
 
   it('shows the queue depth while records wait, 0 after flushNow, and the rows flushed per queue', () => {
     // Distinct keys: users 1 (only the re-announce carried traffic); (user, torrent) pairs 4.
-    const expected = { users: 1, transfer_history: 4, transfer_ips: 4, torrents: 2, snatches: 0, revivals: 0 };
+    const expected = { users: 1, transfer_history: 4, transfer_ips: 4, transfer_ips6: 0, torrents: 2, snatches: 0, revivals: 0 };
     for (const queue of queueNames) {
       expect(value(queued, 'hayate_queue_depth', { queue }), queue).toBe(expected[queue]);
       expect(value(after, 'hayate_queue_depth', { queue }), queue).toBe(0);

@@ -11,6 +11,7 @@ import { ipFromString, ipToString } from '../src/store/peer.js';
 import { announceQuery, peerIdOf, type AnnounceParams } from './helpers/announce.js';
 import { exampleConfigFor, freePort, selfSignedCertificate, startNginx, type RunningNginx } from './helpers/nginx.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
+import { SITE_PASSWORD, rawurlencode, updatePath } from './helpers/update.js';
 
 const example = readFileSync(new URL('../deploy/nginx/hayate.conf', import.meta.url), 'utf8');
 
@@ -73,6 +74,7 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
       configure: (c) => {
         c.http.proxy_header = 'X-Real-IP';
         c.enable_metrics = true;
+        c.site_password = SITE_PASSWORD;
         c.intervals.flush = 3600; // records wait for flushNow()
       },
       tracker: { random: () => 0 },
@@ -146,5 +148,16 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
     // One worker, requests one after another: each finds the idle upstream connection in the cache.
     expect(requestsThroughNginx).toBeGreaterThan(10);
     expect(upstreamConnections).toBe(1);
+  });
+
+  it('keeps the update API from the public: nginx refuses /<password>/update except from the site\'s address', async () => {
+    const path = updatePath('info_torrent', `info_hash=${rawurlencode(infoHashBytes(torrents.liveMusic))}`);
+    const stranger = await via('https', path, '127.0.0.2');
+    expect(stranger.status).toBe(403);
+    expect(stranger.body.toString()).toContain('nginx');
+    expect((await via('http', path.replace('/update', '//update'), '127.0.0.3')).status).toBe(403);
+    const site = await via('http', path, '127.0.0.1');
+    expect(site.status).toBe(200);
+    expect(JSON.parse(site.body.toString())).toMatchObject({ info_hash: torrents.liveMusic.infoHashHex, loaded: true });
   });
 });

@@ -25,7 +25,7 @@ export interface AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -39,6 +39,23 @@ export interface AccountingSink {
     userId: number,
     torrentId: number,
     ip: number,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void;
+
+  /**
+   * transfer_ips6 (database/migrations/002-transfer-ips6.sql) by (uid, fid, ip, client_id):
+   * transferIp for an announce made from an IPv6 address (`addr16`: 16 bytes, latin1).
+   * Only called with `announce.ipv6` on.
+   */
+  transferIp6(
+    userId: number,
+    torrentId: number,
+    addr16: string,
     clientId: number,
     rawUp: number,
     rawDown: number,
@@ -67,7 +84,7 @@ export class MemoryAccounting implements AccountingSink {
     deltaSeedTime: number;
     snatches: number;
     seeding: boolean;
-    left: number;
+    left: number | bigint;
     lastAnnounce: number;
     startTime: number;
     active: boolean;
@@ -76,6 +93,17 @@ export class MemoryAccounting implements AccountingSink {
     userId: number;
     torrentId: number;
     ip: number;
+    clientId: number;
+    rawUp: number;
+    rawDown: number;
+    port: number;
+    lastAnnounce: number;
+    startTime: number;
+  }[] = [];
+  ips6: {
+    userId: number;
+    torrentId: number;
+    addr16: string;
     clientId: number;
     rawUp: number;
     rawDown: number;
@@ -101,7 +129,7 @@ export class MemoryAccounting implements AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -133,6 +161,19 @@ export class MemoryAccounting implements AccountingSink {
     startTime: number,
   ): void {
     this.ips.push({ userId, torrentId, ip, clientId, rawUp, rawDown, port, lastAnnounce, startTime });
+  }
+  transferIp6(
+    userId: number,
+    torrentId: number,
+    addr16: string,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void {
+    this.ips6.push({ userId, torrentId, addr16, clientId, rawUp, rawDown, port, lastAnnounce, startTime });
   }
   snatch(userId: number, torrentId: number, time: number): void {
     this.snatches.push({ userId, torrentId, time });

@@ -11,18 +11,21 @@ import { newTorrent, swarmToAdd, type Torrent, type User } from '../store/types.
 import { CacheFormatError } from './binary.js';
 import { decodeTorrentFile, decodeUserFile, DEFAULT_YIELD_EVERY, Pacer, writeFileAtomically, writeTorrentsBody, writeUsersBody } from './files.js';
 import { TORRENT_CACHE_FILE, USER_CACHE_FILE } from './format.js';
+import { ipv6EndpointOf, writeIpv6Endpoints, type Ipv6EndpointRecord } from './ipv6-endpoints.js';
 
 export interface CacheWriteOptions {
   /** Records (torrents, peers, users) encoded between two yields to the event loop. */
   yieldEvery?: number;
   logger?: Logger;
+  /** `announce.ipv6`: also write the peers' IPv6 endpoints to peers6-cache.bin (ipv6-endpoints.ts). */
+  ipv6?: boolean;
 }
 
 export interface CacheWriteResult {
   torrents: number;
   peers: number;
   users: number;
-  /** Both files together. */
+  /** The files together. */
   bytes: number;
   seconds: number;
 }
@@ -40,19 +43,35 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
 
   const torrents = await collect(store.torrents.values(), pacer);
   let peers = 0;
+  // With IPv6 on, each peer's IPv6 endpoint is taken from the same snapshot as the peer.
+  const endpoints6: Ipv6EndpointRecord[] | undefined = options.ipv6 === true ? [] : undefined;
   const torrentBytes = await writeFileAtomically(join(dir, TORRENT_CACHE_FILE), async (w) => {
     peers = await writeTorrentsBody(
       w,
       torrents,
-      (t: Torrent) => ({
-        seeders: t.seeders.peers.slice(),
-        leechers: t.leechers.peers.slice(),
-        seederCounters: t.seeders.countersSnapshot(),
-        leecherCounters: t.leechers.countersSnapshot(),
-      }),
+      (t: Torrent) => {
+        const snapshot = {
+          seeders: t.seeders.peers.slice(),
+          leechers: t.leechers.peers.slice(),
+          seederCounters: t.seeders.countersSnapshot(),
+          leecherCounters: t.leechers.countersSnapshot(),
+          seederExact: t.seeders.exactSnapshot(),
+          leecherExact: t.leechers.exactSnapshot(),
+        };
+        if (endpoints6 !== undefined) {
+          for (const list of [snapshot.seeders, snapshot.leechers]) {
+            for (const peer of list) {
+              const record = ipv6EndpointOf(t.infoHash, peer);
+              if (record !== undefined) endpoints6.push(record);
+            }
+          }
+        }
+        return snapshot;
+      },
       pacer,
     );
   });
+  const ipv6Bytes = endpoints6 === undefined ? 0 : await writeIpv6Endpoints(dir, endpoints6, options.yieldEvery);
 
   const users = await collect(store.users.values(), pacer);
   const userBytes = await writeFileAtomically(join(dir, USER_CACHE_FILE), (w) => writeUsersBody(w, users, pacer));
@@ -61,7 +80,7 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
     torrents: torrents.length,
     peers,
     users: users.length,
-    bytes: torrentBytes + userBytes,
+    bytes: torrentBytes + userBytes + ipv6Bytes,
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
   };
   options.logger?.info(result, 'cache files written');
@@ -145,14 +164,15 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
           });
           // The file's torrent ID and seeding flag per peer are implied by where it is read.
           for (const { key, peer: p } of record.seeders) {
-            swarmToAdd(torrent, true).add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
+            swarmToAdd(torrent, true).add(newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId), p.uploaded, p.downloaded, p.left);
           }
           for (const { key, peer: p } of record.leechers) {
-            swarmToAdd(torrent, false).add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
+            swarmToAdd(torrent, false).add(newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId), p.uploaded, p.downloaded, p.left);
           }
           torrents.set(record.infoHash, torrent);
         },
-        { yieldEvery },
+        // Exact counters: a magnet's left of 2^63 − 1 must come back as it was written.
+        { yieldEvery, exact: true },
       );
     } catch (err) {
       torrents = new Map();

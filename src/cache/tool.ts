@@ -6,14 +6,33 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { decodeTorrentFile, decodeUserFile, Pacer, writeFileAtomically, writeTorrentsBody, writeUsersBody } from './files.js';
-import { DumpFormatError, torrentFromJson, torrentToJson, userFromJson, userToJson } from './dump.js';
+import { ByteReader, CacheFormatError, ChunkWriter } from './binary.js';
 import {
+  decodeTorrentFile,
+  decodeUserFile,
+  Pacer,
+  readTorrentRecord,
+  writeFileAtomically,
+  writeTorrentsBody,
+  writeUsersBody,
+} from './files.js';
+import { DumpFormatError, torrentDumpKey, torrentFromGoJson, torrentToGoJson, userDumpKey, userFromGoJson, userToGoJson } from './dump.js';
+import { JsonObjectStream, JsonSyntaxError, type JsonValue } from './json-stream.js';
+import {
+  PEER_KEY_SIZE,
+  PEER_SIZE,
   TORRENT_CACHE_FILE,
   TORRENT_CACHE_VERSION,
+  TORRENT_TRAILER_SIZE,
   USER_CACHE_FILE,
   USER_CACHE_VERSION,
+  readHeader,
+  readUser,
+  userRecordSize,
+  writeHeader,
+  writePeer,
+  writeTorrentTrailer,
+  writeUser,
   type TorrentRecord,
   type UserRecord,
 } from './format.js';
@@ -71,126 +90,234 @@ export async function saveUserRecords(path: string, users: readonly UserRecord[]
 
 // ------------------------------------------------------------------ dump / restore
 
-/**
- * Dump files are JSON laid out one record per line between a header line and a
- * closing line, so restore can stream files of any size; any other valid JSON
- * of the same shape (e.g. after `jq`) is read too.
- */
-async function writeJsonLines(path: string, version: number, listKey: string, records: readonly unknown[]): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    let chunk = `{"version":${version},"${listKey}":[\n`;
-    for (let i = 0; i < records.length; i++) {
-      chunk += JSON.stringify(records[i]) + (i < records.length - 1 ? ',\n' : '\n');
-      if (chunk.length > 1 << 20) {
-        await handle.write(chunk);
-        chunk = '';
-      }
-    }
-    await handle.write(`${chunk}]}\n`);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  await rename(tmp, path);
-}
-
-async function readJsonLines(path: string, name: string, listKey: string): Promise<{ version: number; items: unknown[] }> {
-  try {
-    await access(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CacheToolError(code === 'ENOENT' ? `${name}: no such file` : `${name}: cannot read (${code})`);
-  }
-  const header = new RegExp(`^\\{"version":(\\d+),"${listKey}":\\[$`);
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  const items: unknown[] = [];
-  let version = -1;
-  let lineNo = 0;
-  let closed = false;
-  let streamable = true;
-  for await (const line of lines) {
-    lineNo++;
-    if (lineNo === 1) {
-      const m = header.exec(line);
-      if (!m) {
-        streamable = false;
-        break;
-      }
-      version = Number(m[1]);
-      continue;
-    }
-    if (closed) {
-      if (line.trim() !== '') {
-        streamable = false;
-        break;
-      }
-      continue;
-    }
-    if (line === ']}') {
-      closed = true;
-      continue;
-    }
-    const body = line.endsWith(',') ? line.slice(0, -1) : line;
-    try {
-      items.push(JSON.parse(body));
-    } catch (err) {
-      throw new DumpFormatError(`invalid JSON: ${(err as Error).message}`, `${name} line ${lineNo}`);
-    }
-  }
-  lines.close();
-  if (streamable && closed) return { version, items };
-
-  // Not our line layout: parse it as one JSON document.
-  let doc: unknown;
-  try {
-    doc = JSON.parse((await readInput(path, name)).toString('utf8'));
-  } catch (err) {
-    if (err instanceof CacheToolError) throw err;
-    throw new DumpFormatError(`invalid JSON: ${(err as Error).message}`, name);
-  }
-  if (doc === null || typeof doc !== 'object' || !Array.isArray((doc as Record<string, unknown>)[listKey])) {
-    throw new DumpFormatError(`expected {"version": N, "${listKey}": [...]}`, name);
-  }
-  const d = doc as Record<string, unknown>;
-  return { version: typeof d['version'] === 'number' ? d['version'] : -1, items: d[listKey] as unknown[] };
-}
-
 export interface DumpResult {
   torrents: number;
   peers: number;
   users: number;
 }
 
-export async function dumpCache(dir: string, progress?: Progress): Promise<DumpResult> {
-  const torrents = await loadTorrentRecords(dir, progress);
-  const users = await loadUserRecords(dir, progress);
-  await writeJsonLines(join(dir, TORRENT_DUMP_FILE), TORRENT_CACHE_VERSION, 'torrents', torrents.map(torrentToJson));
-  await writeJsonLines(join(dir, USER_DUMP_FILE), USER_CACHE_VERSION, 'users', users.map(userToJson));
-  return { torrents: torrents.length, peers: countPeers(torrents), users: users.length };
+/** Where each record starts, by its key (a repeated key keeps the last, as chihaya's map does). */
+interface RecordIndex {
+  version: number;
+  starts: Map<string, number>;
 }
 
-export async function restoreCache(dir: string): Promise<DumpResult> {
-  const torrentDump = await readJsonLines(join(dir, TORRENT_DUMP_FILE), TORRENT_DUMP_FILE, 'torrents');
-  checkVersion(torrentDump.version, TORRENT_CACHE_VERSION, TORRENT_DUMP_FILE);
-  const torrents = torrentDump.items.map((t, i) => torrentFromJson(t, `${TORRENT_DUMP_FILE}: torrents[${i}]`));
-  const userDump = await readJsonLines(join(dir, USER_DUMP_FILE), USER_DUMP_FILE, 'users');
-  checkVersion(userDump.version, USER_CACHE_VERSION, USER_DUMP_FILE);
-  const users = userDump.items.map((u, i) => userFromJson(u, `${USER_DUMP_FILE}: users[${i}]`));
-  // Both parsed before either is written: a bad user dump leaves the .bin files untouched.
-  await saveTorrentRecords(join(dir, TORRENT_CACHE_FILE), torrents);
-  await saveUserRecords(join(dir, USER_CACHE_FILE), users);
-  return { torrents: torrents.length, peers: countPeers(torrents), users: users.length };
-}
-
-function checkVersion(version: number, expected: number, name: string): void {
-  if (version !== expected) {
-    throw new DumpFormatError(`"version" is ${version}; this build restores version ${expected}`, name);
+function indexRecords(
+  buf: Buffer,
+  file: string,
+  maxVersion: number,
+  readKey: (r: ByteReader, version: number) => string,
+  progress?: Progress,
+): RecordIndex {
+  const r = new ByteReader(buf);
+  try {
+    if (buf.length === 0) throw new CacheFormatError('empty file', 0);
+    const { version, count } = readHeader(r, maxVersion);
+    const starts = new Map<string, number>();
+    let nextProgress = 0;
+    for (let i = 0; i < count; i++) {
+      const at = r.pos;
+      starts.set(readKey(r, version), at);
+      if (progress !== undefined && r.pos >= nextProgress) {
+        progress(file, r.pos, buf.length);
+        nextProgress = r.pos + (1 << 22);
+      }
+    }
+    if (r.remaining !== 0) throw new CacheFormatError(`${r.remaining} unexpected bytes after the last of ${count} records`, r.pos);
+    progress?.(file, buf.length, buf.length);
+    return { version, starts };
+  } catch (err) {
+    if (err instanceof CacheFormatError) throw err.inFile(file);
+    if (err instanceof RangeError) throw new CacheFormatError(`corrupt: ${err.message}`, r.pos, file);
+    throw err;
   }
+}
+
+/**
+ * Writes `{ key: value, ... }` as Go's indenting encoder does (members in the given
+ * order, tab indentation, a final newline), via `path.tmp`, in chunks.
+ */
+async function writeGoMap(path: string, keys: readonly string[], member: (key: string) => [string, string]): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  let ok = false;
+  try {
+    let chunk = keys.length === 0 ? '{}\n' : '{\n';
+    for (let i = 0; i < keys.length; i++) {
+      const [key, value] = member(keys[i]!);
+      chunk += `\t${key}: ${value}${i < keys.length - 1 ? ',' : ''}\n`;
+      if (chunk.length > 1 << 20) {
+        await handle.write(chunk);
+        chunk = '';
+      }
+    }
+    if (keys.length > 0) chunk += '}\n';
+    await handle.write(chunk);
+    await handle.sync();
+    ok = true;
+  } finally {
+    await handle.close();
+    if (ok) await rename(tmp, path);
+    else await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * Writes torrent-cache.json and user-cache.json (chihaya's cc layout, src/cache/dump.ts)
+ * from the .bin files. Both files are read and checked before either dump is written;
+ * memory holds the .bin files and an index of their records, not the records.
+ */
+export async function dumpCache(dir: string, progress?: Progress): Promise<DumpResult> {
+  const torrentBuf = await readInput(join(dir, TORRENT_CACHE_FILE), TORRENT_CACHE_FILE);
+  const userBuf = await readInput(join(dir, USER_CACHE_FILE), USER_CACHE_FILE);
+  const torrents = indexRecords(torrentBuf, TORRENT_CACHE_FILE, TORRENT_CACHE_VERSION, (r, v) => readTorrentRecord(r, v, true).infoHash, progress);
+  const users = indexRecords(userBuf, USER_CACHE_FILE, USER_CACHE_VERSION, (r) => readUser(r).passkey, progress);
+  const userKeys = [...users.starts.keys()].sort();
+  const userKeyText = userKeys.map(userDumpKey); // refuses what the layout cannot hold, before writing
+
+  let peers = 0;
+  const tr = new ByteReader(torrentBuf);
+  await writeGoMap(join(dir, TORRENT_DUMP_FILE), [...torrents.starts.keys()].sort(), (hash) => {
+    tr.pos = torrents.starts.get(hash)!;
+    const t = readTorrentRecord(tr, torrents.version, true);
+    peers += new Set(t.seeders.map((e) => e.key)).size + new Set(t.leechers.map((e) => e.key)).size;
+    return [torrentDumpKey(hash), torrentToGoJson(t)];
+  });
+  const ur = new ByteReader(userBuf);
+  let u = 0;
+  await writeGoMap(join(dir, USER_DUMP_FILE), userKeys, (passkey) => {
+    ur.pos = users.starts.get(passkey)!;
+    return [userKeyText[u++]!, userToGoJson(readUser(ur))];
+  });
+  return { torrents: torrents.starts.size, peers, users: userKeys.length };
+}
+
+/** A .bin file's records written to a side file, waiting for their header. */
+interface PendingBin {
+  path: string;
+  body: string;
+  version: number;
+  count: number;
+  peers: number;
+}
+
+/**
+ * Streams one dump file into the record bytes of its .bin (in `<bin>.body.tmp`),
+ * one top-level member at a time.
+ */
+async function parseDump<R>(
+  dumpPath: string,
+  dumpName: string,
+  binPath: string,
+  version: number,
+  fromJson: (key: string, value: JsonValue, where: string) => R,
+  size: (record: R) => number,
+  write: (w: ChunkWriter, record: R) => number,
+): Promise<PendingBin> {
+  try {
+    await access(dumpPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CacheToolError(code === 'ENOENT' ? `${dumpName}: no such file` : `${dumpName}: cannot read (${code})`);
+  }
+  const body = `${binPath}.body.tmp`;
+  const handle = await open(body, 'w', 0o600);
+  let ok = false;
+  const pending: PendingBin = { path: binPath, body, version, count: 0, peers: 0 };
+  try {
+    const w = new ChunkWriter(async (chunk) => {
+      await handle.write(chunk, 0, chunk.length);
+    });
+    const ready: R[] = [];
+    const parser = new JsonObjectStream((key, value, line) => {
+      ready.push(fromJson(key, value, `${dumpName} line ${line}: ${key}`));
+    });
+    const drain = async () => {
+      for (const record of ready) {
+        const n = size(record);
+        if (w.full(n)) await w.flush(n);
+        pending.peers += write(w, record);
+        pending.count++;
+      }
+      ready.length = 0;
+    };
+    try {
+      for await (const chunk of createReadStream(dumpPath, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+        parser.write(chunk as string);
+        await drain();
+      }
+      parser.end();
+      await drain();
+    } catch (err) {
+      if (err instanceof JsonSyntaxError) throw new DumpFormatError(`invalid JSON: ${err.detail}`, `${dumpName} line ${err.line}`);
+      throw err;
+    }
+    await w.flush();
+    ok = true;
+    return pending;
+  } finally {
+    await handle.close();
+    if (!ok) await unlink(body).catch(() => undefined);
+  }
+}
+
+/** Header, then the records: the .bin via .tmp and rename. */
+async function assembleBin(p: PendingBin): Promise<void> {
+  try {
+    await writeFileAtomically(p.path, async (w) => {
+      writeHeader(w, p.version, p.count);
+      for await (const chunk of createReadStream(p.body, { highWaterMark: 1 << 20 })) {
+        const bytes = chunk as Buffer;
+        if (w.full(bytes.length)) await w.flush(bytes.length);
+        bytes.copy(w.buf, w.pos);
+        w.pos += bytes.length;
+      }
+    });
+  } finally {
+    await unlink(p.body).catch(() => undefined);
+  }
+}
+
+function torrentRecordSize(t: TorrentRecord): number {
+  return 20 + 10 + 10 + (t.seeders.length + t.leechers.length) * (PEER_KEY_SIZE + PEER_SIZE) + TORRENT_TRAILER_SIZE;
+}
+
+function writeTorrentRecord(w: ChunkWriter, t: TorrentRecord): number {
+  w.latin1(t.infoHash);
+  for (const swarm of [t.seeders, t.leechers]) {
+    w.uvarint(swarm.length);
+    for (const { key, peer } of swarm) {
+      w.latin1(key);
+      writePeer(w, peer);
+    }
+  }
+  writeTorrentTrailer(w, t);
+  return t.seeders.length + t.leechers.length;
+}
+
+/**
+ * Writes the .bin files back from torrent-cache.json and user-cache.json (chihaya's cc
+ * layout; any JSON formatting). Both dumps are parsed before either .bin is replaced,
+ * and each is read as a stream: memory holds one torrent at a time.
+ */
+export async function restoreCache(dir: string): Promise<DumpResult> {
+  const torrents = await parseDump(
+    join(dir, TORRENT_DUMP_FILE), TORRENT_DUMP_FILE, join(dir, TORRENT_CACHE_FILE), TORRENT_CACHE_VERSION,
+    torrentFromGoJson, torrentRecordSize, writeTorrentRecord,
+  );
+  let users: PendingBin;
+  try {
+    users = await parseDump(
+      join(dir, USER_DUMP_FILE), USER_DUMP_FILE, join(dir, USER_CACHE_FILE), USER_CACHE_VERSION,
+      userFromGoJson, userRecordSize, (w, u) => (writeUser(w, u), 0),
+    );
+  } catch (err) {
+    await unlink(torrents.body).catch(() => undefined);
+    throw err;
+  }
+  await assembleBin(torrents);
+  await assembleBin(users);
+  return { torrents: torrents.count, peers: torrents.peers, users: users.count };
 }
 
 function countPeers(torrents: readonly TorrentRecord[]): number {

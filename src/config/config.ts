@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
+import { trustedProxiesError } from '../protocol/address.js';
 
 /** The validated configuration, defaults filled in (SPEC §10). */
 export interface Config {
@@ -17,12 +18,16 @@ export interface Config {
     purge_inactive_peers: number;
     flush: number;
   };
-  http: { addr: string; proxy_header: string; timeout: { read: number; write: number; idle: number } };
-  announce: { strict_port: boolean; numwant: number; max_numwant: number };
+  http: { addr: string; proxy_header: string; trusted_proxies: string[]; timeout: { read: number; write: number; idle: number } };
+  announce: { strict_port: boolean; numwant: number; max_numwant: number; ipv6: boolean };
   record_announces: boolean;
   enable_scrape: boolean;
   enable_metrics: boolean;
   log_flushes: boolean;
+  /** Update API password (Ocelot's key); '' = API off. */
+  site_password: string;
+  /** Addresses / CIDR blocks allowed to call the update API; empty = any. */
+  site_addresses: string[];
 }
 
 export class ConfigError extends Error {
@@ -84,6 +89,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (listenAddress(config.http.addr).port > 65535) {
     throw new ConfigError(`invalid configuration: http.addr: port must be 0..65535 (got ${JSON.stringify(config.http.addr)})`);
   }
+  const proxiesError = trustedProxiesError(config.http.trusted_proxies);
+  if (proxiesError !== undefined) throw new ConfigError(`invalid configuration: http.trusted_proxies: ${proxiesError}`);
+  const sitesError = trustedProxiesError(config.site_addresses);
+  if (sitesError !== undefined) throw new ConfigError(`invalid configuration: site_addresses: ${sitesError}`);
   if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
   if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;
   return config;

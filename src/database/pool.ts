@@ -35,3 +35,26 @@ export function openPool(dsn: string, options: Partial<PoolOptions> = {}): Pool 
     ...options,
   });
 }
+
+/**
+ * MariaDB answers that no retry can change: wrong user or password, no rights on
+ * the database, unknown database, missing tables (schema not loaded). A tracker
+ * that gets one of these at start exits with a one-line message instead of
+ * serving nothing for ever; a refused or timed-out connection is not one of
+ * them (the server may be starting).
+ */
+const REFUSALS = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_TABLEACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_NO_SUCH_TABLE',
+  'ER_BAD_FIELD_ERROR',
+]);
+
+/** True for a database error that means the configuration can never work (see REFUSALS; SQLSTATE 28000 is any refused login). */
+export function isConfigurationRefusal(err: unknown): boolean {
+  const { code, sqlState } = (err ?? {}) as { code?: unknown; sqlState?: unknown };
+  return (typeof code === 'string' && REFUSALS.has(code)) || sqlState === '28000';
+}

@@ -11,7 +11,15 @@ export const reloadSources: readonly ReloadSource[] = ['clients', 'global_freele
 export interface ReloadOptions {
   /** Rows per keyset page; the loop yields to the event loop between pages. */
   pageSize?: number;
+  /**
+   * Called after each page of users or torrents is read and before its rows are
+   * applied; the pass waits for it. Tests hold a pass here to race it with a push.
+   */
+  pageHook?: (source: 'users' | 'torrents') => Promise<void> | void;
 }
+
+/** Errors MariaDB gives at connection time: every source of the pass would get them too. */
+const CONNECT_REFUSALS = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR']);
 
 /** Work between two yields, in ms: long enough to make progress under load, short enough not to be felt. */
 const SLICE_MS = 4;
@@ -32,9 +40,14 @@ const SLICE_MS = 4;
  */
 export class Reloader {
   private readonly pageSize: number;
-  /** Numbers each pass over users or torrents, to sweep what a pass did not see. */
-  private pass = 0;
+  private readonly pageHook: ReloadOptions['pageHook'];
   private running: Promise<boolean> | undefined;
+  /** Unix ms of the last pass that succeeded whole (health, /health's reload age). */
+  lastSuccessAt: number | undefined;
+  /** Did the last finished pass succeed whole? undefined before the first one ends. */
+  lastOk: boolean | undefined;
+  /** The first error of the last failed pass (mysql2 errors carry code and errno). */
+  lastError: Error | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -44,6 +57,7 @@ export class Reloader {
     options: ReloadOptions = {},
   ) {
     this.pageSize = options.pageSize ?? 1_000;
+    this.pageHook = options.pageHook;
     metrics.watchReloadSources(reloadSources);
   }
 
@@ -55,21 +69,47 @@ export class Reloader {
     return this.running;
   }
 
+  /**
+   * A reload that starts after this call: a pass already running may have read
+   * the tables before the caller's write, so it is waited for and another one run
+   * (callers arriving meanwhile share that one).
+   */
+  reloadFresh(): Promise<boolean> {
+    const running = this.running;
+    if (running === undefined) return this.reload();
+    return running.catch(() => false).then(() => this.reload());
+  }
+
   /** Resolves once no reload is running (for shutdown). */
   async idle(): Promise<void> {
     await this.running?.catch(() => undefined);
   }
 
   private async reloadAll(): Promise<boolean> {
-    const results = [
-      await this.timed('clients', () => this.loadClients()),
-      await this.timed('global_freeleech', () => this.loadGlobalFreeleech()),
-      await this.timed('group_freeleech', () => this.loadGroupFreeleech()),
-      await this.timed('users', () => this.loadUsers()),
-      await this.timed('hit_and_runs', () => this.loadHitAndRuns()),
-      await this.timed('torrents', () => this.loadTorrents()),
+    this.lastError = undefined;
+    const steps: [ReloadSource, () => Promise<number>][] = [
+      ['clients', () => this.loadClients()],
+      ['global_freeleech', () => this.loadGlobalFreeleech()],
+      ['group_freeleech', () => this.loadGroupFreeleech()],
+      ['users', () => this.loadUsers()],
+      ['hit_and_runs', () => this.loadHitAndRuns()],
+      ['torrents', () => this.loadTorrents()],
     ];
-    return results.every(Boolean);
+    let ok = true;
+    for (const [source, load] of steps) {
+      if (await this.timed(source, load)) continue;
+      ok = false;
+      // No connection (refused, timed out, denied): the other sources would only wait and fail the same way.
+      const e = this.lastError as { fatal?: boolean; code?: string; sqlState?: string } | undefined;
+      if (e?.fatal === true || e?.sqlState === '28000' || CONNECT_REFUSALS.has(e?.code ?? '')) break;
+    }
+    this.lastOk = ok;
+    if (ok) {
+      this.lastSuccessAt = Date.now();
+      this.lastError = undefined;
+      this.store.loadedFrom = 'database';
+    }
+    return ok;
   }
 
   private async timed(source: ReloadSource, load: () => Promise<number>): Promise<boolean> {
@@ -80,26 +120,33 @@ export class Reloader {
       this.logger.debug({ source, rows, ms: Math.round(seconds * 1000) }, 'reloaded');
       return true;
     } catch (err) {
+      this.lastError ??= err as Error;
       this.metrics.reloadFailures.inc({ source });
       this.logger.error({ source, err: (err as Error).message }, 'reload failed; keeping the previous data');
       return false;
     }
   }
 
-  /** Runs `query` page by page (keyset on the last row), calling `each` per row. */
+  /**
+   * Runs `query` page by page (keyset on the last row), calling `each` per row with
+   * the push epoch at the time the page's query was sent (see store/pushes.ts).
+   */
   private async paged(
     sql: string,
     first: unknown[],
     next: (row: unknown[]) => unknown[],
-    each: (row: unknown[]) => void,
+    each: (row: unknown[], readAt: number) => void,
+    hook?: 'users' | 'torrents',
   ): Promise<number> {
     let params = first;
     let total = 0;
     for (;;) {
+      const readAt = this.store.pushes.epoch;
       const [rows] = await this.pool.query<RowDataPacket[]>({ sql, rowsAsArray: true }, [...params, this.pageSize]);
+      if (hook !== undefined && this.pageHook !== undefined) await this.pageHook(hook);
       const slice = new TimeSlice(SLICE_MS, 256);
       for (let i = 0; i < rows.length; i++) {
-        each(rows[i] as unknown[]);
+        each(rows[i] as unknown[], readAt);
         if (slice.due()) await slice.yield();
       }
       total += rows.length;
@@ -111,16 +158,20 @@ export class Reloader {
 
   private async loadUsers(): Promise<number> {
     const users = this.store.users;
-    const mark = ++this.pass;
+    const pushes = this.store.pushes;
+    const mark = pushes.next();
+    pushes.removedUsers.clear(); // older than every page this pass reads: they block nothing any more
     const count = await this.paged(
       `SELECT ID, torrent_pass, UpMultiplier, DownMultiplier, DisableDownload, TrackerHide
          FROM users_main WHERE Enabled = '1' AND ID > ? ORDER BY ID LIMIT ?`,
       [0],
       (row) => [row[0]],
-      (row) => {
+      (row, readAt) => {
         const id = Number(row[0]);
         const passkey = String(row[1]);
         let user = users.get(passkey);
+        // Read before the site pushed a change to this passkey: the push is newer.
+        if (user === undefined ? (pushes.removedUsers.get(passkey) ?? 0) > readAt : (user.reloadMark ?? 0) > readAt) return;
         if (user === undefined || user.id !== id) {
           user = { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false, reloadMark: 0 };
           users.set(passkey, user);
@@ -131,6 +182,7 @@ export class Reloader {
         user.trackerHide = Number(row[5]) !== 0;
         user.reloadMark = mark;
       },
+      'users',
     );
     await this.sweep(users, mark);
     return count;
@@ -152,19 +204,25 @@ export class Reloader {
 
   private async loadTorrents(): Promise<number> {
     const torrents = this.store.torrents;
-    const mark = ++this.pass;
+    const pushes = this.store.pushes;
+    const mark = pushes.next();
+    pushes.removedTorrents.clear(); // see loadUsers
     const count = await this.paged(
       `SELECT ID, info_hash, GroupID, TorrentType, Snatched, Status, UpMultiplier, DownMultiplier, last_action
          FROM torrents WHERE TorrentType <> 'internal' AND ID > ? ORDER BY ID LIMIT ?`,
       [0],
       (row) => [row[0]],
-      (row) => {
+      (row, readAt) => {
         const raw = row[1] as Buffer;
         if (!Buffer.isBuffer(raw) || raw.length < 20) return; // not a valid info_hash: cannot be announced
         const infoHash = raw.toString('latin1', 0, 20);
         const id = Number(row[0]);
         const lastAction = Number(row[8]);
         let torrent = torrents.get(infoHash);
+        // Read before the site pushed a change to this torrent: the push is newer.
+        if (torrent === undefined ? (pushes.removedTorrents.get(infoHash) ?? 0) > readAt : (torrent.reloadMark ?? 0) > readAt) {
+          return;
+        }
         if (torrent === undefined || torrent.id !== id) {
           torrent = newTorrent({
             id,
@@ -193,6 +251,7 @@ export class Reloader {
         if (lastAction > torrent.lastAction) torrent.lastAction = lastAction;
         torrent.reloadMark = mark;
       },
+      'torrents',
     );
     await this.sweep(torrents, mark);
     return count;
@@ -201,11 +260,12 @@ export class Reloader {
   /**
    * Removes what the completed pass `mark` did not see (left the database, disabled,
    * passkey changed). Runs only after a whole pass: a failed pass removes nothing.
+   * An entry marked above `mark` was pushed by the site after the pass started: kept.
    */
   private async sweep(map: Map<string, { reloadMark?: number }>, mark: number): Promise<void> {
     const slice = new TimeSlice(SLICE_MS);
     for (const [key, entry] of map) {
-      if (entry.reloadMark !== mark) map.delete(key);
+      if ((entry.reloadMark ?? 0) < mark) map.delete(key);
       if (slice.due()) await slice.yield();
     }
   }
@@ -226,16 +286,11 @@ export class Reloader {
   }
 
   private async loadClients(): Promise<number> {
-    const [rows] = await this.pool.query<RowDataPacket[]>(
-      'SELECT id, peer_id FROM approved_clients WHERE archived = 0 ORDER BY id',
-    );
-    const clients: ApprovedClient[] = [];
-    for (const row of rows) {
-      const prefix = Buffer.from(String(row['peer_id']), 'utf8').toString('latin1');
-      if (prefix.length > 0) clients.push({ id: Number(row['id']), prefix });
-    }
-    this.store.approvedClients = clients;
-    return rows.length;
+    const readAt = this.store.pushes.epoch;
+    const clients = await readApprovedClients(this.pool);
+    // A whitelist push read the table after this query was sent: its list is newer.
+    if (this.store.pushes.clients <= readAt) this.store.approvedClients = clients;
+    return clients.length;
   }
 
   private async loadGlobalFreeleech(): Promise<number> {
@@ -245,4 +300,15 @@ export class Reloader {
     this.store.globalFreeleech = rows.length > 0 && Number(rows[0]!['mod_setting']) !== 0;
     return rows.length;
   }
+}
+
+/** The non-archived approved client prefixes (peer_id as latin1 bytes), by id. */
+export async function readApprovedClients(pool: Pool): Promise<ApprovedClient[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, peer_id FROM approved_clients WHERE archived = 0 ORDER BY id');
+  const clients: ApprovedClient[] = [];
+  for (const row of rows) {
+    const prefix = Buffer.from(String(row['peer_id']), 'utf8').toString('latin1');
+    if (prefix.length > 0) clients.push({ id: Number(row['id']), prefix });
+  }
+  return clients;
 }

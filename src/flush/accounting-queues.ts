@@ -4,11 +4,13 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { Flusher, type FlusherOptions, type RoundResult } from './flusher.js';
+import type { JournalPositionSource } from './positions.js';
 import { RowQueue } from './queue.js';
 import {
   HistoryColumn,
   historyTable,
   IpColumn,
+  ips6Table,
   ipsTable,
   queueNames,
   revivalsTable,
@@ -35,6 +37,8 @@ export interface AccountingQueuesOptions {
   lockWaitTimeout?: number;
   /** Client-side limit on one flush statement (default 120 s). */
   statementTimeoutMs?: number;
+  /** The announce journal: each round then commits the position it covers (docs/crash-safety.md). */
+  journal?: JournalPositionSource;
 }
 
 export interface QueueLeft {
@@ -71,11 +75,17 @@ function validUint32(value: number): boolean {
  * synchronous and only touches memory; a row for a key already waiting is
  * merged into the waiting row (no object is made: rows are typed-array columns).
  */
+/** transfer_history.remaining's maximum (signed BIGINT). */
+const REMAINING_MAX = 9223372036854775807n;
+
 export class AccountingQueues implements AccountingSink {
   private readonly users: RowQueue;
   private readonly torrents: RowQueue;
   private readonly histories: RowQueue;
   private readonly ips: RowQueue;
+  private readonly ips6: RowQueue;
+  /** transfer_ips6 key columns of the record being queued (the announce path is synchronous). */
+  private readonly ip6Key = new Uint32Array(7);
   private readonly snatches: RowQueue;
   private readonly revivals: RowQueue;
   private readonly flushers: Map<QueueName, Flusher>;
@@ -95,6 +105,7 @@ export class AccountingQueues implements AccountingSink {
     this.torrents = new RowQueue(torrentsTable, channels.torrents);
     this.histories = new RowQueue(historyTable, channels.transfer_history);
     this.ips = new RowQueue(ipsTable, channels.transfer_ips);
+    this.ips6 = new RowQueue(ips6Table, channels.transfer_ips);
     this.snatches = new RowQueue(snatchesTable, channels.snatches);
     this.revivals = new RowQueue(revivalsTable, channels.torrents);
     this.backoffMinMs = options.backoffMinMs ?? 1_000;
@@ -108,9 +119,10 @@ export class AccountingQueues implements AccountingSink {
       backoffMaxMs: this.backoffMaxMs,
       logFlushes: config.log_flushes,
       write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000 },
+      journal: options.journal,
     };
     this.flushers = new Map(
-      [this.users, this.torrents, this.histories, this.ips, this.snatches, this.revivals].map((queue) => [
+      [this.users, this.torrents, this.histories, this.ips, this.ips6, this.snatches, this.revivals].map((queue) => [
         queue.name,
         new Flusher(queue, pool, metrics, logger, flusherOptions),
       ]),
@@ -151,7 +163,7 @@ export class AccountingQueues implements AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -166,7 +178,16 @@ export class AccountingQueues implements AccountingSink {
     v[at + HistoryColumn.seedTime] += deltaSeedTime;
     v[at + HistoryColumn.snatches] += snatches;
     v[at + HistoryColumn.seeding] = seeding ? 1 : 0;
-    v[at + HistoryColumn.remaining] = left;
+    if (typeof left === 'number') {
+      v[at + HistoryColumn.remaining] = left;
+      v[at + HistoryColumn.remainingHigh] = 0;
+    } else {
+      // remaining is a signed BIGINT: a left of 2^63 or more (2^64 − 1 from some magnet
+      // clients) is written as its maximum, 2^63 − 1, still "not complete".
+      const exact = left > REMAINING_MAX ? REMAINING_MAX : left;
+      v[at + HistoryColumn.remaining] = Number(exact & 0xffffffffn);
+      v[at + HistoryColumn.remainingHigh] = Number(exact >> 32n);
+    }
     v[at + HistoryColumn.lastAnnounce] = lastAnnounce;
     if (q.created) v[at + HistoryColumn.startTime] = startTime; // the first one stands
     v[at + HistoryColumn.active] = active ? 1 : 0;
@@ -196,6 +217,38 @@ export class AccountingQueues implements AccountingSink {
     if (q.created) v[at + IpColumn.startTime] = startTime;
   }
 
+  transferIp6(
+    userId: number,
+    torrentId: number,
+    addr16: string,
+    clientId: number,
+    rawUp: number,
+    rawDown: number,
+    port: number,
+    lastAnnounce: number,
+    startTime: number,
+  ): void {
+    if (!validId(userId) || !validId(torrentId) || addr16.length !== 16 || !validUint32(clientId)) {
+      return this.refuse('transfer_ips6', { userId, torrentId, ip: addr16.length, clientId, rawUp, rawDown });
+    }
+    const key = this.ip6Key;
+    key[0] = userId;
+    key[1] = torrentId;
+    for (let w = 0; w < 4; w++) {
+      const i = w * 4;
+      key[2 + w] = (addr16.charCodeAt(i) << 24) | (addr16.charCodeAt(i + 1) << 16) | (addr16.charCodeAt(i + 2) << 8) | addr16.charCodeAt(i + 3);
+    }
+    key[6] = clientId;
+    const q = this.ips6;
+    const at = q.slotWide(key) * q.valueWidth;
+    const v = q.values;
+    v[at + IpColumn.up] += rawUp;
+    v[at + IpColumn.down] += rawDown;
+    v[at + IpColumn.port] = port;
+    v[at + IpColumn.lastAnnounce] = lastAnnounce;
+    if (q.created) v[at + IpColumn.startTime] = startTime;
+  }
+
   snatch(userId: number, torrentId: number, time: number): void {
     if (!validId(userId) || !validId(torrentId)) return this.refuse('snatches', { userId, torrentId, time });
     const q = this.snatches;
@@ -209,7 +262,15 @@ export class AccountingQueues implements AccountingSink {
   }
 
   /** Records refused because of an impossible ID (a bug upstream), per queue. */
-  readonly refused: Record<QueueName, number> = { users: 0, torrents: 0, transfer_history: 0, transfer_ips: 0, snatches: 0, revivals: 0 };
+  readonly refused: Record<QueueName, number> = {
+    users: 0,
+    torrents: 0,
+    transfer_history: 0,
+    transfer_ips: 0,
+    transfer_ips6: 0,
+    snatches: 0,
+    revivals: 0,
+  };
 
   private refuse(queue: QueueName, record: Record<string, unknown>): void {
     this.refused[queue]++;
@@ -281,9 +342,30 @@ export class AccountingQueues implements AccountingSink {
     return this.flushAll(timeoutMs);
   }
 
+  /**
+   * The journal position every queue's rows in the database reach (the smallest of
+   * the queues'), after recording idle queues as covered. Journal segments wholly
+   * before it hold nothing any queue still needs. Undefined when a database write failed.
+   */
+  async coveredPosition(): Promise<number | undefined> {
+    let covered = Number.POSITIVE_INFINITY;
+    for (const flusher of this.flushers.values()) {
+      const position = await flusher.markIdle();
+      if (position === undefined) return undefined;
+      covered = Math.min(covered, position);
+    }
+    return covered;
+  }
+
+  /** Sets what the database holds per queue (read at start), so idle queues are not marked again needlessly. */
+  setCommittedPositions(positions: ReadonlyMap<QueueName, number>): void {
+    for (const [name, flusher] of this.flushers) flusher.committedPosition = positions.get(name) ?? 0;
+  }
+
+  /** Records not yet in the database, in every queue (waiting, out in a round, or in doubt). */
   private totalDepth(): number {
     let n = 0;
-    for (const flusher of this.flushers.values()) n += flusher.queue.size;
+    for (const flusher of this.flushers.values()) n += flusher.queue.pending;
     return n;
   }
 }

@@ -3,7 +3,9 @@ import type { Pool } from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { keyOrder, type Batch, type RowQueue } from './queue.js';
-import { CommitOutcomeUnknown, isLockConflict, writeInTransaction, type WriteOptions } from './transaction.js';
+import type { QueueName } from './tables.js';
+import { positionStatement, readPosition, type JournalPositionSource } from './positions.js';
+import { CommitOutcomeUnknown, isLockConflict, writeRound, type WriteOptions } from './transaction.js';
 import { Exclusive, Wakeable } from './wait.js';
 
 export interface FlusherOptions {
@@ -19,6 +21,12 @@ export interface FlusherOptions {
   backoffMaxMs: number;
   logFlushes: boolean;
   write: WriteOptions;
+  /**
+   * With a journal, each round also commits the journal position it covers (in the
+   * same transaction), waits for those records to be on disk before COMMIT, and a
+   * COMMIT whose answer was lost is settled by reading that position back.
+   */
+  journal?: JournalPositionSource | undefined;
 }
 
 export interface RoundResult {
@@ -30,13 +38,21 @@ export interface RoundResult {
   ok: boolean;
 }
 
-type ChunkOutcome = 'ok' | 'failed' | 'unknown';
+type RoundOutcome = 'ok' | 'failed' | 'unknown';
+
+/** A round whose COMMIT answer was lost: its rows, and the journal position that says whether it happened. */
+interface InDoubt {
+  batch: Batch;
+  order: Uint32Array;
+  position: number;
+}
 type Phase = 'stopped' | 'round' | 'interval' | 'idle' | 'backoff';
 
 /**
  * Writes one queue to the database in the background: take the whole batch,
- * write it in chunks (one transaction each), put back whatever failed, repeat.
- * Never blocks the callers that fill the queue; never drops a record.
+ * write it in chunks of chunkRows (one statement each) inside one transaction
+ * (with the journal position it covers, when journaled), put it back if that
+ * failed, repeat. Never blocks the callers that fill the queue; never drops a record.
  */
 export class Flusher {
   private readonly sleeper = new Wakeable();
@@ -46,6 +62,9 @@ export class Flusher {
   private halted = false;
   private loop: Promise<void> | undefined;
   private backoffMs: number;
+  private inDoubt: InDoubt | undefined;
+  /** The journal position the database holds for this queue, as far as this process knows (0: none). */
+  committedPosition = 0;
 
   constructor(
     readonly queue: RowQueue,
@@ -65,7 +84,7 @@ export class Flusher {
     };
   }
 
-  get name(): string {
+  get name(): QueueName {
     return this.queue.name;
   }
 
@@ -115,51 +134,113 @@ export class Flusher {
     this.phase = 'stopped';
   }
 
+  /**
+   * Journaled queues: when nothing is waiting (nor out in a round), records the
+   * journal position reached as covered, so an idle queue (revivals, most of the
+   * time) does not hold old journal segments. Runs between rounds. Returns the
+   * position now held by the database for this queue, or undefined on failure.
+   */
+  markIdle(): Promise<number | undefined> {
+    return this.exclusive.run(async () => {
+      const journal = this.options.journal;
+      if (journal === undefined) return undefined;
+      const position = journal.appended();
+      if (this.queue.pending !== 0 || this.inDoubt !== undefined || position <= this.committedPosition) return this.committedPosition;
+      try {
+        await writeRound(this.pool, { count: 0, statement: () => '', last: positionStatement(this.name, position) }, this.options.write);
+        this.committedPosition = Math.max(this.committedPosition, position);
+        return this.committedPosition;
+      } catch (err) {
+        this.logger.warn({ err, queue: this.name }, 'flush: recording an idle queue\'s journal position failed');
+        return undefined;
+      }
+    });
+  }
+
   private async round(): Promise<RoundResult> {
+    if (this.inDoubt !== undefined && !(await this.settleInDoubt())) return { taken: 0, written: 0, ok: false };
+    // Read with take(), in the same synchronous step: every record up to `position` is in the batch or already written.
+    const position = this.options.journal?.appended();
     const batch = this.queue.take();
     const taken = batch.count;
     if (taken === 0) return { taken: 0, written: 0, ok: true };
     const order = keyOrder(batch, this.queue.keyWidth);
     const started = performance.now();
     const labels = { queue: this.name };
-    let written = 0;
-    for (let i = 0; i < taken; i += this.options.chunkRows) {
-      const to = Math.min(taken, i + this.options.chunkRows);
-      const outcome = await this.writeChunk(batch, order, i, to);
-      if (outcome !== 'ok') {
-        // 'unknown': the COMMIT's answer was lost. Putting the chunk back may write it
-        // twice; dropping it may lose it. hayate never drops, so it goes back too.
-        this.queue.putBack(batch, order, i);
-        this.queue.recycle(batch);
-        this.metrics.flushSeconds.observe(labels, (performance.now() - started) / 1000);
-        this.logger.error(
-          { queue: this.name, written, requeued: taken - i, waiting: this.queue.size },
-          outcome === 'unknown'
-            ? 'flush: commit outcome unknown; records put back (this chunk may be applied twice)'
-            : 'flush failed; records put back in the queue',
-        );
-        return { taken, written, ok: false };
-      }
-      written += to - i;
-      this.queue.written(to - i);
-      this.metrics.flushedRows.inc(labels, to - i);
+    const outcome = await this.writeBatch(batch, order, position);
+    this.metrics.flushSeconds.observe(labels, (performance.now() - started) / 1000);
+    if (outcome === 'unknown' && position !== undefined) {
+      // The database knows: the position row moved to `position` exactly when the round committed.
+      this.inDoubt = { batch, order, position };
+      this.logger.error({ queue: this.name, records: taken, position }, 'flush: commit outcome unknown; settled by reading the stored journal position');
+      return { taken, written: 0, ok: false };
     }
-    this.queue.recycle(batch);
+    if (outcome !== 'ok') {
+      // 'unknown' without a journal: putting the round back may write it twice; dropping it
+      // may lose it. hayate never drops, so it goes back too.
+      this.queue.putBack(batch, order, 0);
+      this.queue.recycle(batch);
+      this.logger.error(
+        { queue: this.name, requeued: taken, waiting: this.queue.size },
+        outcome === 'unknown'
+          ? 'flush: commit outcome unknown; records put back (this round may be applied twice)'
+          : 'flush failed; records put back in the queue',
+      );
+      return { taken, written: 0, ok: false };
+    }
+    this.committed(batch, position);
     const ms = performance.now() - started;
-    this.metrics.flushSeconds.observe(labels, ms / 1000);
-    const line = { queue: this.name, rows: written, ms: Math.round(ms * 10) / 10 };
+    const line = { queue: this.name, rows: taken, ms: Math.round(ms * 10) / 10 };
     if (this.options.logFlushes) this.logger.info(line, 'flushed');
     else this.logger.debug(line, 'flushed');
-    return { taken, written, ok: true };
+    return { taken, written: taken, ok: true };
   }
 
-  private async writeChunk(batch: Batch, order: Uint32Array, from: number, to: number): Promise<ChunkOutcome> {
-    const sql = this.queue.table.statement(batch, order, from, to);
-    const records = to - from;
+  private committed(batch: Batch, position: number | undefined): void {
+    this.queue.written(batch.count);
+    this.queue.recycle(batch);
+    this.metrics.flushedRows.inc({ queue: this.name }, batch.count);
+    if (position !== undefined) this.committedPosition = Math.max(this.committedPosition, position);
+  }
+
+  /** Reads the stored position to learn whether the in-doubt round committed. False when the database cannot say yet. */
+  private async settleInDoubt(): Promise<boolean> {
+    const doubt = this.inDoubt!;
+    let stored: number;
+    try {
+      stored = await readPosition(this.pool, this.name);
+    } catch (err) {
+      this.logger.error({ err, queue: this.name }, 'flush: cannot read the stored journal position yet; round still in doubt');
+      return false;
+    }
+    this.inDoubt = undefined;
+    if (stored >= doubt.position) {
+      this.committed(doubt.batch, doubt.position);
+      this.logger.warn({ queue: this.name, records: doubt.batch.count, position: doubt.position }, 'flush: the round whose COMMIT answer was lost had committed');
+    } else {
+      this.queue.putBack(doubt.batch, doubt.order, 0);
+      this.queue.recycle(doubt.batch);
+      this.logger.warn({ queue: this.name, records: doubt.batch.count, stored, position: doubt.position }, 'flush: the round whose COMMIT answer was lost had not committed; records put back');
+    }
+    return true;
+  }
+
+  private async writeBatch(batch: Batch, order: Uint32Array, position: number | undefined): Promise<RoundOutcome> {
+    const taken = batch.count;
+    const chunkRows = this.options.chunkRows;
+    const journal = this.options.journal;
+    const table = this.queue.table;
+    const statements = {
+      count: Math.ceil(taken / chunkRows),
+      statement: (i: number) => table.statement(batch, order, i * chunkRows, Math.min(taken, (i + 1) * chunkRows)),
+      last: position === undefined ? undefined : positionStatement(this.name, position),
+      beforeCommit: journal === undefined || position === undefined ? undefined : () => journal.durable(position),
+    };
+    const records = taken;
     const labels = { queue: this.name };
     for (let attempt = 1; ; attempt++) {
       try {
-        await writeInTransaction(this.pool, sql, this.options.write);
+        await writeRound(this.pool, statements, this.options.write);
         return 'ok';
       } catch (err) {
         if (err instanceof CommitOutcomeUnknown) {
@@ -169,7 +250,7 @@ export class Flusher {
         }
         if (isLockConflict(err)) {
           this.metrics.deadlocks.inc(labels);
-          // Shutting down: hand the chunk back at once; flushAll() retries it on its own schedule.
+          // Shutting down: hand the round back at once; flushAll() retries it on its own schedule.
           if (attempt > this.options.deadlockRetries || this.halted) {
             this.metrics.deadlockAborted.inc(labels);
             this.logger.error(

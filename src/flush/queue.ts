@@ -136,6 +136,47 @@ export class RowQueue {
   }
 
   /**
+   * slot() for a queue of more than four key columns (transfer_ips6: uid, fid, the address
+   * as four words, client_id): the key is `key[from … from + keyWidth)`. A path of its own,
+   * so the four-column one every IPv4 announce takes is unchanged.
+   */
+  slotWide(key: ArrayLike<number>, from = 0): number {
+    const w = this.keyWidth;
+    const keys = this.keys;
+    const index = this.index;
+    const mask = index.length - 1;
+    let bucket = hashWide(key, from, w) & mask;
+    for (;;) {
+      const entry = index[bucket]!;
+      if (entry === 0) break;
+      const at = (entry - 1) * w;
+      let same = true;
+      for (let c = 0; c < w && same; c++) same = keys[at + c] === key[from + c];
+      if (same) {
+        this.created = false;
+        return entry - 1;
+      }
+      bucket = (bucket + 1) & mask;
+    }
+    const slot = this.count;
+    if (slot === this.rows) {
+      this.grow();
+      return this.slotWide(key, from);
+    }
+    index[bucket] = slot + 1;
+    const at = slot * w;
+    for (let c = 0; c < w; c++) keys[at + c] = key[from + c]!;
+    const vw = this.valueWidth;
+    const values = this.values;
+    for (let c = slot * vw, end = c + vw; c < end; c++) values[c] = 0;
+    this.count = slot + 1;
+    this.created = true;
+    if (slot === 0) this.onFirst();
+    if (slot + 1 >= this.capacity) this.onFull();
+    return slot;
+  }
+
+  /**
    * Takes every waiting row; later rows go to other columns (the spare ones when they
    * fit), shrunk when the traffic has fallen well below their size.
    */
@@ -179,7 +220,8 @@ export class RowQueue {
       const row = order[i]!;
       const k = row * kw;
       const keys = batch.keys;
-      const slot = this.slot(keys[k]!, kw > 1 ? keys[k + 1] : 0, kw > 2 ? keys[k + 2] : 0, kw > 3 ? keys[k + 3] : 0);
+      const slot =
+        kw > 4 ? this.slotWide(keys, k) : this.slot(keys[k]!, kw > 1 ? keys[k + 1] : 0, kw > 2 ? keys[k + 2] : 0, kw > 3 ? keys[k + 3] : 0);
       const values = this.values;
       if (this.created) values.set(batch.values.subarray(row * vw, row * vw + vw), slot * vw);
       else this.table.absorbOlder(values, slot * vw, batch.values, row * vw);
@@ -225,7 +267,8 @@ export class RowQueue {
     const mask = index.length - 1;
     for (let slot = 0; slot < count; slot++) {
       const at = slot * w;
-      let bucket = hash(keys[at]!, w > 1 ? keys[at + 1]! : 0, w > 2 ? keys[at + 2]! : 0, w > 3 ? keys[at + 3]! : 0) & mask;
+      let bucket =
+        (w > 4 ? hashWide(keys, at, w) : hash(keys[at]!, w > 1 ? keys[at + 1]! : 0, w > 2 ? keys[at + 2]! : 0, w > 3 ? keys[at + 3]! : 0)) & mask;
       while (index[bucket] !== 0) bucket = (bucket + 1) & mask;
       index[bucket] = slot + 1;
     }
@@ -268,5 +311,12 @@ function hash(k0: number, k1: number, k2: number, k3: number): number {
   h = Math.imul(h ^ (h >>> 13) ^ k1, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ k2, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ k3, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** hash() over `width` (> 4) key columns starting at `from`. */
+function hashWide(key: ArrayLike<number>, from: number, width: number): number {
+  let h = hash(key[from]!, key[from + 1]!, key[from + 2]!, key[from + 3]!);
+  for (let c = 4; c < width; c++) h = Math.imul(h ^ (h >>> 15) ^ key[from + c]!, 0x85ebca6b);
   return h ^ (h >>> 16);
 }

@@ -1,6 +1,7 @@
 import { decimalLength, writeInteger } from '../decimal.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
  * SQL text written as bytes into one reused buffer, then read out as one flat
@@ -55,6 +56,13 @@ export class SqlText {
   /** A database ID, taken as it is (clamping one would write to another row). */
   id(value: number): this {
     return this.integer(Math.trunc(value));
+  }
+
+  /** A uint32 as 8 hex digits (the words of an X'…' binary literal). */
+  hexWord(value: number): this {
+    this.ensure(8);
+    for (let shift = 28; shift >= 0; shift -= 4) this.buf[this.at++] = HEX[(value >>> shift) & 0xf]!;
+    return this;
   }
 
   /** A 0/1 value. */

@@ -24,22 +24,57 @@ export class CommitOutcomeUnknown extends Error {
   }
 }
 
+/** What one flush round writes: `count` statements made on demand, then an optional last one. */
+export interface RoundStatements {
+  count: number;
+  /** Statement i (0 ≤ i < count); built when it is about to be sent (the builders share one buffer). */
+  statement(i: number): string;
+  /** Sent last, in the same transaction (the journal position the round covers), if any. */
+  last?: string | undefined;
+  /** Awaited before COMMIT is sent (the journal records the round covers are on disk). */
+  beforeCommit?: (() => Promise<void>) | undefined;
+}
+
 /**
- * Runs one statement in its own transaction on a pooled connection. Either the
- * whole statement is committed or (on any error before COMMIT) nothing is. A
- * connection that saw an error it could not roll back is destroyed, not reused.
- * Returns the affected-row count.
+ * Test hook, HAYATE_TEST_COMMIT_PAUSE=before:<file> or after:<file>: just before
+ * COMMIT is sent (or once it has been answered), write `file` and never go on, so
+ * a test can SIGKILL the tracker with a round's transaction open on the server
+ * (rolled back when the connection dies) or committed without the tracker knowing
+ * (what a lost COMMIT answer leaves). Unset in production: one lookup per round.
  */
-export async function writeInTransaction(pool: Pool, sql: string, options: WriteOptions): Promise<number> {
+async function testPause(at: 'before' | 'after'): Promise<void> {
+  const value = process.env['HAYATE_TEST_COMMIT_PAUSE'];
+  if (value === undefined || !value.startsWith(`${at}:`)) return;
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(value.slice(at.length + 1), String(process.pid));
+  await new Promise(() => {});
+}
+
+/**
+ * Runs a round's statements in one transaction on a pooled connection: either
+ * everything (with the position row) is committed or, on any error before
+ * COMMIT, nothing is. A connection that saw an error it could not roll back is
+ * destroyed, not reused. Throws CommitOutcomeUnknown when COMMIT was sent and
+ * its answer lost. Returns the affected-row count of the statements.
+ */
+export async function writeRound(pool: Pool, round: RoundStatements, options: WriteOptions): Promise<number> {
   const conn: PoolConnection = await pool.getConnection();
   let reusable = false;
   try {
     await conn.query({ sql: 'BEGIN', timeout: options.statementTimeoutMs });
-    const text =
-      options.lockWaitTimeout === undefined
-        ? sql
-        : `SET STATEMENT innodb_lock_wait_timeout = ${Math.max(1, Math.floor(options.lockWaitTimeout))} FOR ${sql}`;
-    const [result] = await conn.query({ sql: text, timeout: options.statementTimeoutMs });
+    let affected = 0;
+    for (let i = 0; i < round.count; i++) {
+      const sql = round.statement(i);
+      const text =
+        options.lockWaitTimeout === undefined
+          ? sql
+          : `SET STATEMENT innodb_lock_wait_timeout = ${Math.max(1, Math.floor(options.lockWaitTimeout))} FOR ${sql}`;
+      const [result] = await conn.query({ sql: text, timeout: options.statementTimeoutMs });
+      affected += (result as { affectedRows?: number }).affectedRows ?? 0;
+    }
+    if (round.last !== undefined) await conn.query({ sql: round.last, timeout: options.statementTimeoutMs });
+    if (round.beforeCommit !== undefined) await round.beforeCommit();
+    await testPause('before');
     try {
       await conn.query({ sql: 'COMMIT', timeout: options.statementTimeoutMs });
     } catch (err) {
@@ -49,8 +84,9 @@ export async function writeInTransaction(pool: Pool, sql: string, options: Write
       }
       throw err;
     }
+    await testPause('after');
     reusable = true;
-    return (result as { affectedRows?: number }).affectedRows ?? 0;
+    return affected;
   } catch (err) {
     if (!(err instanceof CommitOutcomeUnknown) && !(err as { fatal?: boolean }).fatal) {
       try {
@@ -65,4 +101,9 @@ export async function writeInTransaction(pool: Pool, sql: string, options: Write
     if (reusable) conn.release();
     else conn.destroy();
   }
+}
+
+/** One statement in its own transaction (writeRound with one statement). Returns the affected-row count. */
+export function writeInTransaction(pool: Pool, sql: string, options: WriteOptions): Promise<number> {
+  return writeRound(pool, { count: 1, statement: () => sql }, options);
 }

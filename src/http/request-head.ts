@@ -1,39 +1,54 @@
 /**
- * A strict reader for the one request shape the tracker lives on:
+ * A strict reader of HTTP/1.1 request heads read straight from the socket's bytes:
  *
- *   GET /<passkey>/announce?<query> HTTP/1.1\r\n
+ *   <METHOD> <target> HTTP/1.1\r\n
  *   Host: …\r\n  (other headers)\r\n
  *   \r\n
  *
- * read straight from the socket's bytes. Anything it is not certain of (another
- * method or path, HTTP/1.0, a body, an odd byte, a head split across reads, a
- * header it would have to interpret) is declined, and Node's HTTP parser takes
- * the connection from that byte on, so unusual input gets exactly Node's answer.
+ * It tells three kinds apart: a plain `GET /<passkey>/announce?…` and
+ * `GET /<passkey>/scrape?…` (answered on the socket path), and any other request
+ * whose end it is certain of: a head with no body (no Content-Length but 0, no
+ * Transfer-Encoding, no Upgrade, no Expect), which Node's HTTP server answers
+ * alone before the connection comes back. Anything it is not certain of (HTTP/1.0,
+ * a body, an odd byte, a head split across reads, a header it would have to
+ * interpret) is declined, and Node's HTTP parser takes the connection from that
+ * byte on, so unusual input gets exactly Node's answer.
  */
+
+import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
+
+/** What the head asked for. */
+export enum Route {
+  Announce = 1,
+  Scrape = 2,
+  /** Any other request without a body: Node's to answer (another route, HEAD, an escaped passkey, …). */
+  Other = 3,
+}
 
 /** What a read of one request head found; reused between requests (no allocation per request). */
 export interface AnnounceHead {
-  /** The passkey (the first path segment). */
+  route: Route;
+  /** The passkey (the segment before `announce`/`scrape`, decoded; announce and scrape only). */
   passkey: string;
   /** The request target as sent (latin1: one char per byte), e.g. "/pk/announce?info_hash=…". */
   target: string;
   /** The first value of the configured proxy header, OWS trimmed; undefined when absent. */
   proxyValue: string | undefined;
+  /** The value of the list header (X-Forwarded-For), OWS trimmed; undefined when absent. */
+  forwardedFor: string | undefined;
   /** The client asked to close the connection after this answer. */
   close: boolean;
 }
 
 export function emptyHead(): AnnounceHead {
-  return { passkey: '', target: '', proxyValue: undefined, close: false };
+  return { route: Route.Other, passkey: '', target: '', proxyValue: undefined, forwardedFor: undefined, close: false };
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const HTTP11 = Buffer.from(' HTTP/1.1\r\n');
-const ANNOUNCE = Buffer.from('/announce');
-
-/** Characters of a passkey the router would pass through unchanged: [A-Za-z0-9_.~-]. */
-const PASSKEY_BYTE = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-') PASSKEY_BYTE[c.charCodeAt(0)] = 1;
+const CONNECT = Buffer.from('CONNECT');
+/** The passkey of the path being read (reused: heads are read one at a time). */
+const pathMatch: PathMatch = { passkey: '' };
 
 /** RFC 9110 token characters (header names). */
 const TOKEN_BYTE = new Uint8Array(256);
@@ -63,34 +78,35 @@ const CLOSE = Buffer.from('close');
 export interface HeadLimits {
   /** The proxy header's name in lower case as bytes; empty when none is configured. */
   proxyHeader: Uint8Array;
+  /** The list header's name (x-forwarded-for) in lower case as bytes; empty when not read. */
+  listHeader?: Uint8Array;
   /** The largest head accepted (Node's maxHeaderSize); a larger one is declined. */
   maxHeadBytes: number;
   /** The most header lines accepted; more are declined. */
   maxHeaders: number;
+  /** Scrapes are read (enable_scrape); when false a scrape is an Other request. */
+  scrape: boolean;
 }
 
 /**
- * Reads one announce request head from b[start, …). Returns the offset just past
- * it (and fills `out`), or -1 to decline: the bytes are not a complete announce
- * head this reader is certain of.
+ * Reads one request head from b[start, …). Returns the offset just past it (and
+ * fills `out`: the route, and for announce and scrape what answering needs), or
+ * -1 to decline: the bytes are not a complete head this reader is certain of.
  */
-export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, out: AnnounceHead): number {
-  // "GET /"
-  if (
-    b.length - start < 16 ||
-    b[start] !== 71 ||
-    b[start + 1] !== 69 ||
-    b[start + 2] !== 84 ||
-    b[start + 3] !== 32 ||
-    b[start + 4] !== 47
-  ) {
-    return -1;
-  }
+export function readRequestHead(b: Buffer, start: number, limits: HeadLimits, out: AnnounceHead): number {
+  if (b.length - start < 16) return -1;
+  // The method: upper-case letters, then one space; only GET may be a tracker route.
+  let m = start;
+  while (m < start + 8 && b[m]! >= 65 && b[m]! <= 90) m++;
+  if (m === start || b[m] !== 32 || b[m + 1] !== 47 /* / */) return -1;
+  // CONNECT turns the connection into a tunnel: Node's to read.
+  if (m - start === CONNECT.length && b.compare(CONNECT, 0, CONNECT.length, start, m) === 0) return -1;
+  const isGet = m === start + 3 && b[start] === 71 && b[start + 1] === 69 && b[start + 2] === 84;
   const headEnd = b.indexOf(CRLFCRLF, start);
   if (headEnd === -1 || headEnd + 4 - start > limits.maxHeadBytes) return -1;
 
   // The target: printable ASCII up to the first space.
-  const targetStart = start + 4;
+  const targetStart = m + 1;
   let i = targetStart + 1;
   while (i < headEnd) {
     const c = b[i]!;
@@ -103,20 +119,17 @@ export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, o
   if (targetEnd + HTTP11.length > headEnd + 2) return -1;
   if (b.compare(HTTP11, 0, HTTP11.length, targetEnd, targetEnd + HTTP11.length) !== 0) return -1;
 
-  // /<passkey>/announce, then the end of the target or '?'
-  let p = targetStart + 1;
-  while (p < targetEnd && PASSKEY_BYTE[b[p]!] === 1) p++;
-  if (p === targetStart + 1 || b[p] !== 47) return -1;
-  const passkeyEnd = p;
-  if (p + ANNOUNCE.length > targetEnd) return -1;
-  if (b.compare(ANNOUNCE, 0, ANNOUNCE.length, p, p + ANNOUNCE.length) !== 0) return -1;
-  p += ANNOUNCE.length;
-  if (p !== targetEnd && b[p] !== 63 /* ? */) return -1;
-
+  // GET of a path naming an announce or a scrape (src/protocol/path.ts: the one rule for every path).
+  const target = b.toString('latin1', targetStart, targetEnd);
+  const path = isGet ? trackerPath(target, pathMatch) : TrackerPath.None;
+  const route =
+    path === TrackerPath.Announce ? Route.Announce : path === TrackerPath.Scrape && limits.scrape ? Route.Scrape : Route.Other;
   // Header lines: token ":" OWS value OWS CRLF, values of visible ASCII, space and tab.
   let hasHost = false;
   let close = false;
   let proxyValue: string | undefined;
+  let forwardedFor: string | undefined;
+  const list = limits.listHeader;
   let count = 0;
   let line = targetEnd + HTTP11.length;
   const proxy = limits.proxyHeader;
@@ -161,14 +174,20 @@ export function readAnnounceHead(b: Buffer, start: number, limits: HeadLimits, o
     ) {
       proxyValue = b.toString('latin1', v, valueEnd);
     }
+    if (list !== undefined && list.length !== 0 && nameLength === list.length && nameIs(b, line, nameEnd, list)) {
+      if (forwardedFor !== undefined) return -1; // repeated: Node joins the lines
+      forwardedFor = b.toString('latin1', v, valueEnd);
+    }
     line = e + 2;
   }
   // Node answers an HTTP/1.1 request without Host with 400.
   if (!hasHost) return -1;
 
-  out.passkey = b.toString('latin1', targetStart + 1, passkeyEnd);
-  out.target = b.toString('latin1', targetStart, targetEnd);
+  out.route = route;
+  out.passkey = route === Route.Other ? '' : pathMatch.passkey;
+  out.target = target;
   out.proxyValue = proxyValue;
+  out.forwardedFor = forwardedFor;
   out.close = close;
   return headEnd + 4;
 }

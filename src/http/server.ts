@@ -9,7 +9,9 @@ import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
-import { parseTrackerQuery } from './query.js';
+import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
+import { parseTrackerQuery } from '../protocol/query.js';
+import { UpdateConnections, type UpdateHandler } from './update-connections.js';
 
 export interface HttpDeps {
   ctx: TrackerContext;
@@ -18,12 +20,20 @@ export interface HttpDeps {
   logger: Logger;
   /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
+  /** GET /health's status and JSON body (load balancers, monitoring); without it /health is a 404. */
+  health?: () => { status: number; body: unknown };
+  /** The update API (src/update/); absent or not enabled: /<x>/update is a 404. */
+  updates?: UpdateHandler & { enabled: boolean };
 }
 
 const TEXT = 'text/plain';
 const NOT_FOUND = Buffer.from('404 page not found\n');
-/** A path segment the router would pass through unchanged. */
-const PLAIN_SEGMENT = /^[A-Za-z0-9_.~-]+$/;
+/** The passkey of the path being routed (reused: requests are routed one at a time). */
+const pathMatch: PathMatch = { passkey: '' };
+/** The longest update request head read from the site (a bulk action of ~30,000 passkeys). */
+const MAX_UPDATE_HEAD_BYTES = 1024 * 1024;
+/** Time the site has to send one update request head, in ms (at least http.timeout.read). */
+const UPDATE_READ_MS = 10_000;
 
 /**
  * The HTTP surface (SPEC §4): GET /<passkey>/announce, /<passkey>/scrape,
@@ -34,10 +44,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { ctx, config, metrics, logger } = deps;
   const clock = deps.clock ?? Date.now;
   const stats = metrics.requests;
-  const proxyHeader = config.http.proxy_header.toLowerCase();
+  const { primaryHeader, listHeader } = ctx.addresses;
   const timeouts = config.http.timeout;
   const maxHeaderSize = 8 * 1024;
   let connections: AnnounceConnections | undefined;
+  const updates = deps.updates?.enabled ? deps.updates : undefined;
   /** Set by preClose: answers close their connections from then on (every path). */
   let closing = false;
 
@@ -70,14 +81,25 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       );
       server.maxRequestsPerSocket = 0;
       // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
-      connections = new AnnounceConnections(server, answerAnnounceSafely, {
-        proxyHeader: Buffer.from(proxyHeader, 'latin1'),
+      connections = new AnnounceConnections(server, answerAnnounceSafely, answerScrapeSafely, {
+        proxyHeader: Buffer.from(primaryHeader, 'latin1'),
+        listHeader: Buffer.from(listHeader, 'latin1'),
         maxHeadBytes: maxHeaderSize,
         maxHeaders: 100,
+        // With scrapes off, a scrape is fastify's 404.
+        scrape: config.enable_scrape,
         readMs: timeouts.read,
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
         closing: () => closing,
+        updates:
+          updates === undefined
+            ? undefined
+            : new UpdateConnections(updates, {
+                maxHeadBytes: maxHeaderSize,
+                maxSiteHeadBytes: MAX_UPDATE_HEAD_BYTES,
+                readMs: Math.max(timeouts.read, UPDATE_READ_MS),
+              }),
       }, stats);
       return server;
     },
@@ -109,12 +131,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     passkey: string,
     target: string,
     proxyAddress: string | undefined,
+    forwardedFor: string | undefined,
     socketAddress: string | undefined,
   ): Buffer {
     stats.announces++;
     const result = announce(
       ctx,
-      { passkey, query: parseTrackerQuery(target), proxyAddress, socketAddress },
+      { passkey, query: parseTrackerQuery(target), proxyAddress, forwardedFor, socketAddress },
       Math.floor(clock() / 1000),
     );
     if (result.failed) stats.failures++;
@@ -126,17 +149,37 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     passkey: string,
     target: string,
     proxyAddress: string | undefined,
+    forwardedFor: string | undefined,
     socketAddress: string | undefined,
   ): Buffer {
     try {
-      return announceBody(passkey, target, proxyAddress, socketAddress);
+      return announceBody(passkey, target, proxyAddress, forwardedFor, socketAddress);
     } catch (err) {
       return internalError(err, target);
     }
   }
 
-  const proxyValueOf = (req: IncomingMessage): string | undefined =>
-    proxyHeader ? headerValue(req.headers[proxyHeader]) : undefined;
+  /** One scrape, counted; the same for the socket path and fastify's route. */
+  function scrapeBody(passkey: string, target: string): Buffer {
+    stats.scrapes++;
+    const result = scrape(ctx, passkey, parseTrackerQuery(target));
+    if (result.failed) stats.failures++;
+    return result.body;
+  }
+
+  /** A scrape whose unexpected error stays confined to it (as answerAnnounceSafely). */
+  function answerScrapeSafely(passkey: string, target: string): Buffer {
+    try {
+      return scrapeBody(passkey, target);
+    } catch (err) {
+      return internalError(err, target);
+    }
+  }
+
+  /** The address headers ctx.addresses reads (Node joins repeated list headers with ', '). */
+  const proxyValueOf = (req: IncomingMessage): string | undefined => headerValue(req.headers[primaryHeader]);
+  const forwardedForOf = (req: IncomingMessage): string | undefined =>
+    listHeader ? headerValue(req.headers[listHeader]) : undefined;
 
   /** An unexpected error in a tracker request: logged, counted, answered as a tracker failure. */
   function internalError(err: unknown, url: string | undefined): Buffer {
@@ -147,20 +190,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   }
 
   /**
-   * Answers GET /<passkey>/announce on the raw request; returns false (fastify takes
-   * the request) for anything else, including a passkey with escapes or odd characters,
-   * which fastify's router would decode.
+   * Answers a GET announce (any path trackerPath calls one) on the raw request; returns
+   * false (fastify takes the request) for anything else.
    */
   function answerAnnounce(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url;
-    if (req.method !== 'GET' || url === undefined || url.charCodeAt(0) !== 47 /* / */) return false;
-    const slash = url.indexOf('/', 1);
-    if (slash < 2 || !url.startsWith('/announce', slash)) return false;
-    const after = slash + 9;
-    if (after !== url.length && url.charCodeAt(after) !== 63 /* ? */) return false;
-    const passkey = url.slice(1, slash);
-    if (!PLAIN_SEGMENT.test(passkey)) return false;
-    const body = answerAnnounceSafely(passkey, url, proxyValueOf(req), req.socket?.remoteAddress);
+    if (req.method !== 'GET' || url === undefined || trackerPath(url, pathMatch) !== TrackerPath.Announce) return false;
+    const body = answerAnnounceSafely(pathMatch.passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
     res.writeHead(
@@ -174,37 +210,43 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return true;
   }
 
-  // The same route through fastify, for what the fast paths leave to it (HEAD, an escaped passkey).
-  app.get('/:passkey/announce', (request, reply) =>
-    reply
-      .type(TEXT)
-      .send(
-        announceBody(
-          (request.params as { passkey: string }).passkey,
-          request.raw.url ?? '',
-          proxyValueOf(request.raw),
-          request.raw.socket?.remoteAddress,
-        ),
-      ),
-  );
-
-  app.get('/:passkey/scrape', (request, reply) => {
-    if (!config.enable_scrape) {
-      stats.other++;
-      return reply.code(404).type(TEXT).send(NOT_FOUND);
+  // Announces and scrapes through fastify, for what the fast paths leave to it (HEAD, a
+  // scrape on a connection Node holds): every path not routed otherwise is matched by
+  // trackerPath (/<prefix>/<passkey>/announce, repeated slashes, escapes), as on the socket path.
+  app.get('*', (request, reply) => {
+    const url = request.raw.url ?? '';
+    const path = trackerPath(url, pathMatch);
+    if (path === TrackerPath.Announce) {
+      const passkey = pathMatch.passkey;
+      return reply.type(TEXT).send(announceBody(passkey, url, proxyValueOf(request.raw), forwardedForOf(request.raw), request.raw.socket?.remoteAddress));
     }
-    stats.scrapes++;
-    const passkey = (request.params as { passkey: string }).passkey;
-    const result = scrape(ctx, passkey, parseTrackerQuery(request.raw.url ?? ''));
-    if (result.failed) stats.failures++;
-    return reply.type(TEXT).send(result.body);
+    if (path === TrackerPath.Scrape && config.enable_scrape) return reply.type(TEXT).send(scrapeBody(pathMatch.passkey, url));
+    stats.other++;
+    return reply.code(404).type(TEXT).send(NOT_FOUND);
   });
+
+  // Update requests on a connection Node already holds (the socket path reads the others,
+  // update-connections.ts): the same handler, within Node's header limit and Host rule.
+  if (updates !== undefined) {
+    app.get('/:password/update', async (request, reply) => {
+      const answer = await updates.handle(request.raw.url ?? '', request.raw.socket?.remoteAddress);
+      return reply.code(answer.status).type(answer.type).send(answer.body);
+    });
+  }
 
   const started = clock();
   app.get('/alive', (_request, reply) => {
     stats.other++;
     const now = clock();
     return reply.type('application/json').send(JSON.stringify({ now, uptime: now - started }));
+  });
+
+  // For load balancers and monitoring (docs/operations.md): 200 once the data is loaded, 503 before and while stopping.
+  app.get('/health', (_request, reply) => {
+    stats.other++;
+    if (deps.health === undefined) return reply.code(404).type(TEXT).send(NOT_FOUND);
+    const { status, body } = deps.health();
+    return reply.code(status).type('application/json').send(JSON.stringify(body));
   });
 
   app.get('/metrics', async (_request, reply) => {

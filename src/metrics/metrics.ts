@@ -17,8 +17,10 @@ export class RequestStats {
   other = 0;
   /** Connections accepted. */
   connections = 0;
-  /** Connections the socket announce path handed to Node's HTTP server (another route, or a request it declined). */
+  /** Connections the socket announce path handed to Node's HTTP server for good (a request it could not frame: a body, a split head, HTTP/1.0, …). */
   connectionsHandedOver = 0;
+  /** Requests the socket announce path handed to Node's HTTP server one at a time (their connection came back after the answer). */
+  requestsHandedOver = 0;
 
   total(): number {
     return this.announces + this.scrapes + this.other;
@@ -32,6 +34,10 @@ export interface StoreSizes {
   hitAndRuns(): number;
   /** Both kinds at once: counting walks every torrent (yielding as it goes). */
   peers(): Promise<{ seeders: number; leechers: number }>;
+  /** Peers with an IPv4 / an IPv6 endpoint that could be handed out (a walk over every peer). */
+  endpoints?(): Promise<{ ipv4: number; ipv6: number }>;
+  /** Successful announces by the family of the announcing address, since start. */
+  announcesByFamily?(): { ipv4: number; ipv6: number };
 }
 
 const LOOP_RESOLUTION_MS = 10;
@@ -61,6 +67,9 @@ export class Metrics {
   readonly recorderRows: Counter;
   readonly recorderErrors: Counter;
   readonly recorderDropped: Counter;
+  readonly updateRequests: Counter<'action' | 'outcome'>;
+  readonly updateSeconds: Histogram<'action'>;
+  readonly updateAuthFailures: Counter<'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -107,6 +116,32 @@ export class Metrics {
       },
     });
 
+    new Gauge({
+      name: 'hayate_peer_endpoints',
+      help: 'Peers with an endpoint of each address family that could be handed out (a dual-stack peer counts in both)',
+      labelNames: ['family'],
+      registers,
+      async collect() {
+        if (!self.sizes?.endpoints) return;
+        const { ipv4, ipv6 } = await self.sizes.endpoints();
+        this.set({ family: 'ipv4' }, ipv4);
+        this.set({ family: 'ipv6' }, ipv6);
+      },
+    });
+    new Counter({
+      name: 'hayate_announces_by_family_total',
+      help: 'Successful announces by the address family they came from (IPv6 only with announce.ipv6 on)',
+      labelNames: ['family'],
+      registers,
+      collect() {
+        if (!self.sizes?.announcesByFamily) return;
+        const { ipv4, ipv6 } = self.sizes.announcesByFamily();
+        this.reset();
+        this.inc({ family: 'ipv4' }, ipv4);
+        this.inc({ family: 'ipv6' }, ipv6);
+      },
+    });
+
     const stats = this.requests;
     new Counter({
       name: 'hayate_requests_total',
@@ -140,11 +175,20 @@ export class Metrics {
     });
     new Counter({
       name: 'hayate_connections_handed_to_node_total',
-      help: "Connections the socket announce path handed to Node's HTTP server (another route, or a request it declined)",
+      help: "Connections the socket announce path handed to Node's HTTP server for good (a request it could not frame: a body, a head split across reads, HTTP/1.0, ...)",
       registers,
       collect() {
         this.reset();
         this.inc(stats.connectionsHandedOver);
+      },
+    });
+    new Counter({
+      name: 'hayate_requests_handed_to_node_total',
+      help: "Requests the socket announce path handed to Node's HTTP server one at a time (/alive, /metrics, other routes); their connection comes back after the answer",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.requestsHandedOver);
       },
     });
     new Counter({
@@ -288,6 +332,25 @@ export class Metrics {
       help: 'Announce rows dropped because the recorder buffer was full (writes failing)',
       registers,
     });
+    this.updateRequests = new Counter({
+      name: 'hayate_update_requests_total',
+      help: 'Update API requests from the site, by action and outcome (ok, noop, bad_request, conflict, unavailable)',
+      labelNames: ['action', 'outcome'],
+      registers,
+    });
+    this.updateSeconds = new Histogram({
+      name: 'hayate_update_seconds',
+      help: 'Time to apply one update API request, by action',
+      labelNames: ['action'],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    });
+    this.updateAuthFailures = new Counter({
+      name: 'hayate_update_auth_failures_total',
+      help: 'Update API requests refused before their action: wrong password, or an address not in site_addresses',
+      labelNames: ['reason'],
+      registers,
+    });
   }
 
   watchStore(sizes: StoreSizes): void {
@@ -308,6 +371,15 @@ export class Metrics {
   /** Starts the per-source reload failure counters at 0 (see watchQueues). */
   watchReloadSources(sources: readonly string[]): void {
     for (const source of sources) this.reloadFailures.inc({ source }, 0);
+  }
+
+  /** Starts the update API's counters at 0 (see watchQueues). */
+  watchUpdateActions(actions: readonly string[]): void {
+    for (const action of actions) {
+      this.updateRequests.inc({ action, outcome: 'ok' }, 0);
+      this.updateSeconds.zero({ action });
+    }
+    for (const reason of ['password', 'address']) this.updateAuthFailures.inc({ reason }, 0);
   }
 
   close(): void {

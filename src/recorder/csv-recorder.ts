@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { ipv6Text } from '../protocol/ipv6.js';
 import { ipToString } from '../store/peer.js';
 import type { AnnounceRecorder } from './recorder.js';
 
@@ -34,9 +35,12 @@ interface Row {
   ip: number;
   port: number;
   event: string;
-  uploaded: number;
-  downloaded: number;
-  left: number;
+  /** Exact as announced: a bigint above 2^53 − 1 (csv-stringify writes its digits). */
+  uploaded: number | bigint;
+  downloaded: number | bigint;
+  left: number | bigint;
+  /** An announce from IPv6: its 16 address bytes (latin1); Addr is then `[address]:port`. */
+  addr6: string | undefined;
 }
 
 /** `events_YYYY-MM-DDTHH.csv` for a unix hour, in UTC. */
@@ -94,9 +98,10 @@ export class CsvRecorder implements AnnounceRecorder {
     ip: number,
     port: number,
     event: string,
-    uploaded: number,
-    downloaded: number,
-    left: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
+    addr6?: string,
   ): void {
     if (uploaded <= 0 && downloaded <= 0) return;
     if (this.closed || this.buffered() >= this.maxBufferedRows) {
@@ -113,6 +118,7 @@ export class CsvRecorder implements AnnounceRecorder {
       uploaded,
       downloaded,
       left,
+      addr6,
     });
   }
 
@@ -185,10 +191,12 @@ export class CsvRecorder implements AnnounceRecorder {
   /** Appends rows[start, end) (all of one hour) to that hour's file, with the header when the file is new. */
   private async append(rows: Row[], start: number, end: number): Promise<void> {
     const hour = rows[start]!.hour;
-    const records: (string | number)[][] = [];
+    const records: (string | number | bigint)[][] = [];
     for (let i = start; i < end; i++) {
       const r = rows[i]!;
-      records.push([r.torrentId, r.userId, `${ipToString(r.ip)}:${r.port}`, r.event, r.uploaded, r.downloaded, r.left]);
+      // IPv6 as `[address]:port` (RFC 3986 host syntax): the port stays the text after the last ':'.
+      const addr = r.addr6 === undefined ? `${ipToString(r.ip)}:${r.port}` : `[${ipv6Text(r.addr6)}]:${r.port}`;
+      records.push([r.torrentId, r.userId, addr, r.event, r.uploaded, r.downloaded, r.left]);
     }
     if (!this.dirReady) {
       await mkdir(this.dir, { recursive: true });

@@ -24,6 +24,33 @@ export interface Peer {
   clientId: number;
   /** Position in the owning swarm's array; maintained by Swarm only. */
   slot: number;
+  /**
+   * The peer's IPv6 endpoint and what a dual-stack peer needs besides (SPEC §13); undefined
+   * for a peer never seen over IPv6 (every peer while `announce.ipv6` is off). A peer with
+   * only an IPv6 endpoint has `ip` 0 (0.0.0.0 is never a peer's address).
+   */
+  v6: PeerV6 | undefined;
+}
+
+/**
+ * A peer's IPv6 endpoint (only made for peers that have one). Each endpoint is refreshed
+ * by announces of its family (or the BEP 7 `ipv4=` / `ipv6=` parameters); one not
+ * refreshed for `intervals.peer_inactivity` is no longer handed out.
+ */
+export interface PeerV6 {
+  /** 16 address bytes, latin1 (see protocol/ipv6.ts). */
+  addr: string;
+  port: number;
+  /** Unix seconds the IPv6 endpoint was last refreshed. */
+  seen6: number;
+  /** Unix seconds the IPv4 endpoint (`ip`, `port`) was last refreshed; 0: never. */
+  seen4: number;
+  /**
+   * The running totals each family last reported, for telling a counter reset from the
+   * other family's late report (tracker/dual-stack.ts): [uploaded, downloaded] over IPv4
+   * at 0–1 and over IPv6 at 2–3; -1: not reported since the last reset. Doubles.
+   */
+  last: number[];
 }
 
 /**
@@ -55,6 +82,7 @@ export function newPeer(
     lastAnnounce: asSmall(lastAnnounce),
     clientId,
     slot: -1,
+    v6: undefined,
   };
 }
 

@@ -1,6 +1,8 @@
 import { TimeSlice } from '../event-loop.js';
 import type { ApprovedClient, GroupFreeleech, Torrent, User } from './types.js';
 import { groupKey, hnrKey } from './types.js';
+import { Pushes } from './pushes.js';
+import { Unregistered } from './unregistered.js';
 
 /**
  * Everything the announce path reads: users, torrents (with their swarms) and
@@ -18,6 +20,18 @@ export class Store {
   groupFreeleech = new Map<string, GroupFreeleech>();
   approvedClients: ApprovedClient[] = [];
   globalFreeleech = false;
+  /**
+   * Where the data came from: undefined until the cache files (users, torrents)
+   * or a whole database pass filled the store; 'database' from the first whole
+   * pass on. Until then an unknown passkey proves nothing (announce and scrape
+   * answer a retryable failure, not "passkey is invalid"), and until the database
+   * answered neither does an unknown client (the cache files hold no clients).
+   */
+  loadedFrom: 'cache' | 'database' | undefined = undefined;
+  /** Orders the site's pushes against the reload passes (src/update/, src/database/reload.ts). */
+  readonly pushes = new Pushes();
+  /** Torrents the site deleted with a reason: announces get `Unregistered torrent: …` for a day. */
+  readonly unregistered = new Unregistered();
 
   /** Returns the approved client ID for a peer_id (latin1), or 0. */
   clientIdFor(peerId: string): number {
@@ -67,6 +81,33 @@ export class Store {
       if (slice.due()) await slice.yield();
     }
     return { seeders, leechers };
+  }
+
+  /**
+   * Peers holding an endpoint of each family (a dual-stack peer counts in both), an
+   * endpoint refreshed before `cutoff` (unix seconds) not counted: what could be handed out.
+   * A yielding walk over every peer, as peerCountsYielding's over every torrent.
+   */
+  async endpointCountsYielding(cutoff: number, sliceMs = 4): Promise<{ ipv4: number; ipv6: number }> {
+    let ipv4 = 0;
+    let ipv6 = 0;
+    const slice = new TimeSlice(sliceMs);
+    for (const torrent of this.torrents.values()) {
+      for (const swarm of [torrent.seeders, torrent.leechers]) {
+        const peers = swarm.peers;
+        for (let i = 0; i < peers.length; i++) {
+          const v6 = peers[i]!.v6;
+          if (v6 === undefined) {
+            ipv4++;
+            continue;
+          }
+          if (peers[i]!.ip !== 0 && v6.seen4 >= cutoff) ipv4++;
+          if (v6.seen6 >= cutoff) ipv6++;
+        }
+      }
+      if (slice.due()) await slice.yield();
+    }
+    return { ipv4, ipv6 };
   }
 
   peerCount(): number {

@@ -17,6 +17,8 @@ export const Failure = {
   downloadDisabled: ['Your download privileges are disabled', 3600],
   scrapeWithoutInfoHash: ['Unsupported request - must provide at least one info_hash', 0],
   internalError: ['Internal tracker error, please try again later', 300],
+  /** Before the first load (cache files or database) an unknown passkey proves nothing: retry soon. */
+  notReady: ['Tracker is starting up, please try again shortly', 30],
 } as const satisfies Record<string, readonly [string, number]>;
 
 export const wellKnownPort = (port: number): [string, number] => [
@@ -28,7 +30,12 @@ export const clientNotApproved = (peerId: string): [string, number] => [
   `Your client is not approved (peer_id: ${peerId})`,
   3600,
 ];
-export const torrentGone = (status: number, left: number): [string, number] => [
+export const torrentGone = (status: number, left: number | bigint): [string, number] => [
   `This torrent does not exist (status: ${status}, left: ${left})`,
   900,
+];
+/** A torrent the site deleted (Ocelot's wording); '' when it gave no reason. Long interval: it is not coming back. */
+export const unregisteredTorrent = (reason: string): [string, number] => [
+  reason === '' ? 'Unregistered torrent' : `Unregistered torrent: ${reason}`,
+  3600,
 ];

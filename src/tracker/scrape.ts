@@ -1,4 +1,4 @@
-import type { TrackerQuery } from '../http/query.js';
+import type { TrackerQuery } from '../protocol/query.js';
 import type { Torrent } from '../store/types.js';
 import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
@@ -16,7 +16,10 @@ export interface ScrapeResult {
 export function scrape(ctx: TrackerContext, passkey: string, query: TrackerQuery): ScrapeResult {
   const { store } = ctx;
   const user = store.users.get(passkey);
-  if (user === undefined) return { body: ctx.failures.get(...Failure.invalidPasskey), failed: true };
+  if (user === undefined) {
+    const [reason, interval] = store.loadedFrom === undefined ? Failure.notReady : Failure.invalidPasskey;
+    return { body: ctx.failures.get(reason, interval), failed: true };
+  }
   const hashes = query.infoHashes.filter((h) => h.length === 20);
   if (hashes.length === 0) return { body: ctx.failures.get(...Failure.scrapeWithoutInfoHash), failed: true };
 

@@ -1,6 +1,6 @@
 import { MemoryAccounting } from '../../src/accounting/sink.js';
 import { defaultConfig, type Config } from '../../src/config/config.js';
-import { parseTrackerQuery } from '../../src/http/query.js';
+import { parseTrackerQuery } from '../../src/protocol/query.js';
 import type { AnnounceRecorder } from '../../src/recorder/recorder.js';
 import { Store } from '../../src/store/store.js';
 import { newTorrent, type Torrent, type User } from '../../src/store/types.js';
@@ -79,6 +79,8 @@ export interface Harness {
 /** A store with one user (ID 1, PASSKEY), one live torrent (ID 1, hash(1)) and the real clients' prefixes. */
 export function harness(configure: (config: Config) => void = () => undefined, random: () => number = Math.random): Harness {
   const store = new Store();
+  // As after a first database load: an unknown passkey is then invalid, not "not ready".
+  store.loadedFrom = 'database';
   const config = defaultConfig();
   configure(config);
   const accounting = new MemoryAccounting();

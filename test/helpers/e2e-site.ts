@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { parseTrackerQuery } from '../../src/http/query.js';
+import { parseTrackerQuery } from '../../src/protocol/query.js';
 import { ipFromString } from '../../src/store/peer.js';
 import { createTorrent, infoHashOf, requireBinaries, withAnnounceUrl, type ClientProcess } from './bt-clients.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
@@ -176,15 +176,15 @@ export function expectedCredit(announces: SeenAnnounce[], user: SiteUser) {
     const peer = q.peerId!;
     const previous = last.get(peer);
     if (previous !== undefined) {
-      const up = Math.max(0, q.uploaded! - previous.uploaded);
-      const down = Math.max(0, q.downloaded! - previous.downloaded);
+      const up = Math.max(0, Number(q.uploaded!) - previous.uploaded);
+      const down = Math.max(0, Number(q.downloaded!) - previous.downloaded);
       total.rawup += up;
       total.rawdl += down;
       total.uploaded += Math.trunc(up * user.up);
       total.downloaded += Math.trunc(down * user.down);
     }
     if (q.event === 'stopped') last.delete(peer);
-    else last.set(peer, { uploaded: q.uploaded!, downloaded: q.downloaded! });
+    else last.set(peer, { uploaded: Number(q.uploaded!), downloaded: Number(q.downloaded!) });
   }
   return total;
 }

@@ -33,17 +33,17 @@ export interface ExampleConfigPorts {
 
 /**
  * The README's example config (deploy/nginx/hayate.conf) made runnable on loopback:
- * only the addresses, ports and certificate paths change, and the IPv6 listens go
- * (this machine may have no IPv6). Throws when a line to replace is not found, so
- * the test cannot silently drift from the example.
+ * only the addresses, ports and certificate paths change (`listen [::]:…` becomes
+ * `listen [::1]:…`, the same port on IPv6 loopback). Throws when a line to replace is not
+ * found, so the test cannot silently drift from the example.
  */
 export function exampleConfigFor(example: string, ports: ExampleConfigPorts): string {
   const replacements: Array<[RegExp, string]> = [
     [/^(\s*)server 127\.0\.0\.1:34000;$/m, `$1server 127.0.0.1:${ports.upstream};`],
     [/^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${ports.http};`],
     [/^(\s*)listen 443 ssl;$/m, `$1listen 127.0.0.1:${ports.https} ssl;`],
-    [/^\s*listen \[::\]:80;\n/m, ''],
-    [/^\s*listen \[::\]:443 ssl;\n/m, ''],
+    [/^(\s*)listen \[::\]:80;$/m, `$1listen [::1]:${ports.http};`],
+    [/^(\s*)listen \[::\]:443 ssl;$/m, `$1listen [::1]:${ports.https} ssl;`],
     [/^(\s*ssl_certificate\s+)\S+;$/m, `$1${ports.certificate};`],
     [/^(\s*ssl_certificate_key\s+)\S+;$/m, `$1${ports.key};`],
   ];

@@ -1,0 +1,83 @@
+/**
+ * hayate's own table on the site's database: per accounting queue, the journal
+ * position its last committed flush round covers (see docs/crash-safety.md).
+ *
+ * A flush round commits its rows and `position = P` in one transaction, so the
+ * database itself says which journal records it holds: after a crash, records
+ * up to P are skipped and those after it are queued again; after a COMMIT whose
+ * answer was lost, reading the row says whether it happened. chihaya's tables
+ * are untouched; this one is added by database/migrations/001-hayate-journal-positions.sql.
+ */
+import type { Pool } from 'mysql2/promise';
+import type { QueueName } from './tables.js';
+
+export const POSITIONS_TABLE = 'hayate_journal_positions';
+export const POSITIONS_MIGRATION = 'database/migrations/001-hayate-journal-positions.sql';
+
+/** The migration's statement (kept identical to the .sql file; a test checks). */
+export const CREATE_POSITIONS_TABLE =
+  `CREATE TABLE IF NOT EXISTS ${POSITIONS_TABLE} (\n` +
+  '  queue VARCHAR(32) NOT NULL,\n' +
+  '  position BIGINT UNSIGNED NOT NULL,\n' +
+  '  PRIMARY KEY (queue)\n' +
+  ') ENGINE=InnoDB DEFAULT CHARSET=ascii';
+
+/**
+ * What a flusher needs from the journal: the position its queue's contents
+ * reach, and a wait for those records to be on disk before COMMIT.
+ */
+export interface JournalPositionSource {
+  /** Sequence number of the last record appended (0: none yet). Every record up to it has reached the queues. */
+  appended(): number;
+  /** Resolves once records up to `position` are written (and fdatasync'ed, when the journal syncs). */
+  durable(position: number): Promise<void>;
+}
+
+/**
+ * The statement that ends a round's transaction: the queue's row moves to
+ * `position` (never backwards: a queue marked idle concurrently may have written a
+ * smaller one).
+ */
+export function positionStatement(queue: QueueName, position: number): string {
+  return (
+    `INSERT INTO ${POSITIONS_TABLE} (queue, position) VALUES ('${queue}', ${Math.floor(position)}) ` +
+    'ON DUPLICATE KEY UPDATE position = GREATEST(position, VALUES(position))'
+  );
+}
+
+/** Every queue's stored position (0 for a queue without a row). Throws on a database error. */
+export async function readPositions(pool: Pool): Promise<Map<QueueName, number>> {
+  const [rows] = await pool.query(`SELECT queue, position FROM ${POSITIONS_TABLE}`);
+  const out = new Map<QueueName, number>();
+  for (const row of rows as { queue: QueueName; position: number | string }[]) out.set(row.queue, Number(row.position));
+  return out;
+}
+
+/** One queue's stored position (0 without a row). Throws on a database error. */
+export async function readPosition(pool: Pool, queue: QueueName): Promise<number> {
+  const [rows] = await pool.query(`SELECT position FROM ${POSITIONS_TABLE} WHERE queue = ?`, [queue]);
+  const row = (rows as { position: number | string }[])[0];
+  return row === undefined ? 0 : Number(row.position);
+}
+
+/**
+ * Makes sure the table exists: creates it when missing (CREATE TABLE IF NOT
+ * EXISTS, which needs the CREATE privilege). Throws an Error whose message names
+ * the migration when it is missing and cannot be created.
+ */
+export async function ensurePositionsTable(pool: Pool): Promise<void> {
+  try {
+    await pool.query(`SELECT 1 FROM ${POSITIONS_TABLE} LIMIT 0`);
+    return;
+  } catch (err) {
+    if ((err as { errno?: number }).errno !== 1146) throw err; // 1146: no such table; anything else is the database's own trouble
+  }
+  try {
+    await pool.query(CREATE_POSITIONS_TABLE);
+  } catch (err) {
+    throw new Error(
+      `table ${POSITIONS_TABLE} is missing and could not be created (${(err as Error).message}): ` +
+        `run ${POSITIONS_MIGRATION} as the database owner, or set journal.enabled to false`,
+    );
+  }
+}

@@ -1,0 +1,122 @@
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A start-up problem the operator must fix (unwritable folder, another instance):
+ * the CLI prints its message as one line and exits non-zero.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+function cause(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  // "EACCES: permission denied, open '/x/y'" → "permission denied (EACCES)"
+  const text = (e.message ?? String(err)).replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+  return e.code ? `${text} (${e.code})` : text;
+}
+
+/**
+ * Proves `dir` is a folder this process can create files in: makes it when
+ * missing, then creates and removes a probe file. Throws StartupError naming
+ * `what`, the path and the system's reason (permission denied, read-only file
+ * system, not a directory…), so the problem is found at start, not at the first
+ * cache write minutes later.
+ */
+export function checkWritableDir(dir: string, what: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new StartupError(`${what} ${dir} cannot be created: ${cause(err)}`);
+  }
+  const probe = join(dir, `.hayate-write-check-${process.pid}`);
+  try {
+    const fd = openSync(probe, 'wx');
+    try {
+      writeSync(fd, 'ok\n');
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(probe);
+  } catch (err) {
+    throw new StartupError(`${what} ${dir} is not writable: ${cause(err)}`);
+  }
+}
+
+export const LOCK_FILE = 'hayate.lock';
+
+/** Is `pid` a live process that could be another hayate? */
+function holderAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  // A pid reused by an unrelated process after a SIGKILL must not block a restart.
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('hayate');
+  } catch {
+    return true; // no /proc: the pid is alive, assume it is the holder
+  }
+}
+
+export interface InstanceLock {
+  path: string;
+  /** Removes the lock file if it is still ours (idempotent). */
+  release(): void;
+}
+
+/**
+ * Refuses a second tracker on the same working directory (two would overwrite
+ * each other's cache files and double the accounting): creates `hayate.lock`
+ * holding this pid. A lock left by a dead process (SIGKILL, power loss) or by a
+ * pid now used by another program is stale and taken over. Throws StartupError
+ * naming the running instance's pid.
+ */
+export function acquireInstanceLock(dir: string): InstanceLock {
+  const path = join(dir, LOCK_FILE);
+  const mine = `${process.pid}\n`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o644);
+      try {
+        writeSync(fd, mine);
+      } finally {
+        closeSync(fd);
+      }
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) {
+        throw new StartupError(`cannot create the lock file ${path}: ${cause(err)}`);
+      }
+    }
+    let holder = NaN;
+    try {
+      holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    } catch {
+      // vanished or unreadable: treat as stale
+    }
+    if (holderAlive(holder)) {
+      throw new StartupError(`another hayate (pid ${holder}) is running in ${dir} (lock file ${path}); stop it first`);
+    }
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StartupError(`cannot remove the stale lock file ${path}: ${cause(err)}`);
+    }
+  }
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        if (readFileSync(path, 'utf8') === mine) unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}

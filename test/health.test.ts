@@ -1,0 +1,135 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { infoHashBytes, torrents, users } from '../fixtures/site.js';
+import { loadFixtures } from '../fixtures/load.js';
+import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { freePort } from './helpers/net.js';
+import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
+
+/** A TCP relay to MariaDB on `port`, started when the test says the database is "back". */
+function relay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port || 3306), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  return new Promise((resolve) => {
+    server.listen(port, '127.0.0.1', () =>
+      resolve({
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      }),
+    );
+  });
+}
+
+interface Health {
+  status: string;
+  loaded_from: string | null;
+  database: { reachable: boolean | null; last_reload_age: number | null; last_error: string | null };
+  queued: number;
+  uptime: number;
+}
+
+describe('before the first load, and /health', () => {
+  let db: TestDatabase;
+  let running: RunningTracker | undefined;
+  let proxy: { close(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await loadFixtures(db.conn);
+  });
+  afterAll(async () => {
+    await running?.close();
+    await proxy?.close();
+  });
+
+  it('a database that is not there yet: "try again" answers, /health 503, then 200 once it answers', async () => {
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+    running = await startTracker({ db, configure: (c) => (c.database.dsn = dsn) });
+
+    const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 10, ip: '8.8.8.8' });
+    const announce = await running.get(`/${users.normal.passkey}/announce${query}`);
+    // Never "Your passkey is invalid" to a valid user: a retryable failure with a short interval.
+    expect(announce.status).toBe(200);
+    expect(announce.body.toString('latin1')).toBe(failure('Tracker is starting up, please try again shortly', 30));
+    const scrape = await running.get(`/${users.normal.passkey}/scrape?info_hash=${'%00'.repeat(20)}`);
+    expect(scrape.body.toString('latin1')).toBe(failure('Tracker is starting up, please try again shortly', 30));
+
+    const before = await running.get('/health');
+    expect(before.status).toBe(503);
+    expect(before.headers['content-type']).toMatch(/^application\/json/);
+    const h0 = JSON.parse(before.body.toString()) as Health;
+    expect(h0).toMatchObject({ status: 'loading', loaded_from: null, database: { reachable: false, last_reload_age: null, last_error: 'ECONNREFUSED' } });
+    // chihaya's /alive stays as it is: the process is alive.
+    expect((await running.get('/alive')).status).toBe(200);
+
+    // The database comes back (on the same address): the tracker retries within seconds.
+    proxy = await relay(port, root);
+    const h1 = await eventually(async () => {
+      const res = await running!.get('/health');
+      return res.status === 200 ? (JSON.parse(res.body.toString()) as Health) : undefined;
+    }, 20_000, '/health 200');
+    expect(h1).toMatchObject({ status: 'ok', loaded_from: 'database', database: { reachable: true, last_error: null } });
+    expect(h1.database.last_reload_age).toBeGreaterThanOrEqual(0);
+    const after = await running.get(`/${users.normal.passkey}/announce${query}`);
+    expect(after.body.toString('latin1')).toMatch(/^d8:completei/);
+    // An unknown passkey is now what it says.
+    const unknown = await running.get(`/${'x'.repeat(32)}/announce${query}`);
+    expect(unknown.body.toString('latin1')).toBe(failure('Your passkey is invalid', 3600));
+
+    // The database goes away again: still serving (200), the report says the database is not reachable.
+    await proxy.close();
+    proxy = undefined;
+    await running.tracker.reloadNow();
+    const h2 = JSON.parse((await running.get('/health')).body.toString()) as Health;
+    expect(h2).toMatchObject({ status: 'ok', loaded_from: 'database', database: { reachable: false, last_error: 'ECONNREFUSED' } });
+    expect((await running.get('/health')).status).toBe(200);
+
+    // Stopping: 503, so a load balancer drains this tracker.
+    const stopped = running.tracker.stop(5_000);
+    expect(running.tracker.health().status).toBe(503);
+    expect(running.tracker.health().body.status).toBe('stopping');
+    await stopped;
+  });
+
+  it('cache files count as a first load: valid users are served while the database is down', async () => {
+    // A first tracker writes its cache files at stop.
+    const first = await startTracker({ db });
+    const dir = first.dir;
+    await first.tracker.stop(5_000);
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const second = await startTracker({
+      db,
+      dir,
+      configure: (c) => (c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`),
+    });
+    try {
+      // The cache files know users and torrents, not the approved clients: "try again", not "not approved".
+      const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 2), left: 10, ip: '8.8.8.8' });
+      expect((await second.get(`/${users.normal.passkey}/announce${query}`)).body.toString('latin1')).toBe(
+        failure('Tracker is starting up, please try again shortly', 30),
+      );
+      // A passkey the cache does not know is invalid: the cache holds every enabled user.
+      expect((await second.get(`/${'x'.repeat(32)}/announce${query}`)).body.toString('latin1')).toBe(failure('Your passkey is invalid', 3600));
+      const health = await second.get('/health');
+      expect(health.status).toBe(200);
+      expect(JSON.parse(health.body.toString())).toMatchObject({ status: 'ok', loaded_from: 'cache', database: { reachable: false } });
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,237 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { torrents, users, infoHashBytes } from '../fixtures/site.js';
+import { loadFixtures } from '../fixtures/load.js';
+import { createLogger, redactPasskeys } from '../src/log.js';
+import { announceQuery, peerIdOf } from './helpers/announce.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { freePort } from './helpers/net.js';
+import { spawnHayate, type TrackerProcess } from './helpers/process.js';
+import { startTracker } from './helpers/tracker.js';
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'hayate-startup-'));
+}
+
+/** Runs the tracker to its exit; returns code, stdout and stderr. */
+async function runToExit(cwd: string, args: string[] = [], env: Record<string, string> = {}, wrap: string[] = []) {
+  const p = spawnHayate(cwd, args, env, wrap);
+  const code = await p.exited;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+/** One line on stderr, nothing that looks like a stack trace. */
+function expectOneLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('command line', () => {
+  it('--version prints package.json\'s version on every command', async () => {
+    const dir = tempDir();
+    try {
+      const tracker = await runToExit(dir, ['--version']);
+      expect(tracker.code).toBe(0);
+      expect(tracker.stdout.trim()).toBe(version);
+      const { execFileSync } = await import('node:child_process');
+      for (const tool of ['cc', 'bencode']) {
+        const out = execFileSync(process.execPath, [join(process.cwd(), `dist/cmd/${tool}.js`), '--version'], { encoding: 'utf8' });
+        expect(out.trim(), tool).toBe(version);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unknown option is a usage error (exit 2), one line', async () => {
+    const dir = tempDir();
+    try {
+      const r = await runToExit(dir, ['--bogus']);
+      expect(r.code).toBe(2);
+      expectOneLine(r.stderr, /unknown option '--bogus'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad HAYATE_LOG_LEVEL is one line and exit 78', async () => {
+    const dir = tempDir();
+    try {
+      const r = await runToExit(dir, [], { HAYATE_LOG_LEVEL: 'loud' });
+      expect(r.code).toBe(78);
+      expectOneLine(r.stderr, /^hayate: HAYATE_LOG_LEVEL: unknown level "loud"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a malformed DSN (in the file or in DB_DSN) is one line and exit 78', async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ database: { dsn: 'root@127.0.0.1/x' } }));
+      const r = await runToExit(dir);
+      expect(r.code).toBe(78);
+      expectOneLine(r.stderr, /^hayate: database\.dsn: expected user:pass@tcp\(host:port\)\/dbname/);
+      const env = await runToExit(dir, [], { DB_DSN: 'mysql://root@[bad/x' });
+      expect(env.code).toBe(78);
+      expectOneLine(env.stderr, /^hayate: database\.dsn: not a valid URL/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an explicit -c naming a missing file is an error, not silent defaults', async () => {
+    const dir = tempDir();
+    try {
+      const r = await runToExit(dir, ['-c', 'missing.json']);
+      expect(r.code).toBe(78);
+      expectOneLine(r.stderr, /^hayate: configuration file .*missing\.json not found \(given with -c\)$/);
+      expect(r.stdout).not.toContain('listening');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bench: an unknown option is one line and exit 2', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [join(process.cwd(), 'dist/bench/run.js'), '--no-such-option'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expectOneLine(r.stderr, /^bench: .*--no-such-option/);
+  });
+});
+
+describe('start-up against the database', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await loadFixtures(db.conn);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  function configIn(dir: string, dsn: string, port: number, extra: object = {}): void {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ database: { dsn }, http: { addr: `127.0.0.1:${port}` }, ...extra }));
+  }
+
+  it.each([
+    ['an unknown database', (u: URL) => `${u.protocol}//${u.username}:${u.password}@${u.host}/hayate_no_such_db_${process.pid}`, /Unknown database/],
+    ['a user the server refuses', (u: URL) => `${u.protocol}//hayate_no_such_user:secret@${u.host}${u.pathname}`, /Access denied for user 'hayate_no_such_user'/],
+  ])('%s: one line, exit 78, never listens', async (_name, dsnOf, pattern) => {
+    const dir = tempDir();
+    try {
+      const dsn = dsnOf(new URL(db.dsn));
+      configIn(dir, dsn, await freePort());
+      const r = await runToExit(dir);
+      expect(r.code).toBe(78);
+      expectOneLine(r.stderr, new RegExp(`^hayate: the database refused: .*${pattern.source}`));
+      expect(r.stderr).not.toContain('secret');
+      expect(r.stdout).not.toContain('"listening"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing default config.json means defaults, said in the log', async () => {
+    const dir = tempDir();
+    try {
+      // Defaults point at chihaya's DSN; DB_DSN (which wins) points at the test database.
+      const p = spawnHayate(dir, [], { DB_DSN: db.dsn, HAYATE_LOG_LEVEL: 'info' });
+      await p.waitForLog('configuration loaded');
+      const line = p.lines().find((l) => l.msg === 'configuration loaded');
+      expect(String(line?.['config'])).toMatch(/^defaults \(.*config\.json not found\)$/);
+      p.child.kill('SIGKILL');
+      await p.exited;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unwritable working directory is found at start, naming the path and the cause', async () => {
+    const dir = tempDir();
+    try {
+      configIn(dir, db.dsn, await freePort());
+      chmodSync(dir, 0o755); // readable by the unprivileged user below, writable by root only
+      const r = await runToExit(dir, [], {}, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']);
+      expect(r.code).toBe(1);
+      expectOneLine(r.stderr, new RegExp(`^hayate: working directory ${dir} is not writable: permission denied \\(EACCES\\)$`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an events folder that cannot be made is found at start (record_announces)', async () => {
+    const dir = tempDir();
+    try {
+      configIn(dir, db.dsn, await freePort(), { record_announces: true });
+      writeFileSync(join(dir, 'events'), 'a file where the folder should be');
+      const r = await runToExit(dir);
+      expect(r.code).toBe(1);
+      expectOneLine(r.stderr, new RegExp(`^hayate: events folder ${join(dir, 'events')} (cannot be created|is not writable): .*\\((EEXIST|ENOTDIR)\\)$`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a second instance on the same working directory; a lock left by SIGKILL does not block a restart', async () => {
+    const dir = tempDir();
+    let first: TrackerProcess | undefined;
+    let third: TrackerProcess | undefined;
+    try {
+      const port = await freePort();
+      configIn(dir, db.dsn, port);
+      first = spawnHayate(dir);
+      await first.waitForLog('listening');
+      expect(readFileSync(join(dir, 'hayate.lock'), 'utf8').trim()).toBe(String(first.child.pid));
+
+      const second = await runToExit(dir);
+      expect(second.code).toBe(1);
+      expectOneLine(second.stderr, new RegExp(`^hayate: another hayate \\(pid ${first.child.pid}\\) is running in ${dir}`));
+
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(existsSync(join(dir, 'hayate.lock'))).toBe(true); // left behind
+
+      third = spawnHayate(dir);
+      await third.waitForLog('listening');
+      expect(readFileSync(join(dir, 'hayate.lock'), 'utf8').trim()).toBe(String(third.child.pid));
+      third.child.kill('SIGTERM');
+      expect(await third.exited).toBe(0);
+      expect(existsSync(join(dir, 'hayate.lock'))).toBe(false); // removed at a clean exit
+    } finally {
+      first?.child.kill('SIGKILL');
+      third?.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('passkeys never reach the log: the request-failed line shows /***/announce', async () => {
+    expect(redactPasskeys('{"url":"/l8ffo9gsj2sicxragkhwyucdvqwrr3ic/announce?info_hash=%00"}')).toBe('{"url":"/***/announce?info_hash=%00"}');
+    expect(redactPasskeys('GET //P/scrape and /a/b/P//announce and /pw/update?action=x')).toBe('GET //***/scrape and /a/b/***//announce and /***/update?action=x');
+    expect(redactPasskeys('/metrics /alive /announcements')).toBe('/metrics /alive /announcements');
+
+    // The tracker's own logger: an announce whose handling throws is logged as "request failed" with its URL.
+    const logged: string[] = [];
+    const running = await startTracker({ tracker: { logger: createLogger({ level: 'info' }, { write: (line) => void logged.push(line) }) } });
+    try {
+      running.tracker.store.clientIdFor = () => {
+        throw new Error('injected fault');
+      };
+      const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 7), left: 10, ip: '8.8.8.8' });
+      const res = await running.get(`/${users.normal.passkey}/announce${query}`);
+      expect(res.body.toString('latin1')).toContain('Internal tracker error');
+    } finally {
+      await running.close();
+    }
+    const failed = logged.filter((line) => line.includes('"request failed"'));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toContain('/***/announce?info_hash=');
+    expect(logged.join('')).not.toContain(users.normal.passkey);
+  });
+});
