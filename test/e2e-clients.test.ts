@@ -17,6 +17,7 @@ import {
   announced,
   expectAccounted,
   expectedCredit,
+  expectParametersHandled,
   leecherUser,
   PAYLOAD_BYTES,
   publish,
@@ -140,6 +141,7 @@ async function transfer(onFinished: OnFinished, seederFamily: ClientFamily, leec
   expect(stats.connections).toBeGreaterThan(0);
   expect(stats.connectionsHandedOver).toBe(0);
   await expectAccounted(s, published, startedAt);
+  expectParametersHandled(s, `${seederFamily} and ${leecherFamily}`);
 }
 
 // Each swarm has its own database, tracker and ports; the clients mostly wait on

@@ -345,3 +345,36 @@ export function describeAnnounces(announces: SeenAnnounce[]): string {
 export function announced(s: Site, user: SiteUser, event: string): boolean {
   return s.announces.some((a) => a.passkey === user.passkey && a.params.get('event') === event);
 }
+
+/**
+ * Announce parameters hayate reads, and those it knowingly ignores (BEP 3 / BEP 7 / BEP 23
+ * and the clients' own extensions). A client sending anything else fails its test, so a new
+ * client version's new parameter is looked at, not silently dropped.
+ */
+const READ = ['info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left', 'event', 'compact', 'no_peer_id', 'numwant', 'ip'];
+const IGNORED = [
+  'key', // a client's random id to recognise itself across address changes (peers are keyed by passkey + peer_id)
+  'corrupt', // bytes discarded for failing the hash check (libtorrent, Transmission): not transfer
+  'redundant', // bytes downloaded twice (libtorrent): already in `downloaded`
+  'supportcrypto', // encryption support: peers are handed out regardless
+  'requirecrypto',
+  'cryptoport',
+  'trackerid', // only sent back when a tracker gave one; hayate gives none
+  'ipv4', // BEP 7 extra addresses: read only with announce.ipv6
+  'ipv6',
+  'localip',
+  'azudp',
+];
+const HANDLED = new Set([...READ, ...IGNORED]);
+
+/**
+ * What the clients of this site really sent, each parameter either read or knowingly
+ * ignored by hayate, and the ones BEP 3 requires there; prints the list (for docs/clients.md).
+ */
+export function expectParametersHandled(s: Site, family: string): void {
+  const names = [...new Set(s.announces.flatMap((a) => [...a.params.keys()]))].sort();
+  console.log(`${family} announces with: ${names.join(', ')}`);
+  expect(names.filter((n) => !HANDLED.has(n.toLowerCase()))).toEqual([]);
+  for (const required of ['info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left']) expect(names).toContain(required);
+  expect(s.announces.some((a) => a.passkey === seederUser.passkey) && s.announces.some((a) => a.passkey === leecherUser.passkey)).toBe(true);
+}
