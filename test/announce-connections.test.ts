@@ -394,6 +394,46 @@ describe('announces read from the socket', () => {
     }
   });
 
+  it('answers any mix of pipelined requests in order, however the bytes are split across reads', async () => {
+    type Kind = 'announce' | 'scrape' | 'alive' | 'missing';
+    const kinds: Kind[] = ['announce', 'scrape', 'alive', 'missing'];
+    let n = 100;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(2000), { maxLength: 4 }),
+        async (sequence, cuts) => {
+          const text = sequence
+            .map((kind) =>
+              kind === 'announce' ? plain(announceTarget(n++ % 200)) : kind === 'scrape' ? plain(scrapeTarget()) : kind === 'alive' ? plain('/alive') : plain('/missing'),
+            )
+            .join('');
+          const c = new Client(t.port);
+          try {
+            const points = [...new Set(cuts.map((x) => x % text.length))].sort((a, b) => a - b);
+            let from = 0;
+            for (const at of [...points, text.length]) {
+              if (at > from) await c.write(text.slice(from, at));
+              from = at;
+            }
+            const rs = await c.responses(sequence.length);
+            expect(rs).toHaveLength(sequence.length);
+            sequence.forEach((kind, i) => {
+              const r = rs[i]!;
+              if (kind === 'announce') expect(isAnnounceAnswer(r.body)).toBe(true);
+              if (kind === 'scrape') expect(r.body.toString('latin1')).toMatch(/^d5:filesd20:/);
+              if (kind === 'alive') expect(JSON.parse(r.body.toString())).toHaveProperty('uptime');
+              expect(r.status).toBe(kind === 'missing' ? 404 : 200);
+            });
+          } finally {
+            c.socket.destroy();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('answers a request written one byte at a time', async () => {
     const c = new Client(t.port);
     try {
