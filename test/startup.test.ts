@@ -212,6 +212,25 @@ describe('start-up against the database', () => {
     }
   });
 
+  it('a lock naming a live hayate that works in another folder (a pid reused after SIGKILL) is stale', async () => {
+    const here = tempDir();
+    const elsewhere = tempDir();
+    configIn(elsewhere, db.dsn, await freePort());
+    const other = spawnHayate(elsewhere);
+    try {
+      await other.waitForLog('configuration loaded');
+      writeFileSync(join(here, 'hayate.lock'), `${other.child.pid} ${hostname()}\n`);
+      const lock = acquireInstanceLock(here);
+      expect(readFileSync(join(here, 'hayate.lock'), 'utf8')).toBe(`${process.pid} ${hostname()}\n`);
+      lock.release();
+    } finally {
+      other.child.kill('SIGKILL');
+      await other.exited;
+      rmSync(here, { recursive: true, force: true });
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('a lock from another host or container (a shared volume) holds while touched, and is stale once it is not', () => {
     const dir = tempDir();
     try {

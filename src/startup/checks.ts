@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -50,19 +50,25 @@ export const LOCK_HEARTBEAT_MS = 10_000;
 /** ...so a lock from another host or container untouched this long (ms) is stale. */
 export const LOCK_STALE_MS = 60_000;
 
-/** Is `pid` a live process that could be another hayate? */
-function holderAlive(pid: number): boolean {
+/** Is `pid` a live hayate working in `dir` (this host)? */
+function holderAlive(pid: number, dir: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
-  // A pid reused by an unrelated process after a SIGKILL must not block a restart.
+  // A pid reused after a SIGKILL by an unrelated process, or by a hayate working
+  // elsewhere, must not block a restart.
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('hayate');
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('hayate')) return false;
   } catch {
     return true; // no /proc: the pid is alive, assume it is the holder
+  }
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(dir);
+  } catch {
+    return true; // another user's process: cannot see its folder
   }
 }
 
@@ -77,8 +83,8 @@ export interface InstanceLock {
  * From another host or container sharing the folder (pids and /proc are not ours to
  * see; a container's hostname is its own): alive while it keeps touching the file.
  */
-function lockHeld(path: string, holder: number, host: string): boolean {
-  if (host === hostname()) return holderAlive(holder);
+function lockHeld(path: string, dir: string, holder: number, host: string): boolean {
+  if (host === hostname()) return holderAlive(holder, dir);
   try {
     return Date.now() - statSync(path).mtimeMs < LOCK_STALE_MS;
   } catch {
@@ -120,7 +126,7 @@ export function acquireInstanceLock(dir: string): InstanceLock {
     } catch {
       // vanished or unreadable: treat as stale
     }
-    if (lockHeld(path, holder, host)) {
+    if (lockHeld(path, dir, holder, host)) {
       const where = host === hostname() ? '' : ` on ${host}`;
       throw new StartupError(`another hayate (pid ${holder}${where}) is running in ${dir} (lock file ${path}); stop it first`);
     }
