@@ -104,11 +104,16 @@ describe('IPv6 on', () => {
     // Seen over IPv4 only so far: IPv4 endpoints only (the IPv6-only seeder is not reachable).
     expect(compactPeers(overV4.body)).toEqual({ v4: ['8.8.8.2:50002'], v6: [] });
     expect(text(overV4.body)).not.toContain('6:peers6');
+    // User 3's IPv6-only client gets the IPv4 endpoint of an IPv4-only peer (IPv4 goes to everyone).
+    h.addUser(4);
+    h.announce({ peerId: peerIdOf('-DE2100-', 4), left: 100, port: 50004 }, { passkey: 'user4'.padEnd(32, 'x'), socket: '8.8.8.4' });
+    const v6only = h.announce({ peerId: peerIdOf('-TR4000-', 3), left: 0, port: 50003 }, { passkey: 'user3'.padEnd(32, 'x'), socket: '2a00:1450:4001::3' });
+    expect(compactPeers(v6only.body)).toEqual({ v4: ['8.8.8.1:51413', '8.8.8.4:50004'], v6: ['[2a00:1450:4001::2]:50002'] });
     const overV6 = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, port: 51413 }, { socket: V6 });
     // Both families now: the announce's family first, IPv4 only for a peer without IPv6.
-    expect(compactPeers(overV6.body)).toEqual({ v4: [], v6: ['[2a00:1450:4001::2]:50002', '[2a00:1450:4001::3]:50003'] });
+    expect(compactPeers(overV6.body)).toEqual({ v4: ['8.8.8.4:50004'], v6: ['[2a00:1450:4001::2]:50002', '[2a00:1450:4001::3]:50003'] });
     const again4 = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, port: 51413 }, { socket: '8.8.8.1' });
-    expect(compactPeers(again4.body)).toEqual({ v4: ['8.8.8.2:50002'], v6: ['[2a00:1450:4001::3]:50003'] });
+    expect(compactPeers(again4.body)).toEqual({ v4: ['8.8.8.2:50002', '8.8.8.4:50004'], v6: ['[2a00:1450:4001::3]:50003'] });
     // numwant counts peers across both lists.
     expect(compactPeers(h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, numwant: 1 }, { socket: V6 }).body).v6).toHaveLength(1);
     const one = compactPeers(h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, numwant: 1 }, { socket: '8.8.8.1' }).body);
@@ -116,7 +121,7 @@ describe('IPv6 on', () => {
 
     // User 2 never gets its own endpoints (either family), only user 1's and user 3's.
     const u2 = compactPeers(h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 100, port: 50002 }, { passkey: 'user2'.padEnd(32, 'x'), socket: V6B }).body);
-    expect(u2).toEqual({ v4: [], v6: ['[2a00:1450:4001::1]:51413', '[2a00:1450:4001::3]:50003'] });
+    expect(u2).toEqual({ v4: ['8.8.8.4:50004'], v6: ['[2a00:1450:4001::1]:51413', '[2a00:1450:4001::3]:50003'] });
   });
 
   it('gives ip strings of either family in the dictionary form', () => {

@@ -68,9 +68,9 @@ export function choosePeers(
 /**
  * With `announce.ipv6` on (SPEC §13): which endpoint of a peer to hand out, one per peer,
  * so numwant counts peers across `peers` and `peers6`. The asker is given endpoints of the
- * families it has been seen on (an address of a family is proof it can use it), preferring
- * the family of this announce; endpoints not refreshed since `cutoff`, and ports below 1024,
- * are never given. `families[i]` is the family (4 or 6) chosen for the i-th peer chosen.
+ * families the caller allows (want4, want6), a peer with both by the `prefer`red family;
+ * endpoints not refreshed since `cutoff`, and ports below 1024, are never given.
+ * `families[i]` is the family (4 or 6) chosen for the i-th peer chosen.
  */
 export class EndpointPicker {
   want4 = true;
