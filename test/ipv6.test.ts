@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBencode, isDict, type BValue } from '../src/bencode/codec.js';
 import { ipv6Of, ipv6Param, ipv6Text, isPublicIPv6, mappedIPv4 } from '../src/protocol/ipv6.js';
-import { ipToString } from '../src/store/peer.js';
+import { purgeInactivePeers } from '../src/flush/purge.js';
+import { expireStaleEndpoint, ipToString } from '../src/store/peer.js';
 import { failure, harness, peerIdOf, text, type Harness } from './helpers/announce.js';
 import { DUAL_STACK_CASES, expectedCredit, interleavings, ROUNDS } from './helpers/dual-stack.js';
 
@@ -179,6 +180,32 @@ describe('IPv6 on', () => {
     h.announce({ uploaded: 40 }, { socket: V6 });
     expect(h.accounting.ips.map((r) => [ipToString(r.ip), r.rawUp])).toEqual([['127.0.0.1', 10]]);
     expect(h.ctx.announcesByFamily).toEqual({ ipv4: 0, ipv6: 3 });
+  });
+
+  it('stops handing out an endpoint its family has not refreshed for peer_inactivity (dropped by the purge)', () => {
+    const h = on();
+    h.addUser(2);
+    const t0 = 1_700_000_000;
+    const u2 = { passkey: 'user2'.padEnd(32, 'x') };
+    h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 9, port: 50002 }, { ...u2, socket: '8.8.8.2', now: t0 });
+    h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 9, port: 50002 }, { ...u2, socket: V6B, now: t0 });
+    h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: '8.8.8.1', now: t0 });
+    h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: V6, now: t0 });
+    // User 2's client keeps announcing over IPv6 only: its IPv4 endpoint goes stale.
+    const later = t0 + h.config.intervals.peer_inactivity + 60;
+    h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 9, port: 50002 }, { ...u2, socket: V6B, now: later });
+    h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: V6, now: later - 1 });
+    expect(purgeInactivePeers(h.store, h.accounting, later, h.config.intervals.peer_inactivity)).toBe(0);
+    // User 1's IPv4 announce now gets user 2's IPv6 endpoint, the stale IPv4 one is gone.
+    const body = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: '8.8.8.1', now: later });
+    expect(compactPeers(body.body)).toEqual({ v4: [], v6: ['[2a00:1450:4001::2]:50002'] });
+    const u2peer = h.torrent.leechers.peers.find((p) => p.userId === 2)!;
+    expect(u2peer.ip).toBe(0);
+    // And one whose IPv6 side went stale is an IPv4 peer again.
+    const mine = h.torrent.leechers.peers.find((p) => p.userId === 1)!;
+    expireStaleEndpoint(mine, later + 1);
+    expect(mine.v6).toBeUndefined();
+    expect(ipToString(mine.ip >>> 0)).toBe('8.8.8.1');
   });
 
   it('counts one snatch when a dual-stack client sends completed over both families', () => {

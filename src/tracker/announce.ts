@@ -379,7 +379,7 @@ function updateSwarm(
     const cutoff = now - config.intervals.peer_inactivity;
     const v6 = peer.v6;
     const has6 = v6 !== undefined && v6.seen6 >= cutoff;
-    const picker = PICKER.reset(true, has6, endpoints.family, cutoff);
+    const picker = PICKER.reset(true, has6, endpoints.family);
     const chosen = choosePeers(torrent.seeders, torrent.leechers, user.id, seeding, numwant, ctx.random, picker);
     if (q.compact) return { body: compactAnswerDual(seeders, snatched, leechers, interval, minInterval, chosen, picker.families), failed: false };
     const b = scratchFor(0);
@@ -493,8 +493,10 @@ function compactAnswerDual(
     for (let i = 0; i < peers.length; i++) {
       if (families[i] !== 6) continue;
       const v6 = peers[i]!.v6!;
-      at += b.write(v6.addr, at, 16, 'latin1');
-      at = b.writeUInt16BE(v6.port, at);
+      const addr = v6.addr;
+      // Byte by byte: Buffer#write is a native call per peer (most of this function's time).
+      for (let k = 0; k < 16; k++) b[at + k] = addr.charCodeAt(k);
+      at = b.writeUInt16BE(v6.port, at + 16);
     }
   }
   b[at++] = 0x65; // 'e' ends the dictionary
