@@ -1,7 +1,9 @@
 # hayate: build with `docker build -t hayate .`, run with
 #   docker run -d --restart=always --network host -v "$PWD:/data" hayate
 # The working directory /data is a volume: config.json is read from it, and the cache
-# files (torrent-cache.bin, user-cache.bin) and events/ are written to it.
+# files (torrent-cache.bin, user-cache.bin) and events/ are written to it. The entrypoint
+# runs the tracker as the folder's owner (or as hayate when root owns it): the files it
+# writes belong to whoever owns the folder (docs/operations.md, "Docker volume").
 
 # --- build: all dependencies, TypeScript compiled to dist/ ---------------------------
 FROM node:20-bookworm-slim AS build
@@ -25,13 +27,16 @@ COPY --from=build /app/dist ./dist
 # database/schema.sql is what dist/fixtures/load.js loads into an empty database.
 COPY config.schema.json ./
 COPY database ./database
+COPY deploy/docker/entrypoint.sh ./entrypoint.sh
 RUN groupadd --system hayate \
  && useradd --system --gid hayate --home-dir /data --no-create-home --shell /usr/sbin/nologin hayate \
  && mkdir -p /data && chown hayate:hayate /data
-USER hayate
+# No USER: the entrypoint starts as root only to pick the data folder's owner, then runs
+# the tracker as that user (setpriv); with `docker run --user` it runs as given.
 WORKDIR /data
 VOLUME /data
 EXPOSE 34000
 # SIGTERM: stop accepting, answer in-flight requests, flush the queues, write the cache files.
 STOPSIGNAL SIGTERM
+ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["node", "/app/dist/cmd/hayate.js"]

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Checks the Dockerfile without a Docker engine: replays its two stages in temporary
 # folders on this machine (COPY and npm RUN steps as written in the Dockerfile, /app
-# mapped to the stage folder), then runs the runtime stage's CMD the way the image
-# would: as an unprivileged user, NODE_ENV=production, in an empty data folder.
+# mapped to the stage folder), then runs the runtime stage's ENTRYPOINT and CMD the way
+# the image would: started as root, NODE_ENV=production, in a data folder owned by
+# another user (uid 4242, as a host folder mounted with -v "$PWD:/data" would be).
 #
 # What it proves: the build stage compiles with only the files it COPYs; the runtime
 # stage has no dev dependencies and yet starts, loads fixtures with its own
 # dist/fixtures/load.js + database/schema.sql, answers an announce, and on SIGTERM
-# exits 0 after writing its cache files into the data folder.
+# exits 0 after writing its cache files into the data folder, owned by the folder's
+# owner (the entrypoint ran the tracker as that user).
 # What it cannot prove: the base image, `docker build` itself, the useradd/chown RUN
-# step (skipped: it would change this machine), VOLUME/EXPOSE/STOPSIGNAL.
+# step (skipped: it would change this machine; the entrypoint is told to use `nobody`
+# for the image's user), VOLUME/EXPOSE/STOPSIGNAL.
 #
 # Needs MariaDB (HAYATE_DB_URL, default mysql://root:@127.0.0.1:3306) and network or an
 # npm cache for `npm ci`. Usage: bash scripts/check-image-stages.sh
@@ -29,6 +32,7 @@ declare -A stage_dir
 stage=""
 env_vars=()
 cmd_json=""
+entry_json="[]"
 
 # --- replay the Dockerfile ---------------------------------------------------------
 # Join continued lines, drop comments.
@@ -72,6 +76,7 @@ for line in "${instructions[@]}"; do
       ;;
     ENV) env_vars+=("$rest") ;;
     CMD) cmd_json="$rest" ;;
+    ENTRYPOINT) entry_json="$rest" ;;
     USER | VOLUME | EXPOSE | STOPSIGNAL) ;;
     *) fail "unhandled Dockerfile instruction: $op" ;;
   esac
@@ -96,16 +101,16 @@ mkdir -p "$data"
 port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 printf '{"database":{"dsn":"%s"},"http":{"addr":"127.0.0.1:%s"}}\n' "$db_url" "$port" >"$data/config.json"
 
-# CMD ["node", "/app/dist/cmd/hayate.js"] with /app mapped to the runtime folder.
-mapfile -t cmd < <(node -e 'for (const a of JSON.parse(process.argv[1])) console.log(a.replace(/^\/app\//, process.argv[2] + "/"))' "$cmd_json" "$runtime")
-as_user=()
+# ENTRYPOINT ["/app/entrypoint.sh"] and CMD ["node", "/app/dist/cmd/hayate.js"], /app mapped to the runtime folder.
+mapfile -t cmd < <(node -e 'for (const a of [...JSON.parse(process.argv[1]), ...JSON.parse(process.argv[2])]) console.log(a.replace(/^\/app\//, process.argv[3] + "/"))' "$entry_json" "$cmd_json" "$runtime")
+host_uid=""
 if [[ "$(id -u)" == 0 ]]; then
-  # The image runs as an unprivileged user; here: nobody, owning only the data folder.
+  # A host folder owned by someone else (uid 4242); the entrypoint starts as root, as in the image.
   chmod 755 "$work" && chmod -R a+rX "$runtime"
-  chown -R nobody "$data"
-  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+  host_uid=4242
+  chown -R "$host_uid:$host_uid" "$data"
 fi
-(cd "$data" && exec env -i PATH="$PATH" "${env_vars[@]}" "${as_user[@]}" "${cmd[@]}") >"$work/tracker.log" 2>&1 &
+(cd "$data" && exec env -i PATH="$PATH" HAYATE_IMAGE_USER=nobody "${env_vars[@]}" "${cmd[@]}") >"$work/tracker.log" 2>&1 &
 tracker_pid=$!
 for _ in $(seq 1 200); do
   grep -q '"msg":"listening"' "$work/tracker.log" && break
@@ -127,6 +132,8 @@ tracker_pid=""
 [[ "$status" == 0 ]] || { cat "$work/tracker.log" >&2; fail "exit status $status after SIGTERM"; }
 grep -q '"msg":"shutdown complete"' "$work/tracker.log" || fail "no 'shutdown complete' line"
 [[ -s "$data/torrent-cache.bin" && -s "$data/user-cache.bin" ]] || fail "cache files not written to the data folder"
-say "SIGTERM: exit 0, cache files written by $(stat -c %U "$data/torrent-cache.bin")"
+owner="$(stat -c %u "$data/torrent-cache.bin")"
+if [[ -n "$host_uid" && "$owner" != "$host_uid" ]]; then fail "cache files owned by uid $owner, not by the folder's owner $host_uid"; fi
+say "SIGTERM: exit 0, cache files written by uid $owner (the data folder's owner)"
 (cd "$runtime" && node -e 'import("mysql2/promise").then(async (m) => { const c = await m.createConnection(process.argv[1]); await c.query("DROP DATABASE hayate_image_check"); await c.end(); })' "$db_root")
 say "OK"

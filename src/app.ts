@@ -43,7 +43,7 @@ export interface HealthReport {
   status: 200 | 503;
   body: {
     status: 'ok' | 'loading' | 'stopping';
-    /** Where the data first came from; null until loaded. */
+    /** Where the data came from: the cache files until the database answered once, then the database; null until loaded. */
     loaded_from: 'cache' | 'database' | null;
     database: {
       /** Did the last database reload pass succeed whole? null before the first pass ended. */

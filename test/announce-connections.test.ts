@@ -57,6 +57,17 @@ describe('readRequestHead', () => {
     expect(off.route).toBe(Route.Other);
   });
 
+  // The path rule (src/protocol/path.ts): any path whose last two segments are <passkey>/announce.
+  it.each([
+    ['an escaped passkey', '/%61/announce', 'a'],
+    ['a deeper path', '/a/b/announce', 'b'],
+    ['repeated slashes', '//a//announce', 'a'],
+  ])('reads %s as an announce', (_what, path, passkey) => {
+    const { head } = read(plain(path));
+    expect(head.route).toBe(Route.Announce);
+    expect(head.passkey).toBe(passkey);
+  });
+
   // Other requests whose end is certain: Node answers each alone, and the connection comes back.
   const others: Array<[string, string]> = [
     ['another method', 'HEAD /a/announce HTTP/1.1\r\nHost: t\r\n\r\n'],
@@ -64,9 +75,7 @@ describe('readRequestHead', () => {
     ['metrics', plain('/metrics', 'Host: t\r\nConnection: close\r\n')],
     ['a longer last segment', plain('/a/announcement')],
     ['a longer scrape segment', plain('/a/scraped')],
-    ['an escaped passkey', plain('/%61/announce')],
     ['an empty passkey', plain('//announce')],
-    ['a deeper path', plain('/a/b/announce')],
     ['a POST without a body', 'POST /a/announce HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n'],
   ];
   it.each(others)('frames %s as a request for Node', (_what, text) => {
@@ -383,6 +392,46 @@ describe('announces read from the socket', () => {
     } finally {
       c.socket.destroy();
     }
+  });
+
+  it('answers any mix of pipelined requests in order, however the bytes are split across reads', async () => {
+    type Kind = 'announce' | 'scrape' | 'alive' | 'missing';
+    const kinds: Kind[] = ['announce', 'scrape', 'alive', 'missing'];
+    let n = 100;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(2000), { maxLength: 4 }),
+        async (sequence, cuts) => {
+          const text = sequence
+            .map((kind) =>
+              kind === 'announce' ? plain(announceTarget(n++ % 200)) : kind === 'scrape' ? plain(scrapeTarget()) : kind === 'alive' ? plain('/alive') : plain('/missing'),
+            )
+            .join('');
+          const c = new Client(t.port);
+          try {
+            const points = [...new Set(cuts.map((x) => x % text.length))].sort((a, b) => a - b);
+            let from = 0;
+            for (const at of [...points, text.length]) {
+              if (at > from) await c.write(text.slice(from, at));
+              from = at;
+            }
+            const rs = await c.responses(sequence.length);
+            expect(rs).toHaveLength(sequence.length);
+            sequence.forEach((kind, i) => {
+              const r = rs[i]!;
+              if (kind === 'announce') expect(isAnnounceAnswer(r.body)).toBe(true);
+              if (kind === 'scrape') expect(r.body.toString('latin1')).toMatch(/^d5:filesd20:/);
+              if (kind === 'alive') expect(JSON.parse(r.body.toString())).toHaveProperty('uptime');
+              expect(r.status).toBe(kind === 'missing' ? 404 : 200);
+            });
+          } finally {
+            c.socket.destroy();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('answers a request written one byte at a time', async () => {

@@ -30,7 +30,7 @@ describe('announce failures, in the order of the table', () => {
     ['negative downloaded', { downloaded: '-5' }, failure('Malformed request - invalid downloaded', 3600)],
     ['missing downloaded', { downloaded: null }, failure('Malformed request - missing downloaded', 3600)],
     ['missing left', { left: null }, failure('Malformed request - missing left', 3600)],
-    ['left beyond 2^53', { left: '18446744073709551615' }, failure('Malformed request - invalid left', 3600)],
+    ['left beyond 2^64 − 1', { left: '18446744073709551616' }, failure('Malformed request - invalid left', 3600)],
     ['address not IPv4', {}, failure('Invalid IPv4 address (ip: ::1)', 3600), { socket: '::1' }],
     ['public IPv6 ip parameter', { ip: '2001:4860::8888' }, failure('Invalid IPv4 address (ip: 2001:4860::8888)', 3600)],
     ['client not approved', { peerId: '-UT2210-abcdefghijkl' }, failure('Your client is not approved (peer_id: -UT2210-abcdefghijkl)', 3600)],

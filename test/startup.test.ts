@@ -1,10 +1,11 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { torrents, users, infoHashBytes } from '../fixtures/site.js';
 import { loadFixtures } from '../fixtures/load.js';
 import { createLogger, redactPasskeys } from '../src/log.js';
+import { acquireInstanceLock, LOCK_STALE_MS, StartupError } from '../src/startup/checks.js';
 import { announceQuery, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
@@ -188,7 +189,7 @@ describe('start-up against the database', () => {
       configIn(dir, db.dsn, port);
       first = spawnHayate(dir);
       await first.waitForLog('listening');
-      expect(readFileSync(join(dir, 'hayate.lock'), 'utf8').trim()).toBe(String(first.child.pid));
+      expect(readFileSync(join(dir, 'hayate.lock'), 'utf8')).toBe(`${first.child.pid} ${hostname()}\n`);
 
       const second = await runToExit(dir);
       expect(second.code).toBe(1);
@@ -200,13 +201,50 @@ describe('start-up against the database', () => {
 
       third = spawnHayate(dir);
       await third.waitForLog('listening');
-      expect(readFileSync(join(dir, 'hayate.lock'), 'utf8').trim()).toBe(String(third.child.pid));
+      expect(readFileSync(join(dir, 'hayate.lock'), 'utf8')).toBe(`${third.child.pid} ${hostname()}\n`);
       third.child.kill('SIGTERM');
       expect(await third.exited).toBe(0);
       expect(existsSync(join(dir, 'hayate.lock'))).toBe(false); // removed at a clean exit
     } finally {
       first?.child.kill('SIGKILL');
       third?.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a lock naming a live hayate that works in another folder (a pid reused after SIGKILL) is stale', async () => {
+    const here = tempDir();
+    const elsewhere = tempDir();
+    configIn(elsewhere, db.dsn, await freePort());
+    const other = spawnHayate(elsewhere);
+    try {
+      await other.waitForLog('configuration loaded');
+      writeFileSync(join(here, 'hayate.lock'), `${other.child.pid} ${hostname()}\n`);
+      const lock = acquireInstanceLock(here);
+      expect(readFileSync(join(here, 'hayate.lock'), 'utf8')).toBe(`${process.pid} ${hostname()}\n`);
+      lock.release();
+    } finally {
+      other.child.kill('SIGKILL');
+      await other.exited;
+      rmSync(here, { recursive: true, force: true });
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('a lock from another host or container (a shared volume) holds while touched, and is stale once it is not', () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, 'hayate.lock');
+      writeFileSync(path, '1 other-container\n');
+      expect(() => acquireInstanceLock(dir)).toThrow(StartupError);
+      expect(() => acquireInstanceLock(dir)).toThrow(/another hayate \(pid 1 on other-container\) is running/);
+      const old = new Date(Date.now() - LOCK_STALE_MS - 1_000);
+      utimesSync(path, old, old);
+      const lock = acquireInstanceLock(dir);
+      expect(readFileSync(path, 'utf8')).toBe(`${process.pid} ${hostname()}\n`);
+      lock.release();
+      expect(existsSync(path)).toBe(false);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

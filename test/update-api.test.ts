@@ -118,6 +118,14 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     expect(await info(music)).toMatchObject({ freetorrent: 2 });
     await push('update_torrents', `info_hashes=${rawurlencode(Buffer.concat([live, music]))}&freetorrent=0`);
     expect(await info(music)).toMatchObject({ up_multiplier: 1, down_multiplier: 1, freetorrent: 0 });
+    // '+' is a plus (0x2b), not a space; a malformed escape is kept as it is: '%zz' is not 20 bytes then.
+    expect(rawurlencode(music)).toContain('%2B');
+    expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '+')}&freetorrent=1`)).toEqual({ status: 200, body: 'success' });
+    expect(await info(music)).toMatchObject({ freetorrent: 1 });
+    expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '%zz')}&freetorrent=1`)).toEqual({
+      status: 400,
+      body: 'info_hash must be 20 bytes, percent-encoded (got 22)\n',
+    });
     // Nothing held for that hash: done, nothing to do (Ocelot's answer too).
     expect(await push('update_torrent', `info_hash=${rawurlencode(awkwardHash(77))}&freetorrent=1`)).toEqual({ status: 200, body: 'success' });
   });
@@ -203,11 +211,15 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     }
   });
 
-  it('refuses an over-long request with 431, and a long request from a stranger at once with 403', async () => {
+  it('refuses an over-long request with 431, a long request from a stranger at once with 403, a malformed request line with 400', async () => {
     const huge = await gazelle(t.port, updatePath('remove_users', `passkeys=${'a'.repeat(32 * 40_000)}`));
     expect(huge.status).toBe(431);
     const stranger = await gazelle(t.port, updatePath('remove_users', `passkeys=${'a'.repeat(32 * 5_000)}`, 'y'.repeat(26)));
     expect(stranger.status).toBe(403);
+    const http2 = await rawExchange(t.port, `GET ${updatePath('reload')} HTTP/2.0\r\n\r\n`);
+    expect([http2.status, bodyOf(http2.bytes).toString()]).toEqual([400, 'malformed request line\n']);
+    const spaced = await rawExchange(t.port, `GET ${updatePath('reload')}&x=a b HTTP/1.1\r\n\r\n`);
+    expect(spaced.status).toBe(400);
   });
 
   it('whitelist actions install approved_clients now; a push the table does not show is a 409', async () => {

@@ -25,7 +25,7 @@ export interface AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -84,7 +84,7 @@ export class MemoryAccounting implements AccountingSink {
     deltaSeedTime: number;
     snatches: number;
     seeding: boolean;
-    left: number;
+    left: number | bigint;
     lastAnnounce: number;
     startTime: number;
     active: boolean;
@@ -129,7 +129,7 @@ export class MemoryAccounting implements AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,

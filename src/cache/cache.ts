@@ -55,6 +55,8 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
           leechers: t.leechers.peers.slice(),
           seederCounters: t.seeders.countersSnapshot(),
           leecherCounters: t.leechers.countersSnapshot(),
+          seederExact: t.seeders.exactSnapshot(),
+          leecherExact: t.leechers.exactSnapshot(),
         };
         if (endpoints6 !== undefined) {
           for (const list of [snapshot.seeders, snapshot.leechers]) {
@@ -162,14 +164,15 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
           });
           // The file's torrent ID and seeding flag per peer are implied by where it is read.
           for (const { key, peer: p } of record.seeders) {
-            swarmToAdd(torrent, true).add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
+            swarmToAdd(torrent, true).add(newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId), p.uploaded, p.downloaded, p.left);
           }
           for (const { key, peer: p } of record.leechers) {
-            swarmToAdd(torrent, false).add(newPeer(key, p.userId, p.ip, p.port, p.startTime as number, p.lastAnnounce as number, p.clientId), p.uploaded as number, p.downloaded as number, p.left as number);
+            swarmToAdd(torrent, false).add(newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId), p.uploaded, p.downloaded, p.left);
           }
           torrents.set(record.infoHash, torrent);
         },
-        { yieldEvery },
+        // Exact counters: a magnet's left of 2^63 − 1 must come back as it was written.
+        { yieldEvery, exact: true },
       );
     } catch (err) {
       torrents = new Map();

@@ -6,7 +6,7 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { yieldToLoop } from '../event-loop.js';
 import type { Peer } from '../store/peer.js';
-import { ByteReader, CacheFormatError, ChunkWriter } from './binary.js';
+import { ByteReader, CacheFormatError, ChunkWriter, type U64 } from './binary.js';
 import {
   PEER_KEY_SIZE,
   PEER_SIZE,
@@ -93,11 +93,11 @@ export async function writeTorrentsBody<T extends TorrentFields>(
   await ensure(w, 20);
   writeHeader(w, TORRENT_CACHE_VERSION, torrents.length);
   for (const torrent of torrents) {
-    const { seeders, leechers, seederCounters, leecherCounters } = snapshot(torrent);
+    const { seeders, leechers, seederCounters, leecherCounters, seederExact, leecherExact } = snapshot(torrent);
     await ensure(w, 20 + 10);
     w.latin1(torrent.infoHash);
-    peers += await writeSwarm(w, seeders, seederCounters, torrent.id, true, pacer);
-    peers += await writeSwarm(w, leechers, leecherCounters, torrent.id, false, pacer);
+    peers += await writeSwarm(w, seeders, seederCounters, seederExact, torrent.id, true, pacer);
+    peers += await writeSwarm(w, leechers, leecherCounters, leecherExact, torrent.id, false, pacer);
     await ensure(w, TORRENT_TRAILER_SIZE);
     writeTorrentTrailer(w, torrent);
     if (pacer.due()) await pacer.pause();
@@ -121,12 +121,16 @@ export interface SwarmsSnapshot {
   leechers: readonly PeerEntryLike[];
   seederCounters?: Float64Array;
   leecherCounters?: Float64Array;
+  /** Exact counters of the peers whose doubles above are rounded (Swarm.exactSnapshot). */
+  seederExact?: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined;
+  leecherExact?: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined;
 }
 
 async function writeSwarm(
   w: ChunkWriter,
   entries: readonly PeerEntryLike[],
   counters: Float64Array | undefined,
+  exact: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined,
   torrentId: number,
   seeding: boolean,
   pacer: Pacer,
@@ -143,7 +147,9 @@ async function writeSwarm(
       if (counters === undefined || counters.length < 3 * (i + 1)) {
         throw new Error('cache writer: a snapshot of model peers needs their counters');
       }
-      writeSwarmPeer(w, entry, counters[3 * i]!, counters[3 * i + 1]!, counters[3 * i + 2]!, torrentId, seeding);
+      const big = exact?.get(entry.key);
+      if (big !== undefined) writeSwarmPeer(w, entry, big[0], big[1], big[2], torrentId, seeding);
+      else writeSwarmPeer(w, entry, counters[3 * i]!, counters[3 * i + 1]!, counters[3 * i + 2]!, torrentId, seeding);
     }
     if (pacer.due()) await pacer.pause();
   }

@@ -171,9 +171,9 @@ export function writePeer(w: ChunkWriter, p: PeerRecord): void {
 export function writeSwarmPeer(
   w: ChunkWriter,
   p: Peer,
-  uploaded: number,
-  downloaded: number,
-  left: number,
+  uploaded: U64,
+  downloaded: U64,
+  left: U64,
   torrentId: number,
   seeding: boolean,
 ): void {

@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Peer } from '../store/peer.js';
+import { saturatedNumber } from '../store/swarm.js';
 import type { Torrent } from '../store/types.js';
 import { ByteReader, CacheFormatError } from './binary.js';
 import { Pacer, writeFileAtomically } from './files.js';
@@ -131,8 +132,8 @@ export function attachIpv6Endpoints(
       unmatched++;
       continue;
     }
-    const up = swarm.uploaded(peer);
-    const down = swarm.downloaded(peer);
+    const up = saturatedNumber(swarm.uploaded(peer));
+    const down = saturatedNumber(swarm.downloaded(peer));
     const has4 = peer.ip !== 0;
     const last = [-0.5, -1, up, down]; // a double first: unboxed double elements
     last[0] = has4 ? up : -1;

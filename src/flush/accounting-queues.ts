@@ -75,6 +75,9 @@ function validUint32(value: number): boolean {
  * synchronous and only touches memory; a row for a key already waiting is
  * merged into the waiting row (no object is made: rows are typed-array columns).
  */
+/** transfer_history.remaining's maximum (signed BIGINT). */
+const REMAINING_MAX = 9223372036854775807n;
+
 export class AccountingQueues implements AccountingSink {
   private readonly users: RowQueue;
   private readonly torrents: RowQueue;
@@ -160,7 +163,7 @@ export class AccountingQueues implements AccountingSink {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -175,7 +178,16 @@ export class AccountingQueues implements AccountingSink {
     v[at + HistoryColumn.seedTime] += deltaSeedTime;
     v[at + HistoryColumn.snatches] += snatches;
     v[at + HistoryColumn.seeding] = seeding ? 1 : 0;
-    v[at + HistoryColumn.remaining] = left;
+    if (typeof left === 'number') {
+      v[at + HistoryColumn.remaining] = left;
+      v[at + HistoryColumn.remainingHigh] = 0;
+    } else {
+      // remaining is a signed BIGINT: a left of 2^63 or more (2^64 − 1 from some magnet
+      // clients) is written as its maximum, 2^63 − 1, still "not complete".
+      const exact = left > REMAINING_MAX ? REMAINING_MAX : left;
+      v[at + HistoryColumn.remaining] = Number(exact & 0xffffffffn);
+      v[at + HistoryColumn.remainingHigh] = Number(exact >> 32n);
+    }
     v[at + HistoryColumn.lastAnnounce] = lastAnnounce;
     if (q.created) v[at + HistoryColumn.startTime] = startTime; // the first one stands
     v[at + HistoryColumn.active] = active ? 1 : 0;

@@ -191,7 +191,19 @@ export const HistoryColumn = {
   startTime: 8,
   /** 0/1, the latest */
   active: 9,
+  /**
+   * the latest: remaining = remainingHigh × 2^32 + remaining, so a left above 2^53 − 1 (a
+   * magnet's 2^63 − 1) is written exactly; 0 for every left up to 2^53 − 1
+   */
+  remainingHigh: 10,
 } as const;
+
+/** The `remaining` of a history row, exact (see HistoryColumn.remainingHigh). */
+function writeRemaining(V: Float64Array, v: number): void {
+  const high = V[v + HistoryColumn.remainingHigh]!;
+  if (high === 0) sql.nat(V[v + HistoryColumn.remaining]!);
+  else sql.text(String((BigInt(high) << 32n) + BigInt(V[v + HistoryColumn.remaining]!)));
+}
 
 /**
  * transfer_history upsert. starttime is only set while it is 0, so a row the
@@ -200,7 +212,7 @@ export const HistoryColumn = {
 export const historyTable: Table = {
   name: 'transfer_history',
   keyWidth: 2,
-  valueWidth: 10,
+  valueWidth: 11,
   absorbOlder(nv, n, ov, o) {
     nv[n + HistoryColumn.up] += ov[o + HistoryColumn.up]!;
     nv[n + HistoryColumn.down] += ov[o + HistoryColumn.down]!;
@@ -217,12 +229,14 @@ export const historyTable: Table = {
     for (let i = from; i < to; i++) {
       const r = order[i]!;
       const k = r * 2;
-      const v = r * 10;
+      const v = r * 11;
       sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
       sql.flag(V[v + HistoryColumn.seeding]!).char(44).int(V[v + HistoryColumn.startTime]!, INT_MIN, INT_MAX).char(44);
       sql.int(V[v + HistoryColumn.lastAnnounce]!, INT_MIN, INT_MAX).char(44).nat(V[v + HistoryColumn.activeTime]!, INT_MAX).char(44);
       sql.nat(V[v + HistoryColumn.seedTime]!, INT_MAX).char(44).flag(V[v + HistoryColumn.active]!).char(44);
-      sql.nat(V[v + HistoryColumn.snatches]!, INT_MAX).char(44).nat(V[v + HistoryColumn.remaining]!).char(41);
+      sql.nat(V[v + HistoryColumn.snatches]!, INT_MAX).char(44);
+      writeRemaining(V, v);
+      sql.char(41);
     }
     return sql.text(historyTail).finish();
   },

@@ -15,6 +15,8 @@
  * byte on, so unusual input gets exactly Node's answer.
  */
 
+import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
+
 /** What the head asked for. */
 export enum Route {
   Announce = 1,
@@ -26,7 +28,7 @@ export enum Route {
 /** What a read of one request head found; reused between requests (no allocation per request). */
 export interface AnnounceHead {
   route: Route;
-  /** The passkey (the first path segment; announce and scrape only). */
+  /** The passkey (the segment before `announce`/`scrape`, decoded; announce and scrape only). */
   passkey: string;
   /** The request target as sent (latin1: one char per byte), e.g. "/pk/announce?info_hash=…". */
   target: string;
@@ -44,13 +46,9 @@ export function emptyHead(): AnnounceHead {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const HTTP11 = Buffer.from(' HTTP/1.1\r\n');
-const ANNOUNCE = Buffer.from('/announce');
-const SCRAPE = Buffer.from('/scrape');
 const CONNECT = Buffer.from('CONNECT');
-
-/** Characters of a passkey the router would pass through unchanged: [A-Za-z0-9_.~-]. */
-const PASSKEY_BYTE = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-') PASSKEY_BYTE[c.charCodeAt(0)] = 1;
+/** The passkey of the path being read (reused: heads are read one at a time). */
+const pathMatch: PathMatch = { passkey: '' };
 
 /** RFC 9110 token characters (header names). */
 const TOKEN_BYTE = new Uint8Array(256);
@@ -90,12 +88,6 @@ export interface HeadLimits {
   scrape: boolean;
 }
 
-/** Does b[at, …) start with `word` and then end (at `end`) or go on with '?'? */
-function lastSegmentIs(b: Buffer, at: number, end: number, word: Uint8Array): boolean {
-  if (at + word.length > end || b.compare(word, 0, word.length, at, at + word.length) !== 0) return false;
-  return at + word.length === end || b[at + word.length] === 63; /* ? */
-}
-
 /**
  * Reads one request head from b[start, …). Returns the offset just past it (and
  * fills `out`: the route, and for announce and scrape what answering needs), or
@@ -127,15 +119,11 @@ export function readRequestHead(b: Buffer, start: number, limits: HeadLimits, ou
   if (targetEnd + HTTP11.length > headEnd + 2) return -1;
   if (b.compare(HTTP11, 0, HTTP11.length, targetEnd, targetEnd + HTTP11.length) !== 0) return -1;
 
-  // GET /<passkey>/announce or /<passkey>/scrape, then the end of the target or '?'
-  let route = Route.Other;
-  let p = targetStart + 1;
-  while (p < targetEnd && PASSKEY_BYTE[b[p]!] === 1) p++;
-  const passkeyEnd = p;
-  if (isGet && p !== targetStart + 1 && b[p] === 47) {
-    if (lastSegmentIs(b, p, targetEnd, ANNOUNCE)) route = Route.Announce;
-    else if (limits.scrape && lastSegmentIs(b, p, targetEnd, SCRAPE)) route = Route.Scrape;
-  }
+  // GET of a path naming an announce or a scrape (src/protocol/path.ts: the one rule for every path).
+  const target = b.toString('latin1', targetStart, targetEnd);
+  const path = isGet ? trackerPath(target, pathMatch) : TrackerPath.None;
+  const route =
+    path === TrackerPath.Announce ? Route.Announce : path === TrackerPath.Scrape && limits.scrape ? Route.Scrape : Route.Other;
   // Header lines: token ":" OWS value OWS CRLF, values of visible ASCII, space and tab.
   let hasHost = false;
   let close = false;
@@ -196,8 +184,8 @@ export function readRequestHead(b: Buffer, start: number, limits: HeadLimits, ou
   if (!hasHost) return -1;
 
   out.route = route;
-  out.passkey = route === Route.Other ? '' : b.toString('latin1', targetStart + 1, passkeyEnd);
-  out.target = b.toString('latin1', targetStart, targetEnd);
+  out.passkey = route === Route.Other ? '' : pathMatch.passkey;
+  out.target = target;
   out.proxyValue = proxyValue;
   out.forwardedFor = forwardedFor;
   out.close = close;

@@ -9,6 +9,7 @@ import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
+import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
 import { parseTrackerQuery } from '../protocol/query.js';
 import { UpdateConnections, type UpdateHandler } from './update-connections.js';
 
@@ -27,8 +28,8 @@ export interface HttpDeps {
 
 const TEXT = 'text/plain';
 const NOT_FOUND = Buffer.from('404 page not found\n');
-/** A path segment the router would pass through unchanged. */
-const PLAIN_SEGMENT = /^[A-Za-z0-9_.~-]+$/;
+/** The passkey of the path being routed (reused: requests are routed one at a time). */
+const pathMatch: PathMatch = { passkey: '' };
 /** The longest update request head read from the site (a bulk action of ~30,000 passkeys). */
 const MAX_UPDATE_HEAD_BYTES = 1024 * 1024;
 /** Time the site has to send one update request head, in ms (at least http.timeout.read). */
@@ -189,20 +190,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   }
 
   /**
-   * Answers GET /<passkey>/announce on the raw request; returns false (fastify takes
-   * the request) for anything else, including a passkey with escapes or odd characters,
-   * which fastify's router would decode.
+   * Answers a GET announce (any path trackerPath calls one) on the raw request; returns
+   * false (fastify takes the request) for anything else.
    */
   function answerAnnounce(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url;
-    if (req.method !== 'GET' || url === undefined || url.charCodeAt(0) !== 47 /* / */) return false;
-    const slash = url.indexOf('/', 1);
-    if (slash < 2 || !url.startsWith('/announce', slash)) return false;
-    const after = slash + 9;
-    if (after !== url.length && url.charCodeAt(after) !== 63 /* ? */) return false;
-    const passkey = url.slice(1, slash);
-    if (!PLAIN_SEGMENT.test(passkey)) return false;
-    const body = answerAnnounceSafely(passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
+    if (req.method !== 'GET' || url === undefined || trackerPath(url, pathMatch) !== TrackerPath.Announce) return false;
+    const body = answerAnnounceSafely(pathMatch.passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
     res.writeHead(
@@ -216,27 +210,19 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return true;
   }
 
-  // The same route through fastify, for what the fast paths leave to it (HEAD, an escaped passkey).
-  app.get('/:passkey/announce', (request, reply) =>
-    reply
-      .type(TEXT)
-      .send(
-        announceBody(
-          (request.params as { passkey: string }).passkey,
-          request.raw.url ?? '',
-          proxyValueOf(request.raw),
-          forwardedForOf(request.raw),
-          request.raw.socket?.remoteAddress,
-        ),
-      ),
-  );
-
-  app.get('/:passkey/scrape', (request, reply) => {
-    if (!config.enable_scrape) {
-      stats.other++;
-      return reply.code(404).type(TEXT).send(NOT_FOUND);
+  // Announces and scrapes through fastify, for what the fast paths leave to it (HEAD, a
+  // scrape on a connection Node holds): every path not routed otherwise is matched by
+  // trackerPath (/<prefix>/<passkey>/announce, repeated slashes, escapes), as on the socket path.
+  app.get('*', (request, reply) => {
+    const url = request.raw.url ?? '';
+    const path = trackerPath(url, pathMatch);
+    if (path === TrackerPath.Announce) {
+      const passkey = pathMatch.passkey;
+      return reply.type(TEXT).send(announceBody(passkey, url, proxyValueOf(request.raw), forwardedForOf(request.raw), request.raw.socket?.remoteAddress));
     }
-    return reply.type(TEXT).send(scrapeBody((request.params as { passkey: string }).passkey, request.raw.url ?? ''));
+    if (path === TrackerPath.Scrape && config.enable_scrape) return reply.type(TEXT).send(scrapeBody(pathMatch.passkey, url));
+    stats.other++;
+    return reply.code(404).type(TEXT).send(NOT_FOUND);
   });
 
   // Update requests on a connection Node already holds (the socket path reads the others,

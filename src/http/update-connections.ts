@@ -150,10 +150,19 @@ function segmentEnd(b: Buffer): number {
   return -1;
 }
 
+const HTTP1 = Buffer.from(' HTTP/1.');
+
 /** The target of `GET <target> HTTP/1.x\r\n` at the start of head[0, end), printable ASCII; undefined otherwise. */
 function requestTarget(head: Buffer, end: number): string | undefined {
-  const lineEnd = head.indexOf('\r\n');
-  const line = head.toString('latin1', 0, lineEnd === -1 || lineEnd > end ? end : lineEnd);
-  const match = /^GET (\/[\x21-\x7e]*) HTTP\/1\.[01]$/.exec(line);
-  return match?.[1];
+  let lineEnd = head.indexOf('\r\n');
+  if (lineEnd === -1 || lineEnd > end) lineEnd = end;
+  const targetEnd = lineEnd - HTTP1.length - 1; // ' HTTP/1.' and one digit
+  if (targetEnd < 5 || head.compare(HTTP1, 0, HTTP1.length, targetEnd, targetEnd + HTTP1.length) !== 0) return undefined;
+  const minor = head[lineEnd - 1];
+  if (minor !== 48 && minor !== 49) return undefined;
+  for (let i = 4; i < targetEnd; i++) {
+    const c = head[i]!;
+    if (c < 0x21 || c > 0x7e) return undefined;
+  }
+  return head.toString('latin1', 4, targetEnd);
 }

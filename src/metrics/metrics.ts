@@ -375,7 +375,10 @@ export class Metrics {
 
   /** Starts the update API's counters at 0 (see watchQueues). */
   watchUpdateActions(actions: readonly string[]): void {
-    for (const action of actions) this.updateRequests.inc({ action, outcome: 'ok' }, 0);
+    for (const action of actions) {
+      this.updateRequests.inc({ action, outcome: 'ok' }, 0);
+      this.updateSeconds.zero({ action });
+    }
     for (const reason of ['password', 'address']) this.updateAuthFailures.inc({ reason }, 0);
   }
 

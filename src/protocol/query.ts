@@ -10,14 +10,27 @@
 /** A numeric parameter: undefined when absent, NaN when present but not a non-negative safe integer. */
 export type NumericParam = number | undefined;
 
+/**
+ * An unsigned 64-bit counter as announced (BEP 3: uploaded, downloaded, left): a number
+ * when at most 2^53 − 1 (every real value), a bigint from 2^53 to 2^64 − 1 (a magnet's
+ * left = 2^63 − 1 or 2^64 − 1, a broken client's wrapped counter), so it stays exact.
+ */
+export type U64 = number | bigint;
+
+/** A U64 parameter: undefined when absent, NaN when present but not a decimal in 0..2^64 − 1. */
+export type U64Param = U64 | undefined;
+
+/** The largest value a U64 parameter takes. */
+export const U64_MAX = 18446744073709551615n;
+
 export interface TrackerQuery {
   /** Every info_hash value, decoded (any length). */
   infoHashes: string[];
   peerId: string | undefined;
   port: NumericParam;
-  uploaded: NumericParam;
-  downloaded: NumericParam;
-  left: NumericParam;
+  uploaded: U64Param;
+  downloaded: U64Param;
+  left: U64Param;
   numwant: NumericParam;
   event: string;
   /** compact absent or anything but "0": compact. */
@@ -96,6 +109,24 @@ function parseUnsigned(s: string, start: number, end: number): number {
   return n <= Number.MAX_SAFE_INTEGER ? n : Number.NaN;
 }
 
+/**
+ * Parses a decimal in s[start, end) as a U64: a number up to 2^53 − 1, a bigint up to
+ * 2^64 − 1; NaN if it is not a decimal (sign, space, empty) or exceeds 2^64 − 1.
+ * Leading zeros are allowed (as strconv.ParseUint allows them: chihaya's rule).
+ */
+function parseU64(s: string, start: number, end: number): U64 {
+  while (end - start > 1 && s.charCodeAt(start) === 48 /* 0 */) start++;
+  if (end - start <= 15) return parseUnsigned(s, start, end);
+  if (end - start > 20) return Number.NaN;
+  for (let i = start; i < end; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+  }
+  const n = BigInt(s.slice(start, end));
+  if (n > U64_MAX) return Number.NaN;
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+}
+
 /** A numeric value may itself be percent-encoded (rare); decode only when needed. */
 function numeric(s: string, start: number, end: number): number {
   if (s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end) {
@@ -103,6 +134,15 @@ function numeric(s: string, start: number, end: number): number {
     return parseUnsigned(decoded, 0, decoded.length);
   }
   return parseUnsigned(s, start, end);
+}
+
+/** numeric() for the U64 counters. */
+function u64(s: string, start: number, end: number): U64 {
+  if (s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end) {
+    const decoded = decodeComponent(s, start, end);
+    return parseU64(decoded, 0, decoded.length);
+  }
+  return parseU64(s, start, end);
 }
 
 /** Lower-cased, decoded parameter name (names are ASCII; decoding handles %-encoded names). */
@@ -133,11 +173,14 @@ export function parseTrackerQuery(target: string): TrackerQuery {
   };
   const q = target.indexOf('?');
   if (q === -1) return query;
-  const len = target.length;
+  // A '#' starts the fragment, which is not part of the query (nor, before the '?', is the query).
+  const hash = target.indexOf('#');
+  if (hash !== -1 && hash < q) return query;
+  const len = hash === -1 ? target.length : hash;
   let start = q + 1;
   while (start <= len) {
     let end = target.indexOf('&', start);
-    if (end === -1) end = len;
+    if (end === -1 || end > len) end = len;
     if (end > start) {
       let eq = target.indexOf('=', start);
       if (eq === -1 || eq > end) eq = end;
@@ -153,13 +196,13 @@ export function parseTrackerQuery(target: string): TrackerQuery {
           query.port = numeric(target, vs, end);
           break;
         case 'uploaded':
-          query.uploaded = numeric(target, vs, end);
+          query.uploaded = u64(target, vs, end);
           break;
         case 'downloaded':
-          query.downloaded = numeric(target, vs, end);
+          query.downloaded = u64(target, vs, end);
           break;
         case 'left':
-          query.left = numeric(target, vs, end);
+          query.left = u64(target, vs, end);
           break;
         case 'numwant':
           query.numwant = numeric(target, vs, end);

@@ -35,9 +35,10 @@ interface Row {
   ip: number;
   port: number;
   event: string;
-  uploaded: number;
-  downloaded: number;
-  left: number;
+  /** Exact as announced: a bigint above 2^53 − 1 (csv-stringify writes its digits). */
+  uploaded: number | bigint;
+  downloaded: number | bigint;
+  left: number | bigint;
   /** An announce from IPv6: its 16 address bytes (latin1); Addr is then `[address]:port`. */
   addr6: string | undefined;
 }
@@ -97,9 +98,9 @@ export class CsvRecorder implements AnnounceRecorder {
     ip: number,
     port: number,
     event: string,
-    uploaded: number,
-    downloaded: number,
-    left: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
     addr6?: string,
   ): void {
     if (uploaded <= 0 && downloaded <= 0) return;
@@ -190,7 +191,7 @@ export class CsvRecorder implements AnnounceRecorder {
   /** Appends rows[start, end) (all of one hour) to that hour's file, with the header when the file is new. */
   private async append(rows: Row[], start: number, end: number): Promise<void> {
     const hour = rows[start]!.hour;
-    const records: (string | number)[][] = [];
+    const records: (string | number | bigint)[][] = [];
     for (let i = start; i < end; i++) {
       const r = rows[i]!;
       // IPv6 as `[address]:port` (RFC 3986 host syntax): the port stays the text after the last ':'.

@@ -10,9 +10,9 @@ export interface AnnounceRecorder {
     ip: number,
     port: number,
     event: string,
-    uploaded: number,
-    downloaded: number,
-    left: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
     /** With `announce.ipv6` on, an announce from an IPv6 address: its 16 bytes (latin1); `ip` is then 0. */
     addr6?: string,
   ): void;

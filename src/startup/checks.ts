@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -44,39 +45,64 @@ export function checkWritableDir(dir: string, what: string): void {
 }
 
 export const LOCK_FILE = 'hayate.lock';
+/** The running tracker touches its lock file this often (ms)... */
+export const LOCK_HEARTBEAT_MS = 10_000;
+/** ...so a lock from another host or container untouched this long (ms) is stale. */
+export const LOCK_STALE_MS = 60_000;
 
-/** Is `pid` a live process that could be another hayate? */
-function holderAlive(pid: number): boolean {
+/** Is `pid` a live hayate working in `dir` (this host)? */
+function holderAlive(pid: number, dir: string): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
-  // A pid reused by an unrelated process after a SIGKILL must not block a restart.
+  // A pid reused after a SIGKILL by an unrelated process, or by a hayate working
+  // elsewhere, must not block a restart.
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('hayate');
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('hayate')) return false;
   } catch {
     return true; // no /proc: the pid is alive, assume it is the holder
+  }
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(dir);
+  } catch {
+    return true; // another user's process: cannot see its folder
   }
 }
 
 export interface InstanceLock {
   path: string;
-  /** Removes the lock file if it is still ours (idempotent). */
+  /** Removes the lock file if it is still ours and stops its heartbeat (idempotent). */
   release(): void;
+}
+
+/**
+ * Is the lock file's holder alive? On this host (same hostname): its pid is checked.
+ * From another host or container sharing the folder (pids and /proc are not ours to
+ * see; a container's hostname is its own): alive while it keeps touching the file.
+ */
+function lockHeld(path: string, dir: string, holder: number, host: string): boolean {
+  if (host === hostname()) return holderAlive(holder, dir);
+  try {
+    return Date.now() - statSync(path).mtimeMs < LOCK_STALE_MS;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Refuses a second tracker on the same working directory (two would overwrite
  * each other's cache files and double the accounting): creates `hayate.lock`
- * holding this pid. A lock left by a dead process (SIGKILL, power loss) or by a
- * pid now used by another program is stale and taken over. Throws StartupError
- * naming the running instance's pid.
+ * holding "<pid> <hostname>", touched every LOCK_HEARTBEAT_MS. A lock left by a
+ * dead process (SIGKILL, power loss), by a pid now used by another program, or
+ * from another host or container and untouched for LOCK_STALE_MS is stale and
+ * taken over. Throws StartupError naming the running instance's pid.
  */
 export function acquireInstanceLock(dir: string): InstanceLock {
   const path = join(dir, LOCK_FILE);
-  const mine = `${process.pid}\n`;
+  const mine = `${process.pid} ${hostname()}\n`;
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o644);
@@ -92,13 +118,17 @@ export function acquireInstanceLock(dir: string): InstanceLock {
       }
     }
     let holder = NaN;
+    let host = '';
     try {
-      holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
+      const [pid = '', name = ''] = readFileSync(path, 'utf8').trim().split(' ');
+      holder = Number.parseInt(pid, 10);
+      host = name;
     } catch {
       // vanished or unreadable: treat as stale
     }
-    if (holderAlive(holder)) {
-      throw new StartupError(`another hayate (pid ${holder}) is running in ${dir} (lock file ${path}); stop it first`);
+    if (lockHeld(path, dir, holder, host)) {
+      const where = host === hostname() ? '' : ` on ${host}`;
+      throw new StartupError(`another hayate (pid ${holder}${where}) is running in ${dir} (lock file ${path}); stop it first`);
     }
     try {
       unlinkSync(path);
@@ -107,11 +137,21 @@ export function acquireInstanceLock(dir: string): InstanceLock {
     }
   }
   let released = false;
+  const heartbeat = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch {
+      // removed under us: nothing to keep fresh
+    }
+  }, LOCK_HEARTBEAT_MS);
+  heartbeat.unref();
   return {
     path,
     release() {
       if (released) return;
       released = true;
+      clearInterval(heartbeat);
       try {
         if (readFileSync(path, 'utf8') === mine) unlinkSync(path);
       } catch {

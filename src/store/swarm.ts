@@ -1,5 +1,22 @@
 import type { Peer } from './peer.js';
 
+/**
+ * A peer's uploaded / downloaded / left as last announced: a number up to 2^53 − 1, a
+ * bigint above (up to 2^64 − 1; see U64 in src/protocol/query.ts).
+ */
+export type Counter = number | bigint;
+
+/**
+ * A counter as a number for code that keeps plain doubles (the IPv6 dual-stack totals,
+ * src/tracker/dual-stack.ts): exact up to 2^53 − 1, saturated there above. Deltas between
+ * two saturated values are 0: such counters credit nothing more (they are broken or forged
+ * counters; see MAX_DELTA in src/tracker/counters.ts).
+ */
+export function saturatedNumber(value: Counter): number {
+  const max = Number.MAX_SAFE_INTEGER;
+  return typeof value === 'number' ? (value > max ? max : value) : max;
+}
+
 const NO_PEERS: readonly Peer[] = Object.freeze([]);
 
 /**
@@ -35,6 +52,13 @@ export class Swarm {
    * backing store), and most swarms hold one to a few peers.
    */
   private counters: number[] | undefined;
+  /**
+   * The exact counters of the peers that announced a value above 2^53 − 1, by peer key
+   * (rare: a magnet's left = 2^63 − 1, a broken client's counter). Their doubles in
+   * `counters` hold the value rounded, always above 2^53 − 1, which sends a read here;
+   * keyed by peer rather than slot, so swaps and removals need not move entries.
+   */
+  private exact: Map<string, [Counter, Counter, Counter]> | undefined;
 
   /** The peers, densely packed; read-only outside this class (positions are kept in peer.slot). */
   get peers(): readonly Peer[] {
@@ -69,17 +93,28 @@ export class Swarm {
     return false;
   }
 
-  /** The peer's uploaded counter as last announced (the peer must be in this swarm). */
-  uploaded(peer: Peer): number {
-    return this.counters![peer.slot * 3]!;
+  /** The peer's uploaded counter as last announced, exact (the peer must be in this swarm). */
+  uploaded(peer: Peer): Counter {
+    const value = this.counters![peer.slot * 3]!;
+    return value > Number.MAX_SAFE_INTEGER ? (this.exact?.get(peer.key)?.[0] ?? value) : value;
   }
 
-  downloaded(peer: Peer): number {
-    return this.counters![peer.slot * 3 + 1]!;
+  downloaded(peer: Peer): Counter {
+    const value = this.counters![peer.slot * 3 + 1]!;
+    return value > Number.MAX_SAFE_INTEGER ? (this.exact?.get(peer.key)?.[1] ?? value) : value;
   }
 
-  left(peer: Peer): number {
-    return this.counters![peer.slot * 3 + 2]!;
+  left(peer: Peer): Counter {
+    const value = this.counters![peer.slot * 3 + 2]!;
+    return value > Number.MAX_SAFE_INTEGER ? (this.exact?.get(peer.key)?.[2] ?? value) : value;
+  }
+
+  /**
+   * The exact counters of the peers holding a value above 2^53 − 1 (whose countersSnapshot
+   * doubles are rounded), by peer key; undefined when there are none. A copy.
+   */
+  exactSnapshot(): Map<string, readonly [Counter, Counter, Counter]> | undefined {
+    return this.exact === undefined || this.exact.size === 0 ? undefined : new Map(this.exact);
   }
 
   /** A copy of the counters in peer order (peers[i] at 3i): what a paced writer reads after yielding. */
@@ -91,16 +126,25 @@ export class Swarm {
   }
 
   /** Sets the peer's counters (the peer must be in this swarm). */
-  setCounters(peer: Peer, uploaded: number, downloaded: number, left: number): void {
+  setCounters(peer: Peer, uploaded: Counter, downloaded: Counter, left: Counter): void {
     const at = peer.slot * 3;
     const counters = this.counters!;
-    counters[at] = uploaded;
-    counters[at + 1] = downloaded;
-    counters[at + 2] = left;
+    if (typeof uploaded === 'number' && typeof downloaded === 'number' && typeof left === 'number') {
+      counters[at] = uploaded;
+      counters[at + 1] = downloaded;
+      counters[at + 2] = left;
+      if (this.exact !== undefined) this.exact.delete(peer.key);
+      return;
+    }
+    // A bigint is above 2^53 − 1: its double is too, and sends reads to `exact`.
+    counters[at] = Number(uploaded);
+    counters[at + 1] = Number(downloaded);
+    counters[at + 2] = Number(left);
+    (this.exact ??= new Map()).set(peer.key, [uploaded, downloaded, left]);
   }
 
   /** Adds the peer under peer.key with its counters (replacing a peer with the same key). */
-  add(peer: Peer, uploaded: number, downloaded: number, left: number): void {
+  add(peer: Peer, uploaded: Counter, downloaded: Counter, left: Counter): void {
     if (this === EMPTY_SWARM) throw new Error('a peer added to the shared empty swarm: add through swarmToAdd()');
     const key = peer.key;
     const existing = this.get(key);
@@ -153,6 +197,7 @@ export class Swarm {
   delete(key: string): Peer | undefined {
     const peer = this.get(key);
     if (peer === undefined) return undefined;
+    if (this.exact !== undefined) this.exact.delete(key);
     const list = this.list!;
     const last = list.pop()!;
     const counters = this.counters!;

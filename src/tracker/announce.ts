@@ -10,6 +10,7 @@ import { bstr } from './bencode.js';
 import type { TrackerContext } from './context.js';
 import { clientNotApproved, Failure, notIPv4, torrentGone, unregisteredTorrent, wellKnownPort } from './failures.js';
 import { choosePeers, EndpointPicker } from './peer-choice.js';
+import { counterDelta, credited, saturatedNumber } from './counters.js';
 
 /** An announce as the HTTP layer hands it over: nothing here needs a socket. */
 export interface AnnounceRequest {
@@ -43,12 +44,12 @@ function failOnce(ctx: TrackerContext, [reason, interval]: readonly [string, num
 
 /** Checks a required numeric parameter; returns the failure or undefined. */
 function checkNumber(
-  value: number | undefined,
+  value: number | bigint | undefined,
   missing: readonly [string, number],
   invalid: readonly [string, number],
 ): readonly [string, number] | undefined {
   if (value === undefined) return missing;
-  if (Number.isNaN(value)) return invalid;
+  if (typeof value === 'number' && Number.isNaN(value)) return invalid;
   return undefined;
 }
 
@@ -64,9 +65,17 @@ export function announce(ctx: TrackerContext, request: AnnounceRequest, now: num
 
   const q = request.query;
   let infoHash: string | undefined;
-  for (const candidate of q.infoHashes) if (candidate.length === 20) infoHash = candidate;
+  // Only 20-byte values count (chihaya's rule): one valid info_hash beside a malformed one is
+  // that announce; two valid ones are refused.
+  let valid = 0;
+  for (const candidate of q.infoHashes) {
+    if (candidate.length === 20) {
+      infoHash = candidate;
+      valid++;
+    }
+  }
   if (infoHash === undefined) return fail(ctx, Failure.missingInfoHash);
-  if (q.infoHashes.length > 1) return fail(ctx, Failure.multipleInfoHash);
+  if (valid > 1) return fail(ctx, Failure.multipleInfoHash);
   if (q.peerId === undefined || q.peerId === '') return fail(ctx, Failure.missingPeerId);
   if (q.peerId.length !== 20) return fail(ctx, Failure.invalidPeerId);
   if (q.port === undefined) return fail(ctx, Failure.missingPort);
@@ -221,7 +230,7 @@ function updateSwarm(
     } else {
       peer = newPeer(key, user.id, endpoints.ip4 >= 0 ? endpoints.ip4 : 0, endpoints.ip4 >= 0 ? endpoints.port4 : port, now, now, clientId);
       if (endpoints.addr6 !== undefined) {
-        peer.v6 = newPeerV6(endpoints.addr6, endpoints.port6, now, endpoints.ip4 >= 0 ? now : 0, endpoints.family, uploaded, downloaded);
+        peer.v6 = newPeerV6(endpoints.addr6, endpoints.port6, now, endpoints.ip4 >= 0 ? now : 0, endpoints.family, saturatedNumber(uploaded), saturatedNumber(downloaded));
       }
     }
     to.add(peer, uploaded, downloaded, left);
@@ -229,9 +238,18 @@ function updateSwarm(
     // A peer with an IPv6 endpoint: either family may report its totals (dual-stack.ts).
     if (peer.v6 === undefined) {
       // An IPv4 peer gaining an IPv6 endpoint: its IPv4 side last reported the totals it holds.
-      peer.v6 = newPeerV6(endpoints.addr6!, endpoints.port6, 0, peer.lastAnnounce, 4, from.uploaded(peer), from.downloaded(peer));
+      peer.v6 = newPeerV6(endpoints.addr6!, endpoints.port6, 0, peer.lastAnnounce, 4, saturatedNumber(from.uploaded(peer)), saturatedNumber(from.downloaded(peer)));
     }
-    const report = dualStackReport(peer.v6, endpoints.family, uploaded, downloaded, from.uploaded(peer), from.downloaded(peer), DUAL);
+    // The dual-stack totals are plain doubles: counters above 2^53 − 1 are saturated there.
+    const report = dualStackReport(
+      peer.v6,
+      endpoints.family,
+      saturatedNumber(uploaded),
+      saturatedNumber(downloaded),
+      saturatedNumber(from.uploaded(peer)),
+      saturatedNumber(from.downloaded(peer)),
+      DUAL,
+    );
     rawUp = report.rawUp;
     rawDown = report.rawDown;
     if (report.stale) {
@@ -249,8 +267,8 @@ function updateSwarm(
   } else {
     const lastUp = from.uploaded(peer);
     const lastDown = from.downloaded(peer);
-    rawUp = uploaded > lastUp ? uploaded - lastUp : 0;
-    rawDown = downloaded > lastDown ? downloaded - lastDown : 0;
+    rawUp = counterDelta(uploaded, lastUp);
+    rawDown = counterDelta(downloaded, lastDown);
     if (from === to) {
       to.setCounters(peer, uploaded, downloaded, left);
     } else {
@@ -265,17 +283,10 @@ function updateSwarm(
   if (seeding && (knownLeecher || (completed && isNew))) snatches = 1;
 
   const group = store.groupMultipliers(torrent);
-  const up = Math.trunc(
-    rawUp * Math.abs(user.upMultiplier) * Math.abs(group?.upMultiplier ?? 1) * Math.abs(torrent.upMultiplier),
-  );
+  const up = credited(rawUp, user.upMultiplier, group?.upMultiplier ?? 1, torrent.upMultiplier);
   const down = store.globalFreeleech
     ? 0
-    : Math.trunc(
-        rawDown *
-          Math.abs(user.downMultiplier) *
-          Math.abs(group?.downMultiplier ?? 1) *
-          Math.abs(torrent.downMultiplier),
-      );
+    : credited(rawDown, user.downMultiplier, group?.downMultiplier ?? 1, torrent.downMultiplier);
 
   const sinceLast = now - peer.lastAnnounce;
   const deltaTime = sinceLast > config.intervals.peer_inactivity || sinceLast < 0 ? 0 : sinceLast;

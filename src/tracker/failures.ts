@@ -30,7 +30,7 @@ export const clientNotApproved = (peerId: string): [string, number] => [
   `Your client is not approved (peer_id: ${peerId})`,
   3600,
 ];
-export const torrentGone = (status: number, left: number): [string, number] => [
+export const torrentGone = (status: number, left: number | bigint): [string, number] => [
   `This torrent does not exist (status: ${status}, left: ${left})`,
   900,
 ];

@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/config.js';
 import { readApprovedClients } from '../database/reload.js';
+import { TimeSlice } from '../event-loop.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
@@ -64,6 +65,8 @@ const PASSKEY_LENGTH = 32;
 const INFO_HASH_LENGTH = 20;
 /** The longest announce interval accepted (a week), in seconds. */
 const MAX_ANNOUNCE_INTERVAL = 7 * 86_400;
+/** A bulk action yields to the event loop after this long (ms), so announces are not held behind thousands of changes. */
+const SLICE_MS = 4;
 /** Auth failures are logged at most this often (a guessing client must not flood the log). */
 const AUTH_LOG_EVERY_MS = 10_000;
 
@@ -274,13 +277,19 @@ export class UpdateApi {
     return OK;
   }
 
-  /** update_torrent(s): the freeleech state onto the multipliers; unknown hashes are skipped. */
-  private updateTorrents(infoHashes: string[], freetorrent: number): Result {
+  /**
+   * update_torrent(s): the freeleech state onto the multipliers; unknown hashes are
+   * skipped. Thousands of hashes are applied in slices of a few ms (each torrent
+   * changes whole; an announce between slices sees some changed, some not yet).
+   */
+  private async updateTorrents(infoHashes: string[], freetorrent: number): Promise<Result> {
     const { store } = this.deps;
     const epoch = store.pushes.next();
     const [up, down] = multipliersOf(freetorrent);
+    const slice = new TimeSlice(SLICE_MS, 256);
     let found = 0;
     for (const infoHash of infoHashes) {
+      if (slice.due()) await slice.yield();
       const torrent = store.torrents.get(infoHash);
       if (torrent === undefined) continue;
       torrent.upMultiplier = up;
@@ -372,12 +381,14 @@ export class UpdateApi {
     return OK;
   }
 
-  /** remove_user(s): gone from memory now; their next announce gets `Your passkey is invalid`. */
-  private removeUsers(passkeys: string[]): Result {
+  /** remove_user(s): gone from memory now; their next announce gets `Your passkey is invalid`. In slices, as updateTorrents. */
+  private async removeUsers(passkeys: string[]): Promise<Result> {
     const { store } = this.deps;
     const epoch = store.pushes.next();
+    const slice = new TimeSlice(SLICE_MS, 256);
     let found = 0;
     for (const passkey of passkeys) {
+      if (slice.due()) await slice.yield();
       if (store.users.delete(passkey)) found++;
       store.pushes.removedUsers.set(passkey, epoch);
     }

@@ -18,31 +18,29 @@ export interface UpdateTarget {
 
 const UPDATE = '/update';
 
-function hexValue(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  const lower = code | 0x20;
-  if (lower >= 97 && lower <= 102) return lower - 87;
-  return -1;
-}
+/** Hex digit values by char code (-1: not a hex digit). */
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[65 + i] = HEX[97 + i] = 10 + i;
 
 /** Percent-decodes s[start, end) (one char per byte) to a latin1 string. */
 export function percentDecode(s: string, start = 0, end = s.length): string {
   const first = s.indexOf('%', start);
   if (first === -1 || first >= end) return s.slice(start, end);
   const out = Buffer.allocUnsafe(end - start);
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
+  let n = out.write(s.slice(start, first), 'latin1');
+  for (let i = first; i < end; i++) {
+    const c = s.charCodeAt(i) & 0xff;
     if (c === 37 && i + 2 < end) {
-      const hi = hexValue(s.charCodeAt(i + 1));
-      const lo = hi === -1 ? -1 : hexValue(s.charCodeAt(i + 2));
-      if (lo !== -1) {
+      const hi = HEX[s.charCodeAt(i + 1) & 0xff]!;
+      const lo = HEX[s.charCodeAt(i + 2) & 0xff]!;
+      if ((hi | lo) >= 0) {
         out[n++] = (hi << 4) | lo;
         i += 2;
         continue;
       }
     }
-    out[n++] = c & 0xff;
+    out[n++] = c;
   }
   return out.toString('latin1', 0, n);
 }

@@ -22,7 +22,7 @@ import { eventually } from '../helpers/flush-setup.js';
 import { CHIHAYA_BIN, haveChihaya, missingMessage } from '../helpers/chihaya.js';
 import { normalise, type Normalised } from './answers.js';
 import { diffCaches, diffTables, readEvents, readTables } from './state.js';
-import { EXTRA_TORRENT, phaseOne, phaseTwo, type Step } from './steps.js';
+import { EXTRA_TORRENT, U64_TORRENT, phaseOne, phaseTwo, type Step } from './steps.js';
 import { chihayaDsn, TrackerProcess } from './trackers.js';
 
 if (!haveChihaya) console.warn(`differential suite ${missingMessage('tracker binary', CHIHAYA_BIN)}`);
@@ -81,6 +81,13 @@ async function run(
         const alias = ALIASES[`${p.ip}:${p.port}`];
         return alias === undefined ? p : { ip: alias, port: 0, ...(p.peerId !== undefined ? { peerId: 'any' } : {}) };
       });
+    }
+    if (step.onePeerOf !== undefined) {
+      for (const [side, n] of [['chihaya', c], ['hayate', h]] as const) {
+        const got = (n.peers ?? []).map((p) => `${p.ip}:${p.port}`);
+        if (got.length !== 1 || !step.onePeerOf.includes(got[0]!)) found.push(`${step.label}: ${side}: expected one peer of ${step.onePeerOf.join(', ')}, got [${got.join(', ')}]`);
+        n.peers = [{ ip: 'one of the candidates', port: 0 }];
+      }
     }
     const hash = announcedHash(step.target);
     if (hash !== undefined && h.downloaded !== undefined && /[?&]event=completed/.test(step.target) && /[?&]left=0(&|$)/.test(step.target)) {
@@ -163,7 +170,17 @@ const EXPECTED_PHASE_TWO: [RegExp, string][] = [
   // the last announcing peer said; hayate's what the user's best peer says (issue 14).
   [/^transfer_history 2\/1: seeding chihaya=0 hayate=1$/, 'transfer_history says what the best peer says'],
   [/^transfer_history 2\/1: remaining chihaya=50 hayate=0$/, 'transfer_history says what the best peer says'],
+  // chihaya loses the transfer_history batch holding left = 2^64 - 1 (out of range for its signed
+  // column): user 7's new pair on torrent 9 never gets its row (and the rest of that batch is lost:
+  // OPTIONAL_PHASE_TWO). hayate writes it, remaining clamped to 2^63 - 1.
+  [/^transfer_history 7\/9: only in hayate .*"remaining":"9223372036854775807"/, 'every u64 accepted without corrupting the accounting'],
 ];
+
+/**
+ * The other rows of chihaya's lost batch (users 6 and 2 on torrent 9) keep phase 1's times; by how
+ * much they then differ depends on how long the barrier waited, so these are allowed, not required.
+ */
+const OPTIONAL_PHASE_TWO: [RegExp, string][] = [[/^transfer_history [26]\/9: (last_announce|activetime|seedtime) chihaya=\d+ hayate=\d+$/, 'chihaya lost this update']];
 
 /**
  * chihaya's snatch statement can create a transfer_history row before its transfer_history
@@ -173,8 +190,9 @@ const EXPECTED_PHASE_TWO: [RegExp, string][] = [
  */
 const RACY: [RegExp, string][] = [[/^transfer_history \d+\/\d+: starttime chihaya=0 hayate=\d+$/, 'chihaya: snatch row first, starttime 0']];
 
-function unexplained(lines: string[], expected: [RegExp, string][]): string[] {
-  const out = setAside(lines).filter((l) => !expected.some(([re]) => re.test(l)) && !RACY.some(([re]) => re.test(l)));
+function unexplained(lines: string[], expected: [RegExp, string][], optional: [RegExp, string][] = []): string[] {
+  const allowed = [...RACY, ...optional];
+  const out = setAside(lines).filter((l) => !expected.some(([re]) => re.test(l)) && !allowed.some(([re]) => re.test(l)));
   for (const [re, why] of expected) if (!lines.some((l) => re.test(l))) out.push(`expected difference not seen (${why}): ${re}`);
   return out;
 }
@@ -187,9 +205,9 @@ describe.skipIf(!haveChihaya)('differential: chihaya and hayate on the same requ
     for (const name of ['chihaya', 'hayate'] as const) {
       const db = await createTestDatabase(`hayate_diff_${name}`);
       await loadFixtures(db.conn);
-      await db.conn.query('INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, ?, ?, ?)', [
-        EXTRA_TORRENT.id, EXTRA_TORRENT.groupId, 'anime', Buffer.from(EXTRA_TORRENT.infoHashHex, 'hex'),
-      ]);
+      for (const t of [EXTRA_TORRENT, U64_TORRENT]) {
+        await db.conn.query('INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, ?, ?, ?)', [t.id, t.groupId, 'anime', Buffer.from(t.infoHashHex, 'hex')]);
+      }
       const dir = await mkdtemp(join(tmpdir(), `hayate-diff-${name}-`));
       sides[name] = { db, dir, tracker: new TrackerProcess(name, dir, chihayaDsn(rootUrl, db.name)) };
     }
@@ -252,7 +270,7 @@ describe.skipIf(!haveChihaya)('differential: chihaya and hayate on the same requ
 
   it('phase 2: after SIGTERM, the same rows and events again', async () => {
     await stopBoth();
-    expect(unexplained(diffTables(await readTables(sides.chihaya.db.conn), await readTables(sides.hayate.db.conn)), EXPECTED_PHASE_TWO)).toEqual([]);
+    expect(unexplained(diffTables(await readTables(sides.chihaya.db.conn), await readTables(sides.hayate.db.conn)), EXPECTED_PHASE_TWO, OPTIONAL_PHASE_TWO)).toEqual([]);
     // chihaya opens the hour's file without O_APPEND: restarted within the hour it writes its new
     // rows over the start of the file (header and phase-1 rows). hayate appends. So: hayate keeps
     // phase 1's rows, and both recorded the same new rows (found anywhere in chihaya's files).

@@ -25,10 +25,14 @@ export interface Step {
    * leave behind stays apart from the rest.
    */
   awaiting?: string;
+  /** The answer must hold exactly one of these peers (`ip:port`), any one: a random pick is allowed. */
+  onePeerOf?: string[];
 }
 
 /** A torrent the suite adds to both databases for the `awaiting` steps (ID 8). */
 export const EXTRA_TORRENT = { id: 8, groupId: 8, infoHashHex: '8888888888888888888888888888888888888801' };
+/** A torrent the suite adds for the 64-bit `left` steps (ID 9): chihaya loses a flush batch over one of them. */
+export const U64_TORRENT = { id: 9, groupId: 9, infoHashHex: '9999999999999999999999999999999999999901' };
 
 function must(ok: boolean, what: string): void {
   if (!ok) throw new Error(what);
@@ -38,6 +42,12 @@ function must(ok: boolean, what: string): void {
 const badNumber = (reason: string) => (c: Normalised, h: Normalised) => {
   must(c.status === 500 && c.raw === '', 'chihaya: HTTP 500, empty body');
   must(h.status === 200 && h.failure === reason && h.failureInterval === 3600, `hayate: "${reason}"`);
+};
+
+/** Documented: a numwant that is not a 16-bit number is HTTP 500 in chihaya; hayate uses the default and goes on (here: to an unknown torrent). */
+const badNumwant = (c: Normalised, h: Normalised) => {
+  must(c.status === 500 && c.raw === '', 'chihaya: HTTP 500');
+  must(h.failure === 'This torrent does not exist' && h.failureInterval === 300, 'hayate: numwant falls back to the default, the request goes on');
 };
 
 /** Documented: with compact=0 hayate sends each peer's `peer id` (BEP 3) unless no_peer_id=1; chihaya only when no_peer_id=0 is sent. */
@@ -60,6 +70,7 @@ const T6 = H(torrents.groupFreeleech);
 const T7 = H(torrents.sameGroupOtherType);
 const UNKNOWN = Buffer.alloc(20, 0x5a);
 const T8 = H(EXTRA_TORRENT);
+const T9 = H(U64_TORRENT);
 
 const pid = (n: number, prefix = '-TR3000-') => prefix + String(n).padStart(20 - prefix.length, '0');
 
@@ -183,7 +194,6 @@ export function phaseOne(): Step[] {
     { label: 'path /tracker/P/announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(113), port: 52013, left: 1, path: (p) => `/tracker/${p}/announce` }), headers: real('203.0.113.113'), awaiting: 'issue 12 item 3' },
     { label: 'fragment after the query', target: `${announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(114), port: 52014, left: 1 })}#frag`, headers: real('203.0.113.114'), awaiting: 'issue 12 item 3' },
     { label: 'one valid info_hash and one of 5 bytes', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(115), port: 52015, left: 1, extra: 'info_hash=abcde' }), headers: real('203.0.113.115'), awaiting: 'issue 12 item 5' },
-    { label: 'left = 2^63 - 1 (magnet, Transmission)', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(121), port: 52021, left: '9223372036854775807' }), headers: real('203.0.113.121'), awaiting: 'issue 12 item 2' },
     { label: 'torrent 8 after them', target: announce({ passkey: U.other.passkey, hash: T8, peer: pid(116), port: 52016, left: 0 }), headers: real('203.0.113.116'), awaiting: 'issue 12 items 2, 3, 5' },
 
     // ---- numbers
@@ -192,11 +202,21 @@ export function phaseOne(): Step[] {
     { label: 'left = -1', target: announce({ hash: T7, peer: pid(123), left: -1 }), documented: badNumber('Malformed request - invalid left') },
     { label: 'uploaded = 2^64', target: announce({ hash: T7, peer: pid(123), up: '18446744073709551616' }), documented: badNumber('Malformed request - invalid uploaded') },
     { label: 'downloaded empty', target: announce({ hash: T7, peer: pid(123), down: '' }), documented: badNumber('Malformed request - invalid downloaded') },
-    { label: 'numwant = abc', target: announce({ hash: UNKNOWN, peer: pid(124), port: 52024, left: 0, extra: 'numwant=abc' }), documented: (c, h) => {
-      must(c.status === 500 && c.raw === '', 'chihaya: HTTP 500');
-      must(h.failure === 'This torrent does not exist' && h.failureInterval === 300, 'hayate: numwant falls back to the default, the request goes on');
-    } },
-    { label: 'numwant = 1 of a bigger swarm', target: announce({ hash: T7, peer: pid(125), port: 52025, left: 3, extra: 'numwant=1' }), headers: real('203.0.113.125') },
+    { label: 'numwant = abc', target: announce({ hash: UNKNOWN, peer: pid(124), port: 52024, left: 0, extra: 'numwant=abc' }), documented: badNumwant },
+    { label: 'left = 2^63 - 1 (magnet, Transmission)', target: announce({ passkey: U.hidden.passkey, hash: T9, peer: pid(121), port: 52021, left: '9223372036854775807' }), headers: real('203.0.113.121') },
+    { label: 'a seeder on torrent 9 sees it', target: announce({ passkey: U.other.passkey, hash: T9, peer: pid(123), port: 52023, left: 0 }), headers: real('203.0.113.123') },
+    // garbage in numbers, on an unknown torrent: only whether the number parses shows
+    ...([
+      ['uploaded = 1.5', { up: '1.5' }, 'uploaded'], ['uploaded = +5', { up: '+5' }, 'uploaded'], ['left = 0x10', { left: '0x10' }, 'left'],
+      ['left = 1e3', { left: '1e3' }, 'left'], ['left = " 5"', { left: '%205' }, 'left'], ['port = 0', { port: 0 }, 'same'],
+      ['port = 65535', { port: 65535 }, 'same'], ['port = 65536', { port: 65536 }, 'port'], ['numwant = -1', { extra: 'numwant=-1' }, 'numwant'],
+      ['numwant = 99999', { extra: 'numwant=99999' }, 'numwant'], ['left = 007', { left: '007' }, 'same'],
+      ['uploaded = 2^64 - 1', { up: '18446744073709551615' }, 'same'],
+    ] as [string, AnnounceArgs, string][]).map(([label, args, kind]): Step => ({
+      label: `garbage: ${label}`,
+      target: announce({ hash: UNKNOWN, peer: pid(130), ...args }),
+      ...(kind === 'awaiting' ? { awaiting: 'issue 12 item 2' } : kind === 'numwant' ? { documented: badNumwant } : kind !== 'same' ? { documented: badNumber(`Malformed request - invalid ${kind}`) } : {}),
+    })),
 
     // ---- multipliers and freeleech
     { label: 'T5 (1.5/0.5) multiplied user starts', target: announce({ passkey: U.multiplied.passkey, hash: T5, peer: pid(71), port: 52071, left: 10 * MiB }), headers: real('203.0.113.71') },
@@ -205,6 +225,9 @@ export function phaseOne(): Step[] {
     { label: 'T6 group freeleech: download', target: announce({ hash: T6, peer: pid(61), port: 52061, left: 0, up: 11, down: 1000, event: 'completed' }), headers: real('203.0.113.61') },
     { label: 'T7 same group, other type: start', target: announce({ hash: T7, peer: pid(62), port: 52062, left: 1000 }), headers: real('203.0.113.62') },
     { label: 'T7 same group, other type: download', target: announce({ hash: T7, peer: pid(62), port: 52062, left: 100, up: 13, down: 900 }), headers: real('203.0.113.62') },
+
+    { label: 'T7 another user\'s leecher', target: announce({ passkey: U.multiplied.passkey, hash: T7, peer: pid(63), port: 52063, left: 500 }), headers: real('203.0.113.63') },
+    { label: 'numwant = 1 of a bigger swarm', target: announce({ passkey: U.other.passkey, hash: T7, peer: pid(125), port: 52025, left: 3, extra: 'numwant=1' }), headers: real('203.0.113.125'), onePeerOf: ['203.0.113.62:52062', '203.0.113.63:52063'] },
 
     // ---- revival, moves the two trackers handle differently
     { label: 'T3 pruned torrent revived by a seeder', target: announce({ passkey: U.other.passkey, hash: T3, peer: pid(31), port: 52031 }), headers: real('203.0.113.31') },
@@ -238,8 +261,10 @@ export function phaseTwo(): Step[] {
     { label: 'restarted: T2 swarm after', target: announce({ passkey: U.other.passkey, hash: T2, peer: pid(106), port: 52006, left: 0 }), headers: real('203.0.113.106'), documented: (c, h) => t2Addresses(h, c) },
     { label: 'restarted: cached T5 leecher completes (global freeleech)', target: announce({ passkey: U.multiplied.passkey, hash: T5, peer: pid(71), port: 52071, left: 0, up: 4 * MiB, down: 10 * MiB, event: 'completed' }), headers: real('203.0.113.71') },
     {
-      label: 'left = 2^64 - 1 (its own flush batch)', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(122), port: 52022, left: '18446744073709551615' }), headers: real('203.0.113.122'), awaiting: 'issue 12 item 2',
+      label: 'left = 2^64 - 1 (its own flush batch)', target: announce({ passkey: U.hidden.passkey, hash: T9, peer: pid(121), port: 52021, left: '18446744073709551615' }), headers: real('203.0.113.121'),
       barrier: `SELECT 1 FROM transfer_history t5 JOIN transfer_history t1 ON t1.uid = ${U.hidden.id} AND t1.fid = ${torrents.live.id} AND t1.snatched = 1 WHERE t5.uid = ${U.multiplied.id} AND t5.fid = ${torrents.multiplied.id} AND t5.snatched = 1`,
     },
+    { label: 'left = 2^64 - 1, a new pair (same batch)', target: announce({ passkey: U.multiplied.passkey, hash: T9, peer: pid(122), port: 52022, left: '18446744073709551615' }), headers: real('203.0.113.122') },
+    { label: 'a seeder on torrent 9 sees both magnets', target: announce({ passkey: U.other.passkey, hash: T9, peer: pid(123), port: 52023, left: 0 }), headers: real('203.0.113.123') },
   ];
 }

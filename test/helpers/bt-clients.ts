@@ -97,9 +97,11 @@ export class ClientProcess {
     args: string[],
     readonly logFile: string,
     cwd: string,
+    /** 'pipe' for a client that takes commands on its standard input. */
+    stdin: 'ignore' | 'pipe' = 'ignore',
   ) {
     const log = createWriteStream(logFile);
-    this.child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, args, { cwd, stdio: [stdin, 'pipe', 'pipe'] });
     this.child.stdout!.pipe(log, { end: false });
     this.child.stderr!.pipe(log, { end: false });
     this.exited = new Promise((resolve, reject) => {
