@@ -114,7 +114,7 @@ describe('a real client (aria2c) announcing over IPv6 then IPv4 with one peer_id
     };
     const downloadedOf = (tr: Tracker, p: Peer): number => {
       const swarm = tr.store.torrents.get(infoHash.toString('latin1'))!;
-      return swarm.leechers.peers.includes(p) ? swarm.leechers.downloaded(p) : swarm.seeders.downloaded(p);
+      return Number(swarm.leechers.peers.includes(p) ? swarm.leechers.downloaded(p) : swarm.seeders.downloaded(p));
     };
     // Over IPv6: an IPv6 endpoint (::1), no IPv4 one, and some bytes reported on the way.
     const v6peer = await eventually(
