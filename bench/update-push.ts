@@ -201,10 +201,25 @@ async function latency(port: number): Promise<Record<string, unknown>> {
   for (let id = 1; id <= 10_000; id++) hashes += rawurlencode(infoHashOf(id));
   let passkeys = '';
   for (let id = 1; id <= 5_000; id++) passkeys += passkeyOf(id);
+  // hayate's CPU per push (robust to a busy machine, unlike latencies): 2,000 pushes one after
+  // another, each on its own connection as Gazelle makes them; and, for scale, 2,000 GET /alive
+  // on fresh connections.
+  const cpuPer = async (what: (i: number) => Promise<unknown>): Promise<number> => {
+    const before = cpuSeconds(hayatePid);
+    for (let i = 0; i < 2_000; i++) await what(i);
+    return Math.round(((cpuSeconds(hayatePid) - before) / 2_000) * 1e6);
+  };
+  const cpuMicros = {
+    updateUser: await cpuPer((i) => push(port, `action=update_user&passkey=${passkeyOf(1 + i)}&can_leech=1&visible=1`)),
+    updateTorrent: await cpuPer((i) => push(port, `action=update_torrent&info_hash=${rawurlencode(infoHashOf(1 + i))}&freetorrent=0`)),
+    addTorrent: await cpuPer((i) => push(port, `action=add_torrent&info_hash=${rawurlencode(infoHashOf(1 + i))}&id=${1 + i}&freetorrent=0`)),
+    aliveOnNewConnection: await cpuPer(() => fetch(`http://127.0.0.1:${port}/alive`, { headers: { connection: 'close' } }).then((r) => r.text())),
+  };
   const bulkTorrents = await bulk('update_torrents', `action=update_torrents&info_hashes=${hashes}&freetorrent=0`);
   const bulkUsers = await bulk('remove_users', `action=remove_users&passkeys=${passkeys}`);
   const reload = await bulk('reload', 'action=reload'); // puts the 5,000 users back
   return {
+    hayateCpuMicrosPerRequest: cpuMicros,
     bulk: { updateTorrents10000: bulkTorrents, removeUsers5000: bulkUsers, reloadAction: reload },
     samples: num('samples'),
     removeUserToFirstAnnounceMs: quantiles(removed),

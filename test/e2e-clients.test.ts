@@ -17,6 +17,7 @@ import {
   announced,
   expectAccounted,
   expectedCredit,
+  expectParametersHandled,
   leecherUser,
   PAYLOAD_BYTES,
   publish,
@@ -140,6 +141,7 @@ async function transfer(onFinished: OnFinished, seederFamily: ClientFamily, leec
   expect(stats.connections).toBeGreaterThan(0);
   expect(stats.connectionsHandedOver).toBe(0);
   await expectAccounted(s, published, startedAt);
+  expectParametersHandled(s, `${seederFamily} and ${leecherFamily}`);
 }
 
 // Each swarm has its own database, tracker and ports; the clients mostly wait on
@@ -161,6 +163,61 @@ describe.concurrent('real clients move a file through hayate', () => {
       throw new Error('no non-loopback IPv4 interface: transmission 3.00 ignores tracker peers in 127.0.0.0/8, so it cannot leech on loopback');
     }
     await transfer(onTestFinished, 'aria2c', 'transmission-daemon', host);
+  });
+
+  // Before it has the metadata, a magnet download announces left = 2^63 − 1 (Transmission) or
+  // 2^64 − 1: a leecher. On a private tracker its peers are its only source of metadata, so a
+  // tracker refusing that number means the download never starts (issue 12, issue 14).
+  it('a Transmission magnet link downloads through hayate (left = 2^63 - 1 until it has the metadata)', async ({ onTestFinished }) => {
+    const host = nonLoopbackIPv4();
+    if (host === undefined) throw new Error('no non-loopback IPv4 interface: transmission 3.00 ignores tracker peers in 127.0.0.0/8');
+    const startedAt = Math.floor(Date.now() / 1000);
+    const s = await startSite(onTestFinished, host, CLIENTS);
+    const published = await publish(s);
+    const torrent = () => swarmOf(s, published.infoHash);
+    const seeder = await startClient(s, published, 'aria2c', 'seeder');
+    await eventually(() => (torrent().seeders.size === 1 ? true : undefined), 20_000, 'the aria2c seeder in the swarm');
+
+    const announceUrl = `http://${host}:${s.tap.port}/${leecherUser.passkey}/announce`;
+    const magnet = `magnet:?xt=urn:btih:${published.infoHash.toString('hex')}&dn=payload.bin&tr=${encodeURIComponent(announceUrl)}`;
+    const leecher = await TransmissionDaemon.start({
+      name: 'transmission-daemon magnet leecher',
+      configDir: join(s.dir, 'magnet-transmission'),
+      dir: published.leechDir,
+      torrent: magnet,
+      logFile: join(s.dir, 'magnet.out'),
+      cwd: s.dir,
+    });
+    s.clients.push(leecher.process);
+    await eventually(
+      () => (torrent().seeders.size === 2 && torrent().snatched === 1 ? true : undefined),
+      60_000,
+      'the magnet leecher has the file and is a seeder',
+    );
+    const first = s.announces.find((a) => a.passkey === leecherUser.passkey)!;
+    expect(first.params.get('left')).toBe('9223372036854775807');
+    expect(readFileSync(join(published.leechDir, 'payload.bin')).equals(published.payload)).toBe(true);
+
+    // Transmission 3.00 fetched the metadata under a peer_id of its own, then went on under a
+    // new one and never stopped the first: a leecher that stays until it times out.
+    const peerIds = new Set(s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => a.params.get('peer_id')));
+    expect(peerIds.size).toBe(2);
+    await stopTransmission(s, leecher, leecherUser);
+    await seeder.stop();
+    await expectAccounted(s, published, startedAt, { metadataGhost: true });
+
+    // It never counts as a snatch or a hit-and-run signal: the user's row says seeding, with
+    // nothing left, one snatch; the purge takes the leftover away and the row stays so.
+    const { tracker } = s.running;
+    const purged = await tracker.purge.runOnce(Math.floor(Date.now() / 1000) + tracker.config.intervals.peer_inactivity + 1);
+    expect(purged.purgedPeers).toBe(1);
+    expect(torrent().leechers.size).toBe(0);
+    await tracker.accounting.flushNow();
+    const history = await row<HistoryRow>(s.db, 'SELECT * FROM transfer_history WHERE uid = ? AND fid = ?', [leecherUser.id, TORRENT_ID]);
+    expect(history).toMatchObject({ snatched: 1, seeding: 1, active: 0 });
+    expect(Number(history!.remaining)).toBe(0);
+    const counts = await row<{ Snatched: number; Leechers: number }>(s.db, 'SELECT Snatched, Leechers FROM torrents WHERE ID = ?', [TORRENT_ID]);
+    expect(counts).toEqual({ Snatched: 1, Leechers: 0 });
   });
 
   // aria2c --seed-time=0 never announces event=completed: it goes from started

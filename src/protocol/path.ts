@@ -46,26 +46,32 @@ function routeOfSegment(segment: string): TrackerPath {
  * ending in '/' names nothing.
  */
 export function trackerPath(target: string, out: PathMatch): TrackerPath {
-  const end = pathEnd(target);
-  if (end === 0 || target.charCodeAt(0) !== 47 /* / */) return TrackerPath.None;
-  const last = target.lastIndexOf('/', end - 1);
-  const escape = target.indexOf('%');
-  const empty = target.indexOf('//');
-  const dot = target.indexOf('/.');
-  // The common form, /<passkey>/announce: no escapes, no empty or dot segments.
-  if ((escape === -1 || escape >= end) && (empty === -1 || empty >= end) && (dot === -1 || dot >= end)) {
-    const length = end - last - 1;
-    const route =
-      length === 8 && target.startsWith('announce', last + 1)
-        ? TrackerPath.Announce
-        : length === 6 && target.startsWith('scrape', last + 1)
-          ? TrackerPath.Scrape
-          : TrackerPath.None;
-    if (route === TrackerPath.None || last === 0) return TrackerPath.None;
-    out.passkey = target.slice(target.lastIndexOf('/', last - 1) + 1, last);
-    return route;
+  if (target.charCodeAt(0) !== 47 /* / */) return TrackerPath.None;
+  // One pass over the path (never the query): where it ends, and whether it is the common
+  // form, /<passkey>/announce — no escapes, no empty or dot segments.
+  let end = target.length;
+  let plain = true;
+  for (let i = 0; i < end; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 63 /* ? */ || c === 35 /* # */) end = i;
+    else if (c === 37 /* % */) plain = false;
+    else if (c === 47 /* / */) {
+      const next = target.charCodeAt(i + 1);
+      if (next === 47 || next === 46 /* . */) plain = false;
+    }
   }
-  return normalisedPath(target, end, out);
+  if (!plain) return normalisedPath(target, end, out);
+  const last = target.lastIndexOf('/', end - 1);
+  const length = end - last - 1;
+  const route =
+    length === 8 && target.startsWith('announce', last + 1)
+      ? TrackerPath.Announce
+      : length === 6 && target.startsWith('scrape', last + 1)
+        ? TrackerPath.Scrape
+        : TrackerPath.None;
+  if (route === TrackerPath.None || last === 0) return TrackerPath.None;
+  out.passkey = target.slice(target.lastIndexOf('/', last - 1) + 1, last);
+  return route;
 }
 
 /** trackerPath for paths with escapes, repeated slashes or dot segments. */

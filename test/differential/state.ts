@@ -41,9 +41,17 @@ export async function readTables(conn: Connection): Promise<Tables> {
   return out;
 }
 
+/** Durations (sums of seconds) within the tolerance. */
 function near(a: unknown, b: unknown): boolean {
-  return Math.abs(Number(a) - Number(b)) <= TIME_TOLERANCE && (Number(a) === 0) === (Number(b) === 0);
+  return Math.abs(Number(a) - Number(b)) <= TIME_TOLERANCE;
 }
+
+/** Timestamps within the tolerance, and 0 ("never") only where the other is 0 too. */
+function nearTime(a: unknown, b: unknown): boolean {
+  return near(a, b) && (Number(a) === 0) === (Number(b) === 0);
+}
+
+const DURATIONS = new Set(['seedtime', 'activetime']);
 
 /** Every difference between the two sides' tables, one line each ("table key: column chihaya=… hayate=…"). */
 export function diffTables(chihaya: Tables, hayate: Tables): string[] {
@@ -59,7 +67,7 @@ export function diffTables(chihaya: Tables, hayate: Tables): string[] {
         continue;
       }
       for (const column of Object.keys(a)) {
-        const same = times.includes(column) ? near(a[column], b[column]) : a[column] === b[column];
+        const same = !times.includes(column) ? a[column] === b[column] : DURATIONS.has(column) ? near(a[column], b[column]) : nearTime(a[column], b[column]);
         if (!same) out.push(`${table} ${key}: ${column} chihaya=${String(a[column])} hayate=${String(b[column])}`);
       }
     }
@@ -101,7 +109,7 @@ export async function diffCaches(chihayaDir: string, hayateDir: string): Promise
     for (const f of ['id', 'type', 'groupId', 'snatched', 'status', 'upMultiplier', 'downMultiplier'] as const) {
       if (!Object.is(a[f], b[f])) out.push(`torrent-cache ${hash}: ${f} chihaya=${String(a[f])} hayate=${String(b[f])}`);
     }
-    if (!near(a.lastAction, b.lastAction)) out.push(`torrent-cache ${hash}: lastAction chihaya=${a.lastAction} hayate=${b.lastAction}`);
+    if (!nearTime(a.lastAction, b.lastAction)) out.push(`torrent-cache ${hash}: lastAction chihaya=${a.lastAction} hayate=${b.lastAction}`);
     for (const swarm of ['seeders', 'leechers'] as const) {
       const pa = new Map(a[swarm].map((e) => [Buffer.from(e.key, 'latin1').toString('hex'), e.peer]));
       const pb = new Map(b[swarm].map((e) => [Buffer.from(e.key, 'latin1').toString('hex'), e.peer]));
@@ -115,7 +123,7 @@ export async function diffCaches(chihayaDir: string, hayateDir: string): Promise
         if (JSON.stringify(peerFields(x)) !== JSON.stringify(peerFields(y))) {
           out.push(`torrent-cache ${hash} ${swarm} ${key}: chihaya=${JSON.stringify(peerFields(x))} hayate=${JSON.stringify(peerFields(y))}`);
         }
-        if (!near(x.startTime, y.startTime) || !near(x.lastAnnounce, y.lastAnnounce)) out.push(`torrent-cache ${hash} ${swarm} ${key}: times differ`);
+        if (!nearTime(x.startTime, y.startTime) || !nearTime(x.lastAnnounce, y.lastAnnounce)) out.push(`torrent-cache ${hash} ${swarm} ${key}: times differ`);
       }
     }
   }

@@ -222,6 +222,10 @@ export class TransmissionDaemon {
     this.process = process;
   }
 
+  /**
+   * `torrent`: a .torrent file (picked up from the watch dir), or a magnet link (added over
+   * RPC once the daemon answers: the metadata then comes from the swarm's peers, BEP 9).
+   */
   static async start(options: { name: string; configDir: string; dir: string; torrent: string; logFile: string; cwd: string }): Promise<TransmissionDaemon> {
     const rpcPort = await freePort();
     const watchDir = join(options.configDir, 'watch');
@@ -249,7 +253,8 @@ export class TransmissionDaemon {
         'message-level': 2,
       }),
     );
-    copyFileSync(options.torrent, join(watchDir, basename(options.torrent)));
+    const magnet = options.torrent.startsWith('magnet:');
+    if (!magnet) copyFileSync(options.torrent, join(watchDir, basename(options.torrent)));
     const child = new ClientProcess(
       options.name,
       'transmission-daemon',
@@ -257,7 +262,22 @@ export class TransmissionDaemon {
       options.logFile,
       options.cwd,
     );
-    return new TransmissionDaemon(child, rpcPort);
+    const daemon = new TransmissionDaemon(child, rpcPort);
+    if (magnet) await daemon.addWhenUp(options.torrent);
+    return daemon;
+  }
+
+  /** Adds a torrent (a magnet link) over RPC, retrying until the daemon answers (10 s at most). */
+  private async addWhenUp(torrent: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const result = spawnSync('transmission-remote', [`127.0.0.1:${this.rpcPort}`, '--add', torrent], { encoding: 'utf8' });
+      if (result.status === 0) return;
+      if (Date.now() > deadline || !this.process.running) {
+        throw new Error(`transmission-remote --add failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** Stops every torrent over RPC, as a user would: transmission announces event=stopped. */
