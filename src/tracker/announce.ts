@@ -362,6 +362,21 @@ function updateSwarm(
       peer.startTime,
     );
   }
+  // The peer as it now stands, for the crash journal (what the swarm holds: a stale dual-stack report keeps older counters).
+  accounting.announced?.(
+    user.id,
+    torrent.id,
+    peerId,
+    peer.ip,
+    peer.port,
+    clientId,
+    peer.startTime,
+    now,
+    active ? to.uploaded(peer) : uploaded,
+    active ? to.downloaded(peer) : downloaded,
+    active ? to.left(peer) : left,
+    active ? (to === torrent.seeders ? 2 : 1) : 0,
+  );
   if (uploaded > 0 || downloaded > 0) {
     if (from6) ctx.recorder.record(now, torrent.id, user.id, 0, port, event, uploaded, downloaded, left, endpoints.addr6);
     else ctx.recorder.record(now, torrent.id, user.id, ip, port, event, uploaded, downloaded, left);
