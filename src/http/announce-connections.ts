@@ -56,6 +56,8 @@ interface Owned {
   ended: boolean;
   /** Node reads every byte from now on (a request this path could not frame came after Node's side was made). */
   forGood: boolean;
+  /** Reads so far: a timeout checks it did not come while the event loop was held up (onTimeout). */
+  reads: number;
   /** answered(this connection), made once: what follows a read's answers once the gate lets them out. */
   afterAnswers: () => void;
 }
@@ -141,15 +143,13 @@ export class AnnounceConnections {
       pending: undefined,
       ended: false,
       forGood: false,
+      reads: 0,
       afterAnswers: () => this.answered(connection),
     };
     this.owned.add(connection);
     const listeners = {
       data: (chunk: Buffer) => this.onData(connection, chunk),
-      timeout: () => {
-        if (connection.forGood) connection.node!.emit('timeout');
-        else socket.destroy();
-      },
+      timeout: () => this.onTimeout(connection),
       end: () => this.onEnd(connection),
       error: () => socket.destroy(),
       close: () => {
@@ -167,6 +167,7 @@ export class AnnounceConnections {
   }
 
   private onData(connection: Owned, chunk: Buffer): void {
+    connection.reads++;
     if (connection.forGood) {
       if (!connection.node!.push(chunk)) connection.socket.pause();
       return;
@@ -296,6 +297,24 @@ export class AnnounceConnections {
       if (socket.writableLength === 0) socket.destroy();
       else socket.end();
     }
+  }
+
+  /**
+   * The read or keep-alive idle timeout. After the event loop was held up (a long
+   * collection, a starved process) timers run before the loop reads the sockets, so a
+   * client whose request arrived in time would be cut: the verdict waits until after
+   * this turn's reads (setImmediate runs after the poll phase).
+   */
+  private onTimeout(connection: Owned): void {
+    if (connection.forGood) {
+      connection.node!.emit('timeout');
+      return;
+    }
+    const reads = connection.reads;
+    setImmediate(() => {
+      const { socket } = connection;
+      if (connection.reads === reads && !connection.nodeBusy && !socket.destroyed) socket.destroy();
+    });
   }
 
   /** The client half-closed: what it sent is answered, then the connection ends (Node's httpAllowHalfOpen = false). */
