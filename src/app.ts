@@ -202,7 +202,11 @@ export class Tracker {
           : 'first database load incomplete: serving the cache files\' data, retrying on schedule',
       );
     }
-    if (this.journal !== undefined) await this.recoverJournal(this.journal);
+    if (this.journal !== undefined) {
+      await this.recoverJournal(this.journal);
+      // The recovery waited for the database: if the first load missed it, load now rather than answer "try again".
+      if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
+    }
     const gcStarted = performance.now();
     collectGarbageNow();
     this.logger.info(
