@@ -6,7 +6,13 @@ import { loadFixtures } from '../fixtures/load.js';
 import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
-import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
+import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Tracker } from '../src/app.js';
+import { defaultConfig } from '../src/config/config.js';
+import { silentLogger } from '../src/log.js';
 
 /** A TCP relay to MariaDB on `port`, started when the test says the database is "back". */
 function relay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
@@ -58,7 +64,14 @@ describe('before the first load, and /health', () => {
     const port = await freePort();
     const root = new URL(inject('dbRootUrl'));
     const dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
-    running = await startTracker({ db, configure: (c) => (c.database.dsn = dsn) });
+    // Without the crash journal: the tracker listens before the database answers (with it, see below).
+    running = await startTracker({
+      db,
+      configure: (c) => {
+        c.database.dsn = dsn;
+        c.journal.enabled = false;
+      },
+    });
 
     const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 10, ip: '8.8.8.8' });
     const announce = await running.get(`/${users.normal.passkey}/announce${query}`);
@@ -115,7 +128,10 @@ describe('before the first load, and /health', () => {
     const second = await startTracker({
       db,
       dir,
-      configure: (c) => (c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`),
+      configure: (c) => {
+        c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+        c.journal.enabled = false;
+      },
     });
     try {
       // The cache files know users and torrents, not the approved clients: "try again", not "not approved".
@@ -132,4 +148,32 @@ describe('before the first load, and /health', () => {
       await second.close();
     }
   });
+
+  it('with the crash journal too: listening before the database answers, "try again" until it does, then served', async () => {
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-health-'));
+    const config = defaultConfig();
+    config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+    config.journal.enabled = true;
+    const tracker = new Tracker({ config, dir, logger: silentLogger(), accounting: { backoffMinMs: 50, backoffMaxMs: 200 } });
+    const address = await tracker.start({ host: '127.0.0.1', port: 0 });
+    const httpPort = Number(new URL(address).port);
+    let back: { close(): Promise<void> } | undefined;
+    try {
+      const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 3), left: 10, ip: '8.8.8.8' });
+      expect((await getUrl(httpPort, `/${users.normal.passkey}/announce${query}`)).body.toString('latin1')).toBe(
+        failure('Tracker is starting up, please try again shortly', 30),
+      );
+      expect((await getUrl(httpPort, '/health')).status).toBe(503);
+      back = await relay(port, root);
+      await eventually(async () => ((await getUrl(httpPort, '/health')).status === 200 ? true : undefined), 20_000, '/health 200');
+      expect((await getUrl(httpPort, `/${users.normal.passkey}/announce${query}`)).body.toString('latin1')).toMatch(/^d8:completei/);
+    } finally {
+      await tracker.stop(5_000);
+      await back?.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
