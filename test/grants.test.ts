@@ -87,7 +87,15 @@ async function exercise(db: TestDatabase, user: string, password: string): Promi
   let run: RunningTracker | undefined;
   try {
     try {
-      run = await startTracker({ db, configure: (config) => (config.database.dsn = dsn) });
+      // The crash journal's own table and its grant are documented beside these (database.md); this
+      // test checks chihaya's tables, so the journal (which would refuse to start without its table) is off.
+      run = await startTracker({
+        db,
+        configure: (config) => {
+          config.database.dsn = dsn;
+          config.journal.enabled = false;
+        },
+      });
     } catch {
       // hayate refuses to start when the database refuses it (e.g. SELECT denied on a table it loads).
       return { started: false, reloaded: false, reloadFailures: 0, flushed: false, sqlErrors: 0, purged: false, answers: [] };
@@ -137,6 +145,7 @@ async function exerciseIpv6(db: TestDatabase, user: string, password: string): P
         configure: (config) => {
           config.database.dsn = dsn;
           config.announce.ipv6 = true;
+          config.journal.enabled = false;
         },
       });
     } catch {

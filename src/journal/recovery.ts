@@ -31,8 +31,6 @@ export interface RecoveryInput {
   /** Per queue, the position its committed flushes cover (hayate_journal_positions; 0 when absent). */
   positions: ReadonlyMap<QueueName, number>;
   logger: Logger;
-  /** Set only peers absent from the store (and the ones this pass added): the others are live. */
-  onlyAbsentPeers?: boolean;
 }
 
 export interface RecoveryResult {
@@ -83,8 +81,6 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     return byId.get(id);
   };
 
-  const onlyAbsent = input.onlyAbsentPeers === true;
-  const added = new Set<string>();
   const segments = listSegments(dir);
   for (let s = 0; s < segments.length; s++) {
     const { first, name } = segments[s]!;
@@ -230,12 +226,10 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
       from = torrent.seeders;
       peer = from.get(key);
     }
-    if (onlyAbsent && peer !== undefined && !added.has(key)) return;
     if ((flags & Flag.peerPresent) === 0) {
       if (peer !== undefined) from.delete(key);
       return;
     }
-    if (onlyAbsent) added.add(key);
     const seeding = (flags & Flag.peerSeeding) !== 0;
     const uploaded = readCounter(b, at + Offset.uploaded, flags, Flag.uploadedBig);
     const downloaded = readCounter(b, at + Offset.downloaded, flags, Flag.downloadedBig);
