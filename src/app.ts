@@ -10,7 +10,7 @@ import { redact } from './config/dsn.js';
 import { Reloader, type ReloadOptions } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
 import { ensurePositionsTable, PositionsTableMissing, readPositions, type JournalPositionSource } from './flush/positions.js';
-import { queueNames, type QueueName } from './flush/tables.js';
+import type { QueueName } from './flush/tables.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
@@ -22,9 +22,6 @@ import { noRecorder } from './recorder/recorder.js';
 import { Store } from './store/store.js';
 import { createContext, type TrackerContext } from './tracker/context.js';
 import { UpdateApi } from './update/api.js';
-
-/** Positions that skip every record's accounting: replaying peers only. */
-const ALL_COVERED: ReadonlyMap<QueueName, number> = new Map(queueNames.map((q) => [q, Number.MAX_SAFE_INTEGER]));
 
 export interface TrackerOptions {
   config: Config;
@@ -108,8 +105,6 @@ export class Tracker {
   private cacheLoaded = false;
   /** The journal position the last written checkpoint reaches. */
   private checkpointPosition = 0;
-  /** Started without the database: the journal's records are not yet queued (finishRecovery). */
-  private recovering = false;
   private listening = false;
   private readonly startedAt = Date.now();
 
@@ -207,7 +202,7 @@ export class Tracker {
           : 'first database load incomplete: serving the cache files\' data, retrying on schedule',
       );
     }
-    if (this.journal !== undefined) await this.recoverJournal(this.journal);
+    if (this.journal !== undefined) await this.recoverJournal(this.journal, loaded);
     const gcStarted = performance.now();
     collectGarbageNow();
     this.logger.info(
@@ -222,11 +217,8 @@ export class Tracker {
     const address = await this.http.listen({ host: listen.host, port: listen.port });
     this.listening = true;
     this.scheduleReload();
-    if (this.recovering) void this.finishRecovery(this.journal!);
-    else {
-      this.accounting.start();
-      this.purge.start();
-    }
+    this.accounting.start();
+    this.purge.start();
     this.scheduleSerialize();
     this.logger.info({ address }, 'listening');
     return address;
@@ -235,36 +227,31 @@ export class Tracker {
   /**
    * Replays the journal over the checkpoint (the cache file just loaded): peers get the
    * counters of their last answered announce, and what no committed flush covers is
-   * queued again (docs/crash-safety.md). Only the database says what was flushed: when
-   * it cannot be reached, the peers are rebuilt now and the queueing waits for it
-   * (finishRecovery); the flushers start after it. Refuses to start when
-   * hayate_journal_positions is missing and cannot be created.
+   * queued again (docs/crash-safety.md). Waits for the database, which alone says what
+   * was flushed; refuses to start when hayate_journal_positions is missing and cannot be made.
    */
-  private async recoverJournal(journal: Journal): Promise<void> {
-    const positions = await this.tryJournalPositions();
+  private async recoverJournal(journal: Journal, loaded: boolean): Promise<void> {
+    const positions = await this.readJournalPositions();
+    // The recovery waited for the database: if the first load missed it, load now, before the
+    // replay needs the torrents (and rather than answer "try again").
+    if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
     const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
     const result = recoverFromJournal({
       dir: join(this.dir, 'journal'),
       store: this.store,
       sink: this.accounting,
       checkpoint: checkpoint?.position ?? 0,
-      positions: positions ?? ALL_COVERED,
+      positions,
       logger: this.logger,
     });
-    const firstSeq = Math.max(result.lastSeq, checkpoint?.position ?? 0, ...(positions ?? new Map()).values()) + 1;
-    this.checkpointPosition = checkpoint?.position ?? 0;
-    if (positions !== undefined) this.accounting.setCommittedPositions(positions);
-    else {
-      // Announces are journaled but reach the queues only through the replay that
-      // finishRecovery runs once the database answers, all in journal order.
-      journal.forward = false;
-      this.recovering = true;
-    }
+    this.accounting.setCommittedPositions(positions);
+    const firstSeq = Math.max(result.lastSeq, checkpoint?.position ?? 0, ...positions.values()) + 1;
     journal.start(firstSeq);
+    this.checkpointPosition = checkpoint?.position ?? 0;
     this.logger.info(
       {
         checkpoint: checkpoint?.position ?? null,
-        positions: positions === undefined ? 'database unreachable: queued once it answers' : Object.fromEntries(positions),
+        positions: Object.fromEntries(positions),
         replayed: result.replayed,
         peersSet: result.peersSet,
         requeued: result.requeued,
@@ -276,52 +263,18 @@ export class Tracker {
     );
   }
 
-  /** The stored journal positions, or undefined when the database cannot be reached. */
-  private async tryJournalPositions(): Promise<Map<QueueName, number> | undefined> {
-    try {
-      await ensurePositionsTable(this.pool);
-      return await readPositions(this.pool);
-    } catch (err) {
-      if (err instanceof PositionsTableMissing) throw err;
-      this.logger.error({ err: (err as Error).message }, 'journal: cannot read the flushed positions from the database yet; what the journal holds is queued once it can');
-      return undefined;
-    }
-  }
-
-  /**
-   * After a start without the database: once it answers, queues what the journal holds
-   * after each queue's stored position (including what was announced since the start),
-   * then starts the flushers and the purge.
-   */
-  private async finishRecovery(journal: Journal): Promise<void> {
-    for (let attempt = 1; this.stopping === undefined; attempt++) {
-      let positions: Map<QueueName, number>;
+  /** The stored journal positions; retries while the database cannot be reached. */
+  private async readJournalPositions(): Promise<Map<QueueName, number>> {
+    for (let attempt = 1; ; attempt++) {
       try {
         await ensurePositionsTable(this.pool);
-        positions = await readPositions(this.pool);
+        return await readPositions(this.pool);
       } catch (err) {
+        if (err instanceof PositionsTableMissing) throw err;
         const waitMs = Math.min(500 * attempt, 5_000);
-        if (attempt % 10 === 1) this.logger.warn({ err: (err as Error).message, attempt }, 'journal: still waiting for the database to queue what the journal holds');
-        await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
-        continue;
+        this.logger.error({ err: (err as Error).message, attempt, retryInMs: waitMs }, 'journal: cannot read the flushed positions from the database yet; waiting (nothing is answered before the journal is replayed)');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
-      if (this.stopping !== undefined) return;
-      journal.writeNow();
-      const result = recoverFromJournal({
-        dir: join(this.dir, 'journal'),
-        store: this.store,
-        sink: this.accounting,
-        checkpoint: Number.POSITIVE_INFINITY, // the peers are live: only the accounting is replayed
-        positions,
-        logger: this.logger,
-      });
-      journal.forward = true;
-      this.recovering = false;
-      this.accounting.setCommittedPositions(positions);
-      this.accounting.start();
-      this.purge.start();
-      this.logger.info({ positions: Object.fromEntries(positions), requeued: result.requeued, ms: Math.round(result.seconds * 1000) }, 'journal: queued what no flush had written');
-      return;
     }
   }
 
@@ -458,7 +411,6 @@ export class Tracker {
   private async checkpointed(journal: Journal, position: number, clean: boolean): Promise<void> {
     await writeCheckpoint(this.dir, position, clean);
     this.checkpointPosition = position;
-    if (this.recovering) return;
     const covered = await this.accounting.coveredPosition();
     if (covered === undefined) return;
     const removed = journal.removeThrough(Math.min(covered, this.checkpointPosition));
@@ -481,9 +433,7 @@ export class Tracker {
     clearTimeout(this.serializeTimer);
     await this.http.close();
     await this.purge.stop();
-    // Not yet replayed into the queues: flushing would mark the journal as written. It keeps everything.
-    const flush = this.recovering ? await this.accounting.stop(0, false) : await this.accounting.stop(Math.max(1_000, deadline - Date.now()));
-    if (this.recovering) this.logger.error('shutdown: the database never answered; the journal keeps every announce for the next start');
+    const flush = await this.accounting.stop(Math.max(1_000, deadline - Date.now()));
     if (!flush.complete) {
       this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
     }

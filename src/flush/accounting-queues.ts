@@ -336,14 +336,9 @@ export class AccountingQueues implements AccountingSink {
     return { complete, remaining };
   }
 
-  /** Stops the background flushers, then flushAll(timeoutMs) (unless `flush` is false: the report only). */
-  async stop(timeoutMs: number, flush = true): Promise<StopReport> {
+  /** Stops the background flushers, then flushAll(timeoutMs). */
+  async stop(timeoutMs: number): Promise<StopReport> {
     await Promise.all([...this.flushers.values()].map((flusher) => flusher.halt()));
-    if (!flush) {
-      const remaining = {} as Record<QueueName, QueueLeft>;
-      for (const [name, f] of this.flushers) remaining[name] = f.queue.summary();
-      return { complete: this.totalDepth() === 0, remaining };
-    }
     return this.flushAll(timeoutMs);
   }
 

@@ -292,11 +292,11 @@ export class AnnounceConnections {
     if (socket.isPaused() && !this.writing.has(socket)) socket.resume();
     if (pending !== undefined) this.serve(connection, pending);
     if (connection.nodeBusy || connection.forGood || socket.destroyed || socket.writableEnded) return;
-    if (connection.ended) socket.end();
-    else if (this.options.closing()) {
-      if (socket.writableLength === 0) socket.destroy();
-      else socket.end();
-    }
+    if (!connection.ended && !this.options.closing()) return;
+    // Answers the gate still holds go out (after their journal records) before the end.
+    this.letGo(socket);
+    if (connection.ended || socket.writableLength > 0) socket.end();
+    else socket.destroy();
   }
 
   /**
@@ -321,7 +321,10 @@ export class AnnounceConnections {
   private onEnd(connection: Owned): void {
     if (connection.forGood) connection.node!.push(null);
     else if (connection.nodeBusy) connection.ended = true;
-    else connection.socket.end();
+    else {
+      this.letGo(connection.socket);
+      connection.socket.end();
+    }
   }
 
   /** A client that pipelines without reading: stop reading until it does, and give up after writeMs. */

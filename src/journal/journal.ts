@@ -73,12 +73,6 @@ export class Journal implements AccountingSink, JournalPositionSource {
   private heldFrom = 0;
   private waiters: { position: number; resolve: () => void }[] = [];
   private unfitLogged = false;
-  /**
-   * Whether accounting calls go on to the queues. False while the tracker waits for the
-   * database to say what was flushed: the records alone keep them, and the replay then
-   * queues them in journal order.
-   */
-  forward = true;
 
   constructor(
     private readonly inner: AccountingSink,
@@ -126,7 +120,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
   // --- AccountingSink: forward, and note the call in the announce's record ---------------
 
   user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
-    if (this.forward) this.inner.user(userId, rawUp, rawDown, up, down);
+    this.inner.user(userId, rawUp, rawDown, up, down);
     const at = this.begin(Call.user);
     const b = this.buf;
     if (this.calls & (Call.history | Call.ip | Call.ip6)) {
@@ -141,7 +135,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
   }
 
   torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
-    if (this.forward) this.inner.torrent(torrentId, snatches, seeders, leechers, lastAction);
+    this.inner.torrent(torrentId, snatches, seeders, leechers, lastAction);
     const at = this.begin(Call.torrent);
     const b = this.buf;
     b.writeUInt32LE(torrentId >>> 0, at + Offset.torrentId);
@@ -165,7 +159,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     startTime: number,
     active: boolean,
   ): void {
-    if (this.forward) this.inner.transferHistory(userId, torrentId, rawUp, rawDown, deltaTime, deltaSeedTime, snatches, seeding, left, lastAnnounce, startTime, active);
+    this.inner.transferHistory(userId, torrentId, rawUp, rawDown, deltaTime, deltaSeedTime, snatches, seeding, left, lastAnnounce, startTime, active);
     const at = this.begin(Call.history);
     const b = this.buf;
     this.shared(at, 'transferHistory', userId, torrentId, rawUp, rawDown, lastAnnounce, startTime);
@@ -189,7 +183,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     lastAnnounce: number,
     startTime: number,
   ): void {
-    if (this.forward) this.inner.transferIp(userId, torrentId, ip, clientId, rawUp, rawDown, port, lastAnnounce, startTime);
+    this.inner.transferIp(userId, torrentId, ip, clientId, rawUp, rawDown, port, lastAnnounce, startTime);
     const at = this.begin(Call.ip);
     const b = this.buf;
     this.shared(at, 'transferIp', userId, torrentId, rawUp, rawDown, lastAnnounce, startTime);
@@ -210,7 +204,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     lastAnnounce: number,
     startTime: number,
   ): void {
-    if (this.forward) this.inner.transferIp6(userId, torrentId, addr16, clientId, rawUp, rawDown, port, lastAnnounce, startTime);
+    this.inner.transferIp6(userId, torrentId, addr16, clientId, rawUp, rawDown, port, lastAnnounce, startTime);
     const at = this.begin(Call.ip6);
     const b = this.buf;
     this.shared(at, 'transferIp', userId, torrentId, rawUp, rawDown, lastAnnounce, startTime);
@@ -220,7 +214,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
   }
 
   snatch(userId: number, torrentId: number, time: number): void {
-    if (this.forward) this.inner.snatch(userId, torrentId, time);
+    this.inner.snatch(userId, torrentId, time);
     const at = this.begin(Call.snatch);
     const b = this.buf;
     b.writeUInt32LE(userId >>> 0, at + Offset.userId);
@@ -229,7 +223,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
   }
 
   revive(torrentId: number): void {
-    if (this.forward) this.inner.revive(torrentId);
+    this.inner.revive(torrentId);
     const at = this.begin(Call.revive);
     this.buf.writeUInt32LE(torrentId >>> 0, at + Offset.torrentId);
   }
