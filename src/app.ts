@@ -9,9 +9,12 @@ import { isConfigurationRefusal, openPool } from './database/pool.js';
 import { redact } from './config/dsn.js';
 import { Reloader, type ReloadOptions } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
+import { ensurePositionsTable, PositionsTableMissing, readPositions, type JournalPositionSource } from './flush/positions.js';
+import type { QueueName } from './flush/tables.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { Journal, readCheckpoint, recoverFromJournal, writeCheckpoint } from './journal/index.js';
 import { Metrics } from './metrics/metrics.js';
 import { ClientAddressRules } from './protocol/address.js';
 import { CsvRecorder } from './recorder/csv-recorder.js';
@@ -86,6 +89,8 @@ export class Tracker {
   readonly pool: Pool;
   readonly reloader: Reloader;
   readonly accounting: AccountingQueues;
+  /** The crash journal (docs/crash-safety.md): undefined when journal.enabled is false or without cache files. */
+  readonly journal: Journal | undefined;
   readonly purge: PurgeJob;
   readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
@@ -96,6 +101,10 @@ export class Tracker {
   private reloadTimer: NodeJS.Timeout | undefined;
   private serializeTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<ShutdownReport> | undefined;
+  /** torrent-cache.bin was read without error (a checkpoint may describe it). */
+  private cacheLoaded = false;
+  /** The journal position the last written checkpoint reaches. */
+  private checkpointPosition = 0;
   private listening = false;
   private readonly startedAt = Date.now();
 
@@ -107,7 +116,20 @@ export class Tracker {
     this.clock = options.clock ?? Date.now;
     this.pool = options.pool ?? openPool(config.database.dsn);
     this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, options.reload);
-    this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, options.accounting);
+    // The checkpoints are the cache files: no cache files, no journal.
+    const journaled = config.journal.enabled && options.cache !== false;
+    const positions: JournalPositionSource | undefined = journaled
+      ? { appended: () => this.journal?.appended() ?? 0, durable: (p) => this.journal?.durable(p) ?? Promise.resolve() }
+      : undefined;
+    this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, { ...options.accounting, journal: positions });
+    this.journal = journaled
+      ? new Journal(this.accounting, {
+          dir: join(this.dir, 'journal'),
+          fdatasync: config.journal.fdatasync,
+          segmentBytes: config.journal.segment_bytes,
+          logger,
+        })
+      : undefined;
     this.metrics.watchQueues(() => this.accounting.depths());
     this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () =>
       Math.floor(this.clock() / 1000),
@@ -119,7 +141,7 @@ export class Tracker {
     this.ctx = createContext({
       store: this.store,
       config,
-      accounting: this.accounting,
+      accounting: this.journal ?? this.accounting,
       recorder: this.recorder ?? noRecorder,
       addresses: new ClientAddressRules(config.http.proxy_header, config.http.trusted_proxies, (header, from) =>
         logger.warn(
@@ -151,7 +173,16 @@ export class Tracker {
       logger,
       clock: this.clock,
     });
-    this.http = buildHttpServer({ ctx: this.ctx, config, metrics: this.metrics, logger, clock: this.clock, updates: this.updates, health: () => this.health() });
+    this.http = buildHttpServer({
+      ctx: this.ctx,
+      config,
+      metrics: this.metrics,
+      logger,
+      clock: this.clock,
+      updates: this.updates,
+      health: () => this.health(),
+      gate: this.journal,
+    });
   }
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */
@@ -170,6 +201,11 @@ export class Tracker {
           ? `first database load failed: answering "try again" until it succeeds (retrying every ${FIRST_LOAD_RETRY_SECONDS} s)`
           : 'first database load incomplete: serving the cache files\' data, retrying on schedule',
       );
+    }
+    if (this.journal !== undefined) {
+      await this.recoverJournal(this.journal);
+      // The recovery waited for the database: if the first load missed it, load now rather than answer "try again".
+      if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
     }
     const gcStarted = performance.now();
     collectGarbageNow();
@@ -192,10 +228,62 @@ export class Tracker {
     return address;
   }
 
+  /**
+   * Replays the journal over the checkpoint (the cache file just loaded): peers get the
+   * counters of their last answered announce, and what no committed flush covers is
+   * queued again (docs/crash-safety.md). Waits for the database, which alone says what
+   * was flushed; refuses to start when hayate_journal_positions is missing and cannot be made.
+   */
+  private async recoverJournal(journal: Journal): Promise<void> {
+    const positions = await this.readJournalPositions();
+    const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
+    const result = recoverFromJournal({
+      dir: join(this.dir, 'journal'),
+      store: this.store,
+      sink: this.accounting,
+      checkpoint: checkpoint?.position ?? 0,
+      positions,
+      logger: this.logger,
+    });
+    this.accounting.setCommittedPositions(positions);
+    const firstSeq = Math.max(result.lastSeq, checkpoint?.position ?? 0, ...positions.values()) + 1;
+    journal.start(firstSeq);
+    this.checkpointPosition = checkpoint?.position ?? 0;
+    this.logger.info(
+      {
+        checkpoint: checkpoint?.position ?? null,
+        positions: Object.fromEntries(positions),
+        replayed: result.replayed,
+        peersSet: result.peersSet,
+        requeued: result.requeued,
+        unknownTorrents: result.unknownTorrents,
+        nextRecord: firstSeq,
+        ms: Math.round(result.seconds * 1000),
+      },
+      'journal replayed',
+    );
+  }
+
+  /** The stored journal positions; retries while the database cannot be reached. */
+  private async readJournalPositions(): Promise<Map<QueueName, number>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensurePositionsTable(this.pool);
+        return await readPositions(this.pool);
+      } catch (err) {
+        if (err instanceof PositionsTableMissing) throw err;
+        const waitMs = Math.min(500 * attempt, 5_000);
+        this.logger.error({ err: (err as Error).message, attempt, retryInMs: waitMs }, 'journal: cannot read the flushed positions from the database yet; waiting (nothing is answered before the journal is replayed)');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
   /** Restores swarms (and users, so a restart can answer before the database does) from the cache files. */
   private async loadCache(): Promise<void> {
     const cached = await readCacheFiles(this.dir, { logger: this.logger });
     for (const error of cached.errors) this.logger.error({ error }, 'cache file unusable: starting without it');
+    this.cacheLoaded = !cached.errors.some((e) => e.includes('torrent-cache'));
     // IPv6 endpoints (peers6-cache.bin); with IPv6 off, IPv6-only peers (0.0.0.0 in the file) are dropped.
     let endpoints6: Ipv6EndpointRecord[] = [];
     if (this.config.announce.ipv6) {
@@ -297,19 +385,37 @@ export class Tracker {
     this.serializeTimer.unref();
   }
 
-  /** Writes the cache files now; failures are logged and counted, never thrown. */
-  async writeCache(): Promise<boolean> {
+  /**
+   * Writes the cache files now; failures are logged and counted, never thrown. With
+   * the journal, the files are a checkpoint: the journal position reached when the
+   * writer started goes beside them, and segments every queue and the checkpoint are
+   * past are removed. `clean`: every queue was flushed (a clean stop).
+   */
+  async writeCache(clean = false): Promise<boolean> {
     if (this.cacheWriter === undefined) return false;
     const end = this.metrics.serializationSeconds.startTimer();
     try {
-      await this.cacheWriter.write(this.store);
+      let position = 0;
+      await this.cacheWriter.write(this.store, () => {
+        position = this.journal?.appended() ?? 0;
+      });
       end();
+      if (this.journal !== undefined) await this.checkpointed(this.journal, position, clean);
       return true;
     } catch (err) {
       this.metrics.serializationFailures.inc();
       this.logger.error({ err: (err as Error).message, dir: this.dir }, 'writing the cache files failed');
       return false;
     }
+  }
+
+  private async checkpointed(journal: Journal, position: number, clean: boolean): Promise<void> {
+    await writeCheckpoint(this.dir, position, clean);
+    this.checkpointPosition = position;
+    const covered = await this.accounting.coveredPosition();
+    if (covered === undefined) return;
+    const removed = journal.removeThrough(Math.min(covered, this.checkpointPosition));
+    if (removed > 0) this.logger.debug({ removed, checkpoint: position, covered }, 'journal: old segments removed');
   }
 
   /**
@@ -332,7 +438,8 @@ export class Tracker {
     if (!flush.complete) {
       this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
     }
-    const cacheWritten = await this.writeCache();
+    const cacheWritten = await this.writeCache(flush.complete);
+    this.journal?.close();
     await this.recorder?.close();
     await this.reloader.idle();
     await this.pool.end().catch(() => undefined);

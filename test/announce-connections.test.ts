@@ -434,6 +434,26 @@ describe('announces read from the socket', () => {
     );
   });
 
+  it('answers a request that arrived in time while the event loop was held up past the read timeout', async () => {
+    const before = stats().connections;
+    const c = new Client(t.port);
+    try {
+      await eventually(() => (stats().connections > before ? true : undefined), 10_000, 'the connection to be accepted');
+      // The request reaches the kernel now; then this process (the tracker's too) is busy for
+      // longer than http.timeout.read (300 ms), as under a long collection or a starved CPU.
+      c.socket.write(Buffer.from(plain(announceTarget(40)), 'latin1'));
+      const until = Date.now() + 3 * t.tracker.config.http.timeout.read;
+      while (Date.now() < until) {
+        // held up
+      }
+      const [r] = await c.responses(1);
+      expect(isAnnounceAnswer(r!.body)).toBe(true);
+      expect(c.closed).toBe(false);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
   it('answers a request written one byte at a time', async () => {
     const c = new Client(t.port);
     try {

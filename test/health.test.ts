@@ -6,7 +6,13 @@ import { loadFixtures } from '../fixtures/load.js';
 import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
-import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
+import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Tracker } from '../src/app.js';
+import { defaultConfig } from '../src/config/config.js';
+import { createLogger } from '../src/log.js';
 
 /** A TCP relay to MariaDB on `port`, started when the test says the database is "back". */
 function relay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
@@ -58,7 +64,14 @@ describe('before the first load, and /health', () => {
     const port = await freePort();
     const root = new URL(inject('dbRootUrl'));
     const dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
-    running = await startTracker({ db, configure: (c) => (c.database.dsn = dsn) });
+    // Without the crash journal: the tracker listens before the database answers (with it, see below).
+    running = await startTracker({
+      db,
+      configure: (c) => {
+        c.database.dsn = dsn;
+        c.journal.enabled = false;
+      },
+    });
 
     const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 10, ip: '8.8.8.8' });
     const announce = await running.get(`/${users.normal.passkey}/announce${query}`);
@@ -115,7 +128,10 @@ describe('before the first load, and /health', () => {
     const second = await startTracker({
       db,
       dir,
-      configure: (c) => (c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`),
+      configure: (c) => {
+        c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+        c.journal.enabled = false;
+      },
     });
     try {
       // The cache files know users and torrents, not the approved clients: "try again", not "not approved".
@@ -132,4 +148,41 @@ describe('before the first load, and /health', () => {
       await second.close();
     }
   });
+
+  it('with the crash journal: nothing is answered until the database says what was flushed, retried until it does', async () => {
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const lines: string[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-health-'));
+    const config = defaultConfig();
+    config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+    config.journal.enabled = true;
+    const tracker = new Tracker({ config, dir, logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }) });
+    let started = false;
+    const starting = tracker.start({ host: '127.0.0.1', port: 0 }).then((address) => {
+      started = true;
+      return address;
+    });
+    try {
+      // Retrying (a transient outage never stops the start), and not listening meanwhile.
+      await eventually(() => (lines.filter((l) => l.includes('cannot read the flushed positions')).length >= 2 ? true : undefined), 20_000, 'two retries');
+      expect(started).toBe(false);
+      expect(lines.some((l) => l.includes('"listening"'))).toBe(false);
+      const back = await relay(port, root);
+      try {
+        const address = await starting;
+        const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 3), left: 10, ip: '8.8.8.8' });
+        const res = await getUrl(Number(new URL(address).port), `/${users.normal.passkey}/announce${query}`);
+        expect(res.body.toString('latin1')).toMatch(/^d8:completei/);
+        expect(tracker.health().status).toBe(200);
+      } finally {
+        await tracker.stop(5_000);
+        await back.close();
+      }
+    } finally {
+      if (!started) await tracker.stop(1_000).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+

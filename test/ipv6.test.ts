@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBencode, isDict, type BValue } from '../src/bencode/codec.js';
 import { ipv6Of, ipv6Param, ipv6Text, isPublicIPv6, mappedIPv4 } from '../src/protocol/ipv6.js';
-import { ipToString } from '../src/store/peer.js';
+import { purgeInactivePeers } from '../src/flush/purge.js';
+import { expireStaleEndpoint, ipToString } from '../src/store/peer.js';
 import { failure, harness, peerIdOf, text, type Harness } from './helpers/announce.js';
 import { DUAL_STACK_CASES, expectedCredit, interleavings, ROUNDS } from './helpers/dual-stack.js';
 
@@ -104,11 +105,16 @@ describe('IPv6 on', () => {
     // Seen over IPv4 only so far: IPv4 endpoints only (the IPv6-only seeder is not reachable).
     expect(compactPeers(overV4.body)).toEqual({ v4: ['8.8.8.2:50002'], v6: [] });
     expect(text(overV4.body)).not.toContain('6:peers6');
+    // User 3's IPv6-only client gets the IPv4 endpoint of an IPv4-only peer (IPv4 goes to everyone).
+    h.addUser(4);
+    h.announce({ peerId: peerIdOf('-DE2100-', 4), left: 100, port: 50004 }, { passkey: 'user4'.padEnd(32, 'x'), socket: '8.8.8.4' });
+    const v6only = h.announce({ peerId: peerIdOf('-TR4000-', 3), left: 0, port: 50003 }, { passkey: 'user3'.padEnd(32, 'x'), socket: '2a00:1450:4001::3' });
+    expect(compactPeers(v6only.body)).toEqual({ v4: ['8.8.8.1:51413', '8.8.8.4:50004'], v6: ['[2a00:1450:4001::2]:50002'] });
     const overV6 = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, port: 51413 }, { socket: V6 });
     // Both families now: the announce's family first, IPv4 only for a peer without IPv6.
-    expect(compactPeers(overV6.body)).toEqual({ v4: [], v6: ['[2a00:1450:4001::2]:50002', '[2a00:1450:4001::3]:50003'] });
+    expect(compactPeers(overV6.body)).toEqual({ v4: ['8.8.8.4:50004'], v6: ['[2a00:1450:4001::2]:50002', '[2a00:1450:4001::3]:50003'] });
     const again4 = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, port: 51413 }, { socket: '8.8.8.1' });
-    expect(compactPeers(again4.body)).toEqual({ v4: ['8.8.8.2:50002'], v6: ['[2a00:1450:4001::3]:50003'] });
+    expect(compactPeers(again4.body)).toEqual({ v4: ['8.8.8.2:50002', '8.8.8.4:50004'], v6: ['[2a00:1450:4001::3]:50003'] });
     // numwant counts peers across both lists.
     expect(compactPeers(h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, numwant: 1 }, { socket: V6 }).body).v6).toHaveLength(1);
     const one = compactPeers(h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, numwant: 1 }, { socket: '8.8.8.1' }).body);
@@ -116,7 +122,7 @@ describe('IPv6 on', () => {
 
     // User 2 never gets its own endpoints (either family), only user 1's and user 3's.
     const u2 = compactPeers(h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 100, port: 50002 }, { passkey: 'user2'.padEnd(32, 'x'), socket: V6B }).body);
-    expect(u2).toEqual({ v4: [], v6: ['[2a00:1450:4001::1]:51413', '[2a00:1450:4001::3]:50003'] });
+    expect(u2).toEqual({ v4: ['8.8.8.4:50004'], v6: ['[2a00:1450:4001::1]:51413', '[2a00:1450:4001::3]:50003'] });
   });
 
   it('gives ip strings of either family in the dictionary form', () => {
@@ -174,6 +180,32 @@ describe('IPv6 on', () => {
     h.announce({ uploaded: 40 }, { socket: V6 });
     expect(h.accounting.ips.map((r) => [ipToString(r.ip), r.rawUp])).toEqual([['127.0.0.1', 10]]);
     expect(h.ctx.announcesByFamily).toEqual({ ipv4: 0, ipv6: 3 });
+  });
+
+  it('stops handing out an endpoint its family has not refreshed for peer_inactivity (dropped by the purge)', () => {
+    const h = on();
+    h.addUser(2);
+    const t0 = 1_700_000_000;
+    const u2 = { passkey: 'user2'.padEnd(32, 'x') };
+    h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 9, port: 50002 }, { ...u2, socket: '8.8.8.2', now: t0 });
+    h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 9, port: 50002 }, { ...u2, socket: V6B, now: t0 });
+    h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: '8.8.8.1', now: t0 });
+    h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: V6, now: t0 });
+    // User 2's client keeps announcing over IPv6 only: its IPv4 endpoint goes stale.
+    const later = t0 + h.config.intervals.peer_inactivity + 60;
+    h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 9, port: 50002 }, { ...u2, socket: V6B, now: later });
+    h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: V6, now: later - 1 });
+    expect(purgeInactivePeers(h.store, h.accounting, later, h.config.intervals.peer_inactivity)).toBe(0);
+    // User 1's IPv4 announce now gets user 2's IPv6 endpoint, the stale IPv4 one is gone.
+    const body = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 9 }, { socket: '8.8.8.1', now: later });
+    expect(compactPeers(body.body)).toEqual({ v4: [], v6: ['[2a00:1450:4001::2]:50002'] });
+    const u2peer = h.torrent.leechers.peers.find((p) => p.userId === 2)!;
+    expect(u2peer.ip).toBe(0);
+    // And one whose IPv6 side went stale is an IPv4 peer again.
+    const mine = h.torrent.leechers.peers.find((p) => p.userId === 1)!;
+    expireStaleEndpoint(mine, later + 1);
+    expect(mine.v6).toBeUndefined();
+    expect(ipToString(mine.ip >>> 0)).toBe('8.8.8.1');
   });
 
   it('counts one snatch when a dual-stack client sends completed over both families', () => {

@@ -6,7 +6,7 @@ import { bodyOf, rawExchange } from './helpers/raw-http.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
 import { SITE_PASSWORD, awkwardHash, passkeyOf, rawurlencode, updatePath } from './helpers/update.js';
 
-type Source = 'users' | 'torrents';
+type Source = 'users' | 'torrents' | 'clients';
 
 /**
  * Holds a reload pass after it has read page `page` of `source` and before it applies
@@ -15,7 +15,7 @@ type Source = 'users' | 'torrents';
  */
 class PageGate {
   private armed: { source: Source; page: number; reached: () => void; release: Promise<void> } | undefined;
-  private pages: Record<Source, number> = { users: 0, torrents: 0 };
+  private pages: Record<Source, number> = { users: 0, torrents: 0, clients: 0 };
 
   hook = async (source: Source): Promise<void> => {
     const page = ++this.pages[source];
@@ -29,7 +29,7 @@ class PageGate {
 
   /** Arms the gate; resolves when the pass is held there, with the function that lets it go on. */
   hold(source: Source, page: number, start: () => Promise<boolean>): Promise<{ release: () => void; pass: Promise<boolean> }> {
-    this.pages = { users: 0, torrents: 0 };
+    this.pages = { users: 0, torrents: 0, clients: 0 };
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     return new Promise((resolve) => {
@@ -110,6 +110,18 @@ describe('a push racing a reload pass that read the tables before the site wrote
     last.release();
     expect(await last.pass).toBe(true);
     expect(await announce(users.other.passkey, seeder(hash, 12))).toMatch(/^d8:completei1e/);
+  });
+
+  it('a client prefix whitelisted by a push is not taken back by a clients list read before it', async () => {
+    const live = infoHashBytes(torrents.liveMusic);
+    const peerId = peerIdOf('-YY1000-', 21);
+    const { release, pass } = await gate.hold('clients', 1, () => t.tracker.reloader.reload());
+    await t.db.conn.query(`INSERT INTO approved_clients (id, peer_id, archived) VALUES (60, '-YY1', 0)`);
+    expect(await push('add_whitelist', 'peer_id=-YY1')).toBe('success');
+    expect(await announce(users.other.passkey, { ...seeder(live, 21), peerId })).toMatch(/^d8:complete/);
+    release();
+    expect(await pass).toBe(true);
+    expect(await announce(users.other.passkey, { ...seeder(live, 21), peerId })).toMatch(/^d8:complete/);
   });
 
   it('after the next full pass, memory equals the database again', async () => {

@@ -69,6 +69,27 @@ export interface AccountingSink {
 
   /** torrents.Status = 0 for a pruned torrent a seeder revived. */
   revive(torrentId: number): void;
+
+  /**
+   * The announce whose calls came just before is complete: its peer's state after it
+   * (absolute counters in bytes, times in unix seconds; place 0 stopped, 1 leecher,
+   * 2 seeder). Only the crash journal (src/journal/) needs it, to rebuild peers after
+   * a crash; queues ignore it.
+   */
+  announced?(
+    userId: number,
+    torrentId: number,
+    peerId: string,
+    ip: number,
+    port: number,
+    clientId: number,
+    startTime: number,
+    lastAnnounce: number,
+    uploaded: number | bigint,
+    downloaded: number | bigint,
+    left: number | bigint,
+    place: 0 | 1 | 2,
+  ): void;
 }
 
 /** Keeps every record in arrays, in call order. For tests and for running without a database writer. */

@@ -110,11 +110,13 @@ export class CacheWriter {
     private readonly options: CacheWriteOptions = {},
   ) {}
 
-  write(store: Store): Promise<CacheWriteResult> {
-    const next = this.last.then(
-      () => writeCacheFiles(this.dir, store, this.options),
-      () => writeCacheFiles(this.dir, store, this.options),
-    );
+  /** `onStart` runs when this write begins, before its first snapshot (the journal takes its checkpoint position there). */
+  write(store: Store, onStart?: () => void): Promise<CacheWriteResult> {
+    const run = (): Promise<CacheWriteResult> => {
+      onStart?.();
+      return writeCacheFiles(this.dir, store, this.options);
+    };
+    const next = this.last.then(run, run);
     this.last = next.catch(() => undefined);
     return next;
   }

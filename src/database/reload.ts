@@ -12,10 +12,11 @@ export interface ReloadOptions {
   /** Rows per keyset page; the loop yields to the event loop between pages. */
   pageSize?: number;
   /**
-   * Called after each page of users or torrents is read and before its rows are
-   * applied; the pass waits for it. Tests hold a pass here to race it with a push.
+   * Called after each page of users or torrents (and the approved clients) is read
+   * and before it is applied; the pass waits for it. Tests hold a pass here to race
+   * it with a push.
    */
-  pageHook?: (source: 'users' | 'torrents') => Promise<void> | void;
+  pageHook?: (source: 'users' | 'torrents' | 'clients') => Promise<void> | void;
 }
 
 /** Errors MariaDB gives at connection time: every source of the pass would get them too. */
@@ -288,6 +289,7 @@ export class Reloader {
   private async loadClients(): Promise<number> {
     const readAt = this.store.pushes.epoch;
     const clients = await readApprovedClients(this.pool);
+    if (this.pageHook !== undefined) await this.pageHook('clients');
     // A whitelist push read the table after this query was sent: its list is newer.
     if (this.store.pushes.clients <= readAt) this.store.approvedClients = clients;
     return clients.length;

@@ -60,6 +60,11 @@ export async function readPosition(pool: Pool, queue: QueueName): Promise<number
   return row === undefined ? 0 : Number(row.position);
 }
 
+/** The positions table is missing and this database user may not create it. */
+export class PositionsTableMissing extends Error {
+  override name = 'PositionsTableMissing';
+}
+
 /**
  * Makes sure the table exists: creates it when missing (CREATE TABLE IF NOT
  * EXISTS, which needs the CREATE privilege). Throws an Error whose message names
@@ -75,7 +80,7 @@ export async function ensurePositionsTable(pool: Pool): Promise<void> {
   try {
     await pool.query(CREATE_POSITIONS_TABLE);
   } catch (err) {
-    throw new Error(
+    throw new PositionsTableMissing(
       `table ${POSITIONS_TABLE} is missing and could not be created (${(err as Error).message}): ` +
         `run ${POSITIONS_MIGRATION} as the database owner, or set journal.enabled to false`,
     );

@@ -9,6 +9,7 @@ import type { Torrent } from '../store/types.js';
 import { Swarm } from '../store/swarm.js';
 import type { AccountingQueues } from './accounting-queues.js';
 import { Wakeable } from './wait.js';
+import { expireStaleEndpoint } from '../store/peer.js';
 import { yieldToLoop } from '../event-loop.js';
 
 /** Removes peers whose last announce is before the cutoff; returns how many. */
@@ -20,6 +21,8 @@ function purgeSwarm(swarm: Swarm, cutoff: number): number {
     if (peer.lastAnnounce < cutoff) {
       swarm.delete(Swarm.keyOf(peer));
       purged++;
+    } else if (peer.v6 !== undefined) {
+      expireStaleEndpoint(peer, cutoff);
     }
   }
   return purged;

@@ -42,8 +42,10 @@ export interface RoundStatements {
  * (rolled back when the connection dies) or committed without the tracker knowing
  * (what a lost COMMIT answer leaves). Unset in production: one lookup per round.
  */
+const COMMIT_PAUSE = process.env['HAYATE_TEST_COMMIT_PAUSE'];
+
 async function testPause(at: 'before' | 'after'): Promise<void> {
-  const value = process.env['HAYATE_TEST_COMMIT_PAUSE'];
+  const value = COMMIT_PAUSE;
   if (value === undefined || !value.startsWith(`${at}:`)) return;
   const { writeFileSync } = await import('node:fs');
   writeFileSync(value.slice(at.length + 1), String(process.pid));
@@ -74,7 +76,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
     }
     if (round.last !== undefined) await conn.query({ sql: round.last, timeout: options.statementTimeoutMs });
     if (round.beforeCommit !== undefined) await round.beforeCommit();
-    await testPause('before');
+    if (COMMIT_PAUSE !== undefined) await testPause('before');
     try {
       await conn.query({ sql: 'COMMIT', timeout: options.statementTimeoutMs });
     } catch (err) {
@@ -84,7 +86,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
       }
       throw err;
     }
-    await testPause('after');
+    if (COMMIT_PAUSE !== undefined) await testPause('after');
     reusable = true;
     return affected;
   } catch (err) {

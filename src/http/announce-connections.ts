@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { RequestStats } from '../metrics/metrics.js';
+import type { AnswerGate } from './answer-gate.js';
 import type { UpdateConnections } from './update-connections.js';
 import { emptyHead, readRequestHead, Route, type AnnounceHead, type HeadLimits } from './request-head.js';
 
@@ -31,6 +32,8 @@ export interface AnnounceConnectionOptions extends HeadLimits {
    * across reads), read beside it (update-connections.ts); absent when the API is off.
    */
   updates?: Pick<UpdateConnections, 'claims' | 'adopt'>;
+  /** When set, a read's answers are held until the crash journal holds their records (answer-gate.ts). */
+  gate?: AnswerGate | undefined;
 }
 
 type ConnectionListener = (this: Server, socket: Socket | Duplex) => void;
@@ -53,6 +56,20 @@ interface Owned {
   ended: boolean;
   /** Node reads every byte from now on (a request this path could not frame came after Node's side was made). */
   forGood: boolean;
+  /** Reads so far: a timeout checks it did not come while the event loop was held up (onTimeout). */
+  reads: number;
+  /** answered(this connection), made once: what follows a read's answers once the gate lets them out. */
+  afterAnswers: () => void;
+}
+
+/** What is left to do after a read's answers are written. */
+const enum Left {
+  /** answered(): idle timing and the write watch. */
+  answered,
+  /** end the connection (Connection: close, or shutting down). */
+  end,
+  /** The rest went to Node or the update API (the gate was let go first). */
+  handedOver,
 }
 
 /**
@@ -126,14 +143,13 @@ export class AnnounceConnections {
       pending: undefined,
       ended: false,
       forGood: false,
+      reads: 0,
+      afterAnswers: () => this.answered(connection),
     };
     this.owned.add(connection);
     const listeners = {
       data: (chunk: Buffer) => this.onData(connection, chunk),
-      timeout: () => {
-        if (connection.forGood) connection.node!.emit('timeout');
-        else socket.destroy();
-      },
+      timeout: () => this.onTimeout(connection),
       end: () => this.onEnd(connection),
       error: () => socket.destroy(),
       close: () => {
@@ -151,6 +167,7 @@ export class AnnounceConnections {
   }
 
   private onData(connection: Owned, chunk: Buffer): void {
+    connection.reads++;
     if (connection.forGood) {
       if (!connection.node!.push(chunk)) connection.socket.pause();
       return;
@@ -164,6 +181,31 @@ export class AnnounceConnections {
 
   /** Answers the requests in `chunk` in order, until one goes to Node. */
   private serve(connection: Owned, chunk: Buffer): void {
+    const gate = this.options.gate;
+    if (gate === undefined) {
+      const left = this.serveRead(connection, chunk);
+      if (left === Left.answered) this.answered(connection);
+      else if (left === Left.end) connection.socket.end();
+      return;
+    }
+    // The crash journal: this read's answers stay corked until the records of their announces are written.
+    gate.hold(connection.socket);
+    const left = this.serveRead(connection, chunk);
+    if (left !== Left.handedOver) gate.release(connection.socket, left === Left.answered ? connection.afterAnswers : endSocket);
+  }
+
+  /**
+   * Before Node (or the update API) may write to, end or destroy the socket: the answers
+   * already written go out now, after their journal records (written synchronously).
+   */
+  private letGo(socket: Socket): void {
+    const gate = this.options.gate;
+    if (gate === undefined) return;
+    gate.writeNow();
+    socket.uncork();
+  }
+
+  private serveRead(connection: Owned, chunk: Buffer): Left {
     const { socket } = connection;
     const head = this.head;
     let at = 0;
@@ -173,17 +215,19 @@ export class AnnounceConnections {
         const rest = at === 0 ? chunk : chunk.subarray(at);
         const updates = this.options.updates;
         // Only while Node has never seen the connection: once it has, it keeps its state.
+        this.letGo(socket);
         if (updates !== undefined && connection.node === undefined && updates.claims(rest)) {
           this.release(connection);
           updates.adopt(socket, rest);
         } else {
           this.handOver(connection, rest);
         }
-        return;
+        return Left.handedOver;
       }
       if (head.route === Route.Other) {
+        this.letGo(socket);
         this.handRequest(connection, chunk.subarray(at, next), next < chunk.length ? chunk.subarray(next) : undefined);
-        return;
+        return Left.handedOver;
       }
       at = next;
       const scrape = head.route === Route.Scrape;
@@ -192,13 +236,10 @@ export class AnnounceConnections {
         : this.answer(head.passkey, head.target, head.proxyValue, head.forwardedFor, socket.remoteAddress);
       const close = head.close || this.options.closing();
       socket.write(scrape ? this.scrapeResponse(body, close) : this.response(body, close));
-      if (close) {
-        // Whatever else the client sent is not read (as Node does after Connection: close).
-        socket.end();
-        return;
-      }
+      // Whatever else the client sent is not read (as Node does after Connection: close).
+      if (close) return Left.end;
     }
-    this.answered(connection);
+    return Left.answered;
   }
 
   /** After answers written on the socket: keep-alive idle timing, and the write watch. */
@@ -256,6 +297,24 @@ export class AnnounceConnections {
       if (socket.writableLength === 0) socket.destroy();
       else socket.end();
     }
+  }
+
+  /**
+   * The read or keep-alive idle timeout. After the event loop was held up (a long
+   * collection, a starved process) timers run before the loop reads the sockets, so a
+   * client whose request arrived in time would be cut: the verdict waits until after
+   * this turn's reads (setImmediate runs after the poll phase).
+   */
+  private onTimeout(connection: Owned): void {
+    if (connection.forGood) {
+      connection.node!.emit('timeout');
+      return;
+    }
+    const reads = connection.reads;
+    setImmediate(() => {
+      const { socket } = connection;
+      if (connection.reads === reads && !connection.nodeBusy && !socket.destroyed) socket.destroy();
+    });
   }
 
   /** The client half-closed: what it sent is answered, then the connection ends (Node's httpAllowHalfOpen = false). */
@@ -415,3 +474,7 @@ class NodeSide extends Duplex {
     callback(error);
   }
 }
+
+const endSocket = (socket: Socket): void => {
+  socket.end();
+};

@@ -9,6 +9,7 @@ import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
+import type { AnswerGate } from './answer-gate.js';
 import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
 import { parseTrackerQuery } from '../protocol/query.js';
 import { UpdateConnections, type UpdateHandler } from './update-connections.js';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   logger: Logger;
   /** Unix milliseconds; injectable for tests. */
   clock?: () => number;
+  /** The crash journal: announce answers go out only once it holds their records. */
+  gate?: AnswerGate | undefined;
   /** GET /health's status and JSON body (load balancers, monitoring); without it /health is a 404. */
   health?: () => { status: number; body: unknown };
   /** The update API (src/update/); absent or not enabled: /<x>/update is a 404. */
@@ -92,6 +95,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         idleMs: timeouts.idle * 1000,
         writeMs: timeouts.write,
         closing: () => closing,
+        gate: deps.gate,
         updates:
           updates === undefined
             ? undefined
@@ -197,6 +201,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const url = req.url;
     if (req.method !== 'GET' || url === undefined || trackerPath(url, pathMatch) !== TrackerPath.Announce) return false;
     const body = answerAnnounceSafely(pathMatch.passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
+    deps.gate?.writeNow(); // Node's response cannot be held like the socket path's: the record is written first
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
     res.writeHead(
@@ -218,7 +223,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const path = trackerPath(url, pathMatch);
     if (path === TrackerPath.Announce) {
       const passkey = pathMatch.passkey;
-      return reply.type(TEXT).send(announceBody(passkey, url, proxyValueOf(request.raw), forwardedForOf(request.raw), request.raw.socket?.remoteAddress));
+      const body = announceBody(passkey, url, proxyValueOf(request.raw), forwardedForOf(request.raw), request.raw.socket?.remoteAddress);
+      deps.gate?.writeNow();
+      return reply.type(TEXT).send(body);
     }
     if (path === TrackerPath.Scrape && config.enable_scrape) return reply.type(TEXT).send(scrapeBody(pathMatch.passkey, url));
     stats.other++;

@@ -29,10 +29,13 @@ export function ipv6Of(text: string): string | undefined {
   const right = (gap === -1 ? [] : groups(head.slice(gap + 2))).concat(tail);
   for (let i = 0; i < left.length; i++) words[i] = left[i]!;
   for (let i = 0; i < right.length; i++) words[8 - right.length + i] = right[i]!;
-  let out = '';
-  for (const w of words) out += String.fromCharCode(w >>> 8, w & 0xff);
-  return out;
+  // Written into bytes and read back as one flat string: a concatenation would be a rope,
+  // flattened (and copied) by the first charCodeAt of every answer that hands it out.
+  for (let i = 0; i < 8; i++) ADDR_SCRATCH.writeUInt16BE(words[i]!, i * 2);
+  return ADDR_SCRATCH.toString('latin1', 0, 16);
 }
+
+const ADDR_SCRATCH = Buffer.alloc(16);
 
 /** RFC 5952 text of 16 address bytes: lower case, the longest run of two or more zero words as `::`. */
 export function ipv6Text(addr16: string): string {

@@ -86,6 +86,21 @@ export function newPeer(
   };
 }
 
+/**
+ * Drops the endpoint of a dual-stack peer (still active) that its family has not refreshed
+ * since `cutoff` (the client lost that family): run by the purge, so answers need not read
+ * the last-seen times. A peer left with its IPv4 endpoint only is a plain IPv4 peer again.
+ */
+export function expireStaleEndpoint(peer: Peer, cutoff: number): void {
+  const v6 = peer.v6;
+  if (v6 === undefined) return;
+  if (v6.seen6 < cutoff) {
+    if (peer.ip !== 0) peer.v6 = undefined;
+  } else if (peer.ip !== 0 && v6.seen4 < cutoff) {
+    peer.ip = 0;
+  }
+}
+
 /** The 20-byte peer_id (latin1), made from the key when an answer, a file or a dump needs it. */
 export function peerIdOf(peer: Peer): string {
   return peer.key.slice(4);

@@ -362,6 +362,21 @@ function updateSwarm(
       peer.startTime,
     );
   }
+  // The peer as it now stands, for the crash journal (what the swarm holds: a stale dual-stack report keeps older counters).
+  accounting.announced?.(
+    user.id,
+    torrent.id,
+    peerId,
+    peer.ip,
+    peer.port,
+    clientId,
+    peer.startTime,
+    now,
+    active ? to.uploaded(peer) : uploaded,
+    active ? to.downloaded(peer) : downloaded,
+    active ? to.left(peer) : left,
+    active ? (to === torrent.seeders ? 2 : 1) : 0,
+  );
   if (uploaded > 0 || downloaded > 0) {
     if (from6) ctx.recorder.record(now, torrent.id, user.id, 0, port, event, uploaded, downloaded, left, endpoints.addr6);
     else ctx.recorder.record(now, torrent.id, user.id, ip, port, event, uploaded, downloaded, left);
@@ -382,12 +397,15 @@ function updateSwarm(
   }
 
   if (endpoints !== undefined) {
-    // The asker is given the families it has been seen on, its announce's family first.
+    // IPv4 endpoints go to every asker: every client reads `peers`, and a client announcing
+    // over IPv6 mostly has IPv4 too (dual-stack, or NAT64/464XLAT on IPv6-only networks).
+    // IPv6 endpoints go to askers seen over IPv6 (or with ipv6=): one that only ever
+    // announces over IPv4 to a dual-stack tracker most likely has no IPv6 route. A peer with
+    // both endpoints is given by the family of this announce.
     const cutoff = now - config.intervals.peer_inactivity;
     const v6 = peer.v6;
-    const has4 = peer.ip !== 0 && (v6 === undefined || v6.seen4 >= cutoff);
     const has6 = v6 !== undefined && v6.seen6 >= cutoff;
-    const picker = PICKER.reset(has4, has6, endpoints.family, cutoff);
+    const picker = PICKER.reset(true, has6, endpoints.family);
     const chosen = choosePeers(torrent.seeders, torrent.leechers, user.id, seeding, numwant, ctx.random, picker);
     if (q.compact) return { body: compactAnswerDual(seeders, snatched, leechers, interval, minInterval, chosen, picker.families), failed: false };
     const b = scratchFor(0);
@@ -501,8 +519,10 @@ function compactAnswerDual(
     for (let i = 0; i < peers.length; i++) {
       if (families[i] !== 6) continue;
       const v6 = peers[i]!.v6!;
-      at += b.write(v6.addr, at, 16, 'latin1');
-      at = b.writeUInt16BE(v6.port, at);
+      const addr = v6.addr;
+      // Byte by byte: Buffer#write is a native call per peer (most of this function's time).
+      for (let k = 0; k < 16; k++) b[at + k] = addr.charCodeAt(k);
+      at = b.writeUInt16BE(v6.port, at + 16);
     }
   }
   b[at++] = 0x65; // 'e' ends the dictionary

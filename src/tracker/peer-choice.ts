@@ -17,7 +17,6 @@ export function samplePeers(
   out: Peer[],
   random: () => number,
   usersSeen?: UserSet,
-  endpoints?: EndpointPicker,
 ): void {
   const peers = swarm.peers;
   // Look at a bounded number of peers: a swarm mostly of ineligible peers (one user's thousands of
@@ -28,12 +27,35 @@ export function samplePeers(
     const j = i + Math.floor(random() * (peers.length - i));
     swarm.swap(i, j);
     const peer = peers[i]!;
-    if (peer.userId === userId) continue;
-    if (endpoints === undefined) {
-      if (peer.port < 1024) continue;
-    } else if (endpoints.pick(peer) === 0) continue;
+    if (peer.userId === userId || peer.port < 1024) continue;
+    if (usersSeen !== undefined && !usersSeen.add(peer.userId)) continue;
+    out.push(peer);
+  }
+}
+
+/**
+ * samplePeers with `announce.ipv6` on: eligibility is the endpoint `endpoints` picks (and
+ * notes in endpoints.families). A function of its own so that the IPv4-only path above
+ * stays the small function V8 inlines into choosePeers.
+ */
+export function samplePeersDual(
+  swarm: Swarm,
+  userId: number,
+  want: number,
+  out: Peer[],
+  random: () => number,
+  usersSeen: UserSet | undefined,
+  endpoints: EndpointPicker,
+): void {
+  const peers = swarm.peers;
+  const n = Math.min(peers.length, examineLimit(want));
+  for (let i = 0; i < n && out.length < want; i++) {
+    const j = i + Math.floor(random() * (peers.length - i));
+    swarm.swap(i, j);
+    const peer = peers[i]!;
+    if (peer.userId === userId || endpoints.pick(peer) === 0) continue;
     if (usersSeen !== undefined && !usersSeen.add(peer.userId)) {
-      if (endpoints !== undefined) endpoints.families.pop();
+      endpoints.families.pop();
       continue;
     }
     out.push(peer);
@@ -60,42 +82,53 @@ export function choosePeers(
 ): Peer[] {
   const out: Peer[] = [];
   if (want <= 0) return out;
-  if (!seeding && seeders.size > 0) samplePeers(seeders, userId, want, out, random, seenUsers.clear(examineLimit(want)), endpoints);
-  samplePeers(leechers, userId, want, out, random, undefined, endpoints);
+  if (endpoints !== undefined) {
+    if (!seeding && seeders.size > 0) samplePeersDual(seeders, userId, want, out, random, seenUsers.clear(examineLimit(want)), endpoints);
+    samplePeersDual(leechers, userId, want, out, random, undefined, endpoints);
+    return out;
+  }
+  if (!seeding && seeders.size > 0) samplePeers(seeders, userId, want, out, random, seenUsers.clear(examineLimit(want)));
+  samplePeers(leechers, userId, want, out, random);
   return out;
 }
 
 /**
  * With `announce.ipv6` on (SPEC §13): which endpoint of a peer to hand out, one per peer,
  * so numwant counts peers across `peers` and `peers6`. The asker is given endpoints of the
- * families it has been seen on (an address of a family is proof it can use it), preferring
- * the family of this announce; endpoints not refreshed since `cutoff`, and ports below 1024,
- * are never given. `families[i]` is the family (4 or 6) chosen for the i-th peer chosen.
+ * families the caller allows (want4, want6), a peer with both by the `prefer`red family;
+ * ports below 1024 are never given.
+ * `families[i]` is the family (4 or 6) chosen for the i-th peer chosen.
  */
 export class EndpointPicker {
   want4 = true;
   want6 = false;
   prefer: 4 | 6 = 4;
-  /** Unix seconds: an endpoint last refreshed before this is not handed out. */
-  cutoff = 0;
   readonly families: Array<4 | 6> = [];
 
   /** Starts a new answer. */
-  reset(want4: boolean, want6: boolean, prefer: 4 | 6, cutoff: number): this {
+  reset(want4: boolean, want6: boolean, prefer: 4 | 6): this {
     this.want4 = want4;
     this.want6 = want6;
     this.prefer = prefer;
-    this.cutoff = cutoff;
     this.families.length = 0;
     return this;
   }
 
-  /** Chooses the peer's endpoint and notes it in `families`; 0 (nothing noted) when none will do. */
+  /**
+   * Chooses the peer's endpoint and notes it in `families`; 0 (nothing noted) when none will
+   * do. An IPv4 endpoint of the preferred family is taken without reading the IPv6 side (a
+   * memory load per examined peer: most of the cost of choosing with IPv6 on); endpoints a
+   * family stopped refreshing are dropped by the purge (expireStaleEndpoint).
+   */
   pick(peer: Peer): 0 | 4 | 6 {
+    const has4 = this.want4 && peer.ip !== 0 && peer.port >= 1024;
+    if (has4 && (this.prefer === 4 || !this.want6)) {
+      this.families.push(4);
+      return 4;
+    }
     const v6 = peer.v6;
-    const has4 = this.want4 && peer.ip !== 0 && peer.port >= 1024 && (v6 === undefined || v6.seen4 >= this.cutoff);
-    const has6 = this.want6 && v6 !== undefined && v6.port >= 1024 && v6.seen6 >= this.cutoff;
-    const family = has4 && has6 ? this.prefer : has4 ? 4 : has6 ? 6 : 0;
+    const has6 = this.want6 && v6 !== undefined && v6.port >= 1024;
+    const family = has6 ? 6 : has4 ? 4 : 0;
     if (family !== 0) this.families.push(family);
     return family;
   }

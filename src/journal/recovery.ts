@@ -1,0 +1,262 @@
+/**
+ * Start after a crash: replay the journal over the checkpoint (docs/crash-safety.md).
+ *
+ * - Peers: every record after the checkpoint sets its peer (absolute counters,
+ *   place, address, times), so the next announce's delta starts where the last
+ *   answered one ended.
+ * - Accounting: a record after a queue's stored position is queued again for that
+ *   queue (its flush never committed it); one at or before it is skipped.
+ * - A torn or damaged record ends the replay: it is logged with its file and
+ *   offset, the segment is cut there, and everything before it is recovered.
+ */
+import { ftruncateSync, openSync, closeSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AccountingSink } from '../accounting/sink.js';
+import type { QueueName } from '../flush/tables.js';
+import type { Logger } from '../log.js';
+import { newPeer, peerKey } from '../store/peer.js';
+import type { Store } from '../store/store.js';
+import { swarmToAdd, type Torrent } from '../store/types.js';
+import { listSegments } from './journal.js';
+import { Call, Flag, Offset, RECORD_SIZE, readCounter, readSegmentHeader, recordIntact, SEGMENT_HEADER_SIZE } from './record.js';
+
+export interface RecoveryInput {
+  /** The journal folder. */
+  dir: string;
+  store: Store;
+  /** Where records are queued again: the accounting queues themselves (not the journal). */
+  sink: AccountingSink;
+  /** Peers in the store reflect every record up to this (0: no checkpoint; every record is replayed). */
+  checkpoint: number;
+  /** Per queue, the position its committed flushes cover (hayate_journal_positions; 0 when absent). */
+  positions: ReadonlyMap<QueueName, number>;
+  logger: Logger;
+}
+
+export interface RecoveryResult {
+  /** The last intact record's sequence number (or the position the journal's files reach); 0 without any. */
+  lastSeq: number;
+  /** Records read after the replay's start. */
+  replayed: number;
+  /** Records that set a peer (after the checkpoint). */
+  peersSet: number;
+  /** Records queued again, per queue. */
+  requeued: Record<QueueName, number>;
+  /** Records whose torrent is no longer loaded (their peers are not restored; their accounting is). */
+  unknownTorrents: number;
+  /** The first damaged or torn record, if any. */
+  damaged?: { file: string; offset: number; reason: string };
+  /** The oldest record the replay needed is missing (segments removed or lost): from, first available. */
+  gap?: { needed: number; firstAvailable: number };
+  seconds: number;
+}
+
+/** Replays the journal in `dir` into the store and the queues. Synchronous (start-up, before listening). */
+export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
+  const started = performance.now();
+  const { dir, store, sink, checkpoint, positions, logger } = input;
+  const p = (q: QueueName): number => positions.get(q) ?? 0;
+  const pUsers = p('users');
+  const pTorrents = p('torrents');
+  const pHistory = p('transfer_history');
+  const pIps = p('transfer_ips');
+  const pSnatches = p('snatches');
+  const pRevivals = p('revivals');
+  const pIps6 = p('transfer_ips6');
+  const from = Math.min(checkpoint, pUsers, pTorrents, pHistory, pIps, pSnatches, pRevivals, pIps6) + 1;
+  const result: RecoveryResult = {
+    lastSeq: 0,
+    replayed: 0,
+    peersSet: 0,
+    requeued: { users: 0, torrents: 0, transfer_history: 0, transfer_ips: 0, snatches: 0, revivals: 0, transfer_ips6: 0 },
+    unknownTorrents: 0,
+    seconds: 0,
+  };
+  let byId: Map<number, Torrent> | undefined;
+  const torrentOf = (id: number): Torrent | undefined => {
+    if (byId === undefined) {
+      byId = new Map();
+      for (const t of store.torrents.values()) byId.set(t.id, t);
+    }
+    return byId.get(id);
+  };
+
+  const segments = listSegments(dir);
+  for (let s = 0; s < segments.length; s++) {
+    const { first, name } = segments[s]!;
+    const next = segments[s + 1]?.first;
+    result.lastSeq = Math.max(result.lastSeq, first - 1);
+    if (next !== undefined && next <= from) continue; // wholly before what the replay needs
+    const path = join(dir, name);
+    const buf = readFileSync(path);
+    let damaged: string | undefined;
+    let offset = SEGMENT_HEADER_SIZE;
+    try {
+      const named = readSegmentHeader(buf, name);
+      if (named !== first) throw new Error(`${name}: header names first record ${named}`);
+    } catch (err) {
+      damaged = (err as Error).message;
+      offset = 0;
+    }
+    if (s === 0 && first > from && (checkpoint > 0 || first > 1)) result.gap = { needed: from, firstAvailable: first };
+    let seq = first;
+    for (; damaged === undefined && offset < buf.length; offset += RECORD_SIZE, seq++) {
+      if (offset + RECORD_SIZE > buf.length) {
+        damaged = `torn record: ${buf.length - offset} of ${RECORD_SIZE} bytes`;
+        break;
+      }
+      if (!recordIntact(buf, offset)) {
+        damaged = 'record fails its checksum';
+        break;
+      }
+      result.lastSeq = seq;
+      if (seq < from) continue;
+      result.replayed++;
+      replayRecord(buf, offset, seq);
+    }
+    if (damaged !== undefined) {
+      result.damaged = { file: name, offset, reason: damaged };
+      logger.error(
+        { file: join(dir, name), offset, reason: damaged, recoveredThrough: result.lastSeq },
+        'journal: damaged or torn record; everything before it is recovered, the segment is cut there',
+      );
+      cutAt(path, offset, logger);
+      // Later segments would follow a hole: set aside, never replayed.
+      for (const later of segments.slice(s + 1)) {
+        renameSync(join(dir, later.name), join(dir, `${later.name}.damaged`));
+        logger.error({ file: later.name }, 'journal: segment after a damaged one set aside (.damaged)');
+      }
+      break;
+    }
+  }
+  if (result.gap !== undefined) {
+    logger.error(result.gap, 'journal: records the replay needs are missing (journal folder removed or damaged?): what they held is not restored');
+  }
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+
+  function replayRecord(b: Buffer, at: number, seq: number): void {
+    const calls = b[at + Offset.calls]!;
+    const flags = b[at + Offset.flags]!;
+    const userId = b.readUInt32LE(at + Offset.userId);
+    const torrentId = b.readUInt32LE(at + Offset.torrentId);
+    const now = b.readUInt32LE(at + Offset.now);
+    const startTime = b.readDoubleLE(at + Offset.startTime);
+    const rawUp = b.readDoubleLE(at + Offset.rawUp);
+    const rawDown = b.readDoubleLE(at + Offset.rawDown);
+    const torrent = torrentOf(torrentId);
+    if (torrent === undefined) result.unknownTorrents++;
+
+    if (calls & Call.revive && seq > pRevivals) {
+      sink.revive(torrentId);
+      result.requeued.revivals++;
+    }
+    if (calls & Call.revive && torrent !== undefined && torrent.status === 1) torrent.status = 0;
+    if (calls & Call.snatch && seq > pSnatches) {
+      sink.snatch(userId, torrentId, now);
+      result.requeued.snatches++;
+    }
+    if (calls & Call.torrent && seq > pTorrents) {
+      const snatches = b.readUInt16LE(at + Offset.torrentSnatches);
+      sink.torrent(torrentId, snatches, b.readUInt32LE(at + Offset.seeders), b.readUInt32LE(at + Offset.leechers), b.readDoubleLE(at + Offset.lastAction));
+      result.requeued.torrents++;
+      // The loaded Snatched count lacks what no flush wrote.
+      if (torrent !== undefined) torrent.snatched += snatches;
+    }
+    if (calls & Call.history && seq > pHistory) {
+      sink.transferHistory(
+        userId,
+        torrentId,
+        rawUp,
+        rawDown,
+        b.readUInt32LE(at + Offset.deltaTime),
+        b.readUInt32LE(at + Offset.deltaSeedTime),
+        b.readUInt16LE(at + Offset.historySnatches),
+        (flags & Flag.historySeeding) !== 0,
+        b.readDoubleLE(at + Offset.remaining),
+        now,
+        startTime,
+        (flags & Flag.historyActive) !== 0,
+      );
+      result.requeued.transfer_history++;
+    }
+    if (calls & Call.user && seq > pUsers) {
+      sink.user(userId, rawUp, rawDown, b.readDoubleLE(at + Offset.up), b.readDoubleLE(at + Offset.down));
+      result.requeued.users++;
+    }
+    if (calls & Call.ip && seq > pIps) {
+      sink.transferIp(
+        userId,
+        torrentId,
+        b.readUInt32LE(at + Offset.rowIp),
+        b.readUInt32LE(at + Offset.clientId),
+        rawUp,
+        rawDown,
+        b.readUInt16LE(at + Offset.port),
+        now,
+        startTime,
+      );
+      result.requeued.transfer_ips++;
+    }
+    if (calls & Call.ip6 && seq > pIps6) {
+      sink.transferIp6(
+        userId,
+        torrentId,
+        b.toString('latin1', at + Offset.addr6, at + Offset.addr6 + 16),
+        b.readUInt32LE(at + Offset.clientId),
+        rawUp,
+        rawDown,
+        b.readUInt16LE(at + Offset.port),
+        now,
+        startTime,
+      );
+      result.requeued.transfer_ips6++;
+    }
+
+    if (seq <= checkpoint || torrent === undefined || (flags & Flag.incomplete) !== 0) return;
+    result.peersSet++;
+    if (calls & Call.torrent) {
+      const lastAction = b.readDoubleLE(at + Offset.lastAction);
+      if (lastAction > torrent.lastAction) torrent.lastAction = lastAction;
+    }
+    const key = peerKey(userId, b.toString('latin1', at + Offset.peerId, at + Offset.peerId + 20));
+    let from = torrent.leechers;
+    let peer = from.get(key);
+    if (peer === undefined) {
+      from = torrent.seeders;
+      peer = from.get(key);
+    }
+    if ((flags & Flag.peerPresent) === 0) {
+      if (peer !== undefined) from.delete(key);
+      return;
+    }
+    const seeding = (flags & Flag.peerSeeding) !== 0;
+    const uploaded = readCounter(b, at + Offset.uploaded, flags, Flag.uploadedBig);
+    const downloaded = readCounter(b, at + Offset.downloaded, flags, Flag.downloadedBig);
+    const left = readCounter(b, at + Offset.left, flags, Flag.leftBig);
+    const v6 = peer?.v6; // a dual-stack peer's IPv6 side comes from the checkpoint (not journaled)
+    if (peer !== undefined) from.delete(key);
+    // A new object each time keeps the one shape newPeer gives every peer (small-integer fields).
+    const fresh = newPeer(key, userId, b.readUInt32LE(at + Offset.ip), b.readUInt16LE(at + Offset.port), startTime, now, b.readUInt32LE(at + Offset.clientId));
+    fresh.v6 = v6;
+    swarmToAdd(torrent, seeding).add(fresh, uploaded, downloaded, left);
+  }
+}
+
+/** Cuts a segment at its first bad byte so the next start does not meet it again. */
+function cutAt(path: string, offset: number, logger: Logger): void {
+  try {
+    if (offset < SEGMENT_HEADER_SIZE) {
+      unlinkSync(path);
+      return;
+    }
+    const fd = openSync(path, 'r+');
+    try {
+      ftruncateSync(fd, offset);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    logger.error({ err: (err as Error).message, path }, 'journal: could not cut the damaged segment');
+  }
+}
