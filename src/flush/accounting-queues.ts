@@ -130,6 +130,7 @@ export class AccountingQueues implements AccountingSink {
   }
 
   // --- AccountingSink (hot path) ---------------------------------------------
+  // slot() returns a row the queue has just allocated, so `at + column` is inside values (the `!`s).
 
   user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
     if (rawUp === 0 && rawDown === 0 && up === 0 && down === 0) return;
@@ -137,10 +138,10 @@ export class AccountingQueues implements AccountingSink {
     const q = this.users;
     const at = q.slot(userId) * q.valueWidth;
     const v = q.values;
-    v[at + UserColumn.up] += up;
-    v[at + UserColumn.down] += down;
-    v[at + UserColumn.rawUp] += rawUp;
-    v[at + UserColumn.rawDown] += rawDown;
+    v[at + UserColumn.up]! += up;
+    v[at + UserColumn.down]! += down;
+    v[at + UserColumn.rawUp]! += rawUp;
+    v[at + UserColumn.rawDown]! += rawDown;
   }
 
   torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
@@ -148,7 +149,7 @@ export class AccountingQueues implements AccountingSink {
     const q = this.torrents;
     const at = q.slot(torrentId) * q.valueWidth;
     const v = q.values;
-    v[at + TorrentColumn.snatches] += snatches;
+    v[at + TorrentColumn.snatches]! += snatches;
     v[at + TorrentColumn.seeders] = seeders;
     v[at + TorrentColumn.leechers] = leechers;
     if (q.created || lastAction > v[at + TorrentColumn.lastAction]!) v[at + TorrentColumn.lastAction] = lastAction;
@@ -172,11 +173,11 @@ export class AccountingQueues implements AccountingSink {
     const q = this.histories;
     const at = q.slot(userId, torrentId) * q.valueWidth;
     const v = q.values;
-    v[at + HistoryColumn.up] += rawUp;
-    v[at + HistoryColumn.down] += rawDown;
-    v[at + HistoryColumn.activeTime] += deltaTime;
-    v[at + HistoryColumn.seedTime] += deltaSeedTime;
-    v[at + HistoryColumn.snatches] += snatches;
+    v[at + HistoryColumn.up]! += rawUp;
+    v[at + HistoryColumn.down]! += rawDown;
+    v[at + HistoryColumn.activeTime]! += deltaTime;
+    v[at + HistoryColumn.seedTime]! += deltaSeedTime;
+    v[at + HistoryColumn.snatches]! += snatches;
     v[at + HistoryColumn.seeding] = seeding ? 1 : 0;
     if (typeof left === 'number') {
       v[at + HistoryColumn.remaining] = left;
@@ -210,8 +211,8 @@ export class AccountingQueues implements AccountingSink {
     const q = this.ips;
     const at = q.slot(userId, torrentId, ip, clientId) * q.valueWidth;
     const v = q.values;
-    v[at + IpColumn.up] += rawUp;
-    v[at + IpColumn.down] += rawDown;
+    v[at + IpColumn.up]! += rawUp;
+    v[at + IpColumn.down]! += rawDown;
     v[at + IpColumn.port] = port;
     v[at + IpColumn.lastAnnounce] = lastAnnounce;
     if (q.created) v[at + IpColumn.startTime] = startTime;
@@ -242,8 +243,8 @@ export class AccountingQueues implements AccountingSink {
     const q = this.ips6;
     const at = q.slotWide(key) * q.valueWidth;
     const v = q.values;
-    v[at + IpColumn.up] += rawUp;
-    v[at + IpColumn.down] += rawDown;
+    v[at + IpColumn.up]! += rawUp;
+    v[at + IpColumn.down]! += rawDown;
     v[at + IpColumn.port] = port;
     v[at + IpColumn.lastAnnounce] = lastAnnounce;
     if (q.created) v[at + IpColumn.startTime] = startTime;

@@ -94,7 +94,7 @@ export const usersTable: Table = {
   keyWidth: 1,
   valueWidth: 4,
   absorbOlder(nv, n, ov, o) {
-    for (let c = 0; c < 4; c++) nv[n + c] += ov[o + c]!;
+    for (let c = 0; c < 4; c++) nv[n + c]! += ov[o + c]!;
   },
   statement({ keys: K, values: V }, order, from, to) {
     let r = order[from]!;
@@ -132,7 +132,7 @@ export const torrentsTable: Table = {
   keyWidth: 1,
   valueWidth: 4,
   absorbOlder(nv, n, ov, o) {
-    nv[n + TorrentColumn.snatches] += ov[o + TorrentColumn.snatches]!;
+    nv[n + TorrentColumn.snatches]! += ov[o + TorrentColumn.snatches]!;
     if (ov[o + TorrentColumn.lastAction]! > nv[n + TorrentColumn.lastAction]!) {
       nv[n + TorrentColumn.lastAction] = ov[o + TorrentColumn.lastAction]!;
     }
@@ -214,11 +214,11 @@ export const historyTable: Table = {
   keyWidth: 2,
   valueWidth: 11,
   absorbOlder(nv, n, ov, o) {
-    nv[n + HistoryColumn.up] += ov[o + HistoryColumn.up]!;
-    nv[n + HistoryColumn.down] += ov[o + HistoryColumn.down]!;
-    nv[n + HistoryColumn.activeTime] += ov[o + HistoryColumn.activeTime]!;
-    nv[n + HistoryColumn.seedTime] += ov[o + HistoryColumn.seedTime]!;
-    nv[n + HistoryColumn.snatches] += ov[o + HistoryColumn.snatches]!;
+    nv[n + HistoryColumn.up]! += ov[o + HistoryColumn.up]!;
+    nv[n + HistoryColumn.down]! += ov[o + HistoryColumn.down]!;
+    nv[n + HistoryColumn.activeTime]! += ov[o + HistoryColumn.activeTime]!;
+    nv[n + HistoryColumn.seedTime]! += ov[o + HistoryColumn.seedTime]!;
+    nv[n + HistoryColumn.snatches]! += ov[o + HistoryColumn.snatches]!;
     nv[n + HistoryColumn.startTime] = ov[o + HistoryColumn.startTime]!;
   },
   statement({ keys: K, values: V }, order, from, to) {
@@ -267,8 +267,8 @@ export const ipsTable: Table = {
   keyWidth: 4,
   valueWidth: 5,
   absorbOlder(nv, n, ov, o) {
-    nv[n + IpColumn.up] += ov[o + IpColumn.up]!;
-    nv[n + IpColumn.down] += ov[o + IpColumn.down]!;
+    nv[n + IpColumn.up]! += ov[o + IpColumn.up]!;
+    nv[n + IpColumn.down]! += ov[o + IpColumn.down]!;
     nv[n + IpColumn.startTime] = ov[o + IpColumn.startTime]!;
   },
   statement({ keys: K, values: V }, order, from, to) {
