@@ -9,7 +9,7 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['vitest.config.ts'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Dense arrays, typed-array columns and maps whose bounds and keys the code maintains
@@ -20,6 +20,10 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       // `(x) => void list.push(x)` and `() => resolve()` callbacks read plainly.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      // prom-client calls a metric's collect() with the metric as `this`: the owner is reached as `self`.
+      '@typescript-eslint/no-this-alias': ['error', { allowedNames: ['self'] }],
+      // A leading underscore marks a name kept for a signature or left out of a rest.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
   },
 );

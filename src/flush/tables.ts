@@ -36,7 +36,7 @@ export interface Table {
    * Folds an older row (a batch going back after a failed flush) into the newer
    * row waiting for the same key: nv[n…] is the newer row's values, ov[o…] the older's.
    */
-  absorbOlder(nv: Float64Array, n: number, ov: Float64Array, o: number): void;
+  readonly absorbOlder: (nv: Float64Array, n: number, ov: Float64Array, o: number) => void;
   /** One statement writing rows order[from…to) of the batch. */
   statement(batch: Batch, order: Uint32Array, from: number, to: number): string;
   /** Value columns holding raw bytes up and down, for the shutdown report. */

@@ -14,14 +14,14 @@ export function flushConfig(dsn: string, overrides: (config: Config) => void = (
 }
 
 /** The value of a counter (optionally for one queue label). */
-export async function counterValue(metric: Counter<string>, queue?: string): Promise<number> {
+export async function counterValue(metric: Counter, queue?: string): Promise<number> {
   const { values } = await metric.get();
   return values
     .filter((v) => queue === undefined || v.labels['queue'] === queue)
     .reduce((sum, v) => sum + v.value, 0);
 }
 
-export async function histogramCount(metric: Histogram<string>): Promise<number> {
+export async function histogramCount(metric: Histogram): Promise<number> {
   const { values } = await metric.get();
   return values.filter((v) => v.metricName?.endsWith('_count')).reduce((sum, v) => sum + v.value, 0);
 }
