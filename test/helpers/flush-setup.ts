@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { Counter, Histogram } from 'prom-client';
 import { defaultConfig, type Config } from '../../src/config/config.js';
 
@@ -45,7 +46,7 @@ export async function eventually<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${String(lastError)}` : ''}`);
+      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${lastError instanceof Error ? String(lastError) : inspect(lastError)}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
