@@ -202,11 +202,7 @@ export class Tracker {
           : 'first database load incomplete: serving the cache files\' data, retrying on schedule',
       );
     }
-    if (this.journal !== undefined) {
-      await this.recoverJournal(this.journal);
-      // The recovery waited for the database: if the first load missed it, load now rather than answer "try again".
-      if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
-    }
+    if (this.journal !== undefined) await this.recoverJournal(this.journal, loaded);
     const gcStarted = performance.now();
     collectGarbageNow();
     this.logger.info(
@@ -234,8 +230,11 @@ export class Tracker {
    * queued again (docs/crash-safety.md). Waits for the database, which alone says what
    * was flushed; refuses to start when hayate_journal_positions is missing and cannot be made.
    */
-  private async recoverJournal(journal: Journal): Promise<void> {
+  private async recoverJournal(journal: Journal, loaded: boolean): Promise<void> {
     const positions = await this.readJournalPositions();
+    // The recovery waited for the database: if the first load missed it, load now, before the
+    // replay needs the torrents (and rather than answer "try again").
+    if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
     const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
     const result = recoverFromJournal({
       dir: join(this.dir, 'journal'),

@@ -21,7 +21,8 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect, createServer, type Socket } from 'node:net';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { RECORD_SIZE } from '../src/journal/index.js';
 import { encodeBytes, hash } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -144,6 +145,39 @@ function get(agent: Agent, port: number, path: string): Promise<boolean> {
   });
 }
 
+interface Settings {
+  serialize: number;
+  flush: number;
+  segmentBytes?: number;
+  /** Another way to the database (through a relay the test opens and closes). */
+  dsn?: string;
+}
+
+/** A TCP relay on `port` to MariaDB: the database "down" (closed) and "back" (open) on one address. */
+function openRelay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 3306), target.hostname);
+    for (const x of [client, upstream]) {
+      sockets.add(x);
+      x.on('error', () => undefined);
+      x.on('close', () => sockets.delete(x));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  return new Promise((resolve) => {
+    server.listen(port, '127.0.0.1', () =>
+      resolve({
+        close: () =>
+          new Promise<void>((done) => {
+            for (const x of sockets) x.destroy();
+            server.close(() => done());
+          }),
+      }),
+    );
+  });
+}
+
 class Run {
   child: ChildProcess | undefined;
   output = '';
@@ -154,12 +188,12 @@ class Run {
     readonly db: TestDatabase,
   ) {}
 
-  async configure(settings: { serialize: number; flush: number; segmentBytes?: number }): Promise<void> {
+  async configure(settings: Settings): Promise<void> {
     this.port = await freePort();
     writeFileSync(
       join(this.dir, 'config.json'),
       JSON.stringify({
-        database: { dsn: this.db.dsn },
+        database: { dsn: settings.dsn ?? this.db.dsn },
         http: { addr: `127.0.0.1:${this.port}` },
         intervals: { database_serialize: settings.serialize, flush: settings.flush, peer_inactivity: 36_000, purge_inactive_peers: 36_000 },
         journal: { enabled: JOURNAL, segment_bytes: settings.segmentBytes ?? 64 * 1024 * 1024 },
@@ -352,14 +386,14 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
    */
   async function scenario(
     name: string,
-    settings: { serialize: number; flush: number; segmentBytes?: number },
+    settings: Settings | ((db: TestDatabase) => Promise<Settings>),
     kills: { runMs: () => number; before?: (r: Run, i: number) => Promise<void> | void; env?: (i: number) => Record<string, string>; until?: (r: Run, i: number) => Promise<void> }[],
   ): Promise<{ run: Run; result: Awaited<ReturnType<typeof compare>> }> {
     db = await createTestDatabase('hayate_crash');
     await makeSite(db);
     dir = mkdtempSync(join(tmpdir(), 'hayate-crash-'));
     run = new Run(dir, db);
-    await run.configure(settings);
+    await run.configure(typeof settings === 'function' ? await settings(db) : settings);
     const peers = makePeers(name.length * 7919);
     const step = { n: 0 };
     const from = Math.floor(Date.now() / 1000);
@@ -438,6 +472,38 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
       { runMs: () => 600 },
     ]);
     expectExact(result);
+  });
+
+  it('a restart while the database is unreachable: the start waits for it (retrying), then replays exactly', async () => {
+    const root = new URL(inject('dbRootUrl'));
+    const relayPort = await freePort();
+    let relay: { close(): Promise<void> } | undefined = await openRelay(relayPort, root);
+    let reopened: Promise<void> | undefined;
+    try {
+      const { run: r, result } = await scenario(
+        'database down',
+        async (db) => ({ serialize: 1, flush: 1, dsn: `mysql://${root.username}:${root.password}@127.0.0.1:${relayPort}/${db.name}` }),
+        [
+          {
+            runMs: () => 800,
+            before: async (x: Run) => {
+              await relay!.close(); // the restart finds no database...
+              relay = undefined;
+              // ...until it has retried twice.
+              reopened = eventually(() => ((x.output.match(/cannot read the flushed positions/g)?.length ?? 0) >= 2 ? true : undefined), 30_000, 'two retries').then(async () => {
+                relay = await openRelay(relayPort, root);
+              });
+            },
+          },
+          { runMs: () => 800 },
+        ],
+      );
+      await reopened;
+      expectExact(result);
+      if (JOURNAL) expect(r.allOutput).toContain('cannot read the flushed positions');
+    } finally {
+      await relay?.close();
+    }
   });
 
   it('a torn journal tail and a damaged last record are found, logged with their offset, and what precedes them is recovered', async () => {

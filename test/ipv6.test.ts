@@ -257,3 +257,40 @@ describe('a dual-stack client’s two announces credit each byte once', () => {
     }
   });
 });
+
+describe('peers6-cache.bin', () => {
+  it('reads back what it wrote, and refuses a truncated, padded or unknown-version file naming the file', async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { IPV6_ENDPOINTS_FILE, readIpv6Endpoints, writeIpv6Endpoints } = await import('../src/cache/ipv6-endpoints.js');
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-peers6-'));
+    try {
+      expect(await readIpv6Endpoints(dir)).toEqual([]); // missing: no endpoints, no error
+      const records = [1, 2, 3].map((n) => ({
+        infoHash: Buffer.alloc(20, n).toString('latin1'),
+        key: Buffer.alloc(24, n + 10).toString('latin1'),
+        addr: ipv6Of(`2a00:1450::${n}`)!,
+        port: 50000 + n,
+        seen6: 1_700_000_000 + n,
+        seen4: n === 2 ? 0 : 1_700_000_100,
+      }));
+      await writeIpv6Endpoints(dir, records);
+      expect(await readIpv6Endpoints(dir)).toEqual(records);
+      const file = join(dir, IPV6_ENDPOINTS_FILE);
+      const good = readFileSync(file);
+      for (let cut = 0; cut < good.length; cut++) {
+        writeFileSync(file, good.subarray(0, cut));
+        await expect(readIpv6Endpoints(dir), `cut at ${cut}`).rejects.toThrow(/peers6-cache\.bin/);
+      }
+      writeFileSync(file, Buffer.concat([good, Buffer.from([0])]));
+      await expect(readIpv6Endpoints(dir)).rejects.toThrow(/peers6-cache\.bin.*do not match/);
+      const other = Buffer.from(good);
+      other[0] = 9;
+      writeFileSync(file, other);
+      await expect(readIpv6Endpoints(dir)).rejects.toThrow(/unknown version 9/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -293,11 +293,11 @@ export class AnnounceConnections {
     if (pending !== undefined) this.serve(connection, pending);
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- serve() may have handed the connection to Node, ended or destroyed it
     if (connection.nodeBusy || connection.forGood || socket.destroyed || socket.writableEnded) return;
-    if (connection.ended) socket.end();
-    else if (this.options.closing()) {
-      if (socket.writableLength === 0) socket.destroy();
-      else socket.end();
-    }
+    if (!connection.ended && !this.options.closing()) return;
+    // Answers the gate still holds go out (after their journal records) before the end.
+    this.letGo(socket);
+    if (connection.ended || socket.writableLength > 0) socket.end();
+    else socket.destroy();
   }
 
   /**
@@ -322,7 +322,10 @@ export class AnnounceConnections {
   private onEnd(connection: Owned): void {
     if (connection.forGood) connection.node!.push(null);
     else if (connection.nodeBusy) connection.ended = true;
-    else connection.socket.end();
+    else {
+      this.letGo(connection.socket);
+      connection.socket.end();
+    }
   }
 
   /** A client that pipelines without reading: stop reading until it does, and give up after writeMs. */

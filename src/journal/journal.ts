@@ -154,7 +154,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     deltaSeedTime: number,
     snatches: number,
     seeding: boolean,
-    left: number,
+    left: number | bigint,
     lastAnnounce: number,
     startTime: number,
     active: boolean,
@@ -166,7 +166,9 @@ export class Journal implements AccountingSink, JournalPositionSource {
     b.writeUInt32LE(deltaTime >>> 0, at + Offset.deltaTime);
     b.writeUInt32LE(deltaSeedTime >>> 0, at + Offset.deltaSeedTime);
     b.writeUInt16LE(snatches & 0xffff, at + Offset.historySnatches);
-    b.writeDoubleLE(left, at + Offset.remaining);
+    // A magnet's left (2^63 − 1, 2^64 − 1) is a bigint: its nearest double is kept (recovery
+    // saturates it to the column's maximum, as the queue does).
+    b.writeDoubleLE(Number(left), at + Offset.remaining);
     b[at + Offset.flags] = b[at + Offset.flags]! | (seeding ? Flag.historySeeding : 0) | (active ? Flag.historyActive : 0);
   }
 

@@ -173,7 +173,7 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
         b.readUInt32LE(at + Offset.deltaSeedTime),
         b.readUInt16LE(at + Offset.historySnatches),
         (flags & Flag.historySeeding) !== 0,
-        b.readDoubleLE(at + Offset.remaining),
+        remainingOf(b.readDoubleLE(at + Offset.remaining)),
         now,
         startTime,
         (flags & Flag.historyActive) !== 0,
@@ -259,4 +259,14 @@ function cutAt(path: string, offset: number, logger: Logger): void {
   } catch (err) {
     logger.error({ err: (err as Error).message, path }, 'journal: could not cut the damaged segment');
   }
+}
+
+/**
+ * transfer_history.remaining as journalled (a double): beyond 2^53 − 1 it was a bigint left
+ * (a magnet's 2^63 − 1 or 2^64 − 1), handed back as a bigint so the queue saturates it to the
+ * signed column's maximum instead of writing an out-of-range number.
+ */
+function remainingOf(journalled: number): number | bigint {
+  if (Number.isSafeInteger(journalled)) return journalled;
+  return Number.isFinite(journalled) ? BigInt(Math.min(Math.max(Math.trunc(journalled), 0), 2 ** 64)) : 0;
 }

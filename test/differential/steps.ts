@@ -19,17 +19,11 @@ export interface Step {
    * one statement, and the step after a barrier must not share a batch with earlier ones).
    */
   barrier?: string;
-  /**
-   * Parity that another change brings (issue 12 items 2, 3, 5): compared and reported, but
-   * not failing the suite until it lands. Such steps touch only EXTRA_TORRENT, so what they
-   * leave behind stays apart from the rest.
-   */
-  awaiting?: string;
   /** The answer must hold exactly one of these peers (`ip:port`), any one: a random pick is allowed. */
   onePeerOf?: string[];
 }
 
-/** A torrent the suite adds to both databases for the `awaiting` steps (ID 8). */
+/** A torrent the suite adds to both databases for the path-form steps (ID 8). */
 export const EXTRA_TORRENT = { id: 8, groupId: 8, infoHashHex: '8888888888888888888888888888888888888801' };
 /** A torrent the suite adds for the 64-bit `left` steps (ID 9): chihaya loses a flush batch over one of them. */
 export const U64_TORRENT = { id: 9, groupId: 9, infoHashHex: '9999999999999999999999999999999999999901' };
@@ -188,13 +182,13 @@ export function phaseOne(): Step[] {
     { label: 'no header: the socket', target: announce({ hash: T2, peer: pid(105), port: 52005, left: 1 }) },
     { label: 'T2 sees them all', documented: (c, h) => t2Addresses(c, h), target: announce({ passkey: U.other.passkey, hash: T2, peer: pid(106), port: 52006, left: 0 }), headers: real('203.0.113.106') },
 
-    // ---- path forms (issue 12 item 3), on torrent 8 only
-    { label: 'path //P/announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(111), port: 52011, left: 1, path: (p) => `//${p}/announce` }), headers: real('203.0.113.111'), awaiting: 'issue 12 item 3' },
-    { label: 'path /P//announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(112), port: 52012, left: 1, path: (p) => `/${p}//announce` }), headers: real('203.0.113.112'), awaiting: 'issue 12 item 3' },
-    { label: 'path /tracker/P/announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(113), port: 52013, left: 1, path: (p) => `/tracker/${p}/announce` }), headers: real('203.0.113.113'), awaiting: 'issue 12 item 3' },
-    { label: 'fragment after the query', target: `${announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(114), port: 52014, left: 1 })}#frag`, headers: real('203.0.113.114'), awaiting: 'issue 12 item 3' },
-    { label: 'one valid info_hash and one of 5 bytes', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(115), port: 52015, left: 1, extra: 'info_hash=abcde' }), headers: real('203.0.113.115'), awaiting: 'issue 12 item 5' },
-    { label: 'torrent 8 after them', target: announce({ passkey: U.other.passkey, hash: T8, peer: pid(116), port: 52016, left: 0 }), headers: real('203.0.113.116'), awaiting: 'issue 12 items 2, 3, 5' },
+    // ---- path forms, a fragment, a second malformed info_hash (issue 12 items 3, 5), on torrent 8
+    { label: 'path //P/announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(111), port: 52011, left: 1, path: (p) => `//${p}/announce` }), headers: real('203.0.113.111') },
+    { label: 'path /P//announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(112), port: 52012, left: 1, path: (p) => `/${p}//announce` }), headers: real('203.0.113.112') },
+    { label: 'path /tracker/P/announce', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(113), port: 52013, left: 1, path: (p) => `/tracker/${p}/announce` }), headers: real('203.0.113.113') },
+    { label: 'fragment after the query', target: `${announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(114), port: 52014, left: 1 })}#frag`, headers: real('203.0.113.114') },
+    { label: 'one valid info_hash and one of 5 bytes', target: announce({ passkey: U.hidden.passkey, hash: T8, peer: pid(115), port: 52015, left: 1, extra: 'info_hash=abcde' }), headers: real('203.0.113.115') },
+    { label: 'torrent 8 after them', target: announce({ passkey: U.other.passkey, hash: T8, peer: pid(116), port: 52016, left: 0 }), headers: real('203.0.113.116') },
 
     // ---- numbers
     { label: 'uploaded = abc', target: announce({ hash: T7, peer: pid(123), up: 'abc' }), documented: badNumber('Malformed request - invalid uploaded') },
@@ -215,7 +209,7 @@ export function phaseOne(): Step[] {
     ] as [string, AnnounceArgs, string][]).map(([label, args, kind]): Step => ({
       label: `garbage: ${label}`,
       target: announce({ hash: UNKNOWN, peer: pid(130), ...args }),
-      ...(kind === 'awaiting' ? { awaiting: 'issue 12 item 2' } : kind === 'numwant' ? { documented: badNumwant } : kind !== 'same' ? { documented: badNumber(`Malformed request - invalid ${kind}`) } : {}),
+      ...(kind === 'numwant' ? { documented: badNumwant } : kind !== 'same' ? { documented: badNumber(`Malformed request - invalid ${kind}`) } : {}),
     })),
 
     // ---- multipliers and freeleech
