@@ -191,12 +191,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       };
 
       const send = (): void => {
-        if (performance.now() >= end) return finish();
+        if (performance.now() >= end) { finish(); return; }
         const peer = own[cursor]!;
         cursor = cursor + 1 === own.length ? 0 : cursor + 1;
         lastRequest = o.scrapeShare > 0 && random() < o.scrapeShare ? peer.scrape : nextRequest(peer, random);
         waiting = true;
-        if (socket === undefined || socket.destroyed) return open();
+        if (socket === undefined || socket.destroyed) { open(); return; }
         write();
       };
 
@@ -270,7 +270,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
             serverCloses = true;
             socket = undefined;
             s.destroy();
-            return open();
+            open(); return;
           } else if (waiting) {
             errors++;
             waiting = false;
@@ -298,7 +298,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const all: number[] = [];
   const series: SecondStats[] = [];
   perSecond.forEach((list, t) => {
-    if (list === undefined) return;
     const sorted = Float64Array.from(list).sort();
     series.push({ t, count: list.length, p99Ms: round(quantile(sorted, 0.99)), maxMs: round(sorted[sorted.length - 1]!) });
     for (const v of list) all.push(v);

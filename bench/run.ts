@@ -159,11 +159,11 @@ function runChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`${args[0]} exited ${code}`));
+      if (code !== 0) { reject(new Error(`${args[0]} exited ${code}`)); return; }
       try {
         resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   });
@@ -193,20 +193,20 @@ async function startHayate(database: string, intervals: Record<string, number>, 
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
   const port = await freePort();
   const config = {
-    database: { dsn: `${opts['db-url']!.replace(/\/$/, '')}/${database}` },
+    database: { dsn: `${opts['db-url'].replace(/\/$/, '')}/${database}` },
     http: { addr: `127.0.0.1:${port}` },
     enable_metrics: true,
     record_announces: false,
     intervals,
   };
-  for (const [key, value] of Object.entries(JSON.parse(opts['hayate-config']!) as Record<string, unknown>)) {
+  for (const [key, value] of Object.entries(JSON.parse(opts['hayate-config']) as Record<string, unknown>)) {
     const base = (config as Record<string, unknown>)[key];
     (config as Record<string, unknown>)[key] =
       typeof base === 'object' && base !== null && typeof value === 'object' ? { ...base, ...value } : value;
   }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   if (prepare) await prepare(dir);
-  const flags = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, opts.out!)}`] : [];
+  const flags = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, opts.out)}`] : [];
   const child = spawn(process.execPath, [...flags, join(root, 'dist/cmd/hayate.js'), '-c', 'config.json'], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -352,7 +352,7 @@ function chihayaBinary(): string | undefined {
 
 /** mysql://user:pass@host:port → chihaya's DSN form user:pass@tcp(host:port)/database. */
 function chihayaDsn(database: string): string {
-  const url = new URL(opts['db-url']!);
+  const url = new URL(opts['db-url']);
   const user = decodeURIComponent(url.username || 'root');
   const password = decodeURIComponent(url.password);
   return `${user}:${password}@tcp(${url.hostname}:${url.port || '3306'})/${database}`;
@@ -363,7 +363,7 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
   const binary = chihayaBinary();
   if (binary === undefined) return { skipped: 'chihaya not found (set CHIHAYA_BIN or put it in ../shared/reference/chihaya/)' };
   const database = `${opts.database}_chihaya`;
-  await ensureSite(opts['db-url']!, database, site, opts.recreate);
+  await ensureSite(opts['db-url'], database, site, opts.recreate);
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-chihaya-'));
   const port = await freePort();
   const config = {
@@ -377,7 +377,7 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
   // Its log lines (and the panic its v13.0.3 shutdown sometimes ends in) are kept for a failed start only.
   const child = spawn(binary, [], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let logTail = '';
-  child.stderr!.on('data', (d: Buffer) => (logTail = (logTail + d.toString()).slice(-2000)));
+  child.stderr.on('data', (d: Buffer) => (logTail = (logTail + d.toString()).slice(-2000)));
   try {
     // It loads the site before answering for it: wait until a known passkey and torrent are served.
     await waitFor(async () => {
@@ -387,8 +387,8 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
       );
       const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
       return res.ok && !body.includes('failure');
-    }, 120_000, 'chihaya to serve the site').catch((err: Error) => {
-      throw new Error(`${err.message}; its last log lines:\n${logTail}`);
+    }, 120_000, 'chihaya to serve the site').catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; its last log lines:\n${logTail}`, { cause: err });
     });
     const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site));
     return { binary, ...summary(load) };
@@ -412,7 +412,7 @@ async function runBare(site: { users: number; torrents: number }): Promise<Recor
 
 async function throughput(): Promise<Record<string, unknown>> {
   const site = { users: num('users'), torrents: num('torrents') };
-  const built = await ensureSite(opts['db-url']!, opts.database!, site, opts.recreate);
+  const built = await ensureSite(opts['db-url'], opts.database, site, opts.recreate);
   log(`site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`);
   const rounds = Math.max(1, num('rounds'));
   if (rounds === 1) return throughputRound(site);
@@ -485,7 +485,7 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
 
   if (want('hayate')) {
     log('hayate …');
-    const run = await startHayate(opts.database!, {});
+    const run = await startHayate(opts.database, {});
     const sampled = await driveHayate(run, loadOptions(run.port, 'passkey', site), 2000);
     const stopped = await stopHayate(run);
     result['hayate'] = { ...summary(sampled.load), ...hayateFigures(sampled, num('duration')), shutdown: stopped };
@@ -525,7 +525,7 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
   const n = num('big-site');
   const database = `${opts.database}_${n >= 1e6 ? `${n / 1e6}m` : n}`;
   const site = { users: n, torrents: n };
-  const built = await ensureSite(opts['db-url']!, database, site, opts.recreate);
+  const built = await ensureSite(opts['db-url'], database, site, opts.recreate);
   log(`site ${database}: ${n} users, ${n} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`);
   const startedAt = Date.now();
   const run = await startHayate(database, { database_reload: 2 });
@@ -557,8 +557,8 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
 
 async function peersScenario(): Promise<Record<string, unknown>> {
   const peers = num('big-peers');
-  const result = await runChildJson<Record<string, unknown>>(
-    [join(here, 'peers.js'), 'measure', String(peers), opts.torrents!, opts.users!],
+  const result = await runChildJson<Record<string, unknown> & { bytesPerPeer: number }>(
+    [join(here, 'peers.js'), 'measure', String(peers), opts.torrents, opts.users],
     ['--expose-gc'],
   );
   log(`${peers} peers in memory: ${result['bytesPerPeer']} bytes per tracked peer (heap after GC)`);
@@ -567,11 +567,11 @@ async function peersScenario(): Promise<Record<string, unknown>> {
 
 async function serializeScenario(): Promise<Record<string, unknown>> {
   const site = { users: num('users'), torrents: num('torrents') };
-  await ensureSite(opts['db-url']!, opts.database!, site, opts.recreate);
+  await ensureSite(opts['db-url'], opts.database, site, opts.recreate);
   const peers = num('big-peers');
   let cache: Record<string, unknown> = {};
-  const run = await startHayate(opts.database!, { database_serialize: 3 }, async (dir) => {
-    cache = await runChildJson<Record<string, unknown>>([join(here, 'peers.js'), 'cache', dir, String(peers), opts.torrents!, opts.users!]);
+  const run = await startHayate(opts.database, { database_serialize: 3 }, async (dir) => {
+    cache = await runChildJson<Record<string, unknown>>([join(here, 'peers.js'), 'cache', dir, String(peers), opts.torrents, opts.users]);
   });
   const duration = Math.max(num('duration'), 20);
   const sampled = await driveHayate(run, { ...loadOptions(run.port, 'passkey', site), duration }, 1000);
@@ -611,12 +611,12 @@ function printTable(result: Record<string, unknown>): void {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
-  const h = result['hayate'] as Record<string, unknown> | undefined;
+  const h = result['hayate'] as ReturnType<typeof hayateFigures> | undefined;
   if (h) {
-    const lag = h['eventLoopLagMs'] as { p99WorstWindow: number; max: number };
+    const lag = h.eventLoopLagMs;
     process.stdout.write(
-      `hayate: lag p99 ${lag.p99WorstWindow} ms (max ${lag.max} ms), RSS ${mb(h['rssBytes'])} MB, heap ${mb(h['heapUsedBytes'])} MB, ` +
-        `${h['trackedPeers']} peers, ${h['rowsFlushedPerSecond']} rows flushed/s, queue depth max ${h['queueDepthMax']}\n`,
+      `hayate: lag p99 ${lag.p99WorstWindow} ms (max ${lag.max} ms), RSS ${mb(h.rssBytes)} MB, heap ${mb(h.heapUsedBytes)} MB, ` +
+        `${h.trackedPeers} peers, ${h.rowsFlushedPerSecond} rows flushed/s, queue depth max ${h.queueDepthMax}\n`,
     );
   }
   process.stdout.write(`ratios: ${JSON.stringify(result['ratios'])}\n`);
@@ -631,7 +631,7 @@ async function main(): Promise<void> {
     peers: peersScenario,
     serialize: serializeScenario,
   };
-  const names = opts.scenario === 'all' ? Object.keys(scenarios) : [opts.scenario!];
+  const names = opts.scenario === 'all' ? Object.keys(scenarios) : [opts.scenario];
   const machine = {
     nproc: cpus().length,
     cpu: cpus()[0]?.model,
@@ -646,7 +646,7 @@ async function main(): Promise<void> {
     log(`scenario ${name}`);
     results[name] = await scenario();
   }
-  const outDir = join(root, opts.out!);
+  const outDir = join(root, opts.out);
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `${opts.scenario}-${machine.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

@@ -69,7 +69,7 @@ async function startHayate(database: string): Promise<{ port: number; dir: strin
   const dir = mkdtempSync(join(tmpdir(), 'hayate-push-'));
   const port = await freePort();
   const config = {
-    database: { dsn: `${opts['db-url']!.replace(/\/$/, '')}/${database}` },
+    database: { dsn: `${opts['db-url'].replace(/\/$/, '')}/${database}` },
     http: { addr: `127.0.0.1:${port}` },
     enable_metrics: true,
     site_password: PASSWORD,
@@ -161,7 +161,7 @@ async function pushToAnnounce(port: number, a: ReturnType<typeof announcer>, que
   const started = performance.now();
   const answered = push(port, query);
   let announces = 0;
-  let seenMs = -1;
+  let seenMs: number;
   for (;;) {
     const body = await a.announce(passkey, 1);
     announces++;
@@ -415,9 +415,9 @@ async function paced(port: number, withPushes: boolean): Promise<Record<string, 
 
 async function main(): Promise<void> {
   const site = { users: num('users'), torrents: num('torrents') };
-  const built = await ensureSite(opts['db-url']!, opts.database!, site);
+  const built = await ensureSite(opts['db-url'], opts.database, site);
   log(`site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'})`);
-  const run = await startHayate(opts.database!);
+  const run = await startHayate(opts.database);
   hayatePid = run.child.pid!;
   try {
     log(`push → first announce, ${num('samples')} samples each of remove_user and add_user`);
@@ -439,7 +439,7 @@ async function main(): Promise<void> {
       }
     }
     const results = { machine: { nproc: cpus().length, cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString(), options: opts }, firstSeen, rounds };
-    const outDir = join(root, opts.out!);
+    const outDir = join(root, opts.out);
     mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `update-push-${results.machine.date.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

@@ -35,7 +35,7 @@ program
     try {
       value = decodeBencode(input);
     } catch (err) {
-      if (err instanceof BencodeError) throw new Error(`invalid bencode: ${err.message}`);
+      if (err instanceof BencodeError) throw new Error(`invalid bencode: ${err.message}`, { cause: err });
       throw err;
     }
     await writeStdout(`${bencodeToJsonText(value)}\n`);
@@ -50,12 +50,12 @@ program
     try {
       json = JSON.parse(input);
     } catch (err) {
-      throw new Error(`invalid JSON: ${(err as Error).message}`);
+      throw new Error(`invalid JSON: ${(err as Error).message}`, { cause: err });
     }
     try {
       await writeStdout(encodeBencode(jsonToBencode(json)));
     } catch (err) {
-      if (err instanceof JsonMappingError) throw new Error(`cannot encode: ${err.message}`);
+      if (err instanceof JsonMappingError) throw new Error(`cannot encode: ${err.message}`, { cause: err });
       throw err;
     }
   });

@@ -171,10 +171,10 @@ function reconfigure(signal: NodeJS.Signals): void {
 
 let started = false;
 onSignal = (signal) => {
-  if (signal === 'SIGINT' || signal === 'SIGTERM') return stop(signal);
+  if (signal === 'SIGINT' || signal === 'SIGTERM') { stop(signal); return; }
   if (stopping) return;
   // Before the first load has finished, a reload is already under way: the start's own.
-  if (!started) return void logger.info({ signal }, 'signal during start-up: ignored (the start loads everything anyway)');
+  if (!started) { logger.info({ signal }, 'signal during start-up: ignored (the start loads everything anyway)'); return; }
   if (signal === 'SIGHUP') reconfigure(signal);
   else reloadDatabase(signal);
 };

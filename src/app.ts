@@ -338,6 +338,7 @@ export class Tracker {
     try {
       return await this.reloader.reload();
     } finally {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have begun while the reload awaited
       if (this.stopping === undefined && this.listening) this.scheduleReload();
     }
   }

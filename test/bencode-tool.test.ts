@@ -81,8 +81,8 @@ describe('bencode tool', () => {
       await writeFile(join(dir, 'Album', '01 トラック.flac'), randomBytes(300_000));
       await writeFile(join(dir, 'Album', 'cover.jpg'), randomBytes(12_345));
       await promisify(execFile)('transmission-create', ['-p', '-o', join(dir, 'real.torrent'), '-t', 'https://tracker.example/0123456789abcdef0123456789abcdef/announce', join(dir, 'Album')]).catch(
-        (err: Error) => {
-          throw new Error(`transmission-create failed (apt-get install transmission-cli; .ci/run installs it): ${err.message}`);
+        (err: unknown) => {
+          throw new Error(`transmission-create failed (apt-get install transmission-cli; .ci/run installs it): ${(err as Error).message}`, { cause: err });
         },
       );
       const piped = await promisify(execFile)('sh', ['-c', `node ${TOOL} decode < real.torrent | node ${TOOL} encode > again.torrent`], { cwd: dir });
@@ -134,7 +134,7 @@ describe('bencode tool', () => {
       [['encode'], '{"a": ', /^bencode: invalid JSON/],
     ] as const) {
       const r = await tool([...args], input);
-      expect(r.code, String(input)).toBe(1);
+      expect(r.code, input).toBe(1);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.split('\n')).toHaveLength(2);
     }

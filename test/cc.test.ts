@@ -8,7 +8,7 @@ import { writeCacheFiles } from '../src/cache/index.js';
 import type { TorrentRecord, UserRecord } from '../src/cache/format.js';
 import { canonicalCache } from './helpers/cache-canon.js';
 import { loadTorrentRecords, loadUserRecords, saveTorrentRecords, saveUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
-import { newPeer, peerKey, type Peer } from '../src/store/peer.js';
+import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
 

@@ -214,8 +214,8 @@ class Run {
       this.output += c.toString();
       this.allOutput += c.toString();
     };
-    child.stdout!.on('data', take);
-    child.stderr!.on('data', take);
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     await eventually(() => (this.output.includes('"listening"') ? true : child.exitCode !== null ? false : undefined), 30_000, 'the tracker to listen');
     if (!this.output.includes('"listening"')) throw new Error(`tracker exited:\n${this.output}`);
   }

@@ -32,6 +32,7 @@ import {
   expectParametersHandled,
   leecherUser,
   publish,
+  seederUser,
   startSite,
   swarmOf,
   type OnFinished,
@@ -85,6 +86,17 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
   });
   clients.push(leecher);
   const size = published.payload.length;
+  /**
+   * rTorrent's user stops the torrent (^S: event=stopped), then quits. Quitting with the
+   * torrent running also announces the stop, but rTorrent gives that request only a moment
+   * before it exits, which a loaded machine may not meet.
+   */
+  const stopThenQuit = async (client: RunningClient, user: SiteUser): Promise<void> => {
+    const mark = s.announces.length;
+    await client.pause();
+    await eventually(() => indexOfEvent(s, user, 'stopped', mark), 60_000, `${client.name}: event=stopped`);
+    await client.quit();
+  };
   const progressAbove = (fraction: number, what: string) =>
     eventually(async () => ((await leecher.progress()) > fraction ? true : undefined), 180_000, `${family} leecher: ${what}`);
 
@@ -127,7 +139,7 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
     // rTorrent 0.9.8 queues its `completed` and says nothing until its next update (half an
     // hour away) or its stop, which carries left=0: the snatch is counted on the stop.
     expect(torrent().snatched).toBe(0);
-    await leecher.quit();
+    await stopThenQuit(leecher, leecherUser);
     expect(s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => [a.params.get('event'), a.params.get('left')]).at(-1)).toEqual(['stopped', '0']);
     expect(s.announces.some((a) => a.passkey === leecherUser.passkey && a.params.get('event') === 'completed')).toBe(false);
     await eventually(() => (torrent().snatched === 1 ? true : undefined), 30_000, 'the snatch counted on the stop with left=0');
@@ -140,7 +152,8 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
     expect(torrent().snatched).toBe(1);
     await leecher.quit();
   }
-  await seeder.quit();
+  if (family === 'rtorrent') await stopThenQuit(seeder, seederUser);
+  else await seeder.quit();
   await eventually(
     () => (torrent().seeders.size === 0 && torrent().leechers.size === 0 ? true : undefined),
     30_000,

@@ -125,7 +125,7 @@ describe('the database killed in the middle of a flush', () => {
       expect(historyUp).toBe(9 * 1024 ** 3 + expectedUp);
     } finally {
       await conn.end();
-      await locker.destroy();
+      locker.destroy();
     }
     const report = await t.tracker.stop(10_000);
     expect(report.flush.complete).toBe(true);

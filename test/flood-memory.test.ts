@@ -47,6 +47,7 @@ describe('memory under a flood of announces for new peers', () => {
     }
     const metrics = new Metrics({ defaultMetrics: false });
     // Never started: nothing is flushed, as if the database were down for the whole flood.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- never started: the pool is never used
     const queues = new AccountingQueues({} as Pool, config, metrics, silentLogger());
     const ctx = createContext({ store, config, accounting: queues, recorder: noRecorder, random: () => 0.5 });
 

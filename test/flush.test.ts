@@ -53,7 +53,7 @@ describe('users_main', () => {
     await addUser(2);
     await db.conn.query('UPDATE users_main SET Uploaded = 1000, rawup = 10 WHERE ID = 1');
     const sink = make();
-    let expected = { up1: 1000, down1: 0, rawUp1: 10, rawDown1: 0, up2: 0, down2: 0, rawUp2: 0, rawDown2: 0 };
+    const expected = { up1: 1000, down1: 0, rawUp1: 10, rawDown1: 0, up2: 0, down2: 0, rawUp2: 0, rawDown2: 0 };
     for (let i = 1; i <= 300; i++) {
       sink.user(1, i, 2 * i, 3 * i, 4 * i);
       expected.rawUp1 += i;

@@ -23,6 +23,7 @@ const paramNames = ['info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'l
 /** A parameter name: a real one in random case, percent-encoded now and then, or junk. */
 const nameArb = fc.oneof(
   fc.tuple(fc.constantFrom(...paramNames), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 })).map(([name, upper]) =>
+    // eslint-disable-next-line @typescript-eslint/no-misused-spread -- ASCII parameter names
     [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(''),
   ),
   fc.constantFrom(...paramNames).map((n) => percentEncodeBytes(Buffer.from(n))),

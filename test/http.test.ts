@@ -88,7 +88,7 @@ describe('HTTP surface over loopback, fixtures in MariaDB', () => {
     const hashes = [live, unknown, infoHashBytes(torrents.multiplied), music];
     const res = await t.get(`/${users.normal.passkey}/scrape?${hashes.map((h) => `info_hash=${percentEncodeBytes(h)}`).join('&')}`);
     const body = res.body.toString('latin1');
-    const sorted = [live, infoHashBytes(torrents.multiplied), music].sort(Buffer.compare);
+    const sorted = [live, infoHashBytes(torrents.multiplied), music].sort((a, b) => Buffer.compare(a, b));
     const order = sorted.map((h) => body.indexOf(h.toString('latin1')));
     expect(order.every((at) => at > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);

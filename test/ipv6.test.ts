@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBencode, isDict, type BValue } from '../src/bencode/codec.js';
@@ -262,7 +263,6 @@ describe('peers6-cache.bin', () => {
   it('reads back what it wrote, and refuses a truncated, padded or unknown-version file naming the file', async () => {
     const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const { IPV6_ENDPOINTS_FILE, readIpv6Endpoints, writeIpv6Endpoints } = await import('../src/cache/ipv6-endpoints.js');
     const dir = mkdtempSync(join(tmpdir(), 'hayate-peers6-'));
     try {

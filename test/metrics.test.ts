@@ -196,8 +196,8 @@ describe('/metrics of a live tracker', () => {
   });
 
   it('shows rows written by the flushes in the database', async () => {
-    const [[up, down]] = historyBefore.length > 0 ? historyBefore : [[0, 0]];
-    expect(await history()).toEqual([[up! + 4096, down! + 400]]);
+    const [up = 0, down = 0] = historyBefore[0] ?? [];
+    expect(await history()).toEqual([[up + 4096, down + 400]]);
   });
 
   it('shows the queue depth while records wait, 0 after flushNow, and the rows flushed per queue', () => {

@@ -16,7 +16,7 @@ const sumTable: Table = {
   keyWidth: 4,
   valueWidth: 2,
   absorbOlder(nv, n, ov, o) {
-    nv[n] += ov[o]!;
+    nv[n]! += ov[o]!;
   },
   bytesColumns: [0, 0],
 };
@@ -53,7 +53,7 @@ describe('RowQueue', () => {
             // Spread keys over many rows now and then, so the index and columns grow.
             const key: Key = [o.key[0] * spread, o.key[1], o.key[2], o.key[3]];
             const at = q.slot(...key) * 2;
-            q.values[at] += o.amount;
+            q.values[at]! += o.amount;
             q.values[at + 1] = ++latest;
             const k = key.join(',');
             added.set(k, (added.get(k) ?? 0) + o.amount);
@@ -110,7 +110,7 @@ describe('RowQueue', () => {
     const q = new RowQueue(torrentsTable, 10_000_000);
     for (let id = 0; id < 200_000; id++) {
       const slot = q.slot(id * 7919); // before reading q.values: slot() may grow (replace) the columns
-      q.values[slot * 4] += id;
+      q.values[slot * 4]! += id;
     }
     for (let id = 0; id < 200_000; id++) {
       const slot = q.slot(id * 7919);

@@ -27,7 +27,7 @@ describe('signals and exit status (the built tracker)', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  async function start(config: object): Promise<{ p: TrackerProcess; port: number; dir: string; write(config: object): void }> {
+  async function start(config: object): Promise<{ p: TrackerProcess; port: number; dir: string; write: (config: object) => void }> {
     const dir = mkdtempSync(join(tmpdir(), 'hayate-signals-'));
     dirs.push(dir);
     const port = await freePort();

@@ -73,7 +73,7 @@ export function decodeBencode(data: Uint8Array): BValue {
     if (c === 0x6c) {
       pos++;
       const list: BValue[] = [];
-      while (true) {
+      for (;;) {
         if (pos >= data.length) fail('truncated list');
         if (data[pos] === 0x65) break;
         list.push(value(depth + 1));
@@ -84,7 +84,7 @@ export function decodeBencode(data: Uint8Array): BValue {
     if (c === 0x64) {
       pos++;
       const entries: [Uint8Array, BValue][] = [];
-      while (true) {
+      for (;;) {
         if (pos >= data.length) fail('truncated dict');
         if (data[pos] === 0x65) break;
         if (data[pos]! < 0x30 || data[pos]! > 0x39) fail('dict key is not a string');

@@ -203,7 +203,7 @@ async function readSwarmPaced(r: ByteReader, version: number, exact: boolean, wh
   if (count * (PEER_KEY_SIZE + PEER_SIZE) > r.remaining) {
     throw new CacheFormatError(`truncated: ${count} ${what} cannot fit in the ${r.remaining} bytes left`, r.pos);
   }
-  const entries: PeerEntry[] = new Array(count);
+  const entries = new Array<PeerEntry>(count);
   for (let i = 0; i < count; i++) {
     const key = r.latin1(PEER_KEY_SIZE, 'peer key');
     entries[i] = { key, peer: readPeer(r, version, exact) };
@@ -223,7 +223,7 @@ export function readTorrentRecord(r: ByteReader, version: number, exact: boolean
     if (count * (PEER_KEY_SIZE + PEER_SIZE) > r.remaining) {
       throw new CacheFormatError(`truncated: ${count} ${what} cannot fit in the ${r.remaining} bytes left`, r.pos);
     }
-    const entries: PeerEntry[] = new Array(count);
+    const entries = new Array<PeerEntry>(count);
     for (let i = 0; i < count; i++) entries[i] = { key: r.latin1(PEER_KEY_SIZE, 'peer key'), peer: readPeer(r, version, exact) };
     return entries;
   };

@@ -87,7 +87,7 @@ export async function readIpv6Endpoints(dir: string): Promise<Ipv6EndpointRecord
     if (count * RECORD_SIZE !== r.remaining) {
       throw new CacheFormatError(`${count} records of ${RECORD_SIZE} bytes do not match the ${r.remaining} bytes left`, r.pos);
     }
-    const records: Ipv6EndpointRecord[] = new Array(count);
+    const records = new Array<Ipv6EndpointRecord>(count);
     for (let i = 0; i < count; i++) {
       const infoHash = r.latin1(20, 'info_hash');
       const key = r.latin1(24, 'peer key');

@@ -393,7 +393,7 @@ export async function anonymizeCache(dir: string, progress?: Progress): Promise<
 
 function randomPasskey(length: number): string {
   let out = '';
-  for (let i = 0; i < length; i++) out += PASSKEY_ALPHABET[randomInt(PASSKEY_ALPHABET.length)];
+  for (let i = 0; i < length; i++) out += PASSKEY_ALPHABET.charAt(randomInt(PASSKEY_ALPHABET.length));
   return out;
 }
 

@@ -69,7 +69,7 @@ function keyOf(error: ErrorObject): string {
 function describe(error: ErrorObject, data: unknown): string {
   const key = keyOf(error);
   let value: unknown = data;
-  for (const part of error.instancePath.split('/').slice(1)) value = (value as Record<string, unknown>)?.[part];
+  for (const part of error.instancePath.split('/').slice(1)) value = (value as Record<string, unknown> | null | undefined)?.[part];
   return `${key}: ${error.message ?? 'is invalid'} (got ${JSON.stringify(value)})`;
 }
 

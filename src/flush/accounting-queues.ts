@@ -130,25 +130,26 @@ export class AccountingQueues implements AccountingSink {
   }
 
   // --- AccountingSink (hot path) ---------------------------------------------
+  // slot() returns a row the queue has just allocated, so `at + column` is inside values (the `!`s).
 
   user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
     if (rawUp === 0 && rawDown === 0 && up === 0 && down === 0) return;
-    if (!validId(userId)) return this.refuse('users', { userId, rawUp, rawDown, up, down });
+    if (!validId(userId)) { this.refuse('users', { userId, rawUp, rawDown, up, down }); return; }
     const q = this.users;
     const at = q.slot(userId) * q.valueWidth;
     const v = q.values;
-    v[at + UserColumn.up] += up;
-    v[at + UserColumn.down] += down;
-    v[at + UserColumn.rawUp] += rawUp;
-    v[at + UserColumn.rawDown] += rawDown;
+    v[at + UserColumn.up]! += up;
+    v[at + UserColumn.down]! += down;
+    v[at + UserColumn.rawUp]! += rawUp;
+    v[at + UserColumn.rawDown]! += rawDown;
   }
 
   torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
-    if (!validId(torrentId)) return this.refuse('torrents', { torrentId, snatches });
+    if (!validId(torrentId)) { this.refuse('torrents', { torrentId, snatches }); return; }
     const q = this.torrents;
     const at = q.slot(torrentId) * q.valueWidth;
     const v = q.values;
-    v[at + TorrentColumn.snatches] += snatches;
+    v[at + TorrentColumn.snatches]! += snatches;
     v[at + TorrentColumn.seeders] = seeders;
     v[at + TorrentColumn.leechers] = leechers;
     if (q.created || lastAction > v[at + TorrentColumn.lastAction]!) v[at + TorrentColumn.lastAction] = lastAction;
@@ -168,15 +169,15 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
     active: boolean,
   ): void {
-    if (!validId(userId) || !validId(torrentId)) return this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown });
+    if (!validId(userId) || !validId(torrentId)) { this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown }); return; }
     const q = this.histories;
     const at = q.slot(userId, torrentId) * q.valueWidth;
     const v = q.values;
-    v[at + HistoryColumn.up] += rawUp;
-    v[at + HistoryColumn.down] += rawDown;
-    v[at + HistoryColumn.activeTime] += deltaTime;
-    v[at + HistoryColumn.seedTime] += deltaSeedTime;
-    v[at + HistoryColumn.snatches] += snatches;
+    v[at + HistoryColumn.up]! += rawUp;
+    v[at + HistoryColumn.down]! += rawDown;
+    v[at + HistoryColumn.activeTime]! += deltaTime;
+    v[at + HistoryColumn.seedTime]! += deltaSeedTime;
+    v[at + HistoryColumn.snatches]! += snatches;
     v[at + HistoryColumn.seeding] = seeding ? 1 : 0;
     if (typeof left === 'number') {
       v[at + HistoryColumn.remaining] = left;
@@ -205,13 +206,13 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
   ): void {
     if (!validId(userId) || !validId(torrentId) || !validUint32(ip) || !validUint32(clientId)) {
-      return this.refuse('transfer_ips', { userId, torrentId, ip, clientId, rawUp, rawDown });
+      this.refuse('transfer_ips', { userId, torrentId, ip, clientId, rawUp, rawDown }); return;
     }
     const q = this.ips;
     const at = q.slot(userId, torrentId, ip, clientId) * q.valueWidth;
     const v = q.values;
-    v[at + IpColumn.up] += rawUp;
-    v[at + IpColumn.down] += rawDown;
+    v[at + IpColumn.up]! += rawUp;
+    v[at + IpColumn.down]! += rawDown;
     v[at + IpColumn.port] = port;
     v[at + IpColumn.lastAnnounce] = lastAnnounce;
     if (q.created) v[at + IpColumn.startTime] = startTime;
@@ -229,7 +230,7 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
   ): void {
     if (!validId(userId) || !validId(torrentId) || addr16.length !== 16 || !validUint32(clientId)) {
-      return this.refuse('transfer_ips6', { userId, torrentId, ip: addr16.length, clientId, rawUp, rawDown });
+      this.refuse('transfer_ips6', { userId, torrentId, ip: addr16.length, clientId, rawUp, rawDown }); return;
     }
     const key = this.ip6Key;
     key[0] = userId;
@@ -242,22 +243,22 @@ export class AccountingQueues implements AccountingSink {
     const q = this.ips6;
     const at = q.slotWide(key) * q.valueWidth;
     const v = q.values;
-    v[at + IpColumn.up] += rawUp;
-    v[at + IpColumn.down] += rawDown;
+    v[at + IpColumn.up]! += rawUp;
+    v[at + IpColumn.down]! += rawDown;
     v[at + IpColumn.port] = port;
     v[at + IpColumn.lastAnnounce] = lastAnnounce;
     if (q.created) v[at + IpColumn.startTime] = startTime;
   }
 
   snatch(userId: number, torrentId: number, time: number): void {
-    if (!validId(userId) || !validId(torrentId)) return this.refuse('snatches', { userId, torrentId, time });
+    if (!validId(userId) || !validId(torrentId)) { this.refuse('snatches', { userId, torrentId, time }); return; }
     const q = this.snatches;
     const slot = q.slot(userId, torrentId);
     if (q.created) q.values[slot] = time; // the first snatch's time stands
   }
 
   revive(torrentId: number): void {
-    if (!validId(torrentId)) return this.refuse('revivals', { torrentId });
+    if (!validId(torrentId)) { this.refuse('revivals', { torrentId }); return; }
     this.revivals.slot(torrentId);
   }
 

@@ -112,6 +112,7 @@ export class Flusher {
     while (!this.halted) {
       this.phase = 'round';
       const result = await this.flushNow();
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- halt() may have run while the flush awaited
       if (this.halted) break;
       if (!result.ok) {
         this.phase = 'backoff';
@@ -124,6 +125,7 @@ export class Flusher {
         this.phase = 'interval';
         await this.sleeper.sleep(this.options.flushIntervalMs);
       }
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- halt() may have run while the flush slept
       if (this.halted) break;
       if (this.queue.size === 0) {
         // Nothing to do: wait (without a timer) for the first record.

@@ -106,6 +106,7 @@ export class PurgeJob {
     this.loop = (async () => {
       while (!this.halted) {
         await this.sleeper.sleep(this.config.intervals.purge_inactive_peers * 1000);
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run while the loop slept
         if (this.halted) break;
         try {
           await this.runOnce();

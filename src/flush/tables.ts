@@ -36,7 +36,7 @@ export interface Table {
    * Folds an older row (a batch going back after a failed flush) into the newer
    * row waiting for the same key: nv[n…] is the newer row's values, ov[o…] the older's.
    */
-  absorbOlder(nv: Float64Array, n: number, ov: Float64Array, o: number): void;
+  readonly absorbOlder: (nv: Float64Array, n: number, ov: Float64Array, o: number) => void;
   /** One statement writing rows order[from…to) of the batch. */
   statement(batch: Batch, order: Uint32Array, from: number, to: number): string;
   /** Value columns holding raw bytes up and down, for the shutdown report. */
@@ -94,7 +94,7 @@ export const usersTable: Table = {
   keyWidth: 1,
   valueWidth: 4,
   absorbOlder(nv, n, ov, o) {
-    for (let c = 0; c < 4; c++) nv[n + c] += ov[o + c]!;
+    for (let c = 0; c < 4; c++) nv[n + c]! += ov[o + c]!;
   },
   statement({ keys: K, values: V }, order, from, to) {
     let r = order[from]!;
@@ -132,7 +132,7 @@ export const torrentsTable: Table = {
   keyWidth: 1,
   valueWidth: 4,
   absorbOlder(nv, n, ov, o) {
-    nv[n + TorrentColumn.snatches] += ov[o + TorrentColumn.snatches]!;
+    nv[n + TorrentColumn.snatches]! += ov[o + TorrentColumn.snatches]!;
     if (ov[o + TorrentColumn.lastAction]! > nv[n + TorrentColumn.lastAction]!) {
       nv[n + TorrentColumn.lastAction] = ov[o + TorrentColumn.lastAction]!;
     }
@@ -214,11 +214,11 @@ export const historyTable: Table = {
   keyWidth: 2,
   valueWidth: 11,
   absorbOlder(nv, n, ov, o) {
-    nv[n + HistoryColumn.up] += ov[o + HistoryColumn.up]!;
-    nv[n + HistoryColumn.down] += ov[o + HistoryColumn.down]!;
-    nv[n + HistoryColumn.activeTime] += ov[o + HistoryColumn.activeTime]!;
-    nv[n + HistoryColumn.seedTime] += ov[o + HistoryColumn.seedTime]!;
-    nv[n + HistoryColumn.snatches] += ov[o + HistoryColumn.snatches]!;
+    nv[n + HistoryColumn.up]! += ov[o + HistoryColumn.up]!;
+    nv[n + HistoryColumn.down]! += ov[o + HistoryColumn.down]!;
+    nv[n + HistoryColumn.activeTime]! += ov[o + HistoryColumn.activeTime]!;
+    nv[n + HistoryColumn.seedTime]! += ov[o + HistoryColumn.seedTime]!;
+    nv[n + HistoryColumn.snatches]! += ov[o + HistoryColumn.snatches]!;
     nv[n + HistoryColumn.startTime] = ov[o + HistoryColumn.startTime]!;
   },
   statement({ keys: K, values: V }, order, from, to) {
@@ -267,8 +267,8 @@ export const ipsTable: Table = {
   keyWidth: 4,
   valueWidth: 5,
   absorbOlder(nv, n, ov, o) {
-    nv[n + IpColumn.up] += ov[o + IpColumn.up]!;
-    nv[n + IpColumn.down] += ov[o + IpColumn.down]!;
+    nv[n + IpColumn.up]! += ov[o + IpColumn.up]!;
+    nv[n + IpColumn.down]! += ov[o + IpColumn.down]!;
     nv[n + IpColumn.startTime] = ov[o + IpColumn.startTime]!;
   },
   statement({ keys: K, values: V }, order, from, to) {

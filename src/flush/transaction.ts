@@ -20,7 +20,7 @@ export function isLockConflict(err: unknown): boolean {
 export class CommitOutcomeUnknown extends Error {
   override name = 'CommitOutcomeUnknown';
   constructor(override readonly cause: unknown) {
-    super(`commit outcome unknown: ${(cause as Error)?.message ?? String(cause)}`);
+    super(`commit outcome unknown: ${(cause as Partial<Error> | null | undefined)?.message ?? String(cause)}`);
   }
 }
 

@@ -44,7 +44,7 @@ const PENDING_LIMIT = 64 * 1024;
 /** A connection this path reads: its socket, and Node's side of it once Node has answered on it. */
 interface Owned {
   socket: Socket;
-  listeners: Record<string, (...args: any[]) => void>;
+  listeners: Record<string, Parameters<Socket['removeListener']>[1]>;
   /** Has answered a request: from then on the keep-alive idle timeout applies. */
   answered: boolean;
   /** Node's HTTP server's view of this connection, made at the first request handed to it. */
@@ -291,6 +291,7 @@ export class AnnounceConnections {
     if (socket.writableLength > 0 && !this.writing.has(socket)) this.watchWrite(connection);
     if (socket.isPaused() && !this.writing.has(socket)) socket.resume();
     if (pending !== undefined) this.serve(connection, pending);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- serve() may have handed the connection to Node, ended or destroyed it
     if (connection.nodeBusy || connection.forGood || socket.destroyed || socket.writableEnded) return;
     if (!connection.ended && !this.options.closing()) return;
     // Answers the gate still holds go out (after their journal records) before the end.
@@ -459,7 +460,7 @@ class NodeSide extends Duplex {
 
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const { socket } = this.connection;
-    if (socket.destroyed) return callback(new Error('socket closed'));
+    if (socket.destroyed) { callback(new Error('socket closed')); return; }
     socket.write(chunk, encoding, callback);
   }
 

@@ -55,8 +55,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   /** Set by preClose: answers close their connections from then on (every path). */
   let closing = false;
 
+  // The instance's type follows its logger's: as fastify's base logger, the app is a plain FastifyInstance.
+  const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance,
     // No per-request log lines: at thousands of announces a second they would be the main cost.
     logController: new LogController({ disableRequestLogging: true }),
     // We parse the raw query ourselves (binary-safe); skip fastify's parser.
@@ -200,7 +202,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   function answerAnnounce(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url;
     if (req.method !== 'GET' || url === undefined || trackerPath(url, pathMatch) !== TrackerPath.Announce) return false;
-    const body = answerAnnounceSafely(pathMatch.passkey, url, proxyValueOf(req), forwardedForOf(req), req.socket?.remoteAddress);
+    const body = answerAnnounceSafely(pathMatch.passkey, url, proxyValueOf(req), forwardedForOf(req), remoteAddressOf(req));
     deps.gate?.writeNow(); // Node's response cannot be held like the socket path's: the record is written first
     // While shutting down, close each connection after its answer (as fastify does), so
     // keep-alive clients cannot hold the server open.
@@ -223,7 +225,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const path = trackerPath(url, pathMatch);
     if (path === TrackerPath.Announce) {
       const passkey = pathMatch.passkey;
-      const body = announceBody(passkey, url, proxyValueOf(request.raw), forwardedForOf(request.raw), request.raw.socket?.remoteAddress);
+      const body = announceBody(passkey, url, proxyValueOf(request.raw), forwardedForOf(request.raw), remoteAddressOf(request.raw));
       deps.gate?.writeNow();
       return reply.type(TEXT).send(body);
     }
@@ -236,7 +238,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   // update-connections.ts): the same handler, within Node's header limit and Host rule.
   if (updates !== undefined) {
     app.get('/:password/update', async (request, reply) => {
-      const answer = await updates.handle(request.raw.url ?? '', request.raw.socket?.remoteAddress);
+      const answer = await updates.handle(request.raw.url ?? '', remoteAddressOf(request.raw));
       return reply.code(answer.status).type(answer.type).send(answer.body);
     });
   }
@@ -278,6 +280,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   return app;
+}
+
+/** The peer's address. Node's docs allow request.socket to be "internally nulled", which its type does not say. */
+function remoteAddressOf(req: IncomingMessage): string | undefined {
+  return (req.socket as Socket | null)?.remoteAddress;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -59,8 +59,10 @@ export async function readCheckpoint(dir: string, logger: Logger): Promise<Check
   }
   let checkpoint: Checkpoint;
   try {
-    checkpoint = JSON.parse(text) as Checkpoint;
-    if (checkpoint.version !== 1 || !Number.isSafeInteger(checkpoint.position) || checkpoint.position < 0) throw new Error('unknown shape');
+    // Untrusted until its shape is checked.
+    const parsed = JSON.parse(text) as { version?: unknown; position?: unknown };
+    if (parsed.version !== 1 || !Number.isSafeInteger(parsed.position) || (parsed.position as number) < 0) throw new Error('unknown shape');
+    checkpoint = parsed as Checkpoint;
   } catch (err) {
     logger.warn({ file: CHECKPOINT_FILE, err: (err as Error).message }, 'journal checkpoint damaged: replaying the whole journal');
     return undefined;

@@ -11,7 +11,7 @@ export class StartupError extends Error {
 }
 
 function cause(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
+  const e = err as Partial<NodeJS.ErrnoException>;
   // "EACCES: permission denied, open '/x/y'" → "permission denied (EACCES)"
   const text = (e.message ?? String(err)).replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
   return e.code ? `${text} (${e.code})` : text;

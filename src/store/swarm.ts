@@ -168,7 +168,7 @@ export class Swarm {
     // Small and scanned: exact arrays. A swarm that shrank from big keeps its map (and
     // spare slots) down to SCAN_LIMIT / 2, so it must keep indexing new peers.
     if (n < SCAN_LIMIT && this.byKey === undefined) {
-      const grown: Peer[] = new Array(n + 1);
+      const grown = new Array<Peer>(n + 1);
       for (let i = 0; i < n; i++) grown[i] = list[i]!;
       grown[n] = peer;
       this.list = grown;

@@ -517,7 +517,7 @@ function printable(value: string): string {
   let out = '';
   for (let i = 0; i < value.length && out.length < 64; i++) {
     const c = value.charCodeAt(i);
-    out += c >= 0x20 && c < 0x7f ? value[i] : `\\x${c.toString(16).padStart(2, '0')}`;
+    out += c >= 0x20 && c < 0x7f ? value.charAt(i) : `\\x${c.toString(16).padStart(2, '0')}`;
   }
   return value.length > 64 ? `${out}…` : out;
 }

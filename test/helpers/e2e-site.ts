@@ -194,11 +194,12 @@ export async function row<T>(db: TestDatabase, sql: string, params: unknown[]): 
   return (rows as T[])[0];
 }
 
+// BIGINT columns: the test connection has supportBigNumbers, so a value beyond 2^53 is a string (hence Number(...) below).
 export interface HistoryRow {
-  uploaded: number;
-  downloaded: number;
+  uploaded: number | string;
+  downloaded: number | string;
   seeding: number;
-  remaining: number;
+  remaining: number | string;
   active: number;
   snatched: number;
   snatched_time: number;
@@ -207,10 +208,10 @@ export interface HistoryRow {
 }
 
 export interface UserRow {
-  Uploaded: number;
-  Downloaded: number;
-  rawup: number;
-  rawdl: number;
+  Uploaded: number | string;
+  Downloaded: number | string;
+  rawup: number | string;
+  rawdl: number | string;
 }
 
 /** After both clients have stopped: flush, then check every table a site reads. */

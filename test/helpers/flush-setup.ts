@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { Counter, Histogram } from 'prom-client';
 import { defaultConfig, type Config } from '../../src/config/config.js';
 
@@ -14,14 +15,14 @@ export function flushConfig(dsn: string, overrides: (config: Config) => void = (
 }
 
 /** The value of a counter (optionally for one queue label). */
-export async function counterValue(metric: Counter<string>, queue?: string): Promise<number> {
+export async function counterValue(metric: Counter, queue?: string): Promise<number> {
   const { values } = await metric.get();
   return values
     .filter((v) => queue === undefined || v.labels['queue'] === queue)
     .reduce((sum, v) => sum + v.value, 0);
 }
 
-export async function histogramCount(metric: Histogram<string>): Promise<number> {
+export async function histogramCount(metric: Histogram): Promise<number> {
   const { values } = await metric.get();
   return values.filter((v) => v.metricName?.endsWith('_count')).reduce((sum, v) => sum + v.value, 0);
 }
@@ -45,7 +46,7 @@ export async function eventually<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${String(lastError)}` : ''}`);
+      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${lastError instanceof Error ? String(lastError) : inspect(lastError)}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }

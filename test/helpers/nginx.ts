@@ -102,7 +102,7 @@ export async function startNginx(dir: string, httpBlock: string, waitPort: numbe
   execFileSync(nginx, ['-t', '-p', dir, '-e', errorLog, '-c', conf], { stdio: 'pipe' });
   const child = spawn(nginx, ['-p', dir, '-e', errorLog, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let exited: string | undefined;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {

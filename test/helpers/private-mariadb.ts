@@ -76,8 +76,8 @@ export class PrivateMariaDb {
         await conn.end();
         return;
       } catch (err) {
-        if (this.child !== child || child.exitCode !== null) throw new Error(`mariadbd exited while starting (see ${this.dir}/error.log)`);
-        if (Date.now() > deadline) throw new Error(`mariadbd did not answer within ${timeoutMs} ms: ${String(err)}`);
+        if (this.child !== child || child.exitCode !== null) throw new Error(`mariadbd exited while starting (see ${this.dir}/error.log)`, { cause: err });
+        if (Date.now() > deadline) throw new Error(`mariadbd did not answer within ${timeoutMs} ms: ${String(err)}`, { cause: err });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
