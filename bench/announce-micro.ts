@@ -26,18 +26,52 @@ for (let id = 1; id <= users; id++) {
   store.users.set(passkey, { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
 }
 for (let id = 1; id <= torrents; id++) {
-  const t = newTorrent({ id, infoHash: infoHashOf(id).toString('latin1'), groupId: id, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+  const t = newTorrent({
+    id,
+    infoHash: infoHashOf(id).toString('latin1'),
+    groupId: id,
+    type: 'anime',
+    snatched: 0,
+    status: 0,
+    lastAction: 0,
+    upMultiplier: 1,
+    downMultiplier: 1,
+  });
   store.torrents.set(t.infoHash, t);
 }
 store.approvedClients = BENCH_CLIENTS.map((prefix, i) => ({ id: i + 1, prefix }));
 const noop = (): void => undefined;
-const accounting: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, transferIp6: noop, snatch: noop, revive: noop };
+const accounting: AccountingSink = {
+  user: noop,
+  torrent: noop,
+  transferHistory: noop,
+  transferIp: noop,
+  transferIp6: noop,
+  snatch: noop,
+  revive: noop,
+};
 const ipv6 = process.argv[3] === 'ipv6';
 const config = defaultConfig();
 config.announce.ipv6 = ipv6;
 const ctx = createContext({ store, config, accounting, recorder: noRecorder });
 const random = prng(7);
-const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, scrapeShare: 0, seed: 1 }, random);
+const peers = makePeers(
+  {
+    host: '',
+    port: 0,
+    paths: 'passkey',
+    connections: 1,
+    warmup: 0,
+    duration: 0,
+    users,
+    torrents,
+    peers: 20_000,
+    hotShare: 0.5,
+    scrapeShare: 0,
+    seed: 1,
+  },
+  random,
+);
 
 /** With `ipv6`, peer k announces from 2a00:1234::k on every other pass over the peers, from 127.0.0.1 on the others. */
 const ipv6Addresses = peers.map((_, k) => `2a00:1234::${k.toString(16)}`);
@@ -46,7 +80,16 @@ function once(i: number): number {
   const raw = nextRequest(peers[i % peers.length]!, random);
   const target = raw.slice(4, raw.indexOf(' HTTP/1.1'));
   const passkey = target.slice(1, 33);
-  const result = announce(ctx, { passkey, query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: ipv6 && ((i / peers.length) | 0) % 2 === 1 ? ipv6Addresses[i % peers.length]! : '127.0.0.1' }, 1_700_000_000 + (i >> 12));
+  const result = announce(
+    ctx,
+    {
+      passkey,
+      query: parseTrackerQuery(target),
+      proxyAddress: undefined,
+      socketAddress: ipv6 && ((i / peers.length) | 0) % 2 === 1 ? ipv6Addresses[i % peers.length]! : '127.0.0.1',
+    },
+    1_700_000_000 + (i >> 12),
+  );
   if (result.failed) throw new Error(result.body.toString('latin1'));
   return result.body.length;
 }

@@ -11,11 +11,16 @@ const head = Buffer.from('d8:completei30e10:downloadedi12e10:incompletei70e8:int
 const ANSWER = Buffer.concat([head, peers, Buffer.from('e')]);
 
 const app = Fastify({ logger: false, keepAliveTimeout: 120_000 });
-const answer = (_request: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }): unknown => reply.type('text/plain').send(ANSWER);
+const answer = (_request: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }): unknown =>
+  reply.type('text/plain').send(ANSWER);
 app.get('/:passkey/announce', answer);
 app.get('/announce', answer);
-const SCRAPE = Buffer.from(`d5:filesd20:${'x'.repeat(20)}d8:completei30e10:downloadedi12e10:incompletei70eee5:flagsd20:min_request_intervali900eee`, 'latin1');
-const answerScrape = (_request: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }): unknown => reply.type('text/plain').send(SCRAPE);
+const SCRAPE = Buffer.from(
+  `d5:filesd20:${'x'.repeat(20)}d8:completei30e10:downloadedi12e10:incompletei70eee5:flagsd20:min_request_intervali900eee`,
+  'latin1',
+);
+const answerScrape = (_request: unknown, reply: { type(t: string): { send(b: Buffer): unknown } }): unknown =>
+  reply.type('text/plain').send(SCRAPE);
 app.get('/:passkey/scrape', answerScrape);
 app.get('/scrape', answerScrape);
 

@@ -31,17 +31,21 @@ function buildStore(): Store {
     const infoHash = Buffer.alloc(20);
     infoHash.writeUInt32LE(torrentId);
     const torrent = newTorrent({
-      id: torrentId, infoHash: infoHash.toString('latin1'), groupId: torrentId >> 2, type: 'anime',
-      snatched: torrentId % 500, status: 0, lastAction: 1_700_000_000, upMultiplier: 1, downMultiplier: 1,
+      id: torrentId,
+      infoHash: infoHash.toString('latin1'),
+      groupId: torrentId >> 2,
+      type: 'anime',
+      snatched: torrentId % 500,
+      status: 0,
+      lastAction: 1_700_000_000,
+      upMultiplier: 1,
+      downMultiplier: 1,
     });
     for (let i = 0; i < size; i++) {
       const userId = 1 + ((made + i) % userCount);
       const peerId = `-qB4650-${(made + i).toString(16).padStart(12, '0')}`;
       const seeding = i % 3 === 0;
-      const peer = newPeer(
-        peerKey(userId, peerId), userId, 0x0a000000 + made + i, 1024 + (i % 60000),
-        1_700_000_000, 1_700_000_500, 1,
-      );
+      const peer = newPeer(peerKey(userId, peerId), userId, 0x0a000000 + made + i, 1024 + (i % 60000), 1_700_000_000, 1_700_000_500, 1);
       swarmToAdd(torrent, seeding).add(peer, 123_456_789 * i, 987_654 * i, seeding ? 0 : 1_000_000);
     }
     made += size;

@@ -118,14 +118,32 @@ async function throughput(server: PrivateMariaDb): Promise<void> {
   const metrics = new Metrics({ defaultMetrics: false });
   const sink = new AccountingQueues(pool, config(dsn), metrics, silentLogger());
   const fill: Record<string, () => void> = {
-    users: () => { for (let i = 1; i <= keys; i++) sink.user(i, 1000, 1000, 1000, 1000); },
-    torrents: () => { for (let i = 1; i <= keys; i++) sink.torrent(i, 1, 3, 4, 1_700_000_000); },
-    'transfer_history (insert)': () => { for (let i = 1; i <= keys; i++) sink.transferHistory(i, 1 + (i % 97), 1000, 1000, 1800, 0, 0, false, 10, 1_700_000_000, 1_700_000_000, true); },
-    'transfer_history (update)': () => { for (let i = 1; i <= keys; i++) sink.transferHistory(i, 1 + (i % 97), 1000, 1000, 1800, 0, 0, false, 10, 1_700_000_001, 1_700_000_000, true); },
-    'transfer_ips (insert)': () => { for (let i = 1; i <= keys; i++) sink.transferIp(i, 1 + (i % 97), 0x0a000001, 1, 1000, 1000, 6881, 1_700_000_000, 1_700_000_000); },
-    'transfer_ips (update)': () => { for (let i = 1; i <= keys; i++) sink.transferIp(i, 1 + (i % 97), 0x0a000001, 1, 1000, 1000, 6881, 1_700_000_001, 1_700_000_000); },
-    snatches: () => { for (let i = 1; i <= keys; i++) sink.snatch(i, 1 + (i % 97), 1_700_000_000); },
-    revivals: () => { for (let i = 1; i <= keys; i++) sink.revive(i); },
+    users: () => {
+      for (let i = 1; i <= keys; i++) sink.user(i, 1000, 1000, 1000, 1000);
+    },
+    torrents: () => {
+      for (let i = 1; i <= keys; i++) sink.torrent(i, 1, 3, 4, 1_700_000_000);
+    },
+    'transfer_history (insert)': () => {
+      for (let i = 1; i <= keys; i++)
+        sink.transferHistory(i, 1 + (i % 97), 1000, 1000, 1800, 0, 0, false, 10, 1_700_000_000, 1_700_000_000, true);
+    },
+    'transfer_history (update)': () => {
+      for (let i = 1; i <= keys; i++)
+        sink.transferHistory(i, 1 + (i % 97), 1000, 1000, 1800, 0, 0, false, 10, 1_700_000_001, 1_700_000_000, true);
+    },
+    'transfer_ips (insert)': () => {
+      for (let i = 1; i <= keys; i++) sink.transferIp(i, 1 + (i % 97), 0x0a000001, 1, 1000, 1000, 6881, 1_700_000_000, 1_700_000_000);
+    },
+    'transfer_ips (update)': () => {
+      for (let i = 1; i <= keys; i++) sink.transferIp(i, 1 + (i % 97), 0x0a000001, 1, 1000, 1000, 6881, 1_700_000_001, 1_700_000_000);
+    },
+    snatches: () => {
+      for (let i = 1; i <= keys; i++) sink.snatch(i, 1 + (i % 97), 1_700_000_000);
+    },
+    revivals: () => {
+      for (let i = 1; i <= keys; i++) sink.revive(i);
+    },
   };
   for (const [label, run] of Object.entries(fill)) {
     const queue = label.split(' ')[0] as QueueName;
@@ -194,9 +212,11 @@ async function outage(server: PrivateMariaDb): Promise<void> {
   sample(`back, drained to steady state after ${(drainedMs / 1000).toFixed(1)} s`);
   clearInterval(timer);
   const report = await sink.stop(60_000);
-  console.log(`\n${queuedAtRestart.toLocaleString()} keys were waiting when the server came back; ` +
-    `the backlog was written in ${(drainedMs / 1000).toFixed(1)} s (including reconnect and the flushers' backoff, max 30 s) while ${rate}/s kept arriving. ` +
-    `${n.toLocaleString()} announces in all; final stop complete=${report.complete}; sqlErrors=${(await metrics.sqlErrors.get()).values.reduce((a, v) => a + v.value, 0)}`);
+  console.log(
+    `\n${queuedAtRestart.toLocaleString()} keys were waiting when the server came back; ` +
+      `the backlog was written in ${(drainedMs / 1000).toFixed(1)} s (including reconnect and the flushers' backoff, max 30 s) while ${rate}/s kept arriving. ` +
+      `${n.toLocaleString()} announces in all; final stop complete=${report.complete}; sqlErrors=${(await metrics.sqlErrors.get()).values.reduce((a, v) => a + v.value, 0)}`,
+  );
   metrics.close();
   await pool.end();
 }

@@ -34,7 +34,12 @@ const database = 'hayate_flush_cpu';
 
 const schema = schemaStatements();
 
-const address = { host: rootUrl.hostname, port: Number(rootUrl.port || 3306), user: decodeURIComponent(rootUrl.username), password: decodeURIComponent(rootUrl.password) };
+const address = {
+  host: rootUrl.hostname,
+  port: Number(rootUrl.port || 3306),
+  user: decodeURIComponent(rootUrl.username),
+  password: decodeURIComponent(rootUrl.password),
+};
 const admin = await createConnection(address);
 await admin.query(`DROP DATABASE IF EXISTS ${database}`);
 await admin.query(`CREATE DATABASE ${database}`);
@@ -84,7 +89,20 @@ for (let round = 0; round < rounds; round++) {
     const [uid, fid, ip] = peer(p);
     sink.user(uid, 16384 + (p & 1023), 8192, 16384 + (p & 1023), 8192);
     sink.torrent(fid, p % 50 === round % 50 ? 1 : 0, 10, 5, now);
-    sink.transferHistory(uid, fid, 16384, 8192, 1800, p & 1 ? 1800 : 0, p % 50 === round % 50 ? 1 : 0, (p & 1) === 1, 0, now, now - 3600, true);
+    sink.transferHistory(
+      uid,
+      fid,
+      16384,
+      8192,
+      1800,
+      p & 1 ? 1800 : 0,
+      p % 50 === round % 50 ? 1 : 0,
+      (p & 1) === 1,
+      0,
+      now,
+      now - 3600,
+      true,
+    );
     sink.transferIp(uid, fid, ip, 1, 16384, 8192, 6881, now, now - 3600);
     if (p % 50 === round % 50) sink.snatch(uid, fid, now);
   }
@@ -97,7 +115,9 @@ for (let round = 0; round < rounds; round++) {
   const s2 = process.cpuUsage().system;
   if (!result.ok) throw new Error('flush failed');
   const written = (await rowsWritten()) - rowsBefore;
-  perRound.push(`round ${round}: ${written} rows, sink ${((c1 - c0) / written).toFixed(2)} µs/row, flush ${((c2 - c1) / written).toFixed(2)} µs/row, ${(w2 - w1).toFixed(0)} ms wall`);
+  perRound.push(
+    `round ${round}: ${written} rows, sink ${((c1 - c0) / written).toFixed(2)} µs/row, flush ${((c2 - c1) / written).toFixed(2)} µs/row, ${(w2 - w1).toFixed(0)} ms wall`,
+  );
   if (round < 2) continue;
   sinkCpu += c1 - c0;
   flushCpu += c2 - c1;

@@ -33,29 +33,74 @@ for (let id = 1; id <= users; id++) {
   store.users.set(passkey, { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
 }
 for (let id = 1; id <= torrents; id++) {
-  const t = newTorrent({ id, infoHash: infoHashOf(id).toString('latin1'), groupId: id, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+  const t = newTorrent({
+    id,
+    infoHash: infoHashOf(id).toString('latin1'),
+    groupId: id,
+    type: 'anime',
+    snatched: 0,
+    status: 0,
+    lastAction: 0,
+    upMultiplier: 1,
+    downMultiplier: 1,
+  });
   store.torrents.set(t.infoHash, t);
 }
 store.approvedClients = BENCH_CLIENTS.map((prefix, i) => ({ id: i + 1, prefix }));
 const noop = (): void => undefined;
-const dropped: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, transferIp6: noop, snatch: noop, revive: noop };
+const dropped: AccountingSink = {
+  user: noop,
+  torrent: noop,
+  transferHistory: noop,
+  transferIp: noop,
+  transferIp6: noop,
+  snatch: noop,
+  revive: noop,
+};
 const config = defaultConfig();
 const random = prng(7);
-const peers = makePeers({ host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, users, torrents, peers: 20_000, hotShare: 0.5, scrapeShare: 0, seed: 1 }, random);
+const peers = makePeers(
+  {
+    host: '',
+    port: 0,
+    paths: 'passkey',
+    connections: 1,
+    warmup: 0,
+    duration: 0,
+    users,
+    torrents,
+    peers: 20_000,
+    hotShare: 0.5,
+    scrapeShare: 0,
+    seed: 1,
+  },
+  random,
+);
 const dir = mkdtempSync(join(tmpdir(), 'hayate-journal-cost-'));
 
 type Mode = 'off' | 'journal' | 'journal+fdatasync';
 
 function measure(mode: Mode, round: number): Record<string, number | string> {
   const journal =
-    mode === 'off' ? undefined : new Journal(dropped, { dir: join(dir, `${mode}-${round}`), fdatasync: mode === 'journal+fdatasync', segmentBytes: 1 << 30, logger: silentLogger() });
+    mode === 'off'
+      ? undefined
+      : new Journal(dropped, {
+          dir: join(dir, `${mode}-${round}`),
+          fdatasync: mode === 'journal+fdatasync',
+          segmentBytes: 1 << 30,
+          logger: silentLogger(),
+        });
   journal?.start(1);
   const ctx = createContext({ store, config, accounting: journal ?? dropped, recorder: noRecorder });
   let i = 0;
   const once = (): void => {
     const raw = nextRequest(peers[i % peers.length]!, random);
     const target = raw.slice(4, raw.indexOf(' HTTP/1.1'));
-    const result = announce(ctx, { passkey: target.slice(1, 33), query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' }, 1_700_000_000 + (i >> 12));
+    const result = announce(
+      ctx,
+      { passkey: target.slice(1, 33), query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' },
+      1_700_000_000 + (i >> 12),
+    );
     if (result.failed) throw new Error(result.body.toString('latin1'));
     i++;
   };
@@ -88,6 +133,7 @@ function measure(mode: Mode, round: number): Record<string, number | string> {
 }
 
 const rows: Record<string, number | string>[] = [];
-for (let round = 0; round < ROUNDS; round++) for (const mode of ['off', 'journal', 'journal+fdatasync'] as Mode[]) rows.push(measure(mode, round));
+for (let round = 0; round < ROUNDS; round++)
+  for (const mode of ['off', 'journal', 'journal+fdatasync'] as Mode[]) rows.push(measure(mode, round));
 for (const row of rows) process.stdout.write(`${JSON.stringify({ turn: TURN, ...row })}\n`);
 rmSync(dir, { recursive: true, force: true });

@@ -36,9 +36,27 @@ const pct = (s: string): string => [...Buffer.from(s, 'latin1')].map((b) => `%${
 
 function makeStore(): Store {
   const store = new Store();
-  for (let u = 1; u <= USERS; u++) store.users.set(passkeyOf(u), { id: u, passkey: passkeyOf(u), upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
+  for (let u = 1; u <= USERS; u++)
+    store.users.set(passkeyOf(u), {
+      id: u,
+      passkey: passkeyOf(u),
+      upMultiplier: 1,
+      downMultiplier: 1,
+      disableDownload: false,
+      trackerHide: false,
+    });
   for (let t = 1; t <= TORRENTS; t++) {
-    const torrent = newTorrent({ id: t, infoHash: hashOf(t), groupId: t, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+    const torrent = newTorrent({
+      id: t,
+      infoHash: hashOf(t),
+      groupId: t,
+      type: 'anime',
+      snatched: 0,
+      status: 0,
+      lastAction: 0,
+      upMultiplier: 1,
+      downMultiplier: 1,
+    });
     store.torrents.set(torrent.infoHash, torrent);
   }
   store.approvedClients = [{ id: 1, prefix: '-TR' }];
@@ -47,7 +65,15 @@ function makeStore(): Store {
 }
 
 const noop = (): void => undefined;
-const dropped: AccountingSink = { user: noop, torrent: noop, transferHistory: noop, transferIp: noop, transferIp6: noop, snatch: noop, revive: noop };
+const dropped: AccountingSink = {
+  user: noop,
+  torrent: noop,
+  transferHistory: noop,
+  transferIp: noop,
+  transferIp6: noop,
+  snatch: noop,
+  revive: noop,
+};
 const store = makeStore();
 const journal = new Journal(dropped, { dir: join(dir, 'journal'), fdatasync: false, segmentBytes: 64 << 20, logger });
 journal.start(1);
@@ -58,7 +84,11 @@ function announceOne(i: number, round: number): void {
   const torrent = 1 + (Math.floor(i / USERS) % TORRENTS);
   const peerId = `-TR3000-${String(i).padStart(12, '0')}`;
   const target = `/${passkeyOf(user)}/announce?info_hash=${hashes[torrent]}&peer_id=${peerId}&port=6881&uploaded=${round * 1000 + i}&downloaded=${round * 500}&left=${i % 2 ? 0 : 1000}&ip=10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}&numwant=0`;
-  const r = announce(ctx, { passkey: passkeyOf(user), query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' }, 1_700_000_000 + round);
+  const r = announce(
+    ctx,
+    { passkey: passkeyOf(user), query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' },
+    1_700_000_000 + round,
+  );
   if (r.failed) throw new Error(r.body.toString('latin1'));
   if (i % 16 === 0) journal.writeNow();
 }
@@ -79,9 +109,21 @@ const fresh = makeStore();
 fresh.torrents = cached.torrents;
 const pool = openPool('mysql://nobody:@127.0.0.1:1/none'); // never used: queues only touch memory here
 const config = defaultConfig();
-config.channels.users = config.channels.torrents = config.channels.transfer_history = config.channels.transfer_ips = config.channels.snatches = 1 << 30;
+config.channels.users =
+  config.channels.torrents =
+  config.channels.transfer_history =
+  config.channels.transfer_ips =
+  config.channels.snatches =
+    1 << 30;
 const queues = new AccountingQueues(pool, config, new Metrics(), logger);
-const result = recoverFromJournal({ dir: join(dir, 'journal'), store: fresh, sink: queues, checkpoint: position, positions: new Map(), logger });
+const result = recoverFromJournal({
+  dir: join(dir, 'journal'),
+  store: fresh,
+  sink: queues,
+  checkpoint: position,
+  positions: new Map(),
+  logger,
+});
 const replayed = performance.now();
 let peers = 0;
 for (const t of fresh.torrents.values()) peers += t.seeders.size + t.leechers.size;

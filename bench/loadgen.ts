@@ -191,12 +191,18 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       };
 
       const send = (): void => {
-        if (performance.now() >= end) { finish(); return; }
+        if (performance.now() >= end) {
+          finish();
+          return;
+        }
         const peer = own[cursor]!;
         cursor = cursor + 1 === own.length ? 0 : cursor + 1;
         lastRequest = o.scrapeShare > 0 && random() < o.scrapeShare ? peer.scrape : nextRequest(peer, random);
         waiting = true;
-        if (socket === undefined || socket.destroyed) { open(); return; }
+        if (socket === undefined || socket.destroyed) {
+          open();
+          return;
+        }
         write();
       };
 
@@ -270,7 +276,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
             serverCloses = true;
             socket = undefined;
             s.destroy();
-            open(); return;
+            open();
+            return;
           } else if (waiting) {
             errors++;
             waiting = false;

@@ -60,7 +60,18 @@ const opts = (() => {
     process.exit(2);
   }
 })();
-for (const name of ['users', 'torrents', 'connections', 'duration', 'rounds', 'warmup', 'peers', 'big-peers', 'big-site', 'scrape-share'] as const) {
+for (const name of [
+  'users',
+  'torrents',
+  'connections',
+  'duration',
+  'rounds',
+  'warmup',
+  'peers',
+  'big-peers',
+  'big-site',
+  'scrape-share',
+] as const) {
   const value = Number(opts[name]);
   if (!Number.isFinite(value) || value < 0 || (name === 'scrape-share' && value > 1)) {
     process.stderr.write(`bench: --${name} ${opts[name]} is not ${name === 'scrape-share' ? 'a share between 0 and 1' : 'a number'}\n`);
@@ -135,7 +146,11 @@ function cpuSeconds(pid: number | undefined): number | undefined {
 }
 
 /** Runs the load generator, measuring the server's CPU time over the measured window (after warm-up). */
-async function driveMeasured(pid: number | undefined, load: LoadOptions, during?: () => Promise<void>): Promise<LoadResult & { serverCpuSeconds?: number; announcesPerCpuSecond?: number }> {
+async function driveMeasured(
+  pid: number | undefined,
+  load: LoadOptions,
+  during?: () => Promise<void>,
+): Promise<LoadResult & { serverCpuSeconds?: number; announcesPerCpuSecond?: number }> {
   const loading = loadgen(load);
   await new Promise((r) => setTimeout(r, load.warmup * 1000));
   const cpu0 = cpuSeconds(pid);
@@ -159,7 +174,10 @@ function runChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code !== 0) { reject(new Error(`${args[0]} exited ${code}`)); return; }
+      if (code !== 0) {
+        reject(new Error(`${args[0]} exited ${code}`));
+        return;
+      }
       try {
         resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
       } catch (err) {
@@ -189,7 +207,11 @@ interface HayateRun {
   child: ChildProcess;
 }
 
-async function startHayate(database: string, intervals: Record<string, number>, prepare?: (dir: string) => Promise<void>): Promise<HayateRun> {
+async function startHayate(
+  database: string,
+  intervals: Record<string, number>,
+  prepare?: (dir: string) => Promise<void>,
+): Promise<HayateRun> {
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
   const port = await freePort();
   const config = {
@@ -240,16 +262,16 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
     before = await scrape(run.port); // also resets the lag window
     const t0 = Date.now();
     timer = setInterval(() => {
-    void scrape(run.port).then((m) =>
-      samples.push({
-        t: (Date.now() - t0) / 1000,
-        lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
-        lagMax: m['hayate_event_loop_lag_seconds{quantile="1"}'] ?? 0,
-        queues: sum(m, 'hayate_queue_depth'),
-        reloads: sum(m, 'hayate_reload_seconds_count'),
-        serializations: sum(m, 'hayate_serialization_seconds_count'),
-      }),
-    );
+      void scrape(run.port).then((m) =>
+        samples.push({
+          t: (Date.now() - t0) / 1000,
+          lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
+          lagMax: m['hayate_event_loop_lag_seconds{quantile="1"}'] ?? 0,
+          queues: sum(m, 'hayate_queue_depth'),
+          reloads: sum(m, 'hayate_reload_seconds_count'),
+          serializations: sum(m, 'hayate_serialization_seconds_count'),
+        }),
+      );
     }, everyMs);
   });
   clearInterval(timer);
@@ -266,7 +288,11 @@ function hayateFigures(s: Sampled, seconds: number) {
   const lagMax = Math.max(0, ...samples.map((x) => x.lagMax));
   return {
     trackedPeers: peers,
-    eventLoopLagMs: { p99WorstWindow: ms(lagP99), max: ms(lagMax), windowSeconds: samples.length > 1 ? samples[1]!.t - samples[0]!.t : null },
+    eventLoopLagMs: {
+      p99WorstWindow: ms(lagP99),
+      max: ms(lagMax),
+      windowSeconds: samples.length > 1 ? samples[1]!.t - samples[0]!.t : null,
+    },
     rssBytes: after['process_resident_memory_bytes'],
     heapUsedBytes: heap,
     heapBytesPerTrackedPeerNoGc: peers > 0 ? Math.round(heap / peers) : null,
@@ -324,18 +350,39 @@ async function runOpentracker(site: { users: number; torrents: number }): Promis
   chmodSync(dir, 0o755); // opentracker drops privileges before reading it
   const port = await freePort();
   // Debian builds opentracker with WANT_ACCESSLIST_WHITE: the same info hashes are whitelisted.
-  const child = spawn(binary, ['-i', '127.0.0.1', '-p', String(port), '-P', String(port), '-w', 'whitelist.txt', '-d', dir] /* chrooted into dir: the path is inside it */, {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    binary,
+    [
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-P',
+      String(port),
+      '-w',
+      'whitelist.txt',
+      '-d',
+      dir,
+    ] /* chrooted into dir: the path is inside it */,
+    {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   try {
     // The whitelist loads in the background; wait until a whitelisted hash is accepted.
-    await waitFor(async () => {
-      const hash = [...infoHashOf(site.torrents)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
-      const res = await fetch(`http://127.0.0.1:${port}/announce?info_hash=${hash}&peer_id=-qB4650-000000000000&port=6881&left=0&compact=1`);
-      const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
-      return res.ok && !body.includes('failure');
-    }, 60_000, 'opentracker to accept the whitelist');
+    await waitFor(
+      async () => {
+        const hash = [...infoHashOf(site.torrents)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+        const res = await fetch(
+          `http://127.0.0.1:${port}/announce?info_hash=${hash}&peer_id=-qB4650-000000000000&port=6881&left=0&compact=1`,
+        );
+        const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
+        return res.ok && !body.includes('failure');
+      },
+      60_000,
+      'opentracker to accept the whitelist',
+    );
     const load = await driveMeasured(child.pid, loadOptions(port, 'open', site));
     return { binary, whitelist: site.torrents, ...summary(load) };
   } finally {
@@ -380,14 +427,18 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
   child.stderr.on('data', (d: Buffer) => (logTail = (logTail + d.toString()).slice(-2000)));
   try {
     // It loads the site before answering for it: wait until a known passkey and torrent are served.
-    await waitFor(async () => {
-      const hash = [...infoHashOf(site.torrents)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
-      const res = await fetch(
-        `http://127.0.0.1:${port}/${passkeyOf(site.users)}/announce?info_hash=${hash}&peer_id=-qB4650-zzzzzzzzzzzz&port=6881&uploaded=0&downloaded=0&left=0&event=stopped`,
-      );
-      const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
-      return res.ok && !body.includes('failure');
-    }, 120_000, 'chihaya to serve the site').catch((err: unknown) => {
+    await waitFor(
+      async () => {
+        const hash = [...infoHashOf(site.torrents)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+        const res = await fetch(
+          `http://127.0.0.1:${port}/${passkeyOf(site.users)}/announce?info_hash=${hash}&peer_id=-qB4650-zzzzzzzzzzzz&port=6881&uploaded=0&downloaded=0&left=0&event=stopped`,
+        );
+        const body = Buffer.from(await res.arrayBuffer()).toString('latin1');
+        return res.ok && !body.includes('failure');
+      },
+      120_000,
+      'chihaya to serve the site',
+    ).catch((err: unknown) => {
       throw new Error(`${err instanceof Error ? err.message : String(err)}; its last log lines:\n${logTail}`, { cause: err });
     });
     const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site));
@@ -413,7 +464,9 @@ async function runBare(site: { users: number; torrents: number }): Promise<Recor
 async function throughput(): Promise<Record<string, unknown>> {
   const site = { users: num('users'), torrents: num('torrents') };
   const built = await ensureSite(opts['db-url'], opts.database, site, opts.recreate);
-  log(`site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`);
+  log(
+    `site ${opts.database}: ${site.users} users, ${site.torrents} torrents (${built.created ? 'created' : 'reused'} in ${built.seconds.toFixed(1)} s)`,
+  );
   const rounds = Math.max(1, num('rounds'));
   if (rounds === 1) return throughputRound(site);
   // A shared machine drifts: interleaving the servers round by round compares them under the same drift.
@@ -455,11 +508,20 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
     };
   }
   const ratios: Record<string, Stat | null> = {};
-  for (const key of ['hayateOverChihaya', 'perCpuSecondHayateOverChihaya', 'hayateOverOpentracker', 'hayateOverBare', 'perCpuSecondHayateOverOpentracker', 'perCpuSecondHayateOverBare']) {
-    ratios[key] = stat(results.flatMap((r) => {
-      const value = (r['ratios'] as Record<string, number | null>)[key];
-      return value === null || value === undefined ? [] : [value];
-    }));
+  for (const key of [
+    'hayateOverChihaya',
+    'perCpuSecondHayateOverChihaya',
+    'hayateOverOpentracker',
+    'hayateOverBare',
+    'perCpuSecondHayateOverOpentracker',
+    'perCpuSecondHayateOverBare',
+  ]) {
+    ratios[key] = stat(
+      results.flatMap((r) => {
+        const value = (r['ratios'] as Record<string, number | null>)[key];
+        return value === null || value === undefined ? [] : [value];
+      }),
+    );
   }
   out['ratios'] = ratios;
   return out;
@@ -607,7 +669,17 @@ function printTable(result: Record<string, unknown>): void {
       rows.push([name, r.skipped]);
       continue;
     }
-    rows.push([name, String(r.perSecond), String(r.announcesPerCpuSecond ?? '-'), String(r.latencyMs.p50), String(r.latencyMs.p99), String(r.latencyMs.max), String(r.errors), String(r.failures), String(r.connectsPerRequest)]);
+    rows.push([
+      name,
+      String(r.perSecond),
+      String(r.announcesPerCpuSecond ?? '-'),
+      String(r.latencyMs.p50),
+      String(r.latencyMs.p99),
+      String(r.latencyMs.max),
+      String(r.errors),
+      String(r.failures),
+      String(r.connectsPerRequest),
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);

@@ -46,13 +46,20 @@ const pct = (b: Buffer): string => [...b].map((x) => `%${x.toString(16).padStart
 
 async function setUpDatabase(): Promise<string> {
   const root = new URL(ROOT);
-  const conn = await createConnection({ host: root.hostname, port: Number(root.port || 3306), user: root.username || 'root', password: root.password });
+  const conn = await createConnection({
+    host: root.hostname,
+    port: Number(root.port || 3306),
+    user: root.username || 'root',
+    password: root.password,
+  });
   await conn.query(`DROP DATABASE IF EXISTS ${DB}`);
   await conn.query(`CREATE DATABASE ${DB}`);
   await conn.query(`USE ${DB}`);
   for (const s of schema) await conn.query(s);
   await conn.query(`INSERT INTO users_main (ID, Enabled, torrent_pass) SELECT seq, '1', LPAD(seq, 32, '0') FROM seq_1_to_${PEERS}`);
-  await conn.query(`INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) SELECT seq, seq, 'anime', UNHEX(LPAD(HEX(seq), 40, '0')) FROM seq_1_to_${TORRENTS}`);
+  await conn.query(
+    `INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) SELECT seq, seq, 'anime', UNHEX(LPAD(HEX(seq), 40, '0')) FROM seq_1_to_${TORRENTS}`,
+  );
   await conn.query(`INSERT INTO approved_clients (id, peer_id, archived) VALUES (1, '-TR', 0)`);
   await conn.end();
   return `mysql://${root.username || 'root'}:${root.password}@${root.host}/${DB}`;
@@ -155,7 +162,9 @@ async function main(): Promise<void> {
   const workers = Array.from({ length: CONCURRENCY }, (_, w) => worker(w));
   await new Promise((r) => setTimeout(r, LOAD_SECONDS * 1000));
   // No cache file yet (the first write is database_serialize seconds after start): the restart starts empty.
-  const cacheAgeMs = existsSync(join(dir, 'torrent-cache.bin')) ? Date.now() - statSync(join(dir, 'torrent-cache.bin')).mtimeMs : Number.NaN;
+  const cacheAgeMs = existsSync(join(dir, 'torrent-cache.bin'))
+    ? Date.now() - statSync(join(dir, 'torrent-cache.bin')).mtimeMs
+    : Number.NaN;
   const announcedAtKill = peers.reduce((s, p) => s + (p.counter - p.baseline), 0);
   child.kill('SIGKILL');
   killed = true;

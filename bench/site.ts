@@ -40,7 +40,12 @@ async function count(conn: Connection, table: string): Promise<number> {
  * does), and empties the tables the tracker writes so each run starts alike.
  * `rootUrl` is a mysql:// URL without a database.
  */
-export async function ensureSite(rootUrl: string, database: string, size: SiteSize, recreate = false): Promise<{ created: boolean; seconds: number }> {
+export async function ensureSite(
+  rootUrl: string,
+  database: string,
+  size: SiteSize,
+  recreate = false,
+): Promise<{ created: boolean; seconds: number }> {
   const started = Date.now();
   const conn = await createConnection({ uri: rootUrl, multipleStatements: false });
   try {

@@ -80,7 +80,7 @@ async function startHayate(database: string): Promise<{ port: number; dir: strin
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, HAYATE_LOG_LEVEL: 'warn' },
   });
-  for (const deadline = Date.now() + 600_000; ; ) {
+  for (const deadline = Date.now() + 600_000; ;) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/alive`)).ok) break;
     } catch {
@@ -157,7 +157,13 @@ function quantiles(values: number[]): { p50: number; p99: number; max: number } 
 }
 
 /** Sends the push and announces in a loop until `seen(body)`; ms from sending to that answer, and to the push's answer. */
-async function pushToAnnounce(port: number, a: ReturnType<typeof announcer>, query: string, passkey: string, seen: (body: string) => boolean) {
+async function pushToAnnounce(
+  port: number,
+  a: ReturnType<typeof announcer>,
+  query: string,
+  passkey: string,
+  seen: (body: string) => boolean,
+) {
   const started = performance.now();
   const answered = push(port, query);
   let announces = 0;
@@ -183,7 +189,9 @@ async function latency(port: number): Promise<Record<string, unknown>> {
     const id = 1 + ((i * 7919) % num('users'));
     const passkey = passkeyOf(id);
     const r = await pushToAnnounce(port, a, `action=remove_user&passkey=${passkey}`, passkey, (b) => b.includes('passkey is invalid'));
-    const s = await pushToAnnounce(port, a, `action=add_user&passkey=${passkey}&id=${id}&visible=1`, passkey, (b) => b.startsWith('d8:complete'));
+    const s = await pushToAnnounce(port, a, `action=add_user&passkey=${passkey}&id=${id}&visible=1`, passkey, (b) =>
+      b.startsWith('d8:complete'),
+    );
     if (r.status !== 200 || s.status !== 200) throw new Error(`push answered ${r.status}/${s.status}`);
     removed.push(r.seenMs);
     added.push(s.seenMs);
@@ -195,7 +203,12 @@ async function latency(port: number): Promise<Record<string, unknown>> {
   const bulk = async (action: string, query: string) => {
     const before = await applied(action);
     const r = await push(port, query);
-    return { status: r.status, queryBytes: query.length, answeredMs: Math.round(r.ms * 100) / 100, appliedMs: Math.round((await applied(action) - before) * 1e5) / 100 };
+    return {
+      status: r.status,
+      queryBytes: query.length,
+      answeredMs: Math.round(r.ms * 100) / 100,
+      appliedMs: Math.round(((await applied(action)) - before) * 1e5) / 100,
+    };
   };
   let hashes = '';
   for (let id = 1; id <= 10_000; id++) hashes += rawurlencode(infoHashOf(id));
@@ -212,8 +225,12 @@ async function latency(port: number): Promise<Record<string, unknown>> {
   const cpuMicros = {
     updateUser: await cpuPer((i) => push(port, `action=update_user&passkey=${passkeyOf(1 + i)}&can_leech=1&visible=1`)),
     updateTorrent: await cpuPer((i) => push(port, `action=update_torrent&info_hash=${rawurlencode(infoHashOf(1 + i))}&freetorrent=0`)),
-    addTorrent: await cpuPer((i) => push(port, `action=add_torrent&info_hash=${rawurlencode(infoHashOf(1 + i))}&id=${1 + i}&freetorrent=0`)),
-    aliveOnNewConnection: await cpuPer(() => fetch(`http://127.0.0.1:${port}/alive`, { headers: { connection: 'close' } }).then((r) => r.text())),
+    addTorrent: await cpuPer((i) =>
+      push(port, `action=add_torrent&info_hash=${rawurlencode(infoHashOf(1 + i))}&id=${1 + i}&freetorrent=0`),
+    ),
+    aliveOnNewConnection: await cpuPer(() =>
+      fetch(`http://127.0.0.1:${port}/alive`, { headers: { connection: 'close' } }).then((r) => r.text()),
+    ),
   };
   const bulkTorrents = await bulk('update_torrents', `action=update_torrents&info_hashes=${hashes}&freetorrent=0`);
   const bulkUsers = await bulk('remove_users', `action=remove_users&passkeys=${passkeys}`);
@@ -280,7 +297,9 @@ function pusherChild(port: number, seconds: number): Promise<Record<string, unkn
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim()) as Record<string, unknown>) : reject(new Error(`pusher exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim()) as Record<string, unknown>) : reject(new Error(`pusher exited ${code}`)),
+    );
   });
 }
 
@@ -289,7 +308,9 @@ function loadgen(o: LoadOptions): Promise<LoadResult> {
     const child = spawn(process.execPath, [join(here, 'loadgen.js'), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult) : reject(new Error(`loadgen exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult) : reject(new Error(`loadgen exited ${code}`)),
+    );
   });
 }
 
@@ -318,7 +339,10 @@ async function underLoad(port: number, withPushes: boolean): Promise<Record<stri
   await metric(port, 'hayate_uptime_seconds'); // resets the lag window
   const p = withPushes ? pusherChild(port, num('duration')) : undefined;
   const lag: number[] = [];
-  const sampler = setInterval(() => void metric(port, 'hayate_event_loop_lag_seconds{quantile="0.99"}').then((v) => lag.push(v * 1000)), 1000);
+  const sampler = setInterval(
+    () => void metric(port, 'hayate_event_loop_lag_seconds{quantile="0.99"}').then((v) => lag.push(v * 1000)),
+    1000,
+  );
   const result = await loading;
   clearInterval(sampler);
   const pushes = await p;
@@ -405,12 +429,22 @@ async function paced(port: number, withPushes: boolean): Promise<Record<string, 
   const wall0 = performance.now();
   const p = withPushes ? pusherChild(port, num('duration')) : undefined;
   const lag: number[] = [];
-  const sampler = setInterval(() => void metric(port, 'hayate_event_loop_lag_seconds{quantile="0.99"}').then((v) => lag.push(v * 1000)), 1000);
+  const sampler = setInterval(
+    () => void metric(port, 'hayate_event_loop_lag_seconds{quantile="0.99"}').then((v) => lag.push(v * 1000)),
+    1000,
+  );
   const result = await pacedAnnounces(port, num('announce-rate'), num('duration'));
   clearInterval(sampler);
   const pushes = await p;
   const hayateCores = Math.round(((cpuSeconds(hayatePid) - cpu0) / ((performance.now() - wall0) / 1000)) * 100) / 100;
-  return { paced: true, withPushes, hayateCores, ...result, lagP99WorstSecondMs: Math.round(Math.max(0, ...lag) * 1000) / 1000, ...(pushes ? { pushes } : {}) };
+  return {
+    paced: true,
+    withPushes,
+    hayateCores,
+    ...result,
+    lagP99WorstSecondMs: Math.round(Math.max(0, ...lag) * 1000) / 1000,
+    ...(pushes ? { pushes } : {}),
+  };
 }
 
 async function main(): Promise<void> {
@@ -438,7 +472,11 @@ async function main(): Promise<void> {
         rounds.push(result);
       }
     }
-    const results = { machine: { nproc: cpus().length, cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString(), options: opts }, firstSeen, rounds };
+    const results = {
+      machine: { nproc: cpus().length, cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString(), options: opts },
+      firstSeen,
+      rounds,
+    };
     const outDir = join(root, opts.out);
     mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `update-push-${results.machine.date.replace(/[:.]/g, '-')}.json`);

@@ -87,7 +87,10 @@ try {
   throw err;
 }
 const { config, source, unknownKeys } = loaded;
-logger.info({ config: source, dsn: redact(config.database.dsn), addr: config.http.addr, version: packageVersion() }, 'configuration loaded');
+logger.info(
+  { config: source, dsn: redact(config.database.dsn), addr: config.http.addr, version: packageVersion() },
+  'configuration loaded',
+);
 if (unknownKeys.length > 0) logger.warn({ keys: unknownKeys }, 'unknown configuration keys ignored');
 
 // Start-up checks: found now, with the path and the system's reason, not at the first cache write.
@@ -171,10 +174,16 @@ function reconfigure(signal: NodeJS.Signals): void {
 
 let started = false;
 onSignal = (signal) => {
-  if (signal === 'SIGINT' || signal === 'SIGTERM') { stop(signal); return; }
+  if (signal === 'SIGINT' || signal === 'SIGTERM') {
+    stop(signal);
+    return;
+  }
   if (stopping) return;
   // Before the first load has finished, a reload is already under way: the start's own.
-  if (!started) { logger.info({ signal }, 'signal during start-up: ignored (the start loads everything anyway)'); return; }
+  if (!started) {
+    logger.info({ signal }, 'signal during start-up: ignored (the start loads everything anyway)');
+    return;
+  }
   if (signal === 'SIGHUP') reconfigure(signal);
   else reloadDatabase(signal);
 };

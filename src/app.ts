@@ -131,12 +131,8 @@ export class Tracker {
         })
       : undefined;
     this.metrics.watchQueues(() => this.accounting.depths());
-    this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () =>
-      Math.floor(this.clock() / 1000),
-    );
-    this.recorder = config.record_announces
-      ? new CsvRecorder({ dir: join(this.dir, 'events'), logger, metrics: this.metrics })
-      : undefined;
+    this.purge = new PurgeJob(this.store, this.accounting, this.pool, config, this.metrics, logger, () => Math.floor(this.clock() / 1000));
+    this.recorder = config.record_announces ? new CsvRecorder({ dir: join(this.dir, 'events'), logger, metrics: this.metrics }) : undefined;
     this.cacheWriter = options.cache === false ? undefined : new CacheWriter(this.dir, { logger, ipv6: config.announce.ipv6 });
     this.ctx = createContext({
       store: this.store,
@@ -199,7 +195,7 @@ export class Tracker {
         { err: err?.message, loadedFrom: this.store.loadedFrom ?? null },
         this.store.loadedFrom === undefined
           ? `first database load failed: answering "try again" until it succeeds (retrying every ${FIRST_LOAD_RETRY_SECONDS} s)`
-          : 'first database load incomplete: serving the cache files\' data, retrying on schedule',
+          : "first database load incomplete: serving the cache files' data, retrying on schedule",
       );
     }
     if (this.journal !== undefined) await this.recoverJournal(this.journal, loaded);
@@ -272,7 +268,10 @@ export class Tracker {
       } catch (err) {
         if (err instanceof PositionsTableMissing) throw err;
         const waitMs = Math.min(500 * attempt, 5_000);
-        this.logger.error({ err: (err as Error).message, attempt, retryInMs: waitMs }, 'journal: cannot read the flushed positions from the database yet; waiting (nothing is answered before the journal is replayed)');
+        this.logger.error(
+          { err: (err as Error).message, attempt, retryInMs: waitMs },
+          'journal: cannot read the flushed positions from the database yet; waiting (nothing is answered before the journal is replayed)',
+        );
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
     }
@@ -310,7 +309,8 @@ export class Tracker {
         `announce.ipv6 is on, but the table transfer_ips6 does not exist: apply ${IPV6_MIGRATION} to the database (docs/ipv6.md), or turn announce.ipv6 off`,
       );
     }
-    if (table === 'unknown') this.logger.warn({ migration: IPV6_MIGRATION }, 'could not check that transfer_ips6 exists (database unreachable)');
+    if (table === 'unknown')
+      this.logger.warn({ migration: IPV6_MIGRATION }, 'could not check that transfer_ips6 exists (database unreachable)');
   }
 
   private scheduleReload(): void {

@@ -11,7 +11,10 @@ import { runInNewContext } from 'node:vm';
  */
 export function collectGarbageNow(): void {
   const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed !== undefined) { exposed(); return; }
+  if (exposed !== undefined) {
+    exposed();
+    return;
+  }
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
 }

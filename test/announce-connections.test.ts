@@ -26,7 +26,10 @@ const plain = (target: string, headers = 'Host: t\r\n'): string => `GET ${target
 
 describe('readRequestHead', () => {
   it('reads a plain announce: passkey, target, proxy header (any case, trimmed, first one), close', () => {
-    const text = plain('/abc_DEF-1.~/announce?info_hash=%01%ff&port=1', 'host: t\r\nX-REAL-IP:  1.2.3.4 \t\r\nx-real-ip: 9.9.9.9\r\nConnection: Close\r\n');
+    const text = plain(
+      '/abc_DEF-1.~/announce?info_hash=%01%ff&port=1',
+      'host: t\r\nX-REAL-IP:  1.2.3.4 \t\r\nx-real-ip: 9.9.9.9\r\nConnection: Close\r\n',
+    );
     const { next, head } = read(`${text}GET /next`);
     expect(next).toBe(text.length);
     expect(head.route).toBe(Route.Announce);
@@ -53,7 +56,9 @@ describe('readRequestHead', () => {
     expect(next).toBe(text.length);
     expect(head).toMatchObject({ route: Route.Scrape, passkey: 'pk', target: '/pk/scrape?info_hash=%01', close: true });
     const off = emptyHead();
-    expect(readRequestHead(Buffer.from(plain('/pk/scrape'), 'latin1'), 0, { ...limits, scrape: false }, off)).toBe(plain('/pk/scrape').length);
+    expect(readRequestHead(Buffer.from(plain('/pk/scrape'), 'latin1'), 0, { ...limits, scrape: false }, off)).toBe(
+      plain('/pk/scrape').length,
+    );
     expect(off.route).toBe(Route.Other);
   });
 
@@ -115,8 +120,28 @@ describe('readRequestHead', () => {
 
   it('never throws and never reads past the head it accepts, whatever the bytes', () => {
     const pieces = fc.constantFrom(
-      'GET ', '/', 'a', 'announce', '?', '=', '&', ' HTTP/1.1', '\r\n', '\r', '\n', 'Host: t', ':', ' ',
-      'Connection: close', 'Content-Length: 0', 'X-Real-IP: 1.2.3.4', '%', '\xff', '\x00', 'scrape', 'HEAD ',
+      'GET ',
+      '/',
+      'a',
+      'announce',
+      '?',
+      '=',
+      '&',
+      ' HTTP/1.1',
+      '\r\n',
+      '\r',
+      '\n',
+      'Host: t',
+      ':',
+      ' ',
+      'Connection: close',
+      'Content-Length: 0',
+      'X-Real-IP: 1.2.3.4',
+      '%',
+      '\xff',
+      '\x00',
+      'scrape',
+      'HEAD ',
     );
     fc.assert(
       fc.property(fc.array(pieces, { maxLength: 40 }), fc.nat(8), (parts, offset) => {
@@ -182,14 +207,18 @@ class Client {
   }
   /** Waits until `n` complete responses have arrived. */
   async responses(n: number): Promise<Parsed[]> {
-    return eventually(() => {
-      try {
-        const parsed = parseResponses(this.received);
-        return parsed.length >= n ? parsed : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 10_000, `${n} responses`);
+    return eventually(
+      () => {
+        try {
+          const parsed = parseResponses(this.received);
+          return parsed.length >= n ? parsed : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      10_000,
+      `${n} responses`,
+    );
   }
 }
 
@@ -198,7 +227,8 @@ function announceTarget(n: number, left = 0, passkey = PASSKEY): string {
   return `/${passkey}/announce?info_hash=${LIVE}&peer_id=${peerId}&port=${20000 + n}&uploaded=0&downloaded=0&left=${left}&ip=8.8.${n}.8`;
 }
 
-const isAnnounceAnswer = (body: Buffer): boolean => /^d8:completei\d+e10:downloadedi\d+e10:incompletei\d+e8:intervali/.test(body.toString('latin1'));
+const isAnnounceAnswer = (body: Buffer): boolean =>
+  /^d8:completei\d+e10:downloadedi\d+e10:incompletei\d+e8:intervali/.test(body.toString('latin1'));
 
 describe('announces read from the socket', () => {
   let t: RunningTracker;
@@ -313,7 +343,14 @@ describe('announces read from the socket', () => {
     const c = new Client(t.port);
     try {
       // /metrics is answered asynchronously: the announce, scrape and 404 behind it wait for it.
-      await c.write(plain(announceTarget(32)) + plain('/metrics') + plain(announceTarget(33)) + plain(scrapeTarget()) + plain('/nothing-here') + plain(announceTarget(34)));
+      await c.write(
+        plain(announceTarget(32)) +
+          plain('/metrics') +
+          plain(announceTarget(33)) +
+          plain(scrapeTarget()) +
+          plain('/nothing-here') +
+          plain(announceTarget(34)),
+      );
       const rs = await c.responses(6);
       expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200, 404, 200]);
       expect(isAnnounceAnswer(rs[0]!.body)).toBe(true);
@@ -380,7 +417,7 @@ describe('announces read from the socket', () => {
     expect(isAnnounceAnswer(rs[1]!.body)).toBe(true);
   });
 
-  it('keeps a connection idle after a Node answer beyond the read timeout (keep-alive idle applies, not Node\'s request timers)', async () => {
+  it("keeps a connection idle after a Node answer beyond the read timeout (keep-alive idle applies, not Node's request timers)", async () => {
     const c = new Client(t.port);
     try {
       await c.write(plain('/alive'));
@@ -407,7 +444,13 @@ describe('announces read from the socket', () => {
         async (sequence, cuts) => {
           const text = sequence
             .map((kind) =>
-              kind === 'announce' ? plain(announceTarget(n++ % 200)) : kind === 'scrape' ? plain(scrapeTarget()) : kind === 'alive' ? plain('/alive') : plain('/missing'),
+              kind === 'announce'
+                ? plain(announceTarget(n++ % 200))
+                : kind === 'scrape'
+                  ? plain(scrapeTarget())
+                  : kind === 'alive'
+                    ? plain('/alive')
+                    : plain('/missing'),
             )
             .join('');
           const c = new Client(t.port);

@@ -8,18 +8,33 @@ const zero = () => 0;
 function join(h: Harness, userId: number, n: number, opts: { left?: number; port?: number; ip?: string; prefix?: string } = {}) {
   const user = [...h.store.users.values()].find((u) => u.id === userId) ?? h.addUser(userId);
   const result = h.announce(
-    { peerId: peerIdOf(opts.prefix ?? '-TR3000-', n), left: opts.left ?? 0, port: opts.port ?? 6881, ip: opts.ip ?? `9.9.${n >> 8}.${n & 255}`, numwant: 0 },
+    {
+      peerId: peerIdOf(opts.prefix ?? '-TR3000-', n),
+      left: opts.left ?? 0,
+      port: opts.port ?? 6881,
+      ip: opts.ip ?? `9.9.${n >> 8}.${n & 255}`,
+      numwant: 0,
+    },
     { passkey: user.passkey },
   );
   expect(result.failed).toBe(false);
 }
 
 describe('announce failures, in the order of the table', () => {
-  const cases: [string, Parameters<Harness['announce']>[0], string, { passkey?: string; socket?: string; configure?: (h: Harness) => void }?][] = [
+  const cases: [
+    string,
+    Parameters<Harness['announce']>[0],
+    string,
+    { passkey?: string; socket?: string; configure?: (h: Harness) => void }?,
+  ][] = [
     ['unknown passkey', {}, failure('Your passkey is invalid', 3600), { passkey: 'z'.repeat(32) }],
     ['missing info_hash', { infoHash: null }, failure('Malformed request - missing info_hash', 3600)],
     ['info_hash not 20 bytes', { infoHash: Buffer.alloc(19, 1) }, failure('Malformed request - missing info_hash', 3600)],
-    ['two info_hash', { extra: `info_hash=${'%01'.repeat(20)}` }, failure('Malformed request - can only announce singular info_hash', 3600)],
+    [
+      'two info_hash',
+      { extra: `info_hash=${'%01'.repeat(20)}` },
+      failure('Malformed request - can only announce singular info_hash', 3600),
+    ],
     ['missing peer_id', { peerId: null }, failure('Malformed request - missing peer_id', 3600)],
     ['peer_id not 20 bytes', { peerId: '-TR3000-short' }, failure('Malformed request - invalid peer_id', 3600)],
     ['missing port', { port: null }, failure('Malformed request - missing port', 3600)],
@@ -33,7 +48,11 @@ describe('announce failures, in the order of the table', () => {
     ['left beyond 2^64 − 1', { left: '18446744073709551616' }, failure('Malformed request - invalid left', 3600)],
     ['address not IPv4', {}, failure('Invalid IPv4 address (ip: ::1)', 3600), { socket: '::1' }],
     ['public IPv6 ip parameter', { ip: '2001:4860::8888' }, failure('Invalid IPv4 address (ip: 2001:4860::8888)', 3600)],
-    ['client not approved', { peerId: '-UT2210-abcdefghijkl' }, failure('Your client is not approved (peer_id: -UT2210-abcdefghijkl)', 3600)],
+    [
+      'client not approved',
+      { peerId: '-UT2210-abcdefghijkl' },
+      failure('Your client is not approved (peer_id: -UT2210-abcdefghijkl)', 3600),
+    ],
     ['unknown torrent', { infoHash: hash(999) }, failure('This torrent does not exist', 300)],
   ];
   for (const [name, params, expected, options] of cases) {
@@ -95,9 +114,7 @@ describe('announce answers, byte for byte', () => {
   it('a first leecher on an empty torrent', () => {
     const h = harness(undefined, zero);
     const result = h.announce({ left: 1000 });
-    expect(text(result.body)).toBe(
-      'd8:completei0e10:downloadedi0e10:incompletei1e8:intervali1800e12:min intervali900e5:peers0:e',
-    );
+    expect(text(result.body)).toBe('d8:completei0e10:downloadedi0e10:incompletei1e8:intervali1800e12:min intervali900e5:peers0:e');
   });
 
   it('compact peers: 4 address bytes then the port, big-endian', () => {
@@ -135,7 +152,10 @@ describe('announce answers, byte for byte', () => {
   it('interval drifts by 0..announce_drift-1', () => {
     const high = harness(undefined, () => 0.9999);
     expect(text(high.announce({}).body)).toContain('8:intervali2099e');
-    const none = harness((c) => (c.intervals.announce_drift = 0), () => 0.5);
+    const none = harness(
+      (c) => (c.intervals.announce_drift = 0),
+      () => 0.5,
+    );
     expect(text(none.announce({}).body)).toContain('8:intervali1800e');
   });
 
@@ -149,7 +169,11 @@ describe('announce answers, byte for byte', () => {
 
   it('parameter names match case-insensitively', () => {
     const h = harness();
-    const result = h.announce({ infoHash: null, peerId: null, extra: `INFO_HASH=${'%ab'.repeat(16)}%00%00%00%01&Peer_Id=-TR3000-000000000009` });
+    const result = h.announce({
+      infoHash: null,
+      peerId: null,
+      extra: `INFO_HASH=${'%ab'.repeat(16)}%00%00%00%01&Peer_Id=-TR3000-000000000009`,
+    });
     expect(result.failed).toBe(false);
     expect(h.torrent.seeders.size).toBe(1);
   });
@@ -257,12 +281,14 @@ describe('peer bookkeeping', () => {
     // The others are another user's clients: this user's row speaks of this user's peer only.
     h.addUser(2);
     const other = { passkey: 'user2'.padEnd(32, 'x') };
-    for (let n = 0; n < 20; n++) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n }, other);
+    for (let n = 0; n < 20; n++)
+      h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n }, other);
     h.announce({ peerId: me, left: G, uploaded: G, downloaded: 3 * G });
     h.announce({ peerId: me, left: 0, uploaded: G + 1000, downloaded: 4 * G, event: 'completed' });
     expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 1000, rawDown: G, seeding: true });
     // Others leave both swarms (each removal moves the last peer, and its counters, into the hole).
-    for (let n = 0; n < 20; n += 3) h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n, event: 'stopped' }, other);
+    for (let n = 0; n < 20; n += 3)
+      h.announce({ peerId: peerIdOf('-qB4650-', n), left: n % 2 === 0 ? 0 : 7, uploaded: G + n, downloaded: n, event: 'stopped' }, other);
     h.announce({ peerId: me, left: 5, uploaded: G + 1500, downloaded: 4 * G + 7 });
     expect(h.accounting.histories.at(-1)).toMatchObject({ rawUp: 500, rawDown: 7, seeding: false });
     h.announce({ peerId: me, left: 5, uploaded: G + 1600, downloaded: 4 * G + 7, event: 'stopped' });
@@ -306,7 +332,13 @@ describe('accounting of deltas, multipliers and times', () => {
     const h = harness();
     h.announce({ uploaded: 5000, downloaded: 7000, left: 10 });
     expect(h.accounting.users).toEqual([]);
-    expect(h.accounting.histories[0]).toMatchObject({ rawUp: 0, rawDown: 0, deltaTime: 0, startTime: 1_700_000_000, lastAnnounce: 1_700_000_000 });
+    expect(h.accounting.histories[0]).toMatchObject({
+      rawUp: 0,
+      rawDown: 0,
+      deltaTime: 0,
+      startTime: 1_700_000_000,
+      lastAnnounce: 1_700_000_000,
+    });
   });
 
   it('credits raw deltas times user, group and torrent multipliers (absolute values), truncated', () => {

@@ -37,22 +37,46 @@ function realTorrent(): Buffer {
   const pieces = randomBytes(20 * 64);
   const info = Buffer.concat([
     Buffer.from('d'),
-    s('files'), Buffer.from('l'),
-    Buffer.from('d'), s('length'), Buffer.from('i9007199254740993e'), s('path'), Buffer.from('l'), s('Disc 1'), s('01 トラック.flac'), Buffer.from('e'), Buffer.from('e'),
-    Buffer.from('d'), s('length'), Buffer.from('i1234e'), s('path'), Buffer.from('l'), s('cover.jpg'), Buffer.from('e'), Buffer.from('e'),
+    s('files'),
+    Buffer.from('l'),
+    Buffer.from('d'),
+    s('length'),
+    Buffer.from('i9007199254740993e'),
+    s('path'),
+    Buffer.from('l'),
+    s('Disc 1'),
+    s('01 トラック.flac'),
     Buffer.from('e'),
-    s('name'), s('Album (2024) [FLAC]'),
-    s('piece length'), Buffer.from('i262144e'),
-    s('pieces'), s(pieces),
-    s('private'), Buffer.from('i1e'),
+    Buffer.from('e'),
+    Buffer.from('d'),
+    s('length'),
+    Buffer.from('i1234e'),
+    s('path'),
+    Buffer.from('l'),
+    s('cover.jpg'),
+    Buffer.from('e'),
+    Buffer.from('e'),
+    Buffer.from('e'),
+    s('name'),
+    s('Album (2024) [FLAC]'),
+    s('piece length'),
+    Buffer.from('i262144e'),
+    s('pieces'),
+    s(pieces),
+    s('private'),
+    Buffer.from('i1e'),
     Buffer.from('e'),
   ]);
   return Buffer.concat([
     Buffer.from('d'),
-    s('announce'), s('https://tracker.example/0123456789abcdef0123456789abcdef/announce'),
-    s('created by'), s('hayate test'),
-    s('creation date'), Buffer.from('i1700000000e'),
-    s('info'), info,
+    s('announce'),
+    s('https://tracker.example/0123456789abcdef0123456789abcdef/announce'),
+    s('created by'),
+    s('hayate test'),
+    s('creation date'),
+    Buffer.from('i1700000000e'),
+    s('info'),
+    info,
     Buffer.from('e'),
   ]);
 }
@@ -80,12 +104,21 @@ describe('bencode tool', () => {
       await mkdir(join(dir, 'Album'));
       await writeFile(join(dir, 'Album', '01 トラック.flac'), randomBytes(300_000));
       await writeFile(join(dir, 'Album', 'cover.jpg'), randomBytes(12_345));
-      await promisify(execFile)('transmission-create', ['-p', '-o', join(dir, 'real.torrent'), '-t', 'https://tracker.example/0123456789abcdef0123456789abcdef/announce', join(dir, 'Album')]).catch(
-        (err: unknown) => {
-          throw new Error(`transmission-create failed (apt-get install transmission-cli; .ci/run installs it): ${(err as Error).message}`, { cause: err });
-        },
-      );
-      const piped = await promisify(execFile)('sh', ['-c', `node ${TOOL} decode < real.torrent | node ${TOOL} encode > again.torrent`], { cwd: dir });
+      await promisify(execFile)('transmission-create', [
+        '-p',
+        '-o',
+        join(dir, 'real.torrent'),
+        '-t',
+        'https://tracker.example/0123456789abcdef0123456789abcdef/announce',
+        join(dir, 'Album'),
+      ]).catch((err: unknown) => {
+        throw new Error(`transmission-create failed (apt-get install transmission-cli; .ci/run installs it): ${(err as Error).message}`, {
+          cause: err,
+        });
+      });
+      const piped = await promisify(execFile)('sh', ['-c', `node ${TOOL} decode < real.torrent | node ${TOOL} encode > again.torrent`], {
+        cwd: dir,
+      });
       expect(piped.stderr).toBe('');
       const [original, again] = await Promise.all([readFile(join(dir, 'real.torrent')), readFile(join(dir, 'again.torrent'))]);
       expect(original.length).toBeGreaterThan(100);

@@ -48,9 +48,34 @@ const HASH_A = Buffer.from('aa'.repeat(20), 'hex');
 const PEER_ID_1 = Buffer.from('-TR3000-aaaaaaaaaaaa', 'latin1');
 const PEER_ID_2 = Buffer.from('-qB4650-bbbbbbbbbbbb', 'latin1');
 
-function handPeer(o: { peerId: Buffer; ip: number[]; port: number; up: bigint; down: bigint; left: bigint; start: bigint; last: bigint; tid: number; uid: number; client: number; seeding: number }): Buffer {
+function handPeer(o: {
+  peerId: Buffer;
+  ip: number[];
+  port: number;
+  up: bigint;
+  down: bigint;
+  left: bigint;
+  start: bigint;
+  last: bigint;
+  tid: number;
+  uid: number;
+  client: number;
+  seeding: number;
+}): Buffer {
   const addr = Buffer.from([...o.ip, (o.port >> 8) & 0xff, o.port & 0xff]);
-  return Buffer.concat([o.peerId, addr, u64(o.up), u64(o.down), u64(o.left), i64(o.start), i64(o.last), u32(o.tid), u32(o.uid), u16(o.client), Buffer.from([o.seeding])]);
+  return Buffer.concat([
+    o.peerId,
+    addr,
+    u64(o.up),
+    u64(o.down),
+    u64(o.left),
+    i64(o.start),
+    i64(o.last),
+    u32(o.tid),
+    u32(o.uid),
+    u16(o.client),
+    Buffer.from([o.seeding]),
+  ]);
 }
 
 function handKey(uid: number, peerId: Buffer): Buffer {
@@ -59,25 +84,74 @@ function handKey(uid: number, peerId: Buffer): Buffer {
 
 /** One torrent: a seeder of user 7 and a leecher of user 9. */
 function handTorrentFile(): Buffer {
-  const seeder = handPeer({ peerId: PEER_ID_1, ip: [192, 0, 2, 10], port: 51413, up: 5_000_000_000n, down: 0n, left: 0n, start: 1_700_000_000n, last: 1_700_000_900n, tid: 42, uid: 7, client: 3, seeding: 1 });
-  const leecher = handPeer({ peerId: PEER_ID_2, ip: [198, 51, 100, 7], port: 6881, up: 10n, down: 2048n, left: 4096n, start: 1_700_000_100n, last: 1_700_000_800n, tid: 42, uid: 9, client: 4, seeding: 0 });
+  const seeder = handPeer({
+    peerId: PEER_ID_1,
+    ip: [192, 0, 2, 10],
+    port: 51413,
+    up: 5_000_000_000n,
+    down: 0n,
+    left: 0n,
+    start: 1_700_000_000n,
+    last: 1_700_000_900n,
+    tid: 42,
+    uid: 7,
+    client: 3,
+    seeding: 1,
+  });
+  const leecher = handPeer({
+    peerId: PEER_ID_2,
+    ip: [198, 51, 100, 7],
+    port: 6881,
+    up: 10n,
+    down: 2048n,
+    left: 4096n,
+    start: 1_700_000_100n,
+    last: 1_700_000_800n,
+    tid: 42,
+    uid: 9,
+    client: 4,
+    seeding: 0,
+  });
   const type = Buffer.alloc(8);
   type.write('anime', 'latin1');
   return Buffer.concat([
-    uvarint(3), uvarint(1),
+    uvarint(3),
+    uvarint(1),
     HASH_A,
-    uvarint(1), handKey(7, PEER_ID_1), seeder,
-    uvarint(1), handKey(9, PEER_ID_2), leecher,
-    type, u32(1234), u32(42), u16(17), Buffer.from([1]), i64(1_700_000_950n), f64(2), f64(0.5),
+    uvarint(1),
+    handKey(7, PEER_ID_1),
+    seeder,
+    uvarint(1),
+    handKey(9, PEER_ID_2),
+    leecher,
+    type,
+    u32(1234),
+    u32(42),
+    u16(17),
+    Buffer.from([1]),
+    i64(1_700_000_950n),
+    f64(2),
+    f64(0.5),
   ]);
 }
 
 function handUserFile(): Buffer {
   const passkey = Buffer.from('abcdefghijklmnopqrstuvwxyz012345', 'latin1');
   return Buffer.concat([
-    uvarint(1), uvarint(2),
-    uvarint(32), passkey, u32(7), Buffer.from([0, 1]), f64(1.5), f64(0),
-    uvarint(3), Buffer.from('xyz'), u32(9), Buffer.from([1, 0]), f64(1), f64(1),
+    uvarint(1),
+    uvarint(2),
+    uvarint(32),
+    passkey,
+    u32(7),
+    Buffer.from([0, 1]),
+    f64(1.5),
+    f64(0),
+    uvarint(3),
+    Buffer.from('xyz'),
+    u32(9),
+    Buffer.from([1, 0]),
+    f64(1),
+    f64(1),
   ]);
 }
 
@@ -130,9 +204,17 @@ function parseTorrentFile(buf: Buffer) {
     }
     const type = take(8).toString('latin1').replace(/\0+$/, '');
     torrents.push({
-      hash, seeders: swarms[0]!, leechers: swarms[1]!, type,
-      groupId: take(4).readUInt32LE(0), id: take(4).readUInt32LE(0), snatched: take(2).readUInt16LE(0),
-      status: take(1)[0], lastAction: take(8).readBigInt64LE(0), up: take(8).readDoubleLE(0), down: take(8).readDoubleLE(0),
+      hash,
+      seeders: swarms[0]!,
+      leechers: swarms[1]!,
+      type,
+      groupId: take(4).readUInt32LE(0),
+      id: take(4).readUInt32LE(0),
+      snatched: take(2).readUInt16LE(0),
+      status: take(1)[0],
+      lastAction: take(8).readBigInt64LE(0),
+      up: take(8).readDoubleLE(0),
+      down: take(8).readDoubleLE(0),
     });
   }
   return { version, count, torrents, rest: buf.length - pos };
@@ -158,19 +240,43 @@ describe('reading cache files', () => {
     const { torrents, users, errors } = await readCacheFiles(dir);
     expect(errors).toEqual([]);
     const t = torrents.get(HASH_A.toString('latin1'))!;
-    expect(t).toMatchObject({ id: 42, groupId: 1234, type: 'anime', snatched: 17, status: 1, lastAction: 1_700_000_950, upMultiplier: 2, downMultiplier: 0.5 });
+    expect(t).toMatchObject({
+      id: 42,
+      groupId: 1234,
+      type: 'anime',
+      snatched: 17,
+      status: 1,
+      lastAction: 1_700_000_950,
+      upMultiplier: 2,
+      downMultiplier: 0.5,
+    });
     expect(t.seeders.size).toBe(1);
     expect(t.leechers.size).toBe(1);
     const s = t.seeders.get(peerKey(7, PEER_ID_1.toString('latin1')))!;
     // The model peer holds the address signed (a small integer) and no torrent ID, seeding flag or counters: its swarm holds those.
-    expect(s).toMatchObject({ key: peerKey(7, PEER_ID_1.toString('latin1')), ip: 0xc000020a | 0, port: 51413, startTime: 1_700_000_000, lastAnnounce: 1_700_000_900, userId: 7, clientId: 3 });
+    expect(s).toMatchObject({
+      key: peerKey(7, PEER_ID_1.toString('latin1')),
+      ip: 0xc000020a | 0,
+      port: 51413,
+      startTime: 1_700_000_000,
+      lastAnnounce: 1_700_000_900,
+      userId: 7,
+      clientId: 3,
+    });
     expect([t.seeders.uploaded(s), t.seeders.downloaded(s), t.seeders.left(s)]).toEqual([5_000_000_000, 0, 0]);
     expect(peerIdOf(s)).toBe(PEER_ID_1.toString('latin1'));
     const l = t.leechers.get(peerKey(9, PEER_ID_2.toString('latin1')))!;
-    expect(l).toMatchObject({ ip: ((198 * 2 ** 24) + (51 << 16) + (100 << 8) + 7) | 0, port: 6881, userId: 9, clientId: 4 });
+    expect(l).toMatchObject({ ip: (198 * 2 ** 24 + (51 << 16) + (100 << 8) + 7) | 0, port: 6881, userId: 9, clientId: 4 });
     expect([t.leechers.uploaded(l), t.leechers.downloaded(l), t.leechers.left(l)]).toEqual([10, 2048, 4096]);
     expect(ipToString(l.ip)).toBe('198.51.100.7');
-    expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toMatchObject({ id: 7, passkey: 'abcdefghijklmnopqrstuvwxyz012345', disableDownload: false, trackerHide: true, upMultiplier: 1.5, downMultiplier: 0 });
+    expect(users.get('abcdefghijklmnopqrstuvwxyz012345')).toMatchObject({
+      id: 7,
+      passkey: 'abcdefghijklmnopqrstuvwxyz012345',
+      disableDownload: false,
+      trackerHide: true,
+      upMultiplier: 1.5,
+      downMultiplier: 0,
+    });
     expect(users.get('xyz')).toMatchObject({ id: 9, disableDownload: true, trackerHide: false });
   });
 
@@ -240,29 +346,73 @@ describe('reading cache files', () => {
 describe('writing cache files', () => {
   function sampleStore(): Store {
     const store = new Store();
-    const t = newTorrent({ id: 42, infoHash: HASH_A.toString('latin1'), groupId: 1234, type: 'music', snatched: 70_000, status: 0, lastAction: 1_700_000_950, upMultiplier: 1, downMultiplier: 0 });
+    const t = newTorrent({
+      id: 42,
+      infoHash: HASH_A.toString('latin1'),
+      groupId: 1234,
+      type: 'music',
+      snatched: 70_000,
+      status: 0,
+      lastAction: 1_700_000_950,
+      upMultiplier: 1,
+      downMultiplier: 0,
+    });
     const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7 });
     const p2 = peer({ peerId: PEER_ID_2.toString('latin1'), userId: 9, ip: 0x0a000001, port: 1025 });
     swarmToAdd(t, true).add(p1, 2 ** 40, 0, 0);
     swarmToAdd(t, false).add(p2, 0, 0, 100);
     store.torrents.set(t.infoHash, t);
-    store.users.set('k'.repeat(32), { id: 7, passkey: 'k'.repeat(32), upMultiplier: 1, downMultiplier: 0.25, disableDownload: true, trackerHide: false });
+    store.users.set('k'.repeat(32), {
+      id: 7,
+      passkey: 'k'.repeat(32),
+      upMultiplier: 1,
+      downMultiplier: 0.25,
+      disableDownload: true,
+      trackerHide: false,
+    });
     return store;
   }
 
-  it("produces bytes a hand-written reader parses field by field", async () => {
+  it('produces bytes a hand-written reader parses field by field', async () => {
     const result = await writeCacheFiles(dir, sampleStore());
     expect(result).toMatchObject({ torrents: 1, peers: 2, users: 1 });
     const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
     expect(parsed).toMatchObject({ version: 3, count: 1, rest: 0 });
     const t = parsed.torrents[0]!;
-    expect(t).toMatchObject({ hash: 'aa'.repeat(20), type: 'music', groupId: 1234, id: 42, snatched: 65535, status: 0, lastAction: 1_700_000_950n, up: 1, down: 0 });
+    expect(t).toMatchObject({
+      hash: 'aa'.repeat(20),
+      type: 'music',
+      groupId: 1234,
+      id: 42,
+      snatched: 65535,
+      status: 0,
+      lastAction: 1_700_000_950n,
+      up: 1,
+      down: 0,
+    });
     expect(t.seeders).toEqual([
-      { keyUser: 7, keyPeerId: PEER_ID_1.toString('latin1'), peerId: PEER_ID_1.toString('latin1'), ip: '192.0.2.10', port: 51413, uploaded: 2n ** 40n, downloaded: 0n, left: 0n, startTime: 1_700_000_000n, lastAnnounce: 1_700_000_500n, torrentId: 42, userId: 7, clientId: 1, seeding: 1 },
+      {
+        keyUser: 7,
+        keyPeerId: PEER_ID_1.toString('latin1'),
+        peerId: PEER_ID_1.toString('latin1'),
+        ip: '192.0.2.10',
+        port: 51413,
+        uploaded: 2n ** 40n,
+        downloaded: 0n,
+        left: 0n,
+        startTime: 1_700_000_000n,
+        lastAnnounce: 1_700_000_500n,
+        torrentId: 42,
+        userId: 7,
+        clientId: 1,
+        seeding: 1,
+      },
     ]);
     expect(t.leechers[0]).toMatchObject({ keyUser: 9, ip: '10.0.0.1', port: 1025, left: 100n, seeding: 0 });
     const users = await readFile(join(dir, 'user-cache.bin'));
-    expect(users).toEqual(Buffer.concat([uvarint(1), uvarint(1), uvarint(32), Buffer.from('k'.repeat(32)), u32(7), Buffer.from([1, 0]), f64(1), f64(0.25)]));
+    expect(users).toEqual(
+      Buffer.concat([uvarint(1), uvarint(1), uvarint(32), Buffer.from('k'.repeat(32)), u32(7), Buffer.from([1, 0]), f64(1), f64(0.25)]),
+    );
     expect((await readdir(dir)).sort()).toEqual(['torrent-cache.bin', 'user-cache.bin']); // no .tmp left
   });
 
@@ -289,7 +439,17 @@ describe('writing cache files', () => {
     for (let i = 0; i < 50; i++) {
       const hash = Buffer.alloc(20, i).toString('latin1');
       hashes.push(hash);
-      const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+      const t = newTorrent({
+        id: i + 1,
+        infoHash: hash,
+        groupId: 1,
+        type: 'anime',
+        snatched: 0,
+        status: 0,
+        lastAction: 0,
+        upMultiplier: 1,
+        downMultiplier: 1,
+      });
       for (let u = 0; u < 40; u++) {
         const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1 });
         swarmToAdd(t, true).add(p, u, 0, 0);

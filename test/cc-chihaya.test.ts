@@ -28,10 +28,18 @@ function torrents(down: (up: number) => number): TorrentRecord[] {
   const peer = (user: number, n: number, seeding: boolean) => ({
     key: Buffer.concat([Buffer.from([user, 0, 0, 0]), Buffer.from(`-TR4050-${String(n).padStart(12, '0')}`)]).toString('latin1'),
     peer: {
-      peerId: `-TR4050-${String(n).padStart(12, '0')}`, ip: 0xc0000200 + n, port: 50_000 + n,
-      uploaded: n === 1 ? 2n ** 64n - 1n : 1000 * n, downloaded: n === 2 ? 2n ** 63n : n, left: seeding ? 0 : 9_223_372_036_854_775_807n,
-      startTime: n === 3 ? -(2n ** 63n) : 1_700_000_000 + n, lastAnnounce: 1_700_000_100 + n,
-      torrentId: 10, userId: user, clientId: n, seeding,
+      peerId: `-TR4050-${String(n).padStart(12, '0')}`,
+      ip: 0xc0000200 + n,
+      port: 50_000 + n,
+      uploaded: n === 1 ? 2n ** 64n - 1n : 1000 * n,
+      downloaded: n === 2 ? 2n ** 63n : n,
+      left: seeding ? 0 : 9_223_372_036_854_775_807n,
+      startTime: n === 3 ? -(2n ** 63n) : 1_700_000_000 + n,
+      lastAnnounce: 1_700_000_100 + n,
+      torrentId: 10,
+      userId: user,
+      clientId: n,
+      seeding,
     },
   });
   const multipliers = [1.5, 0.1, 1e-7, 1e21, 5e-324, 1.7976931348623157e308, -0, 123456.789];
@@ -39,14 +47,27 @@ function torrents(down: (up: number) => number): TorrentRecord[] {
     infoHash: Buffer.alloc(20, 0x10 * (i + 1) + i).toString('latin1'),
     seeders: i === 0 ? [peer(3, 1, true), peer(1, 2, true), peer(2, 3, true)] : [],
     leechers: i === 0 ? [peer(2, 4, false), peer(1, 5, false)] : i === 1 ? [peer(7, 6, false)] : [],
-    type: i % 2 === 0 ? 'anime' : 'music', groupId: 0xffffffff - i, id: 10 + i, snatched: i === 0 ? 65535 : i,
-    status: i % 3, lastAction: i === 2 ? -1 : 1_700_000_000 + i, upMultiplier: up, downMultiplier: down(up),
+    type: i % 2 === 0 ? 'anime' : 'music',
+    groupId: 0xffffffff - i,
+    id: 10 + i,
+    snatched: i === 0 ? 65535 : i,
+    status: i % 3,
+    lastAction: i === 2 ? -1 : 1_700_000_000 + i,
+    upMultiplier: up,
+    downMultiplier: down(up),
   }));
 }
 
 function users(down: (up: number) => number): UserRecord[] {
   return [
-    { passkey: 'l8ffo9gsj2sicxragkhwyucdvqwrr3ic', id: 1, disableDownload: false, trackerHide: false, upMultiplier: 1, downMultiplier: down(1) },
+    {
+      passkey: 'l8ffo9gsj2sicxragkhwyucdvqwrr3ic',
+      id: 1,
+      disableDownload: false,
+      trackerHide: false,
+      upMultiplier: 1,
+      downMultiplier: down(1),
+    },
     { passkey: 'a<b>&c', id: 0xffffffff, disableDownload: true, trackerHide: true, upMultiplier: 2, downMultiplier: down(2) },
     { passkey: '0000', id: 0, disableDownload: false, trackerHide: true, upMultiplier: 0.25, downMultiplier: down(0.25) },
   ];
@@ -84,7 +105,7 @@ afterEach(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-describe.skipIf(!haveChihayaCc)('cc against chihaya\'s cc', () => {
+describe.skipIf(!haveChihayaCc)("cc against chihaya's cc", () => {
   it('the same .bin files dump to byte-identical JSON', async () => {
     const h = await cacheIn(same);
     const c = await folder();
@@ -115,7 +136,7 @@ describe.skipIf(!haveChihayaCc)('cc against chihaya\'s cc', () => {
     expect(await read(h, 'user-cache.json')).toContain('\t\t"DownMultiplier": 0.5,\n\t\t"ID": 4294967295,');
   });
 
-  it('chihaya\'s dump restored by hayate\'s cc gives the .bin chihaya\'s restore gives', async () => {
+  it("chihaya's dump restored by hayate's cc gives the .bin chihaya's restore gives", async () => {
     const c = await cacheIn(different);
     await chihayaCc(c, 'dump');
     const h = await folder();
@@ -132,7 +153,7 @@ describe.skipIf(!haveChihayaCc)('cc against chihaya\'s cc', () => {
     expect(ours.users).toEqual(theirs.users);
   });
 
-  it('hayate\'s dump restored by chihaya\'s cc gives the original .bin back (DownMultiplier included; torrent IDs 0, chihaya\'s restore bug)', async () => {
+  it("hayate's dump restored by chihaya's cc gives the original .bin back (DownMultiplier included; torrent IDs 0, chihaya's restore bug)", async () => {
     const h = await cacheIn(different);
     const original = await canonicalCache(h);
     expect(original.torrents).not.toEqual((await canonicalCache(h, { torrentIds: 'zero' })).torrents);

@@ -7,7 +7,14 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeCacheFiles } from '../src/cache/index.js';
 import type { TorrentRecord, UserRecord } from '../src/cache/format.js';
 import { canonicalCache } from './helpers/cache-canon.js';
-import { loadTorrentRecords, loadUserRecords, saveTorrentRecords, saveUserRecords, TORRENT_ANON_FILE, USER_ANON_FILE } from '../src/cache/tool.js';
+import {
+  loadTorrentRecords,
+  loadUserRecords,
+  saveTorrentRecords,
+  saveUserRecords,
+  TORRENT_ANON_FILE,
+  USER_ANON_FILE,
+} from '../src/cache/tool.js';
 import { newPeer, peerKey } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
 import { newTorrent, swarmToAdd, type Torrent } from '../src/store/types.js';
@@ -33,8 +40,13 @@ async function cc(args: string[], cwd?: string): Promise<{ code: number; stdout:
 /** Adds peer n of the user to the torrent's seeders or leechers, with counters made from n. */
 function addMadePeer(torrent: Torrent, userId: number, n: number, seeding: boolean): void {
   const peer = newPeer(
-    peerKey(userId, `-TR3000-${String(n).padStart(12, '0')}`), userId, 0x0a000000 + n, 50000 + n,
-    1_700_000_000, 1_700_000_100 + n, 2,
+    peerKey(userId, `-TR3000-${String(n).padStart(12, '0')}`),
+    userId,
+    0x0a000000 + n,
+    50000 + n,
+    1_700_000_000,
+    1_700_000_100 + n,
+    2,
   );
   swarmToAdd(torrent, seeding).add(peer, n * 1000, seeding ? 0 : 77, seeding ? 0 : 1000);
 }
@@ -42,13 +54,38 @@ function addMadePeer(torrent: Torrent, userId: number, n: number, seeding: boole
 /** Three users; user 11 has peers on both torrents. */
 function sampleStore(): Store {
   const store = new Store();
-  for (const [id, key] of [[11, 'a'], [22, 'b'], [33, 'c']] as const) {
-    store.users.set(key.repeat(32), { id, passkey: key.repeat(32), upMultiplier: 2, downMultiplier: 0.5, disableDownload: id === 33, trackerHide: true });
+  for (const [id, key] of [
+    [11, 'a'],
+    [22, 'b'],
+    [33, 'c'],
+  ] as const) {
+    store.users.set(key.repeat(32), {
+      id,
+      passkey: key.repeat(32),
+      upMultiplier: 2,
+      downMultiplier: 0.5,
+      disableDownload: id === 33,
+      trackerHide: true,
+    });
   }
   let n = 0;
   for (let t = 1; t <= 2; t++) {
-    const torrent = newTorrent({ id: t, infoHash: Buffer.alloc(20, t).toString('latin1'), groupId: 9, type: 'anime', snatched: t, status: 0, lastAction: 1_700_000_000, upMultiplier: 1, downMultiplier: 1 });
-    for (const [uid, seeding] of [[11, true], [22, false], [11, false]] as const) {
+    const torrent = newTorrent({
+      id: t,
+      infoHash: Buffer.alloc(20, t).toString('latin1'),
+      groupId: 9,
+      type: 'anime',
+      snatched: t,
+      status: 0,
+      lastAction: 1_700_000_000,
+      upMultiplier: 1,
+      downMultiplier: 1,
+    });
+    for (const [uid, seeding] of [
+      [11, true],
+      [22, false],
+      [11, false],
+    ] as const) {
       addMadePeer(torrent, uid, n++, seeding);
     }
     store.torrents.set(torrent.infoHash, torrent);
@@ -61,15 +98,47 @@ function oddTorrents(): TorrentRecord[] {
   const peer = (n: number, left: bigint | number, start: bigint | number) => ({
     key: Buffer.concat([Buffer.from([n, 0, 0, 0]), Buffer.alloc(20, n)]).toString('latin1'),
     peer: {
-      peerId: Buffer.alloc(20, n).toString('latin1'), ip: 0xffffffff - n, port: n, uploaded: 2n ** 63n, downloaded: 0,
-      left, startTime: start, lastAnnounce: 2n ** 63n - 1n, torrentId: 0xffffffff, userId: n, clientId: 0xffff, seeding: n % 2 === 0,
+      peerId: Buffer.alloc(20, n).toString('latin1'),
+      ip: 0xffffffff - n,
+      port: n,
+      uploaded: 2n ** 63n,
+      downloaded: 0,
+      left,
+      startTime: start,
+      lastAnnounce: 2n ** 63n - 1n,
+      torrentId: 0xffffffff,
+      userId: n,
+      clientId: 0xffff,
+      seeding: n % 2 === 0,
     },
   });
   return [
-    { infoHash: Buffer.alloc(20, 0xfe).toString('latin1'), seeders: [peer(2, 0, -(2n ** 63n))], leechers: [peer(1, 2n ** 64n - 1n, 0)],
-      type: 'music', groupId: 0xffffffff, id: 0xffffffff, snatched: 0xffff, status: 0xff, lastAction: -1, upMultiplier: NaN, downMultiplier: -0 },
-    { infoHash: Buffer.alloc(20, 0).toString('latin1'), seeders: [], leechers: [],
-      type: '', groupId: 0, id: 0, snatched: 0, status: 0, lastAction: 0, upMultiplier: Infinity, downMultiplier: -Infinity },
+    {
+      infoHash: Buffer.alloc(20, 0xfe).toString('latin1'),
+      seeders: [peer(2, 0, -(2n ** 63n))],
+      leechers: [peer(1, 2n ** 64n - 1n, 0)],
+      type: 'music',
+      groupId: 0xffffffff,
+      id: 0xffffffff,
+      snatched: 0xffff,
+      status: 0xff,
+      lastAction: -1,
+      upMultiplier: NaN,
+      downMultiplier: -0,
+    },
+    {
+      infoHash: Buffer.alloc(20, 0).toString('latin1'),
+      seeders: [],
+      leechers: [],
+      type: '',
+      groupId: 0,
+      id: 0,
+      snatched: 0,
+      status: 0,
+      lastAction: 0,
+      upMultiplier: Infinity,
+      downMultiplier: -Infinity,
+    },
   ];
 }
 
@@ -89,7 +158,7 @@ afterEach(async () => {
 });
 
 describe('cc', () => {
-  it('dump writes chihaya\'s layout and restore gives back byte-identical .bin files', async () => {
+  it("dump writes chihaya's layout and restore gives back byte-identical .bin files", async () => {
     await writeCacheFiles(dir, sampleStore());
     // Make one 64-bit field exceed 2^53 (a bigint the JSON must keep exact).
     const bin = await readFile(join(dir, 'torrent-cache.bin'));
@@ -102,13 +171,21 @@ describe('cc', () => {
     expect(dumped).toMatchObject({ code: 0, stdout: 'dumped 2 torrents with 6 peers, 3 users\n' });
     const json = await readFile(join(dir, 'torrent-cache.json'), 'utf8');
     // Keyed by info hash, Go's field names, tab indentation, exact 64-bit numbers.
-    expect(json.startsWith(`{\n\t"${'01'.repeat(20)}": {\n\t\t"DownMultiplier": 1,\n\t\t"Group": {\n\t\t\t"GroupID": 9,\n\t\t\t"TorrentType": "anime"\n\t\t},\n\t\t"ID": 1,\n`)).toBe(true);
+    expect(
+      json.startsWith(
+        `{\n\t"${'01'.repeat(20)}": {\n\t\t"DownMultiplier": 1,\n\t\t"Group": {\n\t\t\t"GroupID": 9,\n\t\t\t"TorrentType": "anime"\n\t\t},\n\t\t"ID": 1,\n`,
+      ),
+    ).toBe(true);
     expect(json).toContain('\t\t\t\t"Uploaded": 1152921504606846979,\n');
     expect(json).toContain('\t\t\t\t"Addr": "10.0.0.0:50000",\n');
     expect(json.endsWith('\n\t}\n}\n')).toBe(true);
     expect(Object.keys(JSON.parse(json))).toEqual(['01'.repeat(20), '02'.repeat(20)]); // valid JSON as a whole
     const userJson = await readFile(join(dir, 'user-cache.json'), 'utf8');
-    expect(userJson.startsWith(`{\n\t"${'a'.repeat(32)}": {\n\t\t"DisableDownload": false,\n\t\t"DownMultiplier": 0.5,\n\t\t"ID": 11,\n\t\t"TrackerHide": true,\n\t\t"UpMultiplier": 2\n\t},\n`)).toBe(true);
+    expect(
+      userJson.startsWith(
+        `{\n\t"${'a'.repeat(32)}": {\n\t\t"DisableDownload": false,\n\t\t"DownMultiplier": 0.5,\n\t\t"ID": 11,\n\t\t"TrackerHide": true,\n\t\t"UpMultiplier": 2\n\t},\n`,
+      ),
+    ).toBe(true);
 
     // The dump orders records as Go does (keys sorted): the restored files hold the same
     // records in that order, and dumping them again gives the same JSON byte for byte.
@@ -165,7 +242,7 @@ describe('cc', () => {
     expect(await readFile(join(dir, 'torrent-cache.bin'))).toEqual(bin);
   });
 
-  it('anonymize keeps each user\'s peers together under new IDs and scrubs identifying fields', async () => {
+  it("anonymize keeps each user's peers together under new IDs and scrubs identifying fields", async () => {
     await writeCacheFiles(dir, sampleStore());
     const result = await cc(['anonymize', '--dir', dir]);
     expect(result).toMatchObject({ code: 0, stdout: 'anonymized 2 torrents with 6 peers, 3 users\n' });
@@ -195,7 +272,12 @@ describe('cc', () => {
         expect(peer.peerId).toBe(old.peerId);
       });
     }
-    expect(mapping).toEqual(new Map([[11, 1], [22, 2]]));
+    expect(mapping).toEqual(
+      new Map([
+        [11, 1],
+        [22, 2],
+      ]),
+    );
     const ips = torrents.flatMap((t) => [...t.seeders, ...t.leechers].map((e) => e.peer.ip));
     const oldIps = original.flatMap((t) => [...t.seeders, ...t.leechers].map((e) => e.peer.ip));
     expect(ips.filter((ip) => oldIps.includes(ip))).toEqual([]);
@@ -211,7 +293,10 @@ describe('cc', () => {
     const result = await cc(['summary', '--json', '-n', '1'], dir);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({
-      torrents: 2, seeders: 3, leechers: 4, users: 3,
+      torrents: 2,
+      seeders: 3,
+      leechers: 4,
+      users: 3,
       biggestSwarms: [{ infoHash: '02'.repeat(20), id: 2, seeders: 2, leechers: 2 }],
     });
     const text = await cc(['summary'], dir);
@@ -232,7 +317,10 @@ describe('cc', () => {
     bin[0] = 9;
     await writeFile(join(dir, 'torrent-cache.bin'), bin);
     const version = await cc(['dump'], dir);
-    expect(version).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.bin: unknown version 9 (this build reads versions 1 to 3) (at byte 0)\n' });
+    expect(version).toMatchObject({
+      code: 1,
+      stderr: 'cc: torrent-cache.bin: unknown version 9 (this build reads versions 1 to 3) (at byte 0)\n',
+    });
 
     await writeFile(join(dir, 'user-cache.json'), '{}\n');
     const h = '01'.repeat(20);

@@ -23,7 +23,18 @@ describe('ClientAddressRules', () => {
     expect(addressOfEntry('[2001:db8::1]:443')).toBe('2001:db8::1');
     expect(addressOfEntry('::ffff:5.6.7.8')).toBe('5.6.7.8');
     expect(addressOfEntry('[::ffff:5.6.7.8]:80')).toBe('5.6.7.8');
-    for (const bad of ['', 'unknown', '8.8.8.8:', '8.8.8.8:x', '8.8.8.8:123456', '[2001:db8::1', '[8.8.8.8]', '[2001:db8::1]x', '999.1.1.1', '_hidden']) {
+    for (const bad of [
+      '',
+      'unknown',
+      '8.8.8.8:',
+      '8.8.8.8:x',
+      '8.8.8.8:123456',
+      '[2001:db8::1',
+      '[8.8.8.8]',
+      '[2001:db8::1]x',
+      '999.1.1.1',
+      '_hidden',
+    ]) {
       expect(addressOfEntry(bad), bad).toBeUndefined();
     }
   });
@@ -90,10 +101,19 @@ describe('client address over HTTP, chihaya config (no proxy_header)', () => {
   const hash = infoHashBytes(torrents.sameGroupOtherType);
   let serial = 0;
 
-  async function addressGiven(t: RunningTracker, headers: Record<string, string>, path: 'socket' | 'fastify', ip?: string): Promise<string | undefined> {
+  async function addressGiven(
+    t: RunningTracker,
+    headers: Record<string, string>,
+    path: 'socket' | 'fastify',
+    ip?: string,
+  ): Promise<string | undefined> {
     const peerId = peerIdOf('-TR3000-', 7000 + ++serial);
-    const passkey = path === 'socket' ? users.normal.passkey : `%${users.normal.passkey.charCodeAt(0).toString(16)}${users.normal.passkey.slice(1)}`;
-    const leech = await t.get(`/${passkey}/announce${announceQuery({ infoHash: hash, left: 100, peerId, numwant: 0, ...(ip ? { ip } : {}) })}`, headers);
+    const passkey =
+      path === 'socket' ? users.normal.passkey : `%${users.normal.passkey.charCodeAt(0).toString(16)}${users.normal.passkey.slice(1)}`;
+    const leech = await t.get(
+      `/${passkey}/announce${announceQuery({ infoHash: hash, left: 100, peerId, numwant: 0, ...(ip ? { ip } : {}) })}`,
+      headers,
+    );
     expect(leech.body.toString('latin1')).toMatch(/^d8:complete/);
     const seed = await t.get(
       `/${users.other.passkey}/announce${announceQuery({ infoHash: hash, left: 0, peerId: peerIdOf('-TR3000-', 1), numwant: 50, compact: '0' })}`,

@@ -216,7 +216,11 @@ class Run {
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    await eventually(() => (this.output.includes('"listening"') ? true : child.exitCode !== null ? false : undefined), 30_000, 'the tracker to listen');
+    await eventually(
+      () => (this.output.includes('"listening"') ? true : child.exitCode !== null ? false : undefined),
+      30_000,
+      'the tracker to listen',
+    );
     if (!this.output.includes('"listening"')) throw new Error(`tracker exited:\n${this.output}`);
   }
 
@@ -346,7 +350,8 @@ async function compare(db: TestDatabase, peers: Peer[], window: { from: number; 
     if (start < window.from || start > window.to) out.problems.push(`peer ${p.index}: starttime ${start} outside the run`);
     if (last < start || last > window.to) out.problems.push(`peer ${p.index}: last_announce ${last}`);
     if (Number(h['activetime']) !== last - start) out.problems.push(`peer ${p.index}: activetime ${h['activetime']}, want ${last - start}`);
-    if (p.kind === 'seeder' && Number(h['seedtime']) !== last - start) out.problems.push(`peer ${p.index}: seedtime ${h['seedtime']}, want ${last - start}`);
+    if (p.kind === 'seeder' && Number(h['seedtime']) !== last - start)
+      out.problems.push(`peer ${p.index}: seedtime ${h['seedtime']}, want ${last - start}`);
     if (p.kind === 'leecher' && Number(h['seedtime']) !== 0) out.problems.push(`peer ${p.index}: leecher with seedtime ${h['seedtime']}`);
     if (Number(h['seeding']) !== (p.left === 0 ? 1 : 0) || Number(h['remaining']) !== p.left) {
       out.problems.push(`peer ${p.index}: seeding ${h['seeding']} remaining ${h['remaining']}, want left ${p.left}`);
@@ -363,7 +368,9 @@ async function compare(db: TestDatabase, peers: Peer[], window: { from: number; 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const lastSegment = (dir: string): string => {
-  const names = readdirSync(join(dir, 'journal')).filter((n) => n.endsWith('.hjl')).sort();
+  const names = readdirSync(join(dir, 'journal'))
+    .filter((n) => n.endsWith('.hjl'))
+    .sort();
   return join(dir, 'journal', names[names.length - 1]!);
 };
 
@@ -387,7 +394,12 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
   async function scenario(
     name: string,
     settings: Settings | ((db: TestDatabase) => Promise<Settings>),
-    kills: { runMs: () => number; before?: (r: Run, i: number) => Promise<void> | void; env?: (i: number) => Record<string, string>; until?: (r: Run, i: number) => Promise<void> }[],
+    kills: {
+      runMs: () => number;
+      before?: (r: Run, i: number) => Promise<void> | void;
+      env?: (i: number) => Record<string, string>;
+      until?: (r: Run, i: number) => Promise<void>;
+    }[],
   ): Promise<{ run: Run; result: Awaited<ReturnType<typeof compare>> }> {
     db = await createTestDatabase('hayate_crash');
     await makeSite(db);
@@ -402,7 +414,12 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
     for (let i = 0; i < kills.length; i++) {
       const k = kills[i]!;
       const until = k.until ? k.until(run, i) : sleep(k.runMs());
-      await stream(run, peers, until.then(() => run!.kill()), step);
+      await stream(
+        run,
+        peers,
+        until.then(() => run!.kill()),
+        step,
+      );
       await k.before?.(run, i);
       await run.start(kills[i + 1]?.env?.(i + 1));
     }
@@ -460,15 +477,23 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
     const marker = (i: number): string => join(dir!, `commit-${i}`);
     const { result } = await scenario('commit', { serialize: 2, flush: 1 }, [
       // Run 1: streams until its first round has committed (then it pauses there), a little more, SIGKILL.
-      { runMs: () => 0, env: (i) => ({ HAYATE_TEST_COMMIT_PAUSE: `after:${marker(i)}` }), until: async (_r, i) => {
-        await eventually(() => (existsSync(marker(i)) ? true : undefined), 20_000, 'a round to commit');
-        await sleep(300);
-      } },
+      {
+        runMs: () => 0,
+        env: (i) => ({ HAYATE_TEST_COMMIT_PAUSE: `after:${marker(i)}` }),
+        until: async (_r, i) => {
+          await eventually(() => (existsSync(marker(i)) ? true : undefined), 20_000, 'a round to commit');
+          await sleep(300);
+        },
+      },
       // Run 2: the same with a round's statements sent and COMMIT not yet (rolled back when the connection dies).
-      { runMs: () => 0, env: (i) => ({ HAYATE_TEST_COMMIT_PAUSE: `before:${marker(i)}` }), until: async (_r, i) => {
-        await eventually(() => (existsSync(marker(i)) ? true : undefined), 20_000, 'a round to reach COMMIT');
-        await sleep(300);
-      } },
+      {
+        runMs: () => 0,
+        env: (i) => ({ HAYATE_TEST_COMMIT_PAUSE: `before:${marker(i)}` }),
+        until: async (_r, i) => {
+          await eventually(() => (existsSync(marker(i)) ? true : undefined), 20_000, 'a round to reach COMMIT');
+          await sleep(300);
+        },
+      },
       { runMs: () => 600 },
     ]);
     expectExact(result);
@@ -490,7 +515,11 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
               await relay!.close(); // the restart finds no database...
               relay = undefined;
               // ...until it has retried twice.
-              reopened = eventually(() => ((x.output.match(/cannot read the flushed positions/g)?.length ?? 0) >= 2 ? true : undefined), 30_000, 'two retries').then(async () => {
+              reopened = eventually(
+                () => ((x.output.match(/cannot read the flushed positions/g)?.length ?? 0) >= 2 ? true : undefined),
+                30_000,
+                'two retries',
+              ).then(async () => {
                 relay = await openRelay(relayPort, root);
               });
             },

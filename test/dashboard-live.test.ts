@@ -10,9 +10,7 @@ interface Dashboard {
   templating: { list: { query: { query: string } | string }[] };
 }
 
-const dashboard = JSON.parse(
-  readFileSync(new URL('../deploy/grafana/hayate-dashboard.json', import.meta.url), 'utf8'),
-) as Dashboard;
+const dashboard = JSON.parse(readFileSync(new URL('../deploy/grafana/hayate-dashboard.json', import.meta.url), 'utf8')) as Dashboard;
 
 /** Metric names in PromQL: ours and the default process/Node metrics all carry one of these prefixes. */
 const metricNames = (expr: string): string[] => [...expr.matchAll(/\b(?:hayate|process|nodejs)_[a-z0-9_]+\b/g)].map((m) => m[0]);
@@ -36,8 +34,12 @@ describe('Grafana dashboard against a live tracker', () => {
     // Some of everything the dashboard plots: announces (with traffic), a failure, a scrape,
     // a reload, a flush, a purge, a cache write.
     const live = infoHashBytes(torrents.live);
-    await t.get(`/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 10, ip: '8.8.8.8' })}`);
-    await t.get(`/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 5, uploaded: 7, downloaded: 5, ip: '8.8.8.8' })}`);
+    await t.get(
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 10, ip: '8.8.8.8' })}`,
+    );
+    await t.get(
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 5, uploaded: 7, downloaded: 5, ip: '8.8.8.8' })}`,
+    );
     await t.get(`/${'x'.repeat(32)}/announce${announceQuery({ infoHash: live })}`);
     await t.get(`/${users.normal.passkey}/scrape?info_hash=${percentEncodeBytes(live)}`);
     expect(await t.tracker.reloader.reload()).toBe(true);

@@ -24,9 +24,7 @@ interface Dashboard {
   templating: { list: { name: string; query: { query: string } | string }[] };
 }
 
-const dashboard = JSON.parse(
-  readFileSync(new URL('../deploy/grafana/hayate-dashboard.json', import.meta.url), 'utf8'),
-) as Dashboard;
+const dashboard = JSON.parse(readFileSync(new URL('../deploy/grafana/hayate-dashboard.json', import.meta.url), 'utf8')) as Dashboard;
 const graphPanels = dashboard.panels.filter((p) => p.type !== 'row');
 const exprs = graphPanels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 const variableQueries = dashboard.templating.list.map((v) => (typeof v.query === 'string' ? v.query : v.query.query));

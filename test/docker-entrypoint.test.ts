@@ -29,7 +29,11 @@ function folder(uid: number): string {
 
 function entry(dir: string, command: string[], wrap: string[] = []) {
   const argv = [...wrap, ENTRYPOINT, ...command];
-  return spawnSync(argv[0]!, argv.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HAYATE_IMAGE_USER: 'nobody' } });
+  return spawnSync(argv[0]!, argv.slice(1), {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '', HAYATE_IMAGE_USER: 'nobody' },
+  });
 }
 
 describe('docker entrypoint: the data folder', () => {
@@ -89,7 +93,10 @@ describe('docker entrypoint: the data folder', () => {
 
     const p = spawnHayate(dir, [], { HAYATE_IMAGE_USER: 'nobody' }, [ENTRYPOINT]);
     await p.waitForLog('listening');
-    const res = await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 1, ip: '8.8.8.8' })}`);
+    const res = await get(
+      port,
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 1, ip: '8.8.8.8' })}`,
+    );
     expect(res.body.toString('latin1')).toMatch(/^d8:completei/);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);

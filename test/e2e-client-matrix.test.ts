@@ -41,7 +41,6 @@ import {
 } from './helpers/e2e-site.js';
 import { eventually } from './helpers/tracker.js';
 
-
 /** The first `event=` in `announces` of `user` from index `from` on (undefined: none yet). */
 function indexOfEvent(s: Site, user: SiteUser, event: string, from: number): number | undefined {
   for (let i = from; i < s.announces.length; i++) {
@@ -104,31 +103,39 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
   await progressAbove(0.1, 'a tenth downloaded');
   if (family !== 'rtorrent') await pauseAndResume();
   async function pauseAndResume(): Promise<void> {
-  const mark = s.announces.length;
-  await leecher.pause();
-  const stoppedAt = await eventually(() => indexOfEvent(s, leecherUser, 'stopped', mark), 60_000, `${family} leecher: event=stopped on pause`);
-  const pausedLeft = Number(parseTrackerQuery(s.announces[stoppedAt]!.url).left!);
-  expect(pausedLeft).toBeGreaterThan(0);
-  expect(pausedLeft).toBeLessThan(size);
-  // The relay sees a request before the tracker has answered it: wait for the tracker.
-  await eventually(() => (torrent().leechers.size === 0 ? true : undefined), 30_000, `${family} leecher out of the swarm after its stop`);
-  await leecher.resume();
-  await eventually(() => indexOfEvent(s, leecherUser, 'started', stoppedAt), 60_000, `${family} leecher: event=started on resume`);
+    const mark = s.announces.length;
+    await leecher.pause();
+    const stoppedAt = await eventually(
+      () => indexOfEvent(s, leecherUser, 'stopped', mark),
+      60_000,
+      `${family} leecher: event=stopped on pause`,
+    );
+    const pausedLeft = Number(parseTrackerQuery(s.announces[stoppedAt]!.url).left!);
+    expect(pausedLeft).toBeGreaterThan(0);
+    expect(pausedLeft).toBeLessThan(size);
+    // The relay sees a request before the tracker has answered it: wait for the tracker.
+    await eventually(() => (torrent().leechers.size === 0 ? true : undefined), 30_000, `${family} leecher out of the swarm after its stop`);
+    await leecher.resume();
+    await eventually(() => indexOfEvent(s, leecherUser, 'started', stoppedAt), 60_000, `${family} leecher: event=started on resume`);
   }
 
   // Restart mid-download: the client quits (event=stopped) and starts again on its folders;
   // its counters start again from where its new session says.
   if (family !== 'rtorrent') await restartMidDownload();
   async function restartMidDownload(): Promise<void> {
-  await progressAbove(0.4, 'two fifths downloaded');
-  const beforeQuit = s.announces.length;
-  await leecher.quit();
-  const quitAt = indexOfEvent(s, leecherUser, 'stopped', beforeQuit);
-  expect(quitAt, `${family} leecher announced event=stopped when quitting`).toBeDefined();
-  const quitLeft = Number(parseTrackerQuery(s.announces[quitAt!]!.url).left!);
-  expect(quitLeft).toBeGreaterThan(0);
-  await leecher.restart();
-  await eventually(() => indexOfEvent(s, leecherUser, 'started', quitAt! + 1), 60_000, `${family} leecher: event=started after the restart`);
+    await progressAbove(0.4, 'two fifths downloaded');
+    const beforeQuit = s.announces.length;
+    await leecher.quit();
+    const quitAt = indexOfEvent(s, leecherUser, 'stopped', beforeQuit);
+    expect(quitAt, `${family} leecher announced event=stopped when quitting`).toBeDefined();
+    const quitLeft = Number(parseTrackerQuery(s.announces[quitAt!]!.url).left!);
+    expect(quitLeft).toBeGreaterThan(0);
+    await leecher.restart();
+    await eventually(
+      () => indexOfEvent(s, leecherUser, 'started', quitAt! + 1),
+      60_000,
+      `${family} leecher: event=started after the restart`,
+    );
   }
 
   // Done: the leecher has the whole file, and reaches left=0 at the tracker (said with
@@ -140,7 +147,12 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
     // hour away) or its stop, which carries left=0: the snatch is counted on the stop.
     expect(torrent().snatched).toBe(0);
     await stopThenQuit(leecher, leecherUser);
-    expect(s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => [a.params.get('event'), a.params.get('left')]).at(-1)).toEqual(['stopped', '0']);
+    expect(
+      s.announces
+        .filter((a) => a.passkey === leecherUser.passkey)
+        .map((a) => [a.params.get('event'), a.params.get('left')])
+        .at(-1),
+    ).toEqual(['stopped', '0']);
     expect(s.announces.some((a) => a.passkey === leecherUser.passkey && a.params.get('event') === 'completed')).toBe(false);
     await eventually(() => (torrent().snatched === 1 ? true : undefined), 30_000, 'the snatch counted on the stop with left=0');
   } else {
@@ -166,7 +178,10 @@ async function throughPauseAndRestart(onFinished: OnFinished, family: ClientFami
 
 describe.concurrent('the clients private-tracker users run move a file through hayate', () => {
   for (const family of ['qbittorrent', 'deluge', 'rtorrent', 'libtorrent'] as const) {
-    const story = family === 'rtorrent' ? 'seeder to leecher, completion said only by the stop' : 'seeder to leecher, the leecher paused, resumed and restarted mid-download';
+    const story =
+      family === 'rtorrent'
+        ? 'seeder to leecher, completion said only by the stop'
+        : 'seeder to leecher, the leecher paused, resumed and restarted mid-download';
     it(`${family}: ${story}`, { timeout: 300_000 }, async ({ onTestFinished }) => {
       await throughPauseAndRestart(onTestFinished, family);
     });

@@ -84,12 +84,7 @@ interface Running {
 }
 
 /** Starts `family` as seeder or leecher on this swarm; a leecher keeps seeding until stopped. */
-async function startClient(
-  s: Site,
-  published: Swarmable,
-  family: ClientFamily,
-  role: 'seeder' | 'leecher',
-): Promise<Running> {
+async function startClient(s: Site, published: Swarmable, family: ClientFamily, role: 'seeder' | 'leecher'): Promise<Running> {
   const user = role === 'seeder' ? seederUser : leecherUser;
   const dir = role === 'seeder' ? published.seedDir : published.leechDir;
   const torrent = role === 'seeder' ? published.seederTorrent : published.leecherTorrent;
@@ -163,7 +158,9 @@ describe.concurrent('real clients move a file through hayate', () => {
   it('aria2c seeds to transmission-daemon (on a non-loopback interface)', async ({ onTestFinished }) => {
     const host = nonLoopbackIPv4();
     if (host === undefined) {
-      throw new Error('no non-loopback IPv4 interface: transmission 3.00 ignores tracker peers in 127.0.0.0/8, so it cannot leech on loopback');
+      throw new Error(
+        'no non-loopback IPv4 interface: transmission 3.00 ignores tracker peers in 127.0.0.0/8, so it cannot leech on loopback',
+      );
     }
     await transfer(onTestFinished, 'aria2c', 'transmission-daemon', host);
   });
@@ -219,7 +216,9 @@ describe.concurrent('real clients move a file through hayate', () => {
     const history = await row<HistoryRow>(s.db, 'SELECT * FROM transfer_history WHERE uid = ? AND fid = ?', [leecherUser.id, TORRENT_ID]);
     expect(history).toMatchObject({ snatched: 1, seeding: 1, active: 0 });
     expect(Number(history!.remaining)).toBe(0);
-    const counts = await row<{ Snatched: number; Leechers: number }>(s.db, 'SELECT Snatched, Leechers FROM torrents WHERE ID = ?', [TORRENT_ID]);
+    const counts = await row<{ Snatched: number; Leechers: number }>(s.db, 'SELECT Snatched, Leechers FROM torrents WHERE ID = ?', [
+      TORRENT_ID,
+    ]);
     expect(counts).toEqual({ Snatched: 1, Leechers: 0 });
   });
 

@@ -33,7 +33,14 @@ function capturingLogger(): { logger: Logger; lines: () => { level: number; msg:
     },
   });
   const logger = pino({ level: 'info' }, stream);
-  return { logger, lines: () => out.flatMap((l) => l.split('\n')).filter(Boolean).map((l) => JSON.parse(l)) };
+  return {
+    logger,
+    lines: () =>
+      out
+        .flatMap((l) => l.split('\n'))
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 function announcePath(peer: number, uploaded: number, downloaded: number, left = 0): string {
@@ -89,10 +96,16 @@ describe('the database killed in the middle of a flush', () => {
       expectedUp += 7_000 * p;
       expectedDown += 300 * p;
     }
-    await eventually(async () => {
-      const [rows] = await locker.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE users_main%'");
-      return Number(rows[0]!['n']) > 0 ? true : undefined;
-    }, 20_000, 'the users flush to be waiting on the lock');
+    await eventually(
+      async () => {
+        const [rows] = await locker.query<RowDataPacket[]>(
+          "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE users_main%'",
+        );
+        return Number(rows[0]!['n']) > 0 ? true : undefined;
+      },
+      20_000,
+      'the users flush to be waiting on the lock',
+    );
     const errorsBefore = await metricValue(t, 'hayate_sql_errors_total', '{queue="users"}');
 
     await server.kill();
@@ -103,25 +116,45 @@ describe('the database killed in the middle of a flush', () => {
       expectedUp += 50_000;
       expectedDown += 100;
     }
-    await eventually(async () => ((await metricValue(t!, 'hayate_sql_errors_total', '{queue="users"}')) > errorsBefore ? true : undefined), 20_000, 'failed users flushes counted');
+    await eventually(
+      async () => ((await metricValue(t!, 'hayate_sql_errors_total', '{queue="users"}')) > errorsBefore ? true : undefined),
+      20_000,
+      'failed users flushes counted',
+    );
     expect(t.tracker.accounting.depths().users).toBe(1);
     expect(log.lines().some((l) => l.level >= 50 && /flush/.test(l.msg) && l['queue'] === 'users')).toBe(true);
 
     await server.start();
     const conn = await createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database: db.name });
     try {
-      const after = await eventually(async () => {
-        const got = await userBytes(conn, users.normal.id);
-        return got.rawUp === before.rawUp + expectedUp ? got : undefined;
-      }, 60_000, 'every byte in users_main after the restart');
+      const after = await eventually(
+        async () => {
+          const got = await userBytes(conn, users.normal.id);
+          return got.rawUp === before.rawUp + expectedUp ? got : undefined;
+        },
+        60_000,
+        'every byte in users_main after the restart',
+      );
       // Exactly once: the cut-off statement was rolled back by the server, and written again whole.
-      expect(after).toEqual({ up: before.up + expectedUp, down: before.down + expectedDown, rawUp: before.rawUp + expectedUp, rawDown: before.rawDown + expectedDown });
+      expect(after).toEqual({
+        up: before.up + expectedUp,
+        down: before.down + expectedDown,
+        rawUp: before.rawUp + expectedUp,
+        rawDown: before.rawDown + expectedDown,
+      });
       // transfer_history has a flusher (and a backoff) of its own: wait for it as well.
-      const historyUp = await eventually(async () => {
-        const [history] = await conn.query<RowDataPacket[]>('SELECT uploaded FROM transfer_history WHERE uid = ? AND fid = ?', [users.normal.id, torrents.live.id]);
-        const up = Number(history[0]!['uploaded']);
-        return up >= 9 * 1024 ** 3 + expectedUp ? up : undefined;
-      }, 60_000, 'every byte in transfer_history after the restart');
+      const historyUp = await eventually(
+        async () => {
+          const [history] = await conn.query<RowDataPacket[]>('SELECT uploaded FROM transfer_history WHERE uid = ? AND fid = ?', [
+            users.normal.id,
+            torrents.live.id,
+          ]);
+          const up = Number(history[0]!['uploaded']);
+          return up >= 9 * 1024 ** 3 + expectedUp ? up : undefined;
+        },
+        60_000,
+        'every byte in transfer_history after the restart',
+      );
       expect(historyUp).toBe(9 * 1024 ** 3 + expectedUp);
     } finally {
       await conn.end();

@@ -42,7 +42,17 @@ describe('memory under a flood of announces for new peers', () => {
       store.users.set(passkey, { id: u, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
     }
     for (let f = 1; f <= TORRENTS; f++) {
-      const t = newTorrent({ id: f, infoHash: hash(f).toString('latin1'), groupId: f, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+      const t = newTorrent({
+        id: f,
+        infoHash: hash(f).toString('latin1'),
+        groupId: f,
+        type: 'anime',
+        snatched: 0,
+        status: 0,
+        lastAction: 0,
+        upMultiplier: 1,
+        downMultiplier: 1,
+      });
       store.torrents.set(t.infoHash, t);
     }
     const metrics = new Metrics({ defaultMetrics: false });
@@ -84,7 +94,12 @@ describe('memory under a flood of announces for new peers', () => {
         `&numwant=0&port=6881&uploaded=${bytes}&downloaded=${bytes}&left=${peerNo % 4 === 0 ? 0 : 500}&ip=${ip}`;
       const result = announce(
         ctx,
-        { passkey: `flood${uid}`.padEnd(32, 'x'), query: parseTrackerQuery(`/x/announce${query}`), proxyAddress: undefined, socketAddress: '127.0.0.1' },
+        {
+          passkey: `flood${uid}`.padEnd(32, 'x'),
+          query: parseTrackerQuery(`/x/announce${query}`),
+          proxyAddress: undefined,
+          socketAddress: '127.0.0.1',
+        },
         now,
       );
       if (result.failed) throw new Error(`announce ${n} failed: ${result.body.toString('latin1')}`);

@@ -89,12 +89,22 @@ it('the background flusher keeps retrying while the rows are locked and writes o
     sink.user(1, 1, 0, 2, 0);
     sink.user(2, 3, 0, 4, 0);
   }
-  await eventually(() => counterValue(metrics.deadlocks, 'users'), (n) => n >= 1, 'a lock-wait timeout');
+  await eventually(
+    () => counterValue(metrics.deadlocks, 'users'),
+    (n) => n >= 1,
+    'a lock-wait timeout',
+  );
   await blocker.query('ROLLBACK');
-  await eventually(users, (rows) => JSON.stringify(rows) === JSON.stringify([
-    { ID: 1, Uploaded: 100, rawup: 50 },
-    { ID: 2, Uploaded: 200, rawup: 150 },
-  ]), 'the users rows after the lock is released');
+  await eventually(
+    users,
+    (rows) =>
+      JSON.stringify(rows) ===
+      JSON.stringify([
+        { ID: 1, Uploaded: 100, rawup: 50 },
+        { ID: 2, Uploaded: 200, rawup: 150 },
+      ]),
+    'the users rows after the lock is released',
+  );
   const report = await sink.stop(5_000);
   queues = undefined;
   expect(report.complete).toBe(true);

@@ -92,11 +92,15 @@ it('keeps every (user, torrent, ip, client) tuple apart, whichever 16-bit halves
     [2, 3, 0xc0a80001, 77],
   ];
   for (let round = 1; round <= 2; round++) {
-    tuples.forEach(([uid, fid, ip, client], i) => queues.transferIp(uid, fid, ip, client, 100 * (i + 1), i + 1, 6000 + round, 1_700_000_000 + round, 1_700_000_000));
+    tuples.forEach(([uid, fid, ip, client], i) =>
+      queues.transferIp(uid, fid, ip, client, 100 * (i + 1), i + 1, 6000 + round, 1_700_000_000 + round, 1_700_000_000),
+    );
   }
   expect(queues.depths().transfer_ips).toBe(tuples.length);
   expect(await queues.flushNow('transfer_ips')).toMatchObject({ ok: true, written: tuples.length });
-  const [rows] = await db.conn.query<RowDataPacket[]>('SELECT uid, fid, ip, client_id, uploaded, downloaded, port FROM transfer_ips ORDER BY uid, fid, ip, client_id');
+  const [rows] = await db.conn.query<RowDataPacket[]>(
+    'SELECT uid, fid, ip, client_id, uploaded, downloaded, port FROM transfer_ips ORDER BY uid, fid, ip, client_id',
+  );
   const expected = tuples
     .map(([uid, fid, ip, client], i) => ({ uid, fid, ip, client_id: client, uploaded: 200 * (i + 1), downloaded: 2 * (i + 1), port: 6002 }))
     .sort((a, b) => a.uid - b.uid || a.fid - b.fid || a.ip - b.ip || a.client_id - b.client_id);

@@ -55,10 +55,17 @@ async function actual(conn: TestDatabase['conn']): Promise<Expected> {
   const out = new Expected();
   const [users] = await conn.query<RowDataPacket[]>('SELECT ID, Uploaded, Downloaded, rawup, rawdl FROM users_main');
   for (const r of users) {
-    if (r['rawup'] > 0 || r['rawdl'] > 0) out.users.set(r['ID'], { up: r['Uploaded'], down: r['Downloaded'], rawUp: r['rawup'], rawDown: r['rawdl'] });
+    if (r['rawup'] > 0 || r['rawdl'] > 0)
+      out.users.set(r['ID'], { up: r['Uploaded'], down: r['Downloaded'], rawUp: r['rawup'], rawDown: r['rawdl'] });
   }
   const [history] = await conn.query<RowDataPacket[]>('SELECT uid, fid, uploaded, downloaded, activetime, snatched FROM transfer_history');
-  for (const r of history) out.history.set(`${r['uid']}:${r['fid']}`, { up: r['uploaded'], down: r['downloaded'], activetime: r['activetime'], snatched: r['snatched'] });
+  for (const r of history)
+    out.history.set(`${r['uid']}:${r['fid']}`, {
+      up: r['uploaded'],
+      down: r['downloaded'],
+      activetime: r['activetime'],
+      snatched: r['snatched'],
+    });
   const [ips] = await conn.query<RowDataPacket[]>('SELECT uid, fid, ip, uploaded, downloaded FROM transfer_ips');
   for (const r of ips) out.ips.set(`${r['uid']}:${r['fid']}:${r['ip']}`, { up: r['uploaded'], down: r['downloaded'] });
   const [torrents] = await conn.query<RowDataPacket[]>('SELECT ID, Snatched FROM torrents');
@@ -137,15 +144,28 @@ describe('a database that dies and comes back', () => {
       announce(sink, expected, n, 1_700_000_000 + n);
       if (n % 500 === 0) await turn();
     }
-    await eventually(() => counterValue(metrics.sqlErrors), (e) => e >= errorsBefore + 3, 'failed flushes while the server is down');
+    await eventually(
+      () => counterValue(metrics.sqlErrors),
+      (e) => e >= errorsBefore + 3,
+      'failed flushes while the server is down',
+    );
     const depths = sink.depths();
     expect(depths.users).toBe(USERS);
     expect(depths.transfer_history).toBe(USERS * TORRENTS);
 
     await server.start();
     await reconnect();
-    await eventually(async () => sorted(await actual(db.conn)), (got) => JSON.stringify(got) === JSON.stringify(sorted(expected)), 'every byte in the database', 60_000);
-    await eventually(() => Object.values(sink.depths()).reduce((a, b) => a + b, 0), (d) => d === 0, 'empty queues');
+    await eventually(
+      async () => sorted(await actual(db.conn)),
+      (got) => JSON.stringify(got) === JSON.stringify(sorted(expected)),
+      'every byte in the database',
+      60_000,
+    );
+    await eventually(
+      () => Object.values(sink.depths()).reduce((a, b) => a + b, 0),
+      (d) => d === 0,
+      'empty queues',
+    );
     const report = await sink.stop(10_000);
     queues = undefined;
     expect(report.complete).toBe(true);
@@ -186,12 +206,21 @@ describe('an SQL error that is not a deadlock', () => {
       await db.conn.query('RENAME TABLE transfer_ips TO transfer_ips_away');
       sink.start();
       sink.transferIp(1, 2, 3, 4, 100, 200, 6881, 10, 10);
-      await eventually(() => counterValue(metrics.sqlErrors, 'transfer_ips'), (e) => e >= 2, 'failing flushes');
+      await eventually(
+        () => counterValue(metrics.sqlErrors, 'transfer_ips'),
+        (e) => e >= 2,
+        'failing flushes',
+      );
       expect(sink.depths().transfer_ips).toBe(1);
       sink.transferIp(1, 2, 3, 4, 1, 2, 6882, 11, 11);
       await db.conn.query('RENAME TABLE transfer_ips_away TO transfer_ips');
       const [rows] = await eventually(
-        async () => (await db.conn.query<RowDataPacket[]>('SELECT uploaded, downloaded, CAST(port AS UNSIGNED) AS port, starttime, last_announce FROM transfer_ips'))[0],
+        async () =>
+          (
+            await db.conn.query<RowDataPacket[]>(
+              'SELECT uploaded, downloaded, CAST(port AS UNSIGNED) AS port, starttime, last_announce FROM transfer_ips',
+            )
+          )[0],
         (r) => r.length === 1,
         'the transfer_ips row',
       ).then((r) => [r]);

@@ -43,7 +43,15 @@ async function addUser(id: number): Promise<void> {
 async function addTorrent(id: number, fields: Record<string, number> = {}): Promise<void> {
   await db.conn.query(
     `INSERT INTO torrents (ID, GroupID, TorrentType, info_hash, Snatched, Seeders, Leechers, last_action, Status) VALUES (?, 1, 'anime', ?, ?, ?, ?, ?, ?)`,
-    [id, Buffer.alloc(20, id), fields['Snatched'] ?? 0, fields['Seeders'] ?? 0, fields['Leechers'] ?? 0, fields['last_action'] ?? 0, fields['Status'] ?? 0],
+    [
+      id,
+      Buffer.alloc(20, id),
+      fields['Snatched'] ?? 0,
+      fields['Seeders'] ?? 0,
+      fields['Leechers'] ?? 0,
+      fields['last_action'] ?? 0,
+      fields['Status'] ?? 0,
+    ],
   );
 }
 
@@ -140,9 +148,54 @@ describe('transfer_history and snatches', () => {
         'SELECT uid, fid, uploaded, downloaded, seeding, seedtime, activetime, hnr, remaining, active, starttime, last_announce, snatched, snatched_time FROM transfer_history ORDER BY uid, fid',
       ),
     ).toEqual([
-      { uid: 1, fid: 1, uploaded: 111, downloaded: 222, seeding: 1, seedtime: 9, activetime: 43, hnr: 1, remaining: 0, active: 1, starttime: 111, last_announce: 300, snatched: 1, snatched_time: 300 },
-      { uid: 2, fid: 1, uploaded: 10, downloaded: 12, seeding: 1, seedtime: 60, activetime: 60, hnr: 0, remaining: 0, active: 0, starttime: 400, last_announce: 460, snatched: 0, snatched_time: 0 },
-      { uid: 3, fid: 1, uploaded: 9, downloaded: 9, seeding: 1, seedtime: 0, activetime: 0, hnr: 0, remaining: 0, active: 1, starttime: 705, last_announce: 710, snatched: 1, snatched_time: 700 },
+      {
+        uid: 1,
+        fid: 1,
+        uploaded: 111,
+        downloaded: 222,
+        seeding: 1,
+        seedtime: 9,
+        activetime: 43,
+        hnr: 1,
+        remaining: 0,
+        active: 1,
+        starttime: 111,
+        last_announce: 300,
+        snatched: 1,
+        snatched_time: 300,
+      },
+      {
+        uid: 2,
+        fid: 1,
+        uploaded: 10,
+        downloaded: 12,
+        seeding: 1,
+        seedtime: 60,
+        activetime: 60,
+        hnr: 0,
+        remaining: 0,
+        active: 0,
+        starttime: 400,
+        last_announce: 460,
+        snatched: 0,
+        snatched_time: 0,
+      },
+      {
+        uid: 3,
+        fid: 1,
+        uploaded: 9,
+        downloaded: 9,
+        seeding: 1,
+        seedtime: 0,
+        activetime: 0,
+        hnr: 0,
+        remaining: 0,
+        active: 1,
+        starttime: 705,
+        last_announce: 710,
+        snatched: 1,
+        snatched_time: 700,
+      },
     ]);
   });
 
@@ -171,7 +224,11 @@ describe('transfer_ips', () => {
     await sink.flushNow('transfer_ips');
     sink.transferIp(1, 1, 0x01020304, 5, 10, 20, 6883, 1200, 1200);
     await sink.flushNow('transfer_ips');
-    expect(await rows('SELECT uid, fid, ip, client_id, uploaded, downloaded, CAST(port AS UNSIGNED) AS port, starttime, last_announce FROM transfer_ips ORDER BY ip, client_id')).toEqual([
+    expect(
+      await rows(
+        'SELECT uid, fid, ip, client_id, uploaded, downloaded, CAST(port AS UNSIGNED) AS port, starttime, last_announce FROM transfer_ips ORDER BY ip, client_id',
+      ),
+    ).toEqual([
       { uid: 1, fid: 1, ip: 0x01020304, client_id: 5, uploaded: 111, downloaded: 222, port: 6883, starttime: 900, last_announce: 1200 },
       { uid: 1, fid: 1, ip: 0x01020304, client_id: 6, uploaded: 3, downloaded: 3, port: 1234, starttime: 1000, last_announce: 1000 },
       { uid: 1, fid: 1, ip: 0x7f000001, client_id: 5, uploaded: 7, downloaded: 7, port: 7000, starttime: 1050, last_announce: 1050 },
@@ -240,14 +297,10 @@ describe('counters at the top of their column', () => {
   it('saturate instead of failing the chunk, so the other users of the chunk are still written', async () => {
     await addUser(1);
     await addUser(2);
-    await db.conn.query("UPDATE users_main SET Uploaded = 18446744073709551000, rawup = 18446744073709551615 WHERE ID = 1");
+    await db.conn.query('UPDATE users_main SET Uploaded = 18446744073709551000, rawup = 18446744073709551615 WHERE ID = 1');
     await addTorrent(1);
-    await db.conn.query(
-      'INSERT INTO transfer_history (uid, fid, uploaded) VALUES (1, 1, 9223372036854775000)',
-    );
-    await db.conn.query(
-      'INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded) VALUES (1, 1, 134744072, 1, 18446744073709551000)',
-    );
+    await db.conn.query('INSERT INTO transfer_history (uid, fid, uploaded) VALUES (1, 1, 9223372036854775000)');
+    await db.conn.query('INSERT INTO transfer_ips (uid, fid, ip, client_id, uploaded) VALUES (1, 1, 134744072, 1, 18446744073709551000)');
     const sink = make();
     sink.user(1, 5_000, 0, 5_000, 0);
     sink.user(2, 7, 0, 7, 0);
@@ -255,14 +308,26 @@ describe('counters at the top of their column', () => {
     sink.transferHistory(2, 1, 7, 0, 0, 0, 0, false, 0, 1, 1, true);
     sink.transferIp(1, 1, 134744072, 1, 5_000, 0, 6881, 1, 1);
     expect((await sink.flushNow()).ok).toBe(true);
-    const users = await db.conn.query<RowDataPacket[]>({ sql: 'SELECT ID, Uploaded, rawup FROM users_main ORDER BY ID', supportBigNumbers: true, bigNumberStrings: true });
+    const users = await db.conn.query<RowDataPacket[]>({
+      sql: 'SELECT ID, Uploaded, rawup FROM users_main ORDER BY ID',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
     expect(users[0].map((r) => [String(r['ID']), String(r['Uploaded']), String(r['rawup'])])).toEqual([
       ['1', '18446744073709551615', '18446744073709551615'],
       ['2', '7', '7'],
     ]);
-    const [th] = await db.conn.query<RowDataPacket[]>({ sql: 'SELECT uid, uploaded FROM transfer_history ORDER BY uid', supportBigNumbers: true, bigNumberStrings: true });
+    const [th] = await db.conn.query<RowDataPacket[]>({
+      sql: 'SELECT uid, uploaded FROM transfer_history ORDER BY uid',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
     expect(th.map((r) => String(r['uploaded']))).toEqual(['9223372036854775807', '7']);
-    const [ips] = await db.conn.query<RowDataPacket[]>({ sql: 'SELECT uploaded FROM transfer_ips', supportBigNumbers: true, bigNumberStrings: true });
+    const [ips] = await db.conn.query<RowDataPacket[]>({
+      sql: 'SELECT uploaded FROM transfer_ips',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
     expect(String(ips[0]!['uploaded'])).toBe('18446744073709551615');
   });
 });

@@ -37,7 +37,20 @@ const valueArb = fc.oneof(
   fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => percentEncodeBytes(b)),
   fc.constantFrom('%', '%g', '%4', '%%', '%zz', '%0', '%C3%28', '%FF%FE', '%%41', '%4%31', '+', '%2B', '%00'),
   fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map(String),
-  fc.constantFrom('9007199254740991', '9007199254740992', '18446744073709551615', '-1', '-0', '0x10', '1e3', '1.5', ' 1', '01', 'NaN', 'Infinity'),
+  fc.constantFrom(
+    '9007199254740991',
+    '9007199254740992',
+    '18446744073709551615',
+    '-1',
+    '-0',
+    '0x10',
+    '1e3',
+    '1.5',
+    ' 1',
+    '01',
+    'NaN',
+    'Infinity',
+  ),
   fc.double().map(String),
   fc.string({ maxLength: 30 }).map((s) => encodeURIComponent(s)),
   // Raw characters as the bytes they are (spaces and control bytes break the request line: a 400).
@@ -82,7 +95,18 @@ const routeArb = fc.constantFrom('announce', 'scrape', 'announce/', 'ANNOUNCE', 
 
 const pathArb = fc.oneof(
   fc.tuple(passkeyArb, routeArb).map(([p, r]) => `/${p}/${r}`),
-  fc.constantFrom('/', '//', '/announce', '/alive', '/metrics', '/alive/', '*', 'http://example.com/alive', '/../../etc/passwd', '/%2e%2e/%2e%2e/x'),
+  fc.constantFrom(
+    '/',
+    '//',
+    '/announce',
+    '/alive',
+    '/metrics',
+    '/alive/',
+    '*',
+    'http://example.com/alive',
+    '/../../etc/passwd',
+    '/%2e%2e/%2e%2e/x',
+  ),
 );
 
 function request(method: string, target: string, headers: string[] = []): string {
@@ -107,7 +131,10 @@ function checkAnswer(target: string, answer: { status: number | undefined; bytes
     const decoded = decodeBencode(body);
     expect(isDict(decoded), target.slice(0, 200)).toBe(true);
     const keys = isDict(decoded) ? decoded.entries.map(([k]) => Buffer.from(k).toString('latin1')) : [];
-    expect(keys.includes('failure reason') || keys.includes('interval') || keys.includes('files'), `${target}: ${body.toString('latin1')}`).toBe(true);
+    expect(
+      keys.includes('failure reason') || keys.includes('interval') || keys.includes('files'),
+      `${target}: ${body.toString('latin1')}`,
+    ).toBe(true);
   }
 }
 
@@ -126,9 +153,13 @@ describe('HTTP surface under hostile input (property tests)', () => {
   /** A valid announce from a fresh peer, answered as a normal (non-failure) announce. */
   async function validAnnounceWorks(n: number): Promise<void> {
     const peerId = percentEncodeBytes(Buffer.from(peerIdOf('-qB4650-', 900_000 + n)));
-    const res = await t.get(`/${PASSKEY}/announce?info_hash=${percentEncodeBytes(live)}&peer_id=${peerId}&port=6881&uploaded=0&downloaded=0&left=0&ip=8.8.8.8`);
+    const res = await t.get(
+      `/${PASSKEY}/announce?info_hash=${percentEncodeBytes(live)}&peer_id=${peerId}&port=6881&uploaded=0&downloaded=0&left=0&ip=8.8.8.8`,
+    );
     expect(res.status).toBe(200);
-    expect(res.body.toString('latin1')).toMatch(/^d8:completei\d+e10:downloadedi\d+e10:incompletei\d+e8:intervali\d+e12:min intervali900e5:peers/);
+    expect(res.body.toString('latin1')).toMatch(
+      /^d8:completei\d+e10:downloadedi\d+e10:incompletei\d+e8:intervali\d+e12:min intervali900e5:peers/,
+    );
   }
 
   it('random and malformed query strings on any path: a bencoded answer or a 4xx', async () => {
@@ -162,18 +193,35 @@ describe('HTTP surface under hostile input (property tests)', () => {
       fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 10 }),
     );
     const headerArb = fc.oneof(
-      fc.tuple(fc.constantFrom('X-Real-IP', 'x-real-ip', 'Host', 'Content-Length', 'Transfer-Encoding', 'Expect', 'Upgrade', 'Connection'), fc.string({ unit: 'binary-ascii', maxLength: 40 })).map(
-        ([n, v]) => `${n}: ${v}`,
+      fc
+        .tuple(
+          fc.constantFrom('X-Real-IP', 'x-real-ip', 'Host', 'Content-Length', 'Transfer-Encoding', 'Expect', 'Upgrade', 'Connection'),
+          fc.string({ unit: 'binary-ascii', maxLength: 40 }),
+        )
+        .map(([n, v]) => `${n}: ${v}`),
+      fc.constantFrom(
+        'X-Real-IP: 8.8.8.8',
+        'X-Real-IP: ::ffff:1.2.3.4',
+        'X-Real-IP: 999.1.1.1',
+        'X-Real-IP: 1.1.1.1, 2.2.2.2',
+        'Content-Length: -1',
+        'Content-Length: 99999999999999999999',
+        'Transfer-Encoding: chunked',
+        'Expect: 100-continue',
       ),
-      fc.constantFrom('X-Real-IP: 8.8.8.8', 'X-Real-IP: ::ffff:1.2.3.4', 'X-Real-IP: 999.1.1.1', 'X-Real-IP: 1.1.1.1, 2.2.2.2', 'Content-Length: -1', 'Content-Length: 99999999999999999999', 'Transfer-Encoding: chunked', 'Expect: 100-continue'),
       fc.string({ unit: 'binary-ascii', maxLength: 60 }),
     );
     const validTarget = `/${PASSKEY}/announce?info_hash=${percentEncodeBytes(live)}&peer_id=${percentEncodeBytes(Buffer.from(peerIdOf('-TR3000-', 7)))}&port=6881&uploaded=0&downloaded=0&left=5`;
     await fc.assert(
-      fc.asyncProperty(methodArb, fc.constantFrom(validTarget, '/alive', '/metrics', `/${PASSKEY}/scrape`), fc.array(headerArb, { maxLength: 6 }), async (method, target, headers) => {
-        const answer = await rawExchange(t.port, request(method, target, headers));
-        if (answer.status !== undefined) expect(answer.status, `${method} ${target} ${headers.join(' | ')}`).toBeLessThan(500);
-      }),
+      fc.asyncProperty(
+        methodArb,
+        fc.constantFrom(validTarget, '/alive', '/metrics', `/${PASSKEY}/scrape`),
+        fc.array(headerArb, { maxLength: 6 }),
+        async (method, target, headers) => {
+          const answer = await rawExchange(t.port, request(method, target, headers));
+          if (answer.status !== undefined) expect(answer.status, `${method} ${target} ${headers.join(' | ')}`).toBeLessThan(500);
+        },
+      ),
       { numRuns: 250 },
     );
 
@@ -191,19 +239,21 @@ describe('HTTP surface under hostile input (property tests)', () => {
   it('bytes that are not HTTP: closed or a 400, and the tracker keeps serving', async () => {
     const junkArb = fc.oneof(
       fc.uint8Array({ minLength: 1, maxLength: 2048 }).map((b) => Buffer.from(b)),
-      fc.constantFrom(
-        'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
-        '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', // TLS ClientHello start
-        'SSH-2.0-OpenSSH_9.6\r\n',
-        'GET / HTTP/9.9\r\n\r\n',
-        'GET /alive HTTP/1.1\r\n\r\n'.repeat(50),
-        'GET /alive\r\n\r\n',
-        'GET /alive HTTP/1.1\nHost: x\n\n',
-        'GET /alive HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
-        'POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
-        '\r\n\r\n\r\n',
-        '\x00'.repeat(1000),
-      ).map((s) => Buffer.from(s, 'latin1')),
+      fc
+        .constantFrom(
+          'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+          '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', // TLS ClientHello start
+          'SSH-2.0-OpenSSH_9.6\r\n',
+          'GET / HTTP/9.9\r\n\r\n',
+          'GET /alive HTTP/1.1\r\n\r\n'.repeat(50),
+          'GET /alive\r\n\r\n',
+          'GET /alive HTTP/1.1\nHost: x\n\n',
+          'GET /alive HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+          'POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+          '\r\n\r\n\r\n',
+          '\x00'.repeat(1000),
+        )
+        .map((s) => Buffer.from(s, 'latin1')),
     );
     await fc.assert(
       fc.asyncProperty(junkArb, async (junk) => {

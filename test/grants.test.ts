@@ -111,7 +111,16 @@ async function exercise(db: TestDatabase, user: string, password: string): Promi
       });
     } catch {
       // hayate refuses to start when the database refuses it (e.g. SELECT denied on a table it loads).
-      return { started: false, reloaded: false, reloadFailures: 0, flushed: false, sqlErrors: 0, purged: false, errors: log.errors, answers: [] };
+      return {
+        started: false,
+        reloaded: false,
+        reloadFailures: 0,
+        flushed: false,
+        sqlErrors: 0,
+        purged: false,
+        errors: log.errors,
+        answers: [],
+      };
     }
     const { tracker } = run;
     const reloaded = await tracker.reloader.reload();
@@ -147,7 +156,11 @@ async function exercise(db: TestDatabase, user: string, password: string): Promi
  * With `announce.ipv6` on, as `user`: start (which checks transfer_ips6), two announces over ::1
  * with traffic, a flush of every queue. Start-up refusing counts as a failure.
  */
-async function exerciseIpv6(db: TestDatabase, user: string, password: string): Promise<{ started: boolean; flushed: boolean; sqlErrors: number; answers: string[] }> {
+async function exerciseIpv6(
+  db: TestDatabase,
+  user: string,
+  password: string,
+): Promise<{ started: boolean; flushed: boolean; sqlErrors: number; answers: string[] }> {
   const root = new URL(inject('dbRootUrl'));
   const dsn = `mysql://${user}:${password}@${root.host}/${db.name}`;
   let run: RunningTracker | undefined;
@@ -217,13 +230,27 @@ describe('the database privileges of docs/database.md', () => {
     const { db, user, password } = await setUp(statements);
     try {
       const rows = async (sql: string, params: unknown[] = []) => (await db.conn.query<RowDataPacket[]>(sql, params))[0];
-      const accountOf = async () => (await rows('SELECT Uploaded, Downloaded, rawup, rawdl FROM users_main WHERE ID = ?', [users.normal.id]))[0]!;
+      const accountOf = async () =>
+        (await rows('SELECT Uploaded, Downloaded, rawup, rawdl FROM users_main WHERE ID = ?', [users.normal.id]))[0]!;
       const historyOf = async () =>
-        (await rows('SELECT uploaded, downloaded, snatched, snatched_time, active FROM transfer_history WHERE uid = ? AND fid = ?', [users.normal.id, torrents.live.id]))[0]!;
+        (
+          await rows('SELECT uploaded, downloaded, snatched, snatched_time, active FROM transfer_history WHERE uid = ? AND fid = ?', [
+            users.normal.id,
+            torrents.live.id,
+          ])
+        )[0]!;
       const before = await accountOf();
       const historyBefore = await historyOf();
       const outcome = await exercise(db, user, password);
-      expect(outcome).toMatchObject({ started: true, reloaded: true, reloadFailures: 0, flushed: true, sqlErrors: 0, purged: true, errors: [] });
+      expect(outcome).toMatchObject({
+        started: true,
+        reloaded: true,
+        reloadFailures: 0,
+        flushed: true,
+        sqlErrors: 0,
+        purged: true,
+        errors: [],
+      });
       for (const answer of outcome.answers) expect(answer).not.toContain('failure reason');
 
       expect(await accountOf()).toEqual({
@@ -259,12 +286,22 @@ describe('the database privileges of docs/database.md', () => {
     for (const grant of grants) {
       // Without the grant entirely, and (for grants of several privileges) without each one of them.
       const privileges = /^GRANT (.+?) ON /.exec(grant)![1]!.split(', ');
-      const variants = privileges.length === 1 ? [''] : privileges.map((p) => grant.replace(/^GRANT (.+?) ON /, `GRANT ${privileges.filter((q) => q !== p).join(', ')} ON `));
+      const variants =
+        privileges.length === 1
+          ? ['']
+          : privileges.map((p) => grant.replace(/^GRANT (.+?) ON /, `GRANT ${privileges.filter((q) => q !== p).join(', ')} ON `));
       for (const variant of variants) {
         const { db, user, password } = await setUp(statements.map((s) => (s === grant ? variant : s)).filter((s) => s !== ''));
         try {
           const outcome = await exercise(db, user, password);
-          const failed = outcome.errors.length > 0 || !outcome.started || !outcome.reloaded || outcome.reloadFailures > 0 || !outcome.flushed || outcome.sqlErrors > 0 || !outcome.purged;
+          const failed =
+            outcome.errors.length > 0 ||
+            !outcome.started ||
+            !outcome.reloaded ||
+            outcome.reloadFailures > 0 ||
+            !outcome.flushed ||
+            outcome.sqlErrors > 0 ||
+            !outcome.purged;
           expect(failed, `${variant || 'no'} instead of ${grant}: nothing failed, so the documented grant is more than needed`).toBe(true);
         } finally {
           await db.drop();
@@ -282,10 +319,10 @@ describe('the database privileges of docs/database.md', () => {
         const outcome = await exerciseIpv6(db, user, password);
         expect({ ...outcome, answers: undefined }).toMatchObject({ started: true, flushed: true, sqlErrors: 0 });
         for (const answer of outcome.answers) expect(answer).not.toContain('failure reason');
-        const [rows] = await db.conn.query<RowDataPacket[]>('SELECT INET6_NTOA(ip) AS ip, uploaded, downloaded FROM transfer_ips6 WHERE uid = ? AND fid = ?', [
-          users.normal.id,
-          torrents.live.id,
-        ]);
+        const [rows] = await db.conn.query<RowDataPacket[]>(
+          'SELECT INET6_NTOA(ip) AS ip, uploaded, downloaded FROM transfer_ips6 WHERE uid = ? AND fid = ?',
+          [users.normal.id, torrents.live.id],
+        );
         expect(rows).toEqual([{ ip: '::1', uploaded: 6000, downloaded: 600 }]);
       } finally {
         await db.drop();

@@ -85,16 +85,24 @@ describe('before the first load, and /health', () => {
     expect(before.status).toBe(503);
     expect(before.headers['content-type']).toMatch(/^application\/json/);
     const h0 = JSON.parse(before.body.toString()) as Health;
-    expect(h0).toMatchObject({ status: 'loading', loaded_from: null, database: { reachable: false, last_reload_age: null, last_error: 'ECONNREFUSED' } });
+    expect(h0).toMatchObject({
+      status: 'loading',
+      loaded_from: null,
+      database: { reachable: false, last_reload_age: null, last_error: 'ECONNREFUSED' },
+    });
     // chihaya's /alive stays as it is: the process is alive.
     expect((await running.get('/alive')).status).toBe(200);
 
     // The database comes back (on the same address): the tracker retries within seconds.
     proxy = await relay(port, root);
-    const h1 = await eventually(async () => {
-      const res = await running!.get('/health');
-      return res.status === 200 ? (JSON.parse(res.body.toString()) as Health) : undefined;
-    }, 20_000, '/health 200');
+    const h1 = await eventually(
+      async () => {
+        const res = await running!.get('/health');
+        return res.status === 200 ? (JSON.parse(res.body.toString()) as Health) : undefined;
+      },
+      20_000,
+      '/health 200',
+    );
     expect(h1).toMatchObject({ status: 'ok', loaded_from: 'database', database: { reachable: true, last_error: null } });
     expect(h1.database.last_reload_age).toBeGreaterThanOrEqual(0);
     const after = await running.get(`/${users.normal.passkey}/announce${query}`);
@@ -140,7 +148,9 @@ describe('before the first load, and /health', () => {
         failure('Tracker is starting up, please try again shortly', 30),
       );
       // A passkey the cache does not know is invalid: the cache holds every enabled user.
-      expect((await second.get(`/${'x'.repeat(32)}/announce${query}`)).body.toString('latin1')).toBe(failure('Your passkey is invalid', 3600));
+      expect((await second.get(`/${'x'.repeat(32)}/announce${query}`)).body.toString('latin1')).toBe(
+        failure('Your passkey is invalid', 3600),
+      );
       const health = await second.get('/health');
       expect(health.status).toBe(200);
       expect(JSON.parse(health.body.toString())).toMatchObject({ status: 'ok', loaded_from: 'cache', database: { reachable: false } });
@@ -165,7 +175,11 @@ describe('before the first load, and /health', () => {
     });
     try {
       // Retrying (a transient outage never stops the start), and not listening meanwhile.
-      await eventually(() => (lines.filter((l) => l.includes('cannot read the flushed positions')).length >= 2 ? true : undefined), 20_000, 'two retries');
+      await eventually(
+        () => (lines.filter((l) => l.includes('cannot read the flushed positions')).length >= 2 ? true : undefined),
+        20_000,
+        'two retries',
+      );
       expect(started).toBe(false);
       expect(lines.some((l) => l.includes('"listening"'))).toBe(false);
       const back = await relay(port, root);
@@ -185,4 +199,3 @@ describe('before the first load, and /health', () => {
     }
   });
 });
-

@@ -39,7 +39,8 @@ describe('peer choice in a hostile swarm', () => {
   it('still finds eligible peers among many ineligible ones (sampling stays uniform over the swarm)', () => {
     const h = harness();
     const attacker = h.addUser(2);
-    for (let n = 0; n < 2000; n++) h.announce({ peerId: peerIdOf('-TR3000-', n), left: 5, numwant: 0 }, { passkey: attacker.passkey, socket: '8.8.8.8' });
+    for (let n = 0; n < 2000; n++)
+      h.announce({ peerId: peerIdOf('-TR3000-', n), left: 5, numwant: 0 }, { passkey: attacker.passkey, socket: '8.8.8.8' });
     // Five leechers of other users hidden among the attacker's 2,000.
     for (let u = 3; u < 8; u++) {
       const user = h.addUser(u);
@@ -48,7 +49,9 @@ describe('peer choice in a hostile swarm', () => {
     // The attacker asks repeatedly: over a few announces it is handed each of the five.
     const seen = new Set<string>();
     for (let i = 0; i < 60 && seen.size < 5; i++) {
-      const body = h.announce({ peerId: peerIdOf('-TR3000-', 0), left: 5, compact: '0' }, { passkey: attacker.passkey, socket: '8.8.8.8' }).body.toString('latin1');
+      const body = h
+        .announce({ peerId: peerIdOf('-TR3000-', 0), left: 5, compact: '0' }, { passkey: attacker.passkey, socket: '8.8.8.8' })
+        .body.toString('latin1');
       for (const m of body.matchAll(/2:ip7:(9\.9\.9\.\d)/g)) seen.add(m[1]!);
     }
     expect(seen.size).toBe(5);

@@ -102,7 +102,9 @@ describe('HTTP surface over loopback, fixtures in MariaDB', () => {
     const res = await t.get(`/${users.noDownload.passkey}/scrape?${both}`);
     // The hit-and-run on torrents.live lifts DisableDownload there only.
     expect(res.body.toString('latin1')).toMatch(
-      new RegExp(`^d5:filesd20:${escape(live.toString('latin1'))}d8:completei\\d+e10:downloadedi12e10:incompletei\\d+eee5:flagsd20:min_request_intervali900eee$`),
+      new RegExp(
+        `^d5:filesd20:${escape(live.toString('latin1'))}d8:completei\\d+e10:downloadedi12e10:incompletei\\d+eee5:flagsd20:min_request_intervali900eee$`,
+      ),
     );
     const none = await t.get(`/${users.normal.passkey}/scrape`);
     expect(none.body.toString()).toBe(failure('Unsupported request - must provide at least one info_hash', 0));
@@ -112,10 +114,18 @@ describe('HTTP surface over loopback, fixtures in MariaDB', () => {
     // Seeders of four different users (a leecher gets one seeder per user).
     const seeder = (n: number) => peerIdOf('-TR3000-', 500 + n);
     const mult = infoHashBytes(torrents.multiplied);
-    await t.get(announcePath(users.other.passkey, { infoHash: mult, left: 0, peerId: seeder(1), ip: '93.184.216.34', port: 7001 }), { 'X-Real-IP': '1.1.1.1' });
-    await t.get(announcePath(users.multiplied.passkey, { infoHash: mult, left: 0, peerId: seeder(2), ip: '192.168.1.5', port: 7002 }), { 'X-Real-IP': '1.0.0.1' });
-    await t.get(announcePath(users.hidden.passkey, { infoHash: mult, left: 0, peerId: seeder(3), port: 7003 }), { 'X-Real-IP': 'not-an-ip' });
-    await t.get(announcePath(users.noDownload.passkey, { infoHash: mult, left: 0, peerId: seeder(4), port: 7004 }), { 'X-Real-IP': '::ffff:5.6.7.8' });
+    await t.get(announcePath(users.other.passkey, { infoHash: mult, left: 0, peerId: seeder(1), ip: '93.184.216.34', port: 7001 }), {
+      'X-Real-IP': '1.1.1.1',
+    });
+    await t.get(announcePath(users.multiplied.passkey, { infoHash: mult, left: 0, peerId: seeder(2), ip: '192.168.1.5', port: 7002 }), {
+      'X-Real-IP': '1.0.0.1',
+    });
+    await t.get(announcePath(users.hidden.passkey, { infoHash: mult, left: 0, peerId: seeder(3), port: 7003 }), {
+      'X-Real-IP': 'not-an-ip',
+    });
+    await t.get(announcePath(users.noDownload.passkey, { infoHash: mult, left: 0, peerId: seeder(4), port: 7004 }), {
+      'X-Real-IP': '::ffff:5.6.7.8',
+    });
     const res = await t.get(announcePath(users.normal.passkey, { infoHash: mult, left: 10, numwant: 50, compact: '0' }));
     const body = res.body.toString('latin1');
     expect(body).toContain('2:ip13:93.184.216.34');
@@ -129,7 +139,9 @@ describe('HTTP surface over loopback, fixtures in MariaDB', () => {
   it('lets a DisableDownload user leech only where a hit-and-run lifts it', async () => {
     const ok = await t.get(announcePath(users.noDownload.passkey, { infoHash: live, left: 10, peerId: peerIdOf('-DE2110-', 1) }));
     expect(ok.body.toString()).toMatch(/^d8:complete/);
-    const refused = await t.get(announcePath(users.noDownload.passkey, { infoHash: infoHashBytes(torrents.multiplied), left: 10, peerId: peerIdOf('-DE2110-', 1) }));
+    const refused = await t.get(
+      announcePath(users.noDownload.passkey, { infoHash: infoHashBytes(torrents.multiplied), left: 10, peerId: peerIdOf('-DE2110-', 1) }),
+    );
     expect(refused.body.toString()).toBe(failure('Your download privileges are disabled', 3600));
   });
 
@@ -139,10 +151,14 @@ describe('HTTP surface over loopback, fixtures in MariaDB', () => {
     expect(leech.body.toString()).toBe(failure('This torrent does not exist (status: 1, left: 10)', 900));
     const seed = await t.get(announcePath(users.other.passkey, { infoHash: pruned, left: 0, peerId: peerIdOf('-lt0D80-', 1) }));
     expect(seed.body.toString()).toMatch(/^d8:completei1e/);
-    await eventually(async () => {
-      const [rows] = await t.db.conn.query<RowDataPacket[]>('SELECT Status FROM torrents WHERE ID = ?', [torrents.pruned.id]);
-      return rows[0]!['Status'] === 0 ? true : undefined;
-    }, 10_000, 'Status = 0 in the database');
+    await eventually(
+      async () => {
+        const [rows] = await t.db.conn.query<RowDataPacket[]>('SELECT Status FROM torrents WHERE ID = ?', [torrents.pruned.id]);
+        return rows[0]!['Status'] === 0 ? true : undefined;
+      },
+      10_000,
+      'Status = 0 in the database',
+    );
     const leechNow = await t.get(announcePath(users.normal.passkey, { infoHash: pruned, left: 10 }));
     expect(leechNow.body.toString()).toMatch(/^d8:completei1e/);
   });

@@ -13,7 +13,9 @@ describe('repeated info_hash in an announce, over HTTP', () => {
   afterAll(() => t.close());
 
   const announce = (extra: string) =>
-    t.get(`/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 42), left: 0, numwant: 0, ip: '8.8.8.8', extra })}`);
+    t.get(
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 42), left: 0, numwant: 0, ip: '8.8.8.8', extra })}`,
+    );
 
   it('one valid info_hash beside one of another length is that announce (either order)', async () => {
     const short = await announce(`info_hash=${'%01'.repeat(19)}`);

@@ -28,7 +28,14 @@ function sh(line: string, cwd: string): { status: number | null; output: string 
     cwd,
     encoding: 'utf8',
     // Without the PATH entries npm and npx add for this test run (node_modules/.bin holds a tsc).
-    env: { ...process.env, PATH: cleanPath, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
+    env: {
+      ...process.env,
+      PATH: cleanPath,
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_prefer_offline: 'true',
+      npm_config_update_notifier: 'false',
+    },
   });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
@@ -86,7 +93,10 @@ describe('install recipe from a fresh checkout', () => {
       child.stderr.on('data', (c: Buffer) => (out += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
       await eventually(() => (out.includes('"msg":"listening"') ? true : undefined), 30_000, `listening (${out})`);
-      const res = await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 1, ip: '8.8.8.8' })}`);
+      const res = await get(
+        port,
+        `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 1), left: 1, ip: '8.8.8.8' })}`,
+      );
       expect(res.body.toString('latin1')).toMatch(/^d8:completei/);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -8,7 +8,16 @@ import { loadFixtures } from '../fixtures/load.js';
 import { users } from '../fixtures/site.js';
 import { ipv6Text } from '../src/protocol/ipv6.js';
 import { ipToString, type Peer } from '../src/store/peer.js';
-import { aria2Args, ClientProcess, createTorrent, findBinary, freePort, infoHashOf, requireBinaries, withAnnounceUrl } from './helpers/bt-clients.js';
+import {
+  aria2Args,
+  ClientProcess,
+  createTorrent,
+  findBinary,
+  freePort,
+  infoHashOf,
+  requireBinaries,
+  withAnnounceUrl,
+} from './helpers/bt-clients.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { eventually } from './helpers/tracker.js';
 import { Tracker } from '../src/app.js';
@@ -57,7 +66,12 @@ describe('a real client (aria2c) announcing over IPv6 then IPv4 with one peer_id
     writeFileSync(join(seedDir, 'payload.bin'), payload);
     const torrent = createTorrent(join(seedDir, 'payload.bin'), `http://127.0.0.1:${port}/x/announce`, join(dir, 'base.torrent'));
     const infoHash = infoHashOf(torrent);
-    await db.conn.query('INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, ?, ?, ?)', [TORRENT_ID, TORRENT_ID, 'anime', infoHash]);
+    await db.conn.query('INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, ?, ?, ?)', [
+      TORRENT_ID,
+      TORRENT_ID,
+      'anime',
+      infoHash,
+    ]);
     writeFileSync(join(dir, 'seeder.torrent'), withAnnounceUrl(torrent, `http://127.0.0.1:${port}/${users.other.passkey}/announce`));
     writeFileSync(join(dir, 'leecher.torrent'), withAnnounceUrl(torrent, `http://${DUAL_NAME}:${port}/${users.normal.passkey}/announce`));
     const hosts = join(dir, 'hosts');
@@ -88,12 +102,24 @@ describe('a real client (aria2c) announcing over IPv6 then IPv4 with one peer_id
     let tracker = await start('::');
 
     const aria2 = (name: string, torrentFile: string, role: 'seeder' | 'leecher', extra: string[], wrap: boolean): ClientProcess => {
-      const args = aria2Args({ dir: role === 'seeder' ? seedDir : leechDir, listenPort: 0, torrent: torrentFile, role, logFile: join(dir, `${name}.log`) });
+      const args = aria2Args({
+        dir: role === 'seeder' ? seedDir : leechDir,
+        listenPort: 0,
+        torrent: torrentFile,
+        role,
+        logFile: join(dir, `${name}.log`),
+      });
       const listen = args.findIndex((a) => a.startsWith('--listen-port='));
       args.splice(listen, 1);
       const all = [...args.slice(0, -1), ...extra, args.at(-1)!];
       const client = wrap
-        ? new ClientProcess(name, 'unshare', ['-m', 'sh', '-c', `mount --bind "$0" /etc/hosts && exec aria2c "$@"`, hosts, ...all], join(dir, `${name}.out`), dir)
+        ? new ClientProcess(
+            name,
+            'unshare',
+            ['-m', 'sh', '-c', `mount --bind "$0" /etc/hosts && exec aria2c "$@"`, hosts, ...all],
+            join(dir, `${name}.out`),
+            dir,
+          )
         : new ClientProcess(name, 'aria2c', all, join(dir, `${name}.out`), dir);
       clients.push(client);
       return client;
@@ -160,13 +186,19 @@ describe('a real client (aria2c) announcing over IPv6 then IPv4 with one peer_id
     // Every payload byte once (a re-requested block may add a little; twice would be ≥ 2×).
     expect(rawdl).toBeGreaterThanOrEqual(payload.length);
     expect(rawdl).toBeLessThan(payload.length * 1.1);
-    const [[history]] = await db.conn.query<RowDataPacket[]>('SELECT downloaded FROM transfer_history WHERE uid = ? AND fid = ?', [users.normal.id, TORRENT_ID]);
-    expect(Number(history!['downloaded'])).toBe(rawdl);
-    const [[v4]] = await db.conn.query<RowDataPacket[]>('SELECT COALESCE(SUM(downloaded), 0) AS d FROM transfer_ips WHERE uid = ? AND fid = ?', [users.normal.id, TORRENT_ID]);
-    const [v6rows] = await db.conn.query<RowDataPacket[]>('SELECT INET6_NTOA(ip) AS ip, downloaded AS d FROM transfer_ips6 WHERE uid = ? AND fid = ?', [
+    const [[history]] = await db.conn.query<RowDataPacket[]>('SELECT downloaded FROM transfer_history WHERE uid = ? AND fid = ?', [
       users.normal.id,
       TORRENT_ID,
     ]);
+    expect(Number(history!['downloaded'])).toBe(rawdl);
+    const [[v4]] = await db.conn.query<RowDataPacket[]>(
+      'SELECT COALESCE(SUM(downloaded), 0) AS d FROM transfer_ips WHERE uid = ? AND fid = ?',
+      [users.normal.id, TORRENT_ID],
+    );
+    const [v6rows] = await db.conn.query<RowDataPacket[]>(
+      'SELECT INET6_NTOA(ip) AS ip, downloaded AS d FROM transfer_ips6 WHERE uid = ? AND fid = ?',
+      [users.normal.id, TORRENT_ID],
+    );
     expect(v6rows.map((r) => r['ip'])).toEqual(['::1']);
     const d6 = Number(v6rows[0]!['d']);
     expect(d6).toBeGreaterThan(0);

@@ -99,12 +99,15 @@ describe('IPv6 over real sockets on 127.0.0.1 and ::1, with MariaDB', () => {
     expect((await t.tracker.accounting.flushNow()).ok).toBe(true);
 
     const [[after]] = await db.conn.query<RowDataPacket[]>('SELECT rawup, rawdl FROM users_main WHERE ID = ?', [users.normal.id]);
-    expect([Number(after!['rawup']) - Number(before!['rawup']), Number(after!['rawdl']) - Number(before!['rawdl'])]).toEqual([totalUp, totalDown]);
-
-    const [history] = await db.conn.query<RowDataPacket[]>('SELECT fid, uploaded, downloaded FROM transfer_history WHERE uid = ? AND fid >= ?', [
-      users.normal.id,
-      FIRST_TORRENT,
+    expect([Number(after!['rawup']) - Number(before!['rawup']), Number(after!['rawdl']) - Number(before!['rawdl'])]).toEqual([
+      totalUp,
+      totalDown,
     ]);
+
+    const [history] = await db.conn.query<RowDataPacket[]>(
+      'SELECT fid, uploaded, downloaded FROM transfer_history WHERE uid = ? AND fid >= ?',
+      [users.normal.id, FIRST_TORRENT],
+    );
     const [ips] = await db.conn.query<RowDataPacket[]>(
       'SELECT fid, SUM(uploaded) AS up, SUM(downloaded) AS down, COUNT(*) AS n FROM transfer_ips WHERE uid = ? AND fid >= ? GROUP BY fid',
       [users.normal.id, FIRST_TORRENT],
@@ -113,7 +116,8 @@ describe('IPv6 over real sockets on 127.0.0.1 and ::1, with MariaDB', () => {
       'SELECT fid, HEX(ip) AS ip, uploaded AS up, downloaded AS down FROM transfer_ips6 WHERE uid = ? AND fid >= ?',
       [users.normal.id, FIRST_TORRENT],
     );
-    const byFid = <T>(rows: RowDataPacket[], f: (r: RowDataPacket) => T): Map<number, T> => new Map(rows.map((r) => [Number(r['fid']), f(r)]));
+    const byFid = <T>(rows: RowDataPacket[], f: (r: RowDataPacket) => T): Map<number, T> =>
+      new Map(rows.map((r) => [Number(r['fid']), f(r)]));
     const h = byFid(history, (r) => [Number(r['uploaded']), Number(r['downloaded'])]);
     const v4 = byFid(ips, (r) => [Number(r['up']), Number(r['down'])]);
     const v6 = byFid(ips6, (r) => [Number(r['up']), Number(r['down'])]);
@@ -131,7 +135,11 @@ describe('IPv6 over real sockets on 127.0.0.1 and ::1, with MariaDB', () => {
   it('answers an IPv4 announce with IPv4 peers and an IPv6 one with IPv6 peers in peers6, counted by family in /metrics', async () => {
     const torrentId = plays[0]!.torrentId;
     // Another user's client, over IPv6 only: an IPv6 peer in peers6 for a dual-stack asker.
-    const other = await announce('::1', { infoHash: hash(torrentId), peerId: peerIdOf('-qB4650-', 2), left: 500, port: 50002 }, users.other.passkey);
+    const other = await announce(
+      '::1',
+      { infoHash: hash(torrentId), peerId: peerIdOf('-qB4650-', 2), left: 500, port: 50002 },
+      users.other.passkey,
+    );
     // It has been seen over IPv6 only: the normal user's peer is given by its IPv6 endpoint.
     const peers6 = (body: Buffer): string[] => {
       const d = decodeBencode(body);
@@ -144,7 +152,13 @@ describe('IPv6 over real sockets on 127.0.0.1 and ::1, with MariaDB', () => {
       return out;
     };
     expect(peers6(other)).toEqual(['[::1]:51413']);
-    const mine = await announce('127.0.0.1', { infoHash: hash(torrentId), peerId: peerIdOf('-TR4000-', 1), uploaded: 2_300, downloaded: 7_000, left: 1000 });
+    const mine = await announce('127.0.0.1', {
+      infoHash: hash(torrentId),
+      peerId: peerIdOf('-TR4000-', 1),
+      uploaded: 2_300,
+      downloaded: 7_000,
+      left: 1000,
+    });
     expect(peers6(mine)).toEqual(['[::1]:50002']);
     expect(mine.toString('latin1')).toMatch(/5:peers0:6:peers618:/);
 

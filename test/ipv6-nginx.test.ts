@@ -22,7 +22,8 @@ const migration = readFileSync(new URL('../database/migrations/002-transfer-ips6
 function peersOf(body: Buffer): string[] {
   const d = decodeBencode(body);
   if (!isDict(d)) throw new Error(`not a dict: ${body.toString('latin1')}`);
-  const get = (key: string): Buffer => Buffer.from((d.entries.find(([k]) => Buffer.from(k).toString('latin1') === key)?.[1] as Uint8Array) ?? []);
+  const get = (key: string): Buffer =>
+    Buffer.from((d.entries.find(([k]) => Buffer.from(k).toString('latin1') === key)?.[1] as Uint8Array) ?? []);
   const out: string[] = [];
   const v4 = get('peers');
   for (let i = 0; i < v4.length; i += 6) out.push(`${ipToString(v4.readUInt32BE(i))}:${v4.readUInt16BE(i + 4)}`);
@@ -55,7 +56,9 @@ describe('IPv6 behind nginx with the example config (listening on both families,
         res.on('end', () => resolve(Buffer.concat(chunks)));
       };
       const req =
-        scheme === 'http' ? httpRequest({ ...options, port: httpPort }, done) : httpsRequest({ ...options, port: httpsPort, rejectUnauthorized: false }, done);
+        scheme === 'http'
+          ? httpRequest({ ...options, port: httpPort }, done)
+          : httpsRequest({ ...options, port: httpsPort, rejectUnauthorized: false }, done);
       req.on('error', reject);
       req.end();
     });
@@ -94,22 +97,34 @@ describe('IPv6 behind nginx with the example config (listening on both families,
     expect((await announce('http', '::1', '::1', users.normal.passkey, dual)).toString('latin1')).not.toContain('failure');
     await announce('https', '127.0.0.1', '127.0.0.2', users.normal.passkey, { ...dual, uploaded: 4096 });
     // users.other's client: IPv6 only, over TLS.
-    const other = await announce('https', '::1', '::1', users.other.passkey, { infoHash: live, peerId: peerIdOf('-qB4650-', 2), left: 1000, port: 50002 });
+    const other = await announce('https', '::1', '::1', users.other.passkey, {
+      infoHash: live,
+      peerId: peerIdOf('-qB4650-', 2),
+      left: 1000,
+      port: 50002,
+    });
     expect(peersOf(other)).toEqual(['[::1]:50001']);
     // The dual-stack client gets the IPv6-only peer whichever family it announces over.
-    expect(peersOf(await announce('http', '127.0.0.1', '127.0.0.2', users.normal.passkey, { ...dual, uploaded: 4096 }))).toEqual(['[::1]:50002']);
+    expect(peersOf(await announce('http', '127.0.0.1', '127.0.0.2', users.normal.passkey, { ...dual, uploaded: 4096 }))).toEqual([
+      '[::1]:50002',
+    ]);
 
     const swarm = t.tracker.store.torrents.get(live.toString('latin1'))!;
     const mine = swarm.leechers.peers.find((p) => p.userId === users.normal.id)!;
     expect([ipToString(mine.ip >>> 0), ipv6Text(mine.v6!.addr)]).toEqual(['127.0.0.2', '::1']);
 
     expect((await t.tracker.accounting.flushNow()).ok).toBe(true);
-    const [v6rows] = await db.conn.query<RowDataPacket[]>('SELECT uid, INET6_NTOA(ip) AS ip, port FROM transfer_ips6 WHERE fid = ? ORDER BY uid', [torrents.live.id]);
+    const [v6rows] = await db.conn.query<RowDataPacket[]>(
+      'SELECT uid, INET6_NTOA(ip) AS ip, port FROM transfer_ips6 WHERE fid = ? ORDER BY uid',
+      [torrents.live.id],
+    );
     expect(v6rows.map((r) => [Number(r['uid']), r['ip'], Number(r['port'])])).toEqual([
       [users.normal.id, '::1', 50001],
       [users.other.id, '::1', 50002],
     ]);
     const [v4rows] = await db.conn.query<RowDataPacket[]>('SELECT uid, ip, uploaded FROM transfer_ips WHERE fid = ?', [torrents.live.id]);
-    expect(v4rows.map((r) => [Number(r['uid']), ipToString(Number(r['ip'])), Number(r['uploaded'])])).toEqual([[users.normal.id, '127.0.0.2', 4096]]);
+    expect(v4rows.map((r) => [Number(r['uid']), ipToString(Number(r['ip'])), Number(r['uploaded'])])).toEqual([
+      [users.normal.id, '127.0.0.2', 4096],
+    ]);
   });
 });

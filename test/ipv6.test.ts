@@ -56,13 +56,29 @@ describe('IPv6 addresses as 16 bytes', () => {
     expect(mappedIPv4(ipv6Of('2001:db8::1')!)).toBe(-1);
     expect(ipv6Text(ipv6Of('64:ff9b::192.0.2.33')!)).toBe('64:ff9b::c000:221');
     expect(ipv6Text(ipv6Of('1:2:3:4:5:6:1.2.3.4')!)).toBe('1:2:3:4:5:6:102:304');
-    for (const bad of ['', '1.2.3.4', '::g', '1::2::3', 'fe80::1%eth0', '[::1]', '1:2:3:4:5:6:7:8:9']) expect(ipv6Of(bad), bad).toBeUndefined();
+    for (const bad of ['', '1.2.3.4', '::g', '1::2::3', 'fe80::1%eth0', '[::1]', '1:2:3:4:5:6:7:8:9'])
+      expect(ipv6Of(bad), bad).toBeUndefined();
   });
 
   it('counts only global unicast outside the documentation and special ranges as public', () => {
     const pub = (t: string): boolean => isPublicIPv6(ipv6Of(t)!);
-    for (const t of ['2a00:1450:4001:81b::200e', '2001:4860:4860::8888', '2c0f:fb50::1', '3ffe::1', '2002:c000:221::1']) expect(pub(t), t).toBe(true);
-    for (const t of ['::', '::1', '::ffff:8.8.8.8', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '2001:db8::1', '3fff::1', '2001:2::1', '2001:20::1', '100::1', '64:ff9b::808:808']) {
+    for (const t of ['2a00:1450:4001:81b::200e', '2001:4860:4860::8888', '2c0f:fb50::1', '3ffe::1', '2002:c000:221::1'])
+      expect(pub(t), t).toBe(true);
+    for (const t of [
+      '::',
+      '::1',
+      '::ffff:8.8.8.8',
+      'fe80::1',
+      'fc00::1',
+      'fd12:3456::1',
+      'ff02::1',
+      '2001:db8::1',
+      '3fff::1',
+      '2001:2::1',
+      '2001:20::1',
+      '100::1',
+      '64:ff9b::808:808',
+    ]) {
       expect(pub(t), t).toBe(false);
     }
   });
@@ -90,7 +106,11 @@ describe('IPv6 off (the default): chihaya’s answer', () => {
 });
 
 describe('IPv6 on', () => {
-  const on = (): Harness => harness((c) => (c.announce.ipv6 = true), () => 0);
+  const on = (): Harness =>
+    harness(
+      (c) => (c.announce.ipv6 = true),
+      () => 0,
+    );
 
   it('hands IPv6 peers out in peers6 (18 bytes each) and IPv4 ones in peers, one endpoint per peer, never the asker’s own', () => {
     const h = on();
@@ -99,7 +119,10 @@ describe('IPv6 on', () => {
     // user 2: a dual-stack leecher; user 3: an IPv6-only seeder.
     h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 100, port: 50002 }, { passkey: 'user2'.padEnd(32, 'x'), socket: '8.8.8.2' });
     h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 100, port: 50002 }, { passkey: 'user2'.padEnd(32, 'x'), socket: V6B });
-    h.announce({ peerId: peerIdOf('-TR4000-', 3), left: 0, port: 50003 }, { passkey: 'user3'.padEnd(32, 'x'), socket: '2a00:1450:4001::3' });
+    h.announce(
+      { peerId: peerIdOf('-TR4000-', 3), left: 0, port: 50003 },
+      { passkey: 'user3'.padEnd(32, 'x'), socket: '2a00:1450:4001::3' },
+    );
 
     // A dual-stack leecher of user 1, announcing over IPv4 then IPv6.
     const overV4 = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, port: 51413 }, { socket: '8.8.8.1' });
@@ -109,7 +132,10 @@ describe('IPv6 on', () => {
     // User 3's IPv6-only client gets the IPv4 endpoint of an IPv4-only peer (IPv4 goes to everyone).
     h.addUser(4);
     h.announce({ peerId: peerIdOf('-DE2100-', 4), left: 100, port: 50004 }, { passkey: 'user4'.padEnd(32, 'x'), socket: '8.8.8.4' });
-    const v6only = h.announce({ peerId: peerIdOf('-TR4000-', 3), left: 0, port: 50003 }, { passkey: 'user3'.padEnd(32, 'x'), socket: '2a00:1450:4001::3' });
+    const v6only = h.announce(
+      { peerId: peerIdOf('-TR4000-', 3), left: 0, port: 50003 },
+      { passkey: 'user3'.padEnd(32, 'x'), socket: '2a00:1450:4001::3' },
+    );
     expect(compactPeers(v6only.body)).toEqual({ v4: ['8.8.8.1:51413', '8.8.8.4:50004'], v6: ['[2a00:1450:4001::2]:50002'] });
     const overV6 = h.announce({ peerId: peerIdOf('-TR4000-', 1), left: 50, port: 51413 }, { socket: V6 });
     // Both families now: the announce's family first, IPv4 only for a peer without IPv6.
@@ -122,7 +148,9 @@ describe('IPv6 on', () => {
     expect(one.v4.length + one.v6.length).toBe(1);
 
     // User 2 never gets its own endpoints (either family), only user 1's and user 3's.
-    const u2 = compactPeers(h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 100, port: 50002 }, { passkey: 'user2'.padEnd(32, 'x'), socket: V6B }).body);
+    const u2 = compactPeers(
+      h.announce({ peerId: peerIdOf('-qB4650-', 2), left: 100, port: 50002 }, { passkey: 'user2'.padEnd(32, 'x'), socket: V6B }).body,
+    );
     expect(u2).toEqual({ v4: ['8.8.8.4:50004'], v6: ['[2a00:1450:4001::1]:51413', '[2a00:1450:4001::3]:50003'] });
   });
 
@@ -220,7 +248,6 @@ describe('IPv6 on', () => {
   });
 });
 
-
 describe('a dual-stack client’s two announces credit each byte once', () => {
   for (const { name, v4, v6 } of DUAL_STACK_CASES) {
     it(`in every order: ${name}`, () => {
@@ -241,7 +268,10 @@ describe('a dual-stack client’s two announces credit each byte once', () => {
         const where = order.map(([f, r]) => `v${f}:${r}`).join(' ');
         expect(credited, where).toEqual(expectedCredit(order));
         // transfer_history and the address history say the same.
-        expect(h.accounting.histories.reduce((s, x) => s + x.rawUp, 0), where).toBe(credited.up);
+        expect(
+          h.accounting.histories.reduce((s, x) => s + x.rawUp, 0),
+          where,
+        ).toBe(credited.up);
         const ipBytes = [...h.accounting.ips, ...h.accounting.ips6].reduce((s, x) => s + x.rawDown, 0);
         expect(ipBytes, where).toBe(credited.down);
         // Never more than the client reported: per epoch, its highest total minus its lowest.

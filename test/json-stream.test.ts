@@ -11,7 +11,13 @@ import { JsonNumber, JsonObjectStream, JsonSyntaxError, type JsonValue } from '.
 function parseChunks(chunks: string[]): [string, unknown][] {
   const members: [string, unknown][] = [];
   const plain = (v: JsonValue): unknown =>
-    v instanceof JsonNumber ? Number(v.text) : Array.isArray(v) ? v.map(plain) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    v instanceof JsonNumber
+      ? Number(v.text)
+      : Array.isArray(v)
+        ? v.map(plain)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
+          : v;
   const stream = new JsonObjectStream((key, value) => members.push([key, plain(value)]));
   for (const c of chunks) stream.write(c);
   stream.end();

@@ -35,10 +35,7 @@ async function runTracker(db: TestDatabase, config: object, env: Record<string, 
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (scripts/test.sh does)`);
   const dir = mkdtempSync(join(tmpdir(), 'hayate-logs-'));
   const port = await freePort();
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` }, ...config }),
-  );
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` }, ...config }));
   const child = spawn(process.execPath, [entry, '-c', 'config.json'], {
     cwd: dir,
     env: { PATH: process.env['PATH'] ?? '', ...env },
@@ -55,7 +52,10 @@ async function runTracker(db: TestDatabase, config: object, env: Record<string, 
     const live = infoHashBytes(torrents.live);
     const peerId = peerIdOf('-TR3000-', 1);
     await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId, left: 100, ip: '8.8.8.8' })}`);
-    const res = await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId, left: 50, uploaded: 10, downloaded: 50, ip: '8.8.8.8' })}`);
+    const res = await get(
+      port,
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId, left: 50, uploaded: 10, downloaded: 50, ip: '8.8.8.8' })}`,
+    );
     expect(res.body.toString('latin1')).not.toContain('failure');
     child.kill('SIGTERM');
     const code = await exited;

@@ -56,10 +56,10 @@ describe('/metrics of a live tracker', () => {
   let after: Exposition;
   let historyBefore: number[][];
   const history = async (): Promise<number[][]> => {
-    const [rows] = await t.db.conn.query<RowDataPacket[]>(
-      'SELECT uploaded, downloaded FROM transfer_history WHERE uid = ? AND fid = ?',
-      [users.normal.id, torrents.live.id],
-    );
+    const [rows] = await t.db.conn.query<RowDataPacket[]>('SELECT uploaded, downloaded FROM transfer_history WHERE uid = ? AND fid = ?', [
+      users.normal.id,
+      torrents.live.id,
+    ]);
     return rows.map((r) => [Number(r['uploaded']), Number(r['downloaded'])]);
   };
 
@@ -92,7 +92,9 @@ describe('/metrics of a live tracker', () => {
       const res = await t.get(announcePath(who[i]!.passkey, params));
       expect(res.body.toString('latin1'), JSON.stringify(params)).not.toContain('failure reason');
     }
-    const lastOk = await t.get(announcePath(users.multiplied.passkey, { infoHash: live, peerId: peerIdOf('-lt0D60-', 4), left: 10, ip: '8.8.8.4' }));
+    const lastOk = await t.get(
+      announcePath(users.multiplied.passkey, { infoHash: live, peerId: peerIdOf('-lt0D60-', 4), left: 10, ip: '8.8.8.4' }),
+    );
     expect(lastOk.body.toString('latin1')).not.toContain('failure reason');
     // 3 failures: an unknown passkey, a missing info_hash, an unapproved client.
     const failing = [
@@ -122,11 +124,17 @@ describe('/metrics of a live tracker', () => {
       const samples = after.samples.filter((s) => sampleNamesOf(name, type).includes(s.name));
       expect(samples.length, `${item}: samples of ${name}`).toBeGreaterThan(0);
       for (const sample of samples) {
-        const own = Object.keys(sample.labels).filter((l) => l !== 'le').sort();
+        const own = Object.keys(sample.labels)
+          .filter((l) => l !== 'le')
+          .sort();
         expect(own, `${item}: labels of ${sample.name}`).toEqual([...labels].sort());
       }
     }
-    for (const name of defaultMetrics) expect(after.samples.some((s) => s.name === name), name).toBe(true);
+    for (const name of defaultMetrics)
+      expect(
+        after.samples.some((s) => s.name === name),
+        name,
+      ).toBe(true);
   });
 
   it('names metrics the Prometheus way', () => {
@@ -188,7 +196,12 @@ describe('/metrics of a live tracker', () => {
     }
     for (const queue of queueNames) {
       expect(value(after, 'hayate_queue_depth', { queue }), queue).toBe(0);
-      for (const name of ['hayate_deadlocks_total', 'hayate_deadlock_aborted_total', 'hayate_deadlock_seconds_total', 'hayate_sql_errors_total']) {
+      for (const name of [
+        'hayate_deadlocks_total',
+        'hayate_deadlock_aborted_total',
+        'hayate_deadlock_seconds_total',
+        'hayate_sql_errors_total',
+      ]) {
         expect(value(after, name, { queue }), `${name} ${queue}`).toBe(0);
       }
     }

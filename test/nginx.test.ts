@@ -51,7 +51,14 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
   function via(scheme: 'http' | 'https', path: string, from: string): Promise<Reply> {
     requestsThroughNginx++;
     return new Promise((resolve, reject) => {
-      const options = { host: '127.0.0.1', path, method: 'GET', localAddress: from, agent: false as const, headers: { Host: 'tracker.example' } };
+      const options = {
+        host: '127.0.0.1',
+        path,
+        method: 'GET',
+        localAddress: from,
+        agent: false as const,
+        headers: { Host: 'tracker.example' },
+      };
       const done = (res: import('node:http').IncomingMessage): void => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -104,14 +111,29 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
   it('gives peers the addresses nginx passed in X-Real-IP, not nginx’s own 127.0.0.1', async () => {
     const live = infoHashBytes(torrents.live);
     const handedOver = t.tracker.metrics.requests.connectionsHandedOver;
-    const first = await announce('http', users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 1000, port: 50002 }, '127.0.0.2');
+    const first = await announce(
+      'http',
+      users.normal.passkey,
+      { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 1000, port: 50002 },
+      '127.0.0.2',
+    );
     expect(first.status).toBe(200);
     expect(first.body.toString('latin1')).not.toContain('failure');
     // Over TLS too: nginx terminates it and passes the client's address the same way.
-    const second = await announce('https', users.other.passkey, { infoHash: live, peerId: peerIdOf('-qB4650-', 2), left: 1000, port: 50003 }, '127.0.0.3');
+    const second = await announce(
+      'https',
+      users.other.passkey,
+      { infoHash: live, peerId: peerIdOf('-qB4650-', 2), left: 1000, port: 50003 },
+      '127.0.0.3',
+    );
     expect(second.status).toBe(200);
     expect(compactPeers(second.body)).toEqual(['127.0.0.2:50002']);
-    const third = await announce('http', users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 900, port: 50002 }, '127.0.0.2');
+    const third = await announce(
+      'http',
+      users.normal.passkey,
+      { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 900, port: 50002 },
+      '127.0.0.2',
+    );
     expect(compactPeers(third.body)).toEqual(['127.0.0.3:50003']);
     // nginx's upstream requests (X-Real-IP, keep-alive) are read on the socket path, proxy header included.
     expect(t.tracker.metrics.requests.connectionsHandedOver).toBe(handedOver);
@@ -120,7 +142,9 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
     expect(swarm.leechers.peers.map((p) => `${ipToString(p.ip)}:${p.port}`).sort()).toEqual(['127.0.0.2:50002', '127.0.0.3:50003']);
 
     expect((await t.tracker.accounting.flushNow()).ok).toBe(true);
-    const [rows] = await t.db.conn.query<RowDataPacket[]>('SELECT uid, ip FROM transfer_ips WHERE fid = ? ORDER BY uid', [torrents.live.id]);
+    const [rows] = await t.db.conn.query<RowDataPacket[]>('SELECT uid, ip FROM transfer_ips WHERE fid = ? ORDER BY uid', [
+      torrents.live.id,
+    ]);
     expect(rows.map((r) => [Number(r['uid']), Number(r['ip'])])).toEqual([
       [users.normal.id, ipFromString('127.0.0.2')],
       [users.other.id, ipFromString('127.0.0.3')],
@@ -129,7 +153,12 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
 
   it('passes binary info_hash bytes through intact (NUL, %, &, +, =, ?, #, 0x80, UTF-8 lookalikes, 0xff)', async () => {
     const music = infoHashBytes(torrents.liveMusic);
-    const seeded = await announce('http', users.other.passkey, { infoHash: music, peerId: peerIdOf('-qB4650-', 7), left: 0, port: 50007 }, '127.0.0.2');
+    const seeded = await announce(
+      'http',
+      users.other.passkey,
+      { infoHash: music, peerId: peerIdOf('-qB4650-', 7), left: 0, port: 50007 },
+      '127.0.0.2',
+    );
     expect(seeded.body.toString('latin1')).toMatch(/^d8:completei1e10:downloadedi3e/);
     const scraped = await via('https', `/${users.normal.passkey}/scrape?info_hash=${percentEncodeBytes(music)}`, '127.0.0.3');
     const files = field(decodeBencode(scraped.body), 'files');
@@ -150,7 +179,7 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
     expect(upstreamConnections).toBe(1);
   });
 
-  it('keeps the update API from the public: nginx refuses /<password>/update except from the site\'s address', async () => {
+  it("keeps the update API from the public: nginx refuses /<password>/update except from the site's address", async () => {
     const path = updatePath('info_torrent', `info_hash=${rawurlencode(infoHashBytes(torrents.liveMusic))}`);
     const stranger = await via('https', path, '127.0.0.2');
     expect(stranger.status).toBe(403);

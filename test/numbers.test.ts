@@ -33,7 +33,18 @@ describe('parsing', () => {
   });
 
   it('refuses what is not a decimal or exceeds 2^64 − 1', () => {
-    for (const bad of ['18446744073709551616', '99999999999999999999', '184467440737095516150', '-1', '+1', '1e3', ' 1', '1.0', '', '0x10']) {
+    for (const bad of [
+      '18446744073709551616',
+      '99999999999999999999',
+      '184467440737095516150',
+      '-1',
+      '+1',
+      '1e3',
+      ' 1',
+      '1.0',
+      '',
+      '0x10',
+    ]) {
       expect(Number.isNaN(left(bad)), bad).toBe(true);
     }
   });
@@ -95,7 +106,12 @@ describe('announce (in memory)', () => {
 
   it('keeps counters above 2^53 exact through the cache files', async () => {
     const h = harness();
-    h.announce({ left: U63.toString(), uploaded: (2n ** 63n + 7n).toString(), downloaded: U64.toString(), peerId: peerIdOf('-TR3000-', 1) });
+    h.announce({
+      left: U63.toString(),
+      uploaded: (2n ** 63n + 7n).toString(),
+      downloaded: U64.toString(),
+      peerId: peerIdOf('-TR3000-', 1),
+    });
     h.announce({ left: '5', uploaded: 10, downloaded: 20, peerId: peerIdOf('-TR3000-', 2) });
     const dir = mkdtempSync(join(tmpdir(), 'hayate-numbers-'));
     try {
@@ -105,7 +121,9 @@ describe('announce (in memory)', () => {
       const store = new Store();
       store.torrents = read.torrents;
       const leechers = store.torrents.get(h.torrent.infoHash)!.leechers;
-      const counters = new Map(leechers.peers.map((p) => [p.key.slice(4), [leechers.uploaded(p), leechers.downloaded(p), leechers.left(p)]]));
+      const counters = new Map(
+        leechers.peers.map((p) => [p.key.slice(4), [leechers.uploaded(p), leechers.downloaded(p), leechers.left(p)]]),
+      );
       expect(counters).toEqual(
         new Map([
           [peerIdOf('-TR3000-', 1), [2n ** 63n + 7n, U64, U63]],
@@ -128,7 +146,10 @@ describe('numbers over HTTP, accounted in MariaDB', () => {
   });
   afterAll(() => t.close());
 
-  const announce = async (peer: number, params: { uploaded?: bigint | number; downloaded?: bigint | number; left: bigint | number; event?: string }) => {
+  const announce = async (
+    peer: number,
+    params: { uploaded?: bigint | number; downloaded?: bigint | number; left: bigint | number; event?: string },
+  ) => {
     const res = await t.get(
       `/${users.normal.passkey}/announce${announceQuery({
         infoHash: hash,
@@ -152,15 +173,28 @@ describe('numbers over HTTP, accounted in MariaDB', () => {
     if (row === undefined) return {};
     return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, BigInt(v as string)]));
   };
-  const user = () => columns(`SELECT CAST(Uploaded AS CHAR) AS Uploaded, CAST(Downloaded AS CHAR) AS Downloaded, CAST(rawup AS CHAR) AS rawup, CAST(rawdl AS CHAR) AS rawdl FROM users_main WHERE ID = ${uid}`);
-  const history = () => columns(`SELECT CAST(uploaded AS CHAR) AS uploaded, CAST(downloaded AS CHAR) AS downloaded, CAST(remaining AS CHAR) AS remaining FROM transfer_history WHERE uid = ${uid} AND fid = ${fid}`);
-  const ips = () => columns(`SELECT CAST(uploaded AS CHAR) AS uploaded, CAST(downloaded AS CHAR) AS downloaded FROM transfer_ips WHERE uid = ${uid} AND fid = ${fid}`);
+  const user = () =>
+    columns(
+      `SELECT CAST(Uploaded AS CHAR) AS Uploaded, CAST(Downloaded AS CHAR) AS Downloaded, CAST(rawup AS CHAR) AS rawup, CAST(rawdl AS CHAR) AS rawdl FROM users_main WHERE ID = ${uid}`,
+    );
+  const history = () =>
+    columns(
+      `SELECT CAST(uploaded AS CHAR) AS uploaded, CAST(downloaded AS CHAR) AS downloaded, CAST(remaining AS CHAR) AS remaining FROM transfer_history WHERE uid = ${uid} AND fid = ${fid}`,
+    );
+  const ips = () =>
+    columns(
+      `SELECT CAST(uploaded AS CHAR) AS uploaded, CAST(downloaded AS CHAR) AS downloaded FROM transfer_ips WHERE uid = ${uid} AND fid = ${fid}`,
+    );
   /** Waits until the flushers have written what `check` expects. */
   const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string) =>
-    eventually(async () => {
-      const v = await read();
-      return ok(v) ? v : undefined;
-    }, 15_000, what);
+    eventually(
+      async () => {
+        const v = await read();
+        return ok(v) ? v : undefined;
+      },
+      15_000,
+      what,
+    );
 
   it('a magnet announces left = 2^63 − 1, then 2^64 − 1, then its real left: a leecher throughout, remaining exact (2^64 − 1 saturated to BIGINT)', async () => {
     expect(await announce(1, { left: U63 })).toContain('10:incompletei1e');
@@ -186,7 +220,11 @@ describe('numbers over HTTP, accounted in MariaDB', () => {
     await until(ips, (i) => i['uploaded'] === SAFE, 'transfer_ips.uploaded = 2^53 − 1');
 
     await announce(2, { uploaded: 2n ** 63n + 1000n, downloaded: U64, left: 500 }); // exact +1000 up; down 0 → 2^64 − 1
-    const u2 = await until(user, (u) => u['rawup'] === u1['rawup']! + 1000n && u['rawdl'] === u0['rawdl']! + SAFE, 'exact +1000, saturated down');
+    const u2 = await until(
+      user,
+      (u) => u['rawup'] === u1['rawup']! + 1000n && u['rawdl'] === u0['rawdl']! + SAFE,
+      'exact +1000, saturated down',
+    );
     expect(u2['Uploaded']).toBe(u1['Uploaded']! + 1000n);
     expect(u2['Downloaded']).toBe(u0['Downloaded']! + SAFE);
     await until(ips, (i) => i['uploaded'] === SAFE + 1000n && i['downloaded'] === SAFE, 'transfer_ips exact');

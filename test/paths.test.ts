@@ -36,8 +36,23 @@ describe('trackerPath', () => {
 
   it('names nothing else', () => {
     for (const target of [
-      '/announce', '//announce', '/announce?x', `/${P}/announce/`, `/${P}/announce/.`, `/${P}/ANNOUNCE`, `/${P}/announce.php`,
-      `/${P}`, `/${P}/`, '/', '', '*', `${P}/announce`, `/${P}/announce/..`, '/alive', '/metrics', `/${P}/update`,
+      '/announce',
+      '//announce',
+      '/announce?x',
+      `/${P}/announce/`,
+      `/${P}/announce/.`,
+      `/${P}/ANNOUNCE`,
+      `/${P}/announce.php`,
+      `/${P}`,
+      `/${P}/`,
+      '/',
+      '',
+      '*',
+      `${P}/announce`,
+      `/${P}/announce/..`,
+      '/alive',
+      '/metrics',
+      `/${P}/update`,
     ]) {
       expect(route(target), target).toBe(TrackerPath.None);
     }

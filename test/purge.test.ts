@@ -58,7 +58,9 @@ describe('purgeInactivePeers', () => {
 
     expect(purged).toBe(10);
     const survivors = [...a.seeders.peers, ...a.leechers.peers];
-    expect(survivors.map((p) => p.userId).sort((x, y) => x - y)).toEqual([...Array(30).keys()].map((i) => i + 1).filter((u) => u % 3 !== 0));
+    expect(survivors.map((p) => p.userId).sort((x, y) => x - y)).toEqual(
+      [...Array(30).keys()].map((i) => i + 1).filter((u) => u % 3 !== 0),
+    );
     // The swarms stay consistent: every survivor is found by its key at its slot.
     for (const swarm of [a.seeders, a.leechers]) {
       swarm.peers.forEach((p, i) => {
@@ -66,7 +68,9 @@ describe('purgeInactivePeers', () => {
         expect(swarm.get(Swarm.keyOf(p))).toBe(p);
       });
     }
-    expect(sink.torrents).toEqual([{ torrentId: 1, snatches: 0, seeders: a.seeders.size, leechers: a.leechers.size, lastAction: NOW - 10 }]);
+    expect(sink.torrents).toEqual([
+      { torrentId: 1, snatches: 0, seeders: a.seeders.size, leechers: a.leechers.size, lastAction: NOW - 10 },
+    ]);
     expect(b.seeders.size + b.leechers.size).toBe(2);
     expect(sink.users).toEqual([]);
     expect(sink.histories).toEqual([]);
@@ -81,7 +85,9 @@ describe('PurgeJob', () => {
     const config = flushConfig(db.dsn, (c) => (c.intervals.peer_inactivity = INACTIVITY));
     const queues = new AccountingQueues(pool, config, metrics, silentLogger());
     try {
-      await db.conn.query(`INSERT INTO torrents (ID, GroupID, TorrentType, info_hash, Seeders, Leechers) VALUES (1, 1, 'anime', ?, 2, 1)`, [Buffer.alloc(20, 1)]);
+      await db.conn.query(`INSERT INTO torrents (ID, GroupID, TorrentType, info_hash, Seeders, Leechers) VALUES (1, 1, 'anime', ?, 2, 1)`, [
+        Buffer.alloc(20, 1),
+      ]);
       const cutoff = NOW - INACTIVITY;
       await db.conn.query(
         `INSERT INTO transfer_history (uid, fid, active, last_announce) VALUES
@@ -141,8 +147,16 @@ describe('PurgeJob', () => {
     const job = new PurgeJob(store, queues, pool, config, metrics, silentLogger());
     try {
       job.start();
-      await eventually(() => t.seeders.size, (n) => n === 0, 'the stale peer purged');
-      await eventually(() => histogramCount(metrics.purgeSeconds), (n) => n >= 1, 'a purge observed');
+      await eventually(
+        () => t.seeders.size,
+        (n) => n === 0,
+        'the stale peer purged',
+      );
+      await eventually(
+        () => histogramCount(metrics.purgeSeconds),
+        (n) => n >= 1,
+        'a purge observed',
+      );
     } finally {
       await job.stop();
       await queues.stop(5_000);

@@ -13,8 +13,24 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 const hayateLines = [
   { level: 30, time: '2026-11-29T19:00:00.000Z', name: 'hayate', msg: 'listening', address: 'http://127.0.0.1:34000' },
   { level: 30, time: '2026-11-29T19:00:03.000Z', name: 'hayate', msg: 'flushed', queue: 'users', rows: 12, ms: 4 },
-  { level: 40, time: '2026-11-29T19:00:04.000Z', name: 'hayate', msg: 'flush: deadlock, retrying', queue: 'torrents', errno: 1213, attempt: 1, pauseMs: 1000 },
-  { level: 50, time: '2026-11-29T19:00:05.000Z', name: 'hayate', msg: 'reload failed; keeping the previous data', source: 'users', err: 'connect ECONNREFUSED' },
+  {
+    level: 40,
+    time: '2026-11-29T19:00:04.000Z',
+    name: 'hayate',
+    msg: 'flush: deadlock, retrying',
+    queue: 'torrents',
+    errno: 1213,
+    attempt: 1,
+    pauseMs: 1000,
+  },
+  {
+    level: 50,
+    time: '2026-11-29T19:00:05.000Z',
+    name: 'hayate',
+    msg: 'reload failed; keeping the previous data',
+    source: 'users',
+    err: 'connect ECONNREFUSED',
+  },
   { level: 30, time: '2026-11-29T19:00:06.000Z', name: 'hayate', msg: 'flushed', queue: 'transfer_history', rows: 30, ms: 9 },
 ].map((line) => JSON.stringify(line));
 
@@ -26,7 +42,8 @@ const otherLines = [
   'hayate.service: Deactivated successfully.',
 ];
 
-const journal = [otherLines[0], hayateLines[0], hayateLines[1], otherLines[1], ...hayateLines.slice(2), otherLines[2], otherLines[3]].join('\n') + '\n';
+const journal =
+  [otherLines[0], hayateLines[0], hayateLines[1], otherLines[1], ...hayateLines.slice(2), otherLines[2], otherLines[3]].join('\n') + '\n';
 const onlyJson = hayateLines.join('\n') + '\n';
 
 /** Every `journalctl … | jq …` / `docker logs … | jq …` line of a document: [source, jq part]. */
@@ -50,7 +67,7 @@ describe('the README jq examples', () => {
     expect(() => execFileSync('jq', ['--version'])).not.toThrow();
   });
 
-  it('a plain jq filter stops at the journal\'s first non-JSON line (what the examples must avoid)', () => {
+  it("a plain jq filter stops at the journal's first non-JSON line (what the examples must avoid)", () => {
     const plain = runShell("jq -c 'select(.level >= 40)'", journal);
     expect(plain.status).not.toBe(0);
     expect(plain.stderr).toMatch(/parse error/);

@@ -21,12 +21,53 @@ describe('announce recorder wired into the tracker (record_announces)', () => {
       (await t.get(`/${passkey}/announce${announceQuery(params)}`)).body.toString('latin1');
     try {
       // No traffic yet: no rows.
-      expect(await announce(users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 1000, event: 'started', ip: '8.8.8.8', port: 51413 })).not.toContain('failure');
-      expect(await announce(users.other.passkey, { infoHash: music, peerId: peerIdOf('-qB4650-', 2), left: 0, ip: '9.9.9.9', port: 6881 })).not.toContain('failure');
+      expect(
+        await announce(users.normal.passkey, {
+          infoHash: live,
+          peerId: peerIdOf('-TR3000-', 1),
+          left: 1000,
+          event: 'started',
+          ip: '8.8.8.8',
+          port: 51413,
+        }),
+      ).not.toContain('failure');
+      expect(
+        await announce(users.other.passkey, { infoHash: music, peerId: peerIdOf('-qB4650-', 2), left: 0, ip: '9.9.9.9', port: 6881 }),
+      ).not.toContain('failure');
       // Traffic: rows.
-      expect(await announce(users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 600, uploaded: 100, downloaded: 400, ip: '8.8.8.8', port: 51413 })).not.toContain('failure');
-      expect(await announce(users.other.passkey, { infoHash: music, peerId: peerIdOf('-qB4650-', 2), left: 0, uploaded: 2048, ip: '9.9.9.9', port: 6881 })).not.toContain('failure');
-      expect(await announce(users.normal.passkey, { infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 0, uploaded: 150, downloaded: 1000, event: 'completed', ip: '8.8.8.8', port: 51413 })).not.toContain('failure');
+      expect(
+        await announce(users.normal.passkey, {
+          infoHash: live,
+          peerId: peerIdOf('-TR3000-', 1),
+          left: 600,
+          uploaded: 100,
+          downloaded: 400,
+          ip: '8.8.8.8',
+          port: 51413,
+        }),
+      ).not.toContain('failure');
+      expect(
+        await announce(users.other.passkey, {
+          infoHash: music,
+          peerId: peerIdOf('-qB4650-', 2),
+          left: 0,
+          uploaded: 2048,
+          ip: '9.9.9.9',
+          port: 6881,
+        }),
+      ).not.toContain('failure');
+      expect(
+        await announce(users.normal.passkey, {
+          infoHash: live,
+          peerId: peerIdOf('-TR3000-', 1),
+          left: 0,
+          uploaded: 150,
+          downloaded: 1000,
+          event: 'completed',
+          ip: '8.8.8.8',
+          port: 51413,
+        }),
+      ).not.toContain('failure');
       // A failed announce with traffic (unknown passkey) is not recorded.
       expect(await announce('x'.repeat(32), { infoHash: live, uploaded: 5, downloaded: 5 })).toContain('failure');
       // Before stop, the file may or may not be written yet (a timer drains the buffer); stop writes the rest.

@@ -102,11 +102,7 @@ describe('CsvRecorder', () => {
     await recorder.close();
 
     expect((await readdir(tmp)).sort()).toEqual([FILE_10, FILE_11]);
-    expect(await lines(join(tmp, FILE_10))).toEqual([
-      HEADER,
-      '1,1,10.1.2.3:1000,,10,0,0',
-      '3,3,10.1.2.3:1000,stopped,30,0,0',
-    ]);
+    expect(await lines(join(tmp, FILE_10))).toEqual([HEADER, '1,1,10.1.2.3:1000,,10,0,0', '3,3,10.1.2.3:1000,stopped,30,0,0']);
     expect(await lines(join(tmp, FILE_11))).toEqual([HEADER, '2,2,10.1.2.3:1000,,20,0,0']);
   });
 
@@ -119,11 +115,7 @@ describe('CsvRecorder', () => {
     second.record(AT_10_59_59, 2, 2, IP, 1000, '', 2, 0, 0);
     await second.close();
 
-    expect(await lines(join(tmp, FILE_10))).toEqual([
-      HEADER,
-      '1,1,10.1.2.3:1000,started,1,0,0',
-      '2,2,10.1.2.3:1000,,2,0,0',
-    ]);
+    expect(await lines(join(tmp, FILE_10))).toEqual([HEADER, '1,1,10.1.2.3:1000,started,1,0,0', '2,2,10.1.2.3:1000,,2,0,0']);
   });
 
   it('writes a header into an empty file left by an earlier run', async () => {
@@ -196,11 +188,7 @@ describe('CsvRecorder', () => {
     await unlink(join(tmp, FILE_10));
     recorder.record(AT_10_59_59, 2, 2, IP, 1000, '', 2, 0, 0);
     await recorder.close();
-    expect(await lines(join(tmp, FILE_10))).toEqual([
-      HEADER,
-      '1,1,10.1.2.3:1000,,1,0,0',
-      '2,2,10.1.2.3:1000,,2,0,0',
-    ]);
+    expect(await lines(join(tmp, FILE_10))).toEqual([HEADER, '1,1,10.1.2.3:1000,,1,0,0', '2,2,10.1.2.3:1000,,2,0,0']);
   });
 
   it('bounds the buffer while writes fail, counting the rows it drops', async () => {

@@ -133,15 +133,18 @@ describe('keyOrder', () => {
 
   it.each([1, 2, 4])('orders rows by their %i key column(s), first column first', (width) => {
     fc.assert(
-      fc.property(fc.array(fc.array(fc.constantFrom(0, 1, 2, 2 ** 31 - 1, 0xffffffff), { minLength: width, maxLength: width }), { maxLength: 200 }), (rows) => {
-        const keys = new Uint32Array(rows.flat());
-        const batch: Batch = { keys, values: new Float64Array(0), count: rows.length, rows: rows.length };
-        const order = Array.from(keyOrder(batch, width));
-        expect(order.map((r) => Array.from(keys.subarray(r * width, r * width + width)))).toEqual(
-          lexicographic(batch, width).map((r) => Array.from(keys.subarray(r * width, r * width + width))),
-        );
-        expect([...order].sort((a, b) => a - b)).toEqual(rows.map((_, i) => i));
-      }),
+      fc.property(
+        fc.array(fc.array(fc.constantFrom(0, 1, 2, 2 ** 31 - 1, 0xffffffff), { minLength: width, maxLength: width }), { maxLength: 200 }),
+        (rows) => {
+          const keys = new Uint32Array(rows.flat());
+          const batch: Batch = { keys, values: new Float64Array(0), count: rows.length, rows: rows.length };
+          const order = Array.from(keyOrder(batch, width));
+          expect(order.map((r) => Array.from(keys.subarray(r * width, r * width + width)))).toEqual(
+            lexicographic(batch, width).map((r) => Array.from(keys.subarray(r * width, r * width + width))),
+          );
+          expect([...order].sort((a, b) => a - b)).toEqual(rows.map((_, i) => i));
+        },
+      ),
     );
   });
 });

@@ -85,10 +85,15 @@ describe('database/schema.sql with the mariadb client, then the fixtures', () =>
   });
 
   it('has the users as site.ts describes them', async () => {
-    const list = await rows<{ ID: number; Enabled: string; torrent_pass: string; UpMultiplier: number; DownMultiplier: number; DisableDownload: number; TrackerHide: number }>(
-      conn,
-      'SELECT ID, Enabled, torrent_pass, UpMultiplier, DownMultiplier, DisableDownload, TrackerHide FROM users_main ORDER BY ID',
-    );
+    const list = await rows<{
+      ID: number;
+      Enabled: string;
+      torrent_pass: string;
+      UpMultiplier: number;
+      DownMultiplier: number;
+      DisableDownload: number;
+      TrackerHide: number;
+    }>(conn, 'SELECT ID, Enabled, torrent_pass, UpMultiplier, DownMultiplier, DisableDownload, TrackerHide FROM users_main ORDER BY ID');
     expect(list.filter((u) => u.Enabled === '1').map((u) => u.ID)).toEqual([1, 2, 5, 6, 7]);
     expect(new Set(list.map((u) => u.torrent_pass)).size).toBe(list.length);
     expect(list.every((u) => /^[a-z0-9]{32}$/.test(u.torrent_pass))).toBe(true);
@@ -99,7 +104,10 @@ describe('database/schema.sql with the mariadb client, then the fixtures', () =>
   });
 
   it('has torrents of every status, a freeleech group and a hit-and-run', async () => {
-    const statuses = await rows<{ Status: number; n: number }>(conn, 'SELECT Status, COUNT(*) AS n FROM torrents GROUP BY Status ORDER BY Status');
+    const statuses = await rows<{ Status: number; n: number }>(
+      conn,
+      'SELECT Status, COUNT(*) AS n FROM torrents GROUP BY Status ORDER BY Status',
+    );
     expect(statuses.map((s) => s.Status)).toEqual([0, 1, 2]);
     const [freeleech] = await rows<{ ID: number }>(
       conn,

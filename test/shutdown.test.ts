@@ -15,7 +15,6 @@ const USERS = 40;
 const STEP = 1_000;
 const passkey = (uid: number) => `sigterm${String(uid).padStart(25, '0')}`;
 
-
 /** One GET over a keep-alive agent; rejects on any socket error (an unanswered request). */
 function announceOnce(agent: Agent, port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -32,7 +32,10 @@ describe('signals and exit status (the built tracker)', () => {
     dirs.push(dir);
     const port = await freePort();
     const write = (c: object) =>
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` }, log_flushes: false, ...c }));
+      writeFileSync(
+        join(dir, 'config.json'),
+        JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` }, log_flushes: false, ...c }),
+      );
     write(config);
     const p = spawnHayate(dir, ['-c', 'config.json']);
     children.push(p);
@@ -88,7 +91,10 @@ describe('signals and exit status (the built tracker)', () => {
 
   it('a shutdown that cannot write the cache files exits 3 and says so', async () => {
     const { p, port, dir } = await start({});
-    await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 9), left: 10, ip: '8.8.8.8' })}`);
+    await get(
+      port,
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 9), left: 10, ip: '8.8.8.8' })}`,
+    );
     // A folder where the writer puts its temporary file: the write fails (even for root).
     mkdirSync(join(dir, 'torrent-cache.bin.tmp'));
     p.child.kill('SIGTERM');

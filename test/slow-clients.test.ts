@@ -63,7 +63,9 @@ describe('slow clients', () => {
       let answered = 0;
       for (let n = 0; n < 40; n++) {
         const peerId = percentEncodeBytes(Buffer.from(peerIdOf('-TR3000-', 500 + n)));
-        const res = await t.get(`/${PASSKEY}/announce?info_hash=${percentEncodeBytes(live)}&peer_id=${peerId}&port=6881&uploaded=0&downloaded=0&left=0&ip=8.8.8.8`);
+        const res = await t.get(
+          `/${PASSKEY}/announce?info_hash=${percentEncodeBytes(live)}&peer_id=${peerId}&port=6881&uploaded=0&downloaded=0&left=0&ip=8.8.8.8`,
+        );
         expect(res.status).toBe(200);
         expect(res.body.toString('latin1')).toMatch(/^d8:completei\d+e/);
         answered++;
@@ -73,7 +75,8 @@ describe('slow clients', () => {
       await eventually(() => (attackers.every((a) => a.closed) ? true : undefined), 20_000, 'the server to close every slow connection');
       // Closed with a 408/400, or silently; the GET whose body never ends was answered first (a GET
       // route does not wait for a body) and then cut off. Never a 5xx.
-      for (const a of attackers) expect(a.received === '' || /^HTTP\/1\.1 (200|4\d\d)/.test(a.received), a.received.slice(0, 60)).toBe(true);
+      for (const a of attackers)
+        expect(a.received === '' || /^HTTP\/1\.1 (200|4\d\d)/.test(a.received), a.received.slice(0, 60)).toBe(true);
       // And the tracker still serves afterwards.
       const after = await t.get('/alive');
       expect(after.status).toBe(200);

@@ -21,8 +21,22 @@ describe('SqlText', () => {
     const sql = new SqlText();
     const nat = (v: number, max?: number): string => sql.begin('').nat(v, max).finish();
     const int = (v: number, min: number, max: number): string => sql.begin('').int(v, min, max).finish();
-    expect([nat(Number.NaN), nat(-5), nat(-0), nat(0), nat(7.9), nat(2 ** 60), nat(70000, 65535)]).toEqual(['0', '0', '0', '0', '7', '9007199254740991', '65535']);
-    expect([int(Number.NaN, -10, 10), int(-11, -10, 10), int(11, -10, 10), int(-3.7, -10, 10), int(-0.2, -10, 10)]).toEqual(['0', '-10', '10', '-3', '0']);
+    expect([nat(Number.NaN), nat(-5), nat(-0), nat(0), nat(7.9), nat(2 ** 60), nat(70000, 65535)]).toEqual([
+      '0',
+      '0',
+      '0',
+      '0',
+      '7',
+      '9007199254740991',
+      '65535',
+    ]);
+    expect([int(Number.NaN, -10, 10), int(-11, -10, 10), int(11, -10, 10), int(-3.7, -10, 10), int(-0.2, -10, 10)]).toEqual([
+      '0',
+      '-10',
+      '10',
+      '-3',
+      '0',
+    ]);
     expect(sql.begin('').flag(0).flag(1).flag(2).finish()).toBe('011');
   });
 

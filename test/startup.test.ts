@@ -34,7 +34,7 @@ function expectOneLine(stderr: string, pattern: RegExp): void {
 }
 
 describe('command line', () => {
-  it('--version prints package.json\'s version on every command', async () => {
+  it("--version prints package.json's version on every command", async () => {
     const dir = tempDir();
     try {
       const tracker = await runToExit(dir, ['--version']);
@@ -122,8 +122,16 @@ describe('start-up against the database', () => {
   }
 
   it.each([
-    ['an unknown database', (u: URL) => `${u.protocol}//${u.username}:${u.password}@${u.host}/hayate_no_such_db_${process.pid}`, /Unknown database/],
-    ['a user the server refuses', (u: URL) => `${u.protocol}//hayate_no_such_user:secret@${u.host}${u.pathname}`, /Access denied for user 'hayate_no_such_user'/],
+    [
+      'an unknown database',
+      (u: URL) => `${u.protocol}//${u.username}:${u.password}@${u.host}/hayate_no_such_db_${process.pid}`,
+      /Unknown database/,
+    ],
+    [
+      'a user the server refuses',
+      (u: URL) => `${u.protocol}//hayate_no_such_user:secret@${u.host}${u.pathname}`,
+      /Access denied for user 'hayate_no_such_user'/,
+    ],
   ])('%s: one line, exit 78, never listens', async (_name, dsnOf, pattern) => {
     const dir = tempDir();
     try {
@@ -174,7 +182,10 @@ describe('start-up against the database', () => {
       writeFileSync(join(dir, 'events'), 'a file where the folder should be');
       const r = await runToExit(dir);
       expect(r.code).toBe(1);
-      expectOneLine(r.stderr, new RegExp(`^hayate: events folder ${join(dir, 'events')} (cannot be created|is not writable): .*\\((EEXIST|ENOTDIR)\\)$`));
+      expectOneLine(
+        r.stderr,
+        new RegExp(`^hayate: events folder ${join(dir, 'events')} (cannot be created|is not writable): .*\\((EEXIST|ENOTDIR)\\)$`),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -250,13 +261,19 @@ describe('start-up against the database', () => {
   });
 
   it('passkeys never reach the log: the request-failed line shows /***/announce', async () => {
-    expect(redactPasskeys('{"url":"/l8ffo9gsj2sicxragkhwyucdvqwrr3ic/announce?info_hash=%00"}')).toBe('{"url":"/***/announce?info_hash=%00"}');
-    expect(redactPasskeys('GET //P/scrape and /a/b/P//announce and /pw/update?action=x')).toBe('GET //***/scrape and /a/b/***//announce and /***/update?action=x');
+    expect(redactPasskeys('{"url":"/l8ffo9gsj2sicxragkhwyucdvqwrr3ic/announce?info_hash=%00"}')).toBe(
+      '{"url":"/***/announce?info_hash=%00"}',
+    );
+    expect(redactPasskeys('GET //P/scrape and /a/b/P//announce and /pw/update?action=x')).toBe(
+      'GET //***/scrape and /a/b/***//announce and /***/update?action=x',
+    );
     expect(redactPasskeys('/metrics /alive /announcements')).toBe('/metrics /alive /announcements');
 
     // The tracker's own logger: an announce whose handling throws is logged as "request failed" with its URL.
     const logged: string[] = [];
-    const running = await startTracker({ tracker: { logger: createLogger({ level: 'info' }, { write: (line) => void logged.push(line) }) } });
+    const running = await startTracker({
+      tracker: { logger: createLogger({ level: 'info' }, { write: (line) => void logged.push(line) }) },
+    });
     try {
       running.tracker.store.clientIdFor = () => {
         throw new Error('injected fault');

@@ -7,7 +7,17 @@ describe('Store.peerCountsYielding (the peers gauge)', () => {
   it('counts what peerCounts counts, letting other work run while it walks', async () => {
     const store = new Store();
     for (let id = 1; id <= 20_000; id++) {
-      const t = newTorrent({ id, infoHash: `h${id}`.padEnd(20, '.'), groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+      const t = newTorrent({
+        id,
+        infoHash: `h${id}`.padEnd(20, '.'),
+        groupId: 1,
+        type: 'anime',
+        snatched: 0,
+        status: 0,
+        lastAction: 0,
+        upMultiplier: 1,
+        downMultiplier: 1,
+      });
       for (let p = 0; p < id % 4; p++) {
         const peer = newPeer(peerKey(p + 1, `-TR3000-${String(id).padStart(12, '0')}`), p + 1, 0x08080808, 6881, 0, 0, 1);
         swarmToAdd(t, p % 2 === 0).add(peer, 0, 0, p % 2 === 0 ? 0 : 1);

@@ -40,7 +40,9 @@ describe('Swarm', () => {
   it('finds, replaces and removes peers by key while growing past the scan limit and shrinking back', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ add: fc.boolean(), user: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 0, max: 12 }) }), { maxLength: 300 }),
+        fc.array(fc.record({ add: fc.boolean(), user: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 0, max: 12 }) }), {
+          maxLength: 300,
+        }),
         (ops) => {
           const swarm = new Swarm();
           const model = new Map<string, Peer>();
@@ -64,11 +66,19 @@ describe('Swarm', () => {
 
   // 100 runs of up to hundreds of operations, each checked against the model: ~30 s alone on the
   // 2-core machine, more beside the rest of the suite.
-  it('keeps each peer\'s counters with it through add, replace, delete and swap across the scan limit', { timeout: 240_000 }, () => {
+  it("keeps each peer's counters with it through add, replace, delete and swap across the scan limit", { timeout: 240_000 }, () => {
     // Adds weighted up so most runs grow past the 16-peer scan limit (into the doubled array) and back.
     let pastLimit = 0;
     const op = fc.oneof(
-      { arbitrary: fc.record({ kind: fc.constant('add' as const), user: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 0, max: 8 }), counters: fc.tuple(counter, counter, counter) }), weight: 3 },
+      {
+        arbitrary: fc.record({
+          kind: fc.constant('add' as const),
+          user: fc.integer({ min: 1, max: 6 }),
+          n: fc.integer({ min: 0, max: 8 }),
+          counters: fc.tuple(counter, counter, counter),
+        }),
+        weight: 3,
+      },
       fc.record({ kind: fc.constant('set' as const), at: fc.nat(), counters: fc.tuple(counter, counter, counter) }),
       fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
       fc.record({ kind: fc.constant('swap' as const), i: fc.nat(), j: fc.nat() }),
@@ -166,9 +176,19 @@ describe('UserSet (one seeder per user in an answer)', () => {
   });
 });
 
-describe('swarms made on a torrent\'s first peer', () => {
+describe("swarms made on a torrent's first peer", () => {
   const torrent = (id: number) =>
-    newTorrent({ id, infoHash: String(id).padEnd(20, '.'), groupId: 1, type: 'anime', snatched: 0, status: 0, lastAction: 0, upMultiplier: 1, downMultiplier: 1 });
+    newTorrent({
+      id,
+      infoHash: String(id).padEnd(20, '.'),
+      groupId: 1,
+      type: 'anime',
+      snatched: 0,
+      status: 0,
+      lastAction: 0,
+      upMultiplier: 1,
+      downMultiplier: 1,
+    });
 
   it('start on the shared empty swarm, get their own on the first add, never share peers', () => {
     const a = torrent(1);

@@ -115,14 +115,20 @@ describe('systemd unit', () => {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(dir);
     const port = await freePort();
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` }, record_announces: true }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` }, record_announces: true }),
+    );
     const p = spawnHayate(dir, ['-c', join(dir, 'config.json')], { NODE_ENV: 'production' }, [helper, list, '--']);
     try {
       await p.waitForLog('listening');
       const peerId = peerIdOf('-TR3000-', 1);
       const infoHash = infoHashBytes(torrents.live);
       await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash, peerId, left: 100, ip: '8.8.8.8' })}`);
-      const res = await get(port, `/${users.normal.passkey}/announce${announceQuery({ infoHash, peerId, left: 50, uploaded: 10, downloaded: 50, ip: '8.8.8.8' })}`);
+      const res = await get(
+        port,
+        `/${users.normal.passkey}/announce${announceQuery({ infoHash, peerId, left: 50, uploaded: 10, downloaded: 50, ip: '8.8.8.8' })}`,
+      );
       expect(res.body.toString('latin1')).toMatch(/^d8:completei/);
       p.child.kill('SIGHUP');
       await p.waitForLog('database reload done');

@@ -92,9 +92,20 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     expect(await push('add_torrent', `info_hash=${rawurlencode(hash)}&id=101&freetorrent=0`)).toEqual({ status: 200, body: 'success' });
     expect(await announceBody(users.normal.passkey, seeder(hash))).toMatch(/^d8:completei1e/);
     const info = JSON.parse((await push('info_torrent', `info_hash=${rawurlencode(hash)}`)).body);
-    expect(info).toMatchObject({ info_hash: hash.toString('hex'), loaded: true, id: 101, group_id: 10, type: 'anime', seeders: 1, freetorrent: 0 });
+    expect(info).toMatchObject({
+      info_hash: hash.toString('hex'),
+      loaded: true,
+      id: 101,
+      group_id: 10,
+      type: 'anime',
+      seeders: 1,
+      freetorrent: 0,
+    });
     // Group 10 anime is freeleech (torrent_group_freeleech): the tracker sees it through the row's GroupID/TorrentType.
-    expect(t.tracker.store.groupMultipliers(t.tracker.store.torrents.get(hash.toString('latin1'))!)).toEqual({ upMultiplier: 1, downMultiplier: 0 });
+    expect(t.tracker.store.groupMultipliers(t.tracker.store.torrents.get(hash.toString('latin1'))!)).toEqual({
+      upMultiplier: 1,
+      downMultiplier: 0,
+    });
   });
 
   it('add_torrent: a row with another info_hash is a 409; a row not there yet is added from the push alone', async () => {
@@ -120,14 +131,20 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     expect(await info(music)).toMatchObject({ up_multiplier: 1, down_multiplier: 1, freetorrent: 0 });
     // '+' is a plus (0x2b), not a space; a malformed escape is kept as it is: '%zz' is not 20 bytes then.
     expect(rawurlencode(music)).toContain('%2B');
-    expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '+')}&freetorrent=1`)).toEqual({ status: 200, body: 'success' });
+    expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '+')}&freetorrent=1`)).toEqual({
+      status: 200,
+      body: 'success',
+    });
     expect(await info(music)).toMatchObject({ freetorrent: 1 });
     expect(await push('update_torrent', `info_hash=${rawurlencode(music).replace('%2B', '%zz')}&freetorrent=1`)).toEqual({
       status: 400,
       body: 'info_hash must be 20 bytes, percent-encoded (got 22)\n',
     });
     // Nothing held for that hash: done, nothing to do (Ocelot's answer too).
-    expect(await push('update_torrent', `info_hash=${rawurlencode(awkwardHash(77))}&freetorrent=1`)).toEqual({ status: 200, body: 'success' });
+    expect(await push('update_torrent', `info_hash=${rawurlencode(awkwardHash(77))}&freetorrent=1`)).toEqual({
+      status: 200,
+      body: 'success',
+    });
   });
 
   it('delete_torrent: announces get "Unregistered torrent: <reason>" instead of "does not exist"', async () => {
@@ -138,14 +155,21 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
       expect(await announceBody(users.normal.passkey, seeder(hash))).toMatch(/^d8:complete/);
     }
     expect(await push('delete_torrent', `info_hash=${rawurlencode(hashes[0]!)}&id=111&reason=0`)).toEqual({ status: 200, body: 'success' });
-    expect(await push('delete_torrent', `info_hash=${rawurlencode(hashes[1]!)}&id=112&reason=-1`)).toEqual({ status: 200, body: 'success' });
-    expect(await push('delete_torrent', `info_hash=${rawurlencode(hashes[2]!)}&reason=${rawurlencode('Replaced by a better rip')}`)).toEqual({
+    expect(await push('delete_torrent', `info_hash=${rawurlencode(hashes[1]!)}&id=112&reason=-1`)).toEqual({
+      status: 200,
+      body: 'success',
+    });
+    expect(
+      await push('delete_torrent', `info_hash=${rawurlencode(hashes[2]!)}&reason=${rawurlencode('Replaced by a better rip')}`),
+    ).toEqual({
       status: 200,
       body: 'success',
     });
     expect(await announceBody(users.normal.passkey, seeder(hashes[0]!))).toBe(failure('Unregistered torrent: Dupe', 3600));
     expect(await announceBody(users.normal.passkey, seeder(hashes[1]!))).toBe(failure('Unregistered torrent', 3600));
-    expect(await announceBody(users.normal.passkey, seeder(hashes[2]!))).toBe(failure('Unregistered torrent: Replaced by a better rip', 3600));
+    expect(await announceBody(users.normal.passkey, seeder(hashes[2]!))).toBe(
+      failure('Unregistered torrent: Replaced by a better rip', 3600),
+    );
     expect(JSON.parse((await push('info_torrent', `info_hash=${rawurlencode(hashes[0]!)}`)).body)).toMatchObject({
       loaded: false,
       unregistered: { reason: 'Dupe' },
@@ -155,10 +179,9 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
   it('add_user, update_user, change_passkey and remove_user take effect on the next announce', async () => {
     const passkey = passkeyOf(201);
     const live = infoHashBytes(torrents.live);
-    await t.db.conn.query(
-      `INSERT INTO users_main (ID, torrent_pass, Enabled, UpMultiplier, DownMultiplier) VALUES (201, ?, '1', 2, 0.5)`,
-      [passkey],
-    );
+    await t.db.conn.query(`INSERT INTO users_main (ID, torrent_pass, Enabled, UpMultiplier, DownMultiplier) VALUES (201, ?, '1', 2, 0.5)`, [
+      passkey,
+    ]);
     expect(await announceBody(passkey, seeder(live, 201))).toBe(failure('Your passkey is invalid', 3600));
     expect(await push('add_user', `passkey=${passkey}&id=201&visible=1`)).toEqual({ status: 200, body: 'success' });
     expect(await announceBody(passkey, seeder(live, 201))).toMatch(/^d8:complete/);
@@ -186,7 +209,7 @@ describe('update API (site push), Ocelot actions against a MariaDB-backed tracke
     expect(await push('update_user', `passkey=${passkeyOf(999_999)}&can_leech=0`)).toEqual({ status: 200, body: 'success' });
   });
 
-  it('remove_users: 5,000 passkeys (160 KB) in one call, read from the socket past Node\'s header limit', async () => {
+  it("remove_users: 5,000 passkeys (160 KB) in one call, read from the socket past Node's header limit", async () => {
     await insertUsers(t.db.conn, 10_000, 5_000);
     expect(await t.tracker.reloader.reloadFresh()).toBe(true);
     expect(t.tracker.store.users.has(passkeyOf(10_000))).toBe(true);
@@ -292,7 +315,9 @@ describe('update API off (no site_password)', () => {
 
 describe('update API restricted by site_addresses', () => {
   it('refuses other addresses with 403 and accepts the listed block', async () => {
-    const t = await startTracker({ configure: (c) => ((c.site_password = SITE_PASSWORD), (c.site_addresses = ['10.1.2.3', '192.168.0.0/16'])) });
+    const t = await startTracker({
+      configure: (c) => ((c.site_password = SITE_PASSWORD), (c.site_addresses = ['10.1.2.3', '192.168.0.0/16'])),
+    });
     try {
       expect(await gazelle(t.port, updatePath('reload'))).toEqual({ status: 403, body: 'update API: address not allowed\n' });
     } finally {

@@ -29,7 +29,9 @@ describe('driven like a PHP site (php-cli, raw socket GET as Gazelle writes it)'
     return stdout.trimEnd().split('\n');
   };
   const announce = async (passkey: string, infoHash: Buffer, n: number): Promise<string> =>
-    (await t.get(`/${passkey}/announce${announceQuery({ infoHash, left: 0, numwant: 0, peerId: peerIdOf('-TR3000-', n) })}`)).body.toString('latin1');
+    (await t.get(`/${passkey}/announce${announceQuery({ infoHash, left: 0, numwant: 0, peerId: peerIdOf('-TR3000-', n) })}`)).body.toString(
+      'latin1',
+    );
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hayate-php-'));
@@ -67,14 +69,19 @@ describe('driven like a PHP site (php-cli, raw socket GET as Gazelle writes it)'
     const chunks: string[] = [];
     for (let i = 0; i < passkeys.length; i += 124) chunks.push(passkeys.slice(i, i + 124).join(''));
     const out = await calls([
-      { action: 'update_torrents', params: { info_hashes: { bins: [hash.toString('hex'), torrents.liveMusic.infoHashHex] }, freetorrent: '1' } },
+      {
+        action: 'update_torrents',
+        params: { info_hashes: { bins: [hash.toString('hex'), torrents.liveMusic.infoHashHex] }, freetorrent: '1' },
+      },
       ...chunks.map((c) => ({ action: 'remove_users', params: { passkeys: c } })),
       { action: 'delete_torrent', params: { info_hash: { bin: hash.toString('hex') }, id: '500', reason: '3' } },
       { action: 'info_torrent', params: { info_hash: { bin: hash.toString('hex') } } },
       { action: 'no_such_action' },
     ]);
     expect(out.slice(0, 5)).toEqual(Array(5).fill('ok success "success"'));
-    expect(out[5]).toMatch(/^ok code200 "\{\\"info_hash\\":\\"[0-9a-f]{40}\\",\\"loaded\\":false,\\"unregistered\\":\{\\"reason\\":\\"Bad Folder Names\\"/);
+    expect(out[5]).toMatch(
+      /^ok code200 "\{\\"info_hash\\":\\"[0-9a-f]{40}\\",\\"loaded\\":false,\\"unregistered\\":\{\\"reason\\":\\"Bad Folder Names\\"/,
+    );
     expect(out[6]).toMatch(/^failed 3 status 400: unknown action: no_such_action$/);
 
     expect(t.tracker.store.torrents.get(infoHashBytes(torrents.liveMusic).toString('latin1'))?.downMultiplier).toBe(0);

@@ -134,7 +134,9 @@ describe('a push racing a reload pass that read the tables before the site wrote
       expect(t.tracker.store.users.get(String(row['torrent_pass']))?.disableDownload).toBe(Number(row['DisableDownload']) !== 0);
     }
     const [torrentRows] = await t.db.conn.query<RowDataPacket[]>(`SELECT info_hash, DownMultiplier FROM torrents`);
-    expect([...t.tracker.store.torrents.keys()].sort()).toEqual(torrentRows.map((r) => (r['info_hash'] as Buffer).toString('latin1')).sort());
+    expect([...t.tracker.store.torrents.keys()].sort()).toEqual(
+      torrentRows.map((r) => (r['info_hash'] as Buffer).toString('latin1')).sort(),
+    );
     expect(t.tracker.store.torrents.get(infoHashBytes(torrents.liveMusic).toString('latin1'))?.downMultiplier).toBe(1);
   });
 });

@@ -12,7 +12,10 @@ export interface BDict {
 }
 
 export class BencodeError extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`${message} at byte ${offset}`);
     this.name = 'BencodeError';
   }

@@ -17,7 +17,10 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Bad JSON input for encoding: names the JSON path. */
 export class JsonMappingError extends Error {
-  constructor(message: string, readonly path: string) {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
     super(`${path}: ${message}`);
     this.name = 'JsonMappingError';
   }

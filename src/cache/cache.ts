@@ -9,7 +9,15 @@ import { newPeer } from '../store/peer.js';
 import type { Store } from '../store/store.js';
 import { newTorrent, swarmToAdd, type Torrent, type User } from '../store/types.js';
 import { CacheFormatError } from './binary.js';
-import { decodeTorrentFile, decodeUserFile, DEFAULT_YIELD_EVERY, Pacer, writeFileAtomically, writeTorrentsBody, writeUsersBody } from './files.js';
+import {
+  decodeTorrentFile,
+  decodeUserFile,
+  DEFAULT_YIELD_EVERY,
+  Pacer,
+  writeFileAtomically,
+  writeTorrentsBody,
+  writeUsersBody,
+} from './files.js';
 import { TORRENT_CACHE_FILE, USER_CACHE_FILE } from './format.js';
 import { ipv6EndpointOf, writeIpv6Endpoints, type Ipv6EndpointRecord } from './ipv6-endpoints.js';
 
@@ -166,10 +174,20 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
           });
           // The file's torrent ID and seeding flag per peer are implied by where it is read.
           for (const { key, peer: p } of record.seeders) {
-            swarmToAdd(torrent, true).add(newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId), p.uploaded, p.downloaded, p.left);
+            swarmToAdd(torrent, true).add(
+              newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId),
+              p.uploaded,
+              p.downloaded,
+              p.left,
+            );
           }
           for (const { key, peer: p } of record.leechers) {
-            swarmToAdd(torrent, false).add(newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId), p.uploaded, p.downloaded, p.left);
+            swarmToAdd(torrent, false).add(
+              newPeer(key, p.userId, p.ip, p.port, Number(p.startTime), Number(p.lastAnnounce), p.clientId),
+              p.uploaded,
+              p.downloaded,
+              p.left,
+            );
           }
           torrents.set(record.infoHash, torrent);
         },
@@ -209,7 +227,10 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
   }
 
   // The caller decides how to report `errors` (the tracker logs them as it starts empty).
-  options.logger?.debug({ torrents: torrents.size, users: users.size, peers: countPeers(torrents), errors: errors.length }, 'cache files read');
+  options.logger?.debug(
+    { torrents: torrents.size, users: users.size, peers: countPeers(torrents), errors: errors.length },
+    'cache files read',
+  );
   return { torrents, users, errors };
 }
 

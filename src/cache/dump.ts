@@ -30,7 +30,10 @@ import { JsonNumber, type JsonObject, type JsonValue } from './json-stream.js';
 
 /** Bad content in a dump file; names where. */
 export class DumpFormatError extends Error {
-  constructor(message: string, readonly where: string) {
+  constructor(
+    message: string,
+    readonly where: string,
+  ) {
     super(`${where}: ${message}`);
     this.name = 'DumpFormatError';
   }
@@ -161,7 +164,10 @@ export function userDumpKey(passkey: string): string {
   const bytes = Buffer.from(passkey, 'latin1');
   const text = bytes.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(bytes)) {
-    throw new DumpFormatError(`passkey ${bytes.toString('hex')} (hex) is not UTF-8 text; chihaya's dump layout cannot hold it`, 'user-cache.bin');
+    throw new DumpFormatError(
+      `passkey ${bytes.toString('hex')} (hex) is not UTF-8 text; chihaya's dump layout cannot hold it`,
+      'user-cache.bin',
+    );
   }
   return goString(text);
 }
@@ -259,7 +265,8 @@ function narrow(big: bigint): U64 {
 }
 
 function hexKey(text: string, length: number, where: string): string {
-  if (text.length !== length * 2 || !/^[0-9a-fA-F]*$/.test(text)) throw new DumpFormatError(`expected ${length} bytes as hex, got ${JSON.stringify(text.slice(0, 60))}`, where);
+  if (text.length !== length * 2 || !/^[0-9a-fA-F]*$/.test(text))
+    throw new DumpFormatError(`expected ${length} bytes as hex, got ${JSON.stringify(text.slice(0, 60))}`, where);
   return Buffer.from(text, 'hex').toString('latin1');
 }
 

@@ -211,7 +211,11 @@ export function writeTorrentType(w: ChunkWriter, type: string): void {
 }
 
 /** Reads the fields after the swarms. */
-export function readTorrentTrailer(r: ByteReader, version: number, exact: boolean): Omit<TorrentRecord, 'infoHash' | 'seeders' | 'leechers'> {
+export function readTorrentTrailer(
+  r: ByteReader,
+  version: number,
+  exact: boolean,
+): Omit<TorrentRecord, 'infoHash' | 'seeders' | 'leechers'> {
   let type: string;
   if (version <= 2) {
     // v1/v2: TorrentType as a uvarint-length string of at most 8 bytes.

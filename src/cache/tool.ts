@@ -170,7 +170,13 @@ async function writeGoMap(path: string, keys: readonly string[], member: (key: s
 export async function dumpCache(dir: string, progress?: Progress): Promise<DumpResult> {
   const torrentBuf = await readInput(join(dir, TORRENT_CACHE_FILE), TORRENT_CACHE_FILE);
   const userBuf = await readInput(join(dir, USER_CACHE_FILE), USER_CACHE_FILE);
-  const torrents = indexRecords(torrentBuf, TORRENT_CACHE_FILE, TORRENT_CACHE_VERSION, (r, v) => readTorrentRecord(r, v, true).infoHash, progress);
+  const torrents = indexRecords(
+    torrentBuf,
+    TORRENT_CACHE_FILE,
+    TORRENT_CACHE_VERSION,
+    (r, v) => readTorrentRecord(r, v, true).infoHash,
+    progress,
+  );
   const users = indexRecords(userBuf, USER_CACHE_FILE, USER_CACHE_VERSION, (r) => readUser(r).passkey, progress);
   const userKeys = [...users.starts.keys()].sort();
   const userKeyText = userKeys.map(userDumpKey); // refuses what the layout cannot hold, before writing
@@ -302,14 +308,24 @@ function writeTorrentRecord(w: ChunkWriter, t: TorrentRecord): number {
  */
 export async function restoreCache(dir: string): Promise<DumpResult> {
   const torrents = await parseDump(
-    join(dir, TORRENT_DUMP_FILE), TORRENT_DUMP_FILE, join(dir, TORRENT_CACHE_FILE), TORRENT_CACHE_VERSION,
-    torrentFromGoJson, torrentRecordSize, writeTorrentRecord,
+    join(dir, TORRENT_DUMP_FILE),
+    TORRENT_DUMP_FILE,
+    join(dir, TORRENT_CACHE_FILE),
+    TORRENT_CACHE_VERSION,
+    torrentFromGoJson,
+    torrentRecordSize,
+    writeTorrentRecord,
   );
   let users: PendingBin;
   try {
     users = await parseDump(
-      join(dir, USER_DUMP_FILE), USER_DUMP_FILE, join(dir, USER_CACHE_FILE), USER_CACHE_VERSION,
-      userFromGoJson, userRecordSize, (w, u) => (writeUser(w, u), 0),
+      join(dir, USER_DUMP_FILE),
+      USER_DUMP_FILE,
+      join(dir, USER_CACHE_FILE),
+      USER_CACHE_VERSION,
+      userFromGoJson,
+      userRecordSize,
+      (w, u) => (writeUser(w, u), 0),
     );
   } catch (err) {
     await unlink(torrents.body).catch(() => undefined);
@@ -428,4 +444,3 @@ export async function summarizeCache(dir: string, top = 10, progress?: Progress)
     }));
   return { torrents: torrents.length, seeders, leechers, users: users.length, biggestSwarms };
 }
-

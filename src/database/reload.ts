@@ -6,7 +6,14 @@ import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech 
 import { TimeSlice, yieldToLoop } from '../event-loop.js';
 
 export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
-export const reloadSources: readonly ReloadSource[] = ['clients', 'global_freeleech', 'group_freeleech', 'users', 'hit_and_runs', 'torrents'];
+export const reloadSources: readonly ReloadSource[] = [
+  'clients',
+  'global_freeleech',
+  'group_freeleech',
+  'users',
+  'hit_and_runs',
+  'torrents',
+];
 
 export interface ReloadOptions {
   /** Rows per keyset page; the loop yields to the event loop between pages. */
@@ -20,7 +27,12 @@ export interface ReloadOptions {
 }
 
 /** Errors MariaDB gives at connection time: every source of the pass would get them too. */
-const CONNECT_REFUSALS = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR']);
+const CONNECT_REFUSALS = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+]);
 
 /** Work between two yields, in ms: long enough to make progress under load, short enough not to be felt. */
 const SLICE_MS = 4;
@@ -296,9 +308,7 @@ export class Reloader {
   }
 
   private async loadGlobalFreeleech(): Promise<number> {
-    const [rows] = await this.pool.query<RowDataPacket[]>(
-      "SELECT mod_setting FROM mod_core WHERE mod_option = 'global_freeleech'",
-    );
+    const [rows] = await this.pool.query<RowDataPacket[]>("SELECT mod_setting FROM mod_core WHERE mod_option = 'global_freeleech'");
     this.store.globalFreeleech = rows.length > 0 && Number(rows[0]!['mod_setting']) !== 0;
     return rows.length;
   }

@@ -134,7 +134,10 @@ export class AccountingQueues implements AccountingSink {
 
   user(userId: number, rawUp: number, rawDown: number, up: number, down: number): void {
     if (rawUp === 0 && rawDown === 0 && up === 0 && down === 0) return;
-    if (!validId(userId)) { this.refuse('users', { userId, rawUp, rawDown, up, down }); return; }
+    if (!validId(userId)) {
+      this.refuse('users', { userId, rawUp, rawDown, up, down });
+      return;
+    }
     const q = this.users;
     const at = q.slot(userId) * q.valueWidth;
     const v = q.values;
@@ -145,7 +148,10 @@ export class AccountingQueues implements AccountingSink {
   }
 
   torrent(torrentId: number, snatches: number, seeders: number, leechers: number, lastAction: number): void {
-    if (!validId(torrentId)) { this.refuse('torrents', { torrentId, snatches }); return; }
+    if (!validId(torrentId)) {
+      this.refuse('torrents', { torrentId, snatches });
+      return;
+    }
     const q = this.torrents;
     const at = q.slot(torrentId) * q.valueWidth;
     const v = q.values;
@@ -169,7 +175,10 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
     active: boolean,
   ): void {
-    if (!validId(userId) || !validId(torrentId)) { this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown }); return; }
+    if (!validId(userId) || !validId(torrentId)) {
+      this.refuse('transfer_history', { userId, torrentId, rawUp, rawDown });
+      return;
+    }
     const q = this.histories;
     const at = q.slot(userId, torrentId) * q.valueWidth;
     const v = q.values;
@@ -206,7 +215,8 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
   ): void {
     if (!validId(userId) || !validId(torrentId) || !validUint32(ip) || !validUint32(clientId)) {
-      this.refuse('transfer_ips', { userId, torrentId, ip, clientId, rawUp, rawDown }); return;
+      this.refuse('transfer_ips', { userId, torrentId, ip, clientId, rawUp, rawDown });
+      return;
     }
     const q = this.ips;
     const at = q.slot(userId, torrentId, ip, clientId) * q.valueWidth;
@@ -230,14 +240,16 @@ export class AccountingQueues implements AccountingSink {
     startTime: number,
   ): void {
     if (!validId(userId) || !validId(torrentId) || addr16.length !== 16 || !validUint32(clientId)) {
-      this.refuse('transfer_ips6', { userId, torrentId, ip: addr16.length, clientId, rawUp, rawDown }); return;
+      this.refuse('transfer_ips6', { userId, torrentId, ip: addr16.length, clientId, rawUp, rawDown });
+      return;
     }
     const key = this.ip6Key;
     key[0] = userId;
     key[1] = torrentId;
     for (let w = 0; w < 4; w++) {
       const i = w * 4;
-      key[2 + w] = (addr16.charCodeAt(i) << 24) | (addr16.charCodeAt(i + 1) << 16) | (addr16.charCodeAt(i + 2) << 8) | addr16.charCodeAt(i + 3);
+      key[2 + w] =
+        (addr16.charCodeAt(i) << 24) | (addr16.charCodeAt(i + 1) << 16) | (addr16.charCodeAt(i + 2) << 8) | addr16.charCodeAt(i + 3);
     }
     key[6] = clientId;
     const q = this.ips6;
@@ -251,14 +263,20 @@ export class AccountingQueues implements AccountingSink {
   }
 
   snatch(userId: number, torrentId: number, time: number): void {
-    if (!validId(userId) || !validId(torrentId)) { this.refuse('snatches', { userId, torrentId, time }); return; }
+    if (!validId(userId) || !validId(torrentId)) {
+      this.refuse('snatches', { userId, torrentId, time });
+      return;
+    }
     const q = this.snatches;
     const slot = q.slot(userId, torrentId);
     if (q.created) q.values[slot] = time; // the first snatch's time stands
   }
 
   revive(torrentId: number): void {
-    if (!validId(torrentId)) { this.refuse('revivals', { torrentId }); return; }
+    if (!validId(torrentId)) {
+      this.refuse('revivals', { torrentId });
+      return;
+    }
     this.revivals.slot(torrentId);
   }
 

@@ -153,7 +153,7 @@ export class Flusher {
         this.committedPosition = Math.max(this.committedPosition, position);
         return this.committedPosition;
       } catch (err) {
-        this.logger.warn({ err, queue: this.name }, 'flush: recording an idle queue\'s journal position failed');
+        this.logger.warn({ err, queue: this.name }, "flush: recording an idle queue's journal position failed");
         return undefined;
       }
     });
@@ -174,7 +174,10 @@ export class Flusher {
     if (outcome === 'unknown' && position !== undefined) {
       // The database knows: the position row moved to `position` exactly when the round committed.
       this.inDoubt = { batch, order, position };
-      this.logger.error({ queue: this.name, records: taken, position }, 'flush: commit outcome unknown; settled by reading the stored journal position');
+      this.logger.error(
+        { queue: this.name, records: taken, position },
+        'flush: commit outcome unknown; settled by reading the stored journal position',
+      );
       return { taken, written: 0, ok: false };
     }
     if (outcome !== 'ok') {
@@ -218,11 +221,17 @@ export class Flusher {
     this.inDoubt = undefined;
     if (stored >= doubt.position) {
       this.committed(doubt.batch, doubt.position);
-      this.logger.warn({ queue: this.name, records: doubt.batch.count, position: doubt.position }, 'flush: the round whose COMMIT answer was lost had committed');
+      this.logger.warn(
+        { queue: this.name, records: doubt.batch.count, position: doubt.position },
+        'flush: the round whose COMMIT answer was lost had committed',
+      );
     } else {
       this.queue.putBack(doubt.batch, doubt.order, 0);
       this.queue.recycle(doubt.batch);
-      this.logger.warn({ queue: this.name, records: doubt.batch.count, stored, position: doubt.position }, 'flush: the round whose COMMIT answer was lost had not committed; records put back');
+      this.logger.warn(
+        { queue: this.name, records: doubt.batch.count, stored, position: doubt.position },
+        'flush: the round whose COMMIT answer was lost had not committed; records put back',
+      );
     }
     return true;
   }

@@ -137,10 +137,9 @@ export class PurgeJob {
       this.logger.warn('purge: pending transfer_history could not be written; marking inactive rows next time');
     } else {
       try {
-        const [result] = await this.pool.query(
-          'UPDATE transfer_history SET active = 0 WHERE last_announce < ? AND active = 1',
-          [now - inactivity],
-        );
+        const [result] = await this.pool.query('UPDATE transfer_history SET active = 0 WHERE last_announce < ? AND active = 1', [
+          now - inactivity,
+        ]);
         deactivatedRows = (result as { affectedRows: number }).affectedRows;
       } catch (err) {
         this.metrics.sqlErrors.inc({ queue: 'purge' });

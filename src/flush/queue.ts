@@ -268,7 +268,8 @@ export class RowQueue {
     for (let slot = 0; slot < count; slot++) {
       const at = slot * w;
       let bucket =
-        (w > 4 ? hashWide(keys, at, w) : hash(keys[at]!, w > 1 ? keys[at + 1]! : 0, w > 2 ? keys[at + 2]! : 0, w > 3 ? keys[at + 3]! : 0)) & mask;
+        (w > 4 ? hashWide(keys, at, w) : hash(keys[at]!, w > 1 ? keys[at + 1]! : 0, w > 2 ? keys[at + 2]! : 0, w > 3 ? keys[at + 3]! : 0)) &
+        mask;
       while (index[bucket] !== 0) bucket = (bucket + 1) & mask;
       index[bucket] = slot + 1;
     }

@@ -99,15 +99,37 @@ export const usersTable: Table = {
   statement({ keys: K, values: V }, order, from, to) {
     let r = order[from]!;
     let v = r * 4;
-    sql.begin('UPDATE users_main AS u JOIN (SELECT ').id(K[r]!).text(' AS ID, ').nat(V[v]!).text(' AS up, ').nat(V[v + 1]!);
-    sql.text(' AS down, ').nat(V[v + 2]!).text(' AS rawup, ').nat(V[v + 3]!).text(' AS rawdl');
+    sql
+      .begin('UPDATE users_main AS u JOIN (SELECT ')
+      .id(K[r]!)
+      .text(' AS ID, ')
+      .nat(V[v]!)
+      .text(' AS up, ')
+      .nat(V[v + 1]!);
+    sql
+      .text(' AS down, ')
+      .nat(V[v + 2]!)
+      .text(' AS rawup, ')
+      .nat(V[v + 3]!)
+      .text(' AS rawdl');
     // The other rows as one table value constructor (MariaDB >= 10.3): 3 bytes of
     // syntax per row instead of 18 for ' UNION ALL SELECT '; names come from the first row.
     for (let i = from + 1; i < to; i++) {
       r = order[i]!;
       v = r * 4;
-      sql.text(i === from + 1 ? ' UNION ALL VALUES (' : ',(').id(K[r]!).char(44).nat(V[v]!).char(44).nat(V[v + 1]!);
-      sql.char(44).nat(V[v + 2]!).char(44).nat(V[v + 3]!).char(41);
+      sql
+        .text(i === from + 1 ? ' UNION ALL VALUES (' : ',(')
+        .id(K[r]!)
+        .char(44)
+        .nat(V[v]!)
+        .char(44)
+        .nat(V[v + 1]!);
+      sql
+        .char(44)
+        .nat(V[v + 2]!)
+        .char(44)
+        .nat(V[v + 3]!)
+        .char(41);
     }
     return sql.text(usersTail).finish();
   },
@@ -141,12 +163,29 @@ export const torrentsTable: Table = {
     let r = order[from]!;
     let v = r * 4;
     sql.begin('UPDATE torrents AS t JOIN (SELECT ').id(K[r]!).text(' AS ID, ').nat(V[v]!, UINT_MAX).text(' AS sn, ');
-    sql.int(V[v + 1]!, 0, INT_MAX).text(' AS se, ').int(V[v + 2]!, 0, INT_MAX).text(' AS le, ').int(V[v + 3]!, INT_MIN, INT_MAX).text(' AS la');
+    sql
+      .int(V[v + 1]!, 0, INT_MAX)
+      .text(' AS se, ')
+      .int(V[v + 2]!, 0, INT_MAX)
+      .text(' AS le, ')
+      .int(V[v + 3]!, INT_MIN, INT_MAX)
+      .text(' AS la');
     for (let i = from + 1; i < to; i++) {
       r = order[i]!;
       v = r * 4;
-      sql.text(i === from + 1 ? ' UNION ALL VALUES (' : ',(').id(K[r]!).char(44).nat(V[v]!, UINT_MAX).char(44);
-      sql.int(V[v + 1]!, 0, INT_MAX).char(44).int(V[v + 2]!, 0, INT_MAX).char(44).int(V[v + 3]!, INT_MIN, INT_MAX).char(41);
+      sql
+        .text(i === from + 1 ? ' UNION ALL VALUES (' : ',(')
+        .id(K[r]!)
+        .char(44)
+        .nat(V[v]!, UINT_MAX)
+        .char(44);
+      sql
+        .int(V[v + 1]!, 0, INT_MAX)
+        .char(44)
+        .int(V[v + 2]!, 0, INT_MAX)
+        .char(44)
+        .int(V[v + 3]!, INT_MIN, INT_MAX)
+        .char(41);
     }
     return sql.text(torrentsTail).finish();
   },
@@ -230,10 +269,31 @@ export const historyTable: Table = {
       const r = order[i]!;
       const k = r * 2;
       const v = r * 11;
-      sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
-      sql.flag(V[v + HistoryColumn.seeding]!).char(44).int(V[v + HistoryColumn.startTime]!, INT_MIN, INT_MAX).char(44);
-      sql.int(V[v + HistoryColumn.lastAnnounce]!, INT_MIN, INT_MAX).char(44).nat(V[v + HistoryColumn.activeTime]!, INT_MAX).char(44);
-      sql.nat(V[v + HistoryColumn.seedTime]!, INT_MAX).char(44).flag(V[v + HistoryColumn.active]!).char(44);
+      sql
+        .text(i === from ? '(' : ',(')
+        .id(K[k]!)
+        .char(44)
+        .id(K[k + 1]!)
+        .char(44)
+        .nat(V[v]!)
+        .char(44)
+        .nat(V[v + 1]!)
+        .char(44);
+      sql
+        .flag(V[v + HistoryColumn.seeding]!)
+        .char(44)
+        .int(V[v + HistoryColumn.startTime]!, INT_MIN, INT_MAX)
+        .char(44);
+      sql
+        .int(V[v + HistoryColumn.lastAnnounce]!, INT_MIN, INT_MAX)
+        .char(44)
+        .nat(V[v + HistoryColumn.activeTime]!, INT_MAX)
+        .char(44);
+      sql
+        .nat(V[v + HistoryColumn.seedTime]!, INT_MAX)
+        .char(44)
+        .flag(V[v + HistoryColumn.active]!)
+        .char(44);
       sql.nat(V[v + HistoryColumn.snatches]!, INT_MAX).char(44);
       writeRemaining(V, v);
       sql.char(41);
@@ -277,9 +337,26 @@ export const ipsTable: Table = {
       const r = order[i]!;
       const k = r * 4;
       const v = r * 5;
-      sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).char(44).nat(K[k + 2]!, UINT_MAX).char(44);
-      sql.nat(K[k + 3]!, MEDIUMINT_UNSIGNED_MAX).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
-      sql.nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX).char(44).nat(V[v + IpColumn.startTime]!, UINT_MAX).char(44);
+      sql
+        .text(i === from ? '(' : ',(')
+        .id(K[k]!)
+        .char(44)
+        .id(K[k + 1]!)
+        .char(44)
+        .nat(K[k + 2]!, UINT_MAX)
+        .char(44);
+      sql
+        .nat(K[k + 3]!, MEDIUMINT_UNSIGNED_MAX)
+        .char(44)
+        .nat(V[v]!)
+        .char(44)
+        .nat(V[v + 1]!)
+        .char(44);
+      sql
+        .nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX)
+        .char(44)
+        .nat(V[v + IpColumn.startTime]!, UINT_MAX)
+        .char(44);
       sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
     }
     return sql.text(ipsTail).finish();
@@ -303,10 +380,30 @@ export const ips6Table: Table = {
       const r = order[i]!;
       const k = r * 7;
       const v = r * 5;
-      sql.text(i === from ? '(' : ',(').id(K[k]!).char(44).id(K[k + 1]!).text(",X'");
-      sql.hexWord(K[k + 2]!).hexWord(K[k + 3]!).hexWord(K[k + 4]!).hexWord(K[k + 5]!).text("',");
-      sql.nat(K[k + 6]!, MEDIUMINT_UNSIGNED_MAX).char(44).nat(V[v]!).char(44).nat(V[v + 1]!).char(44);
-      sql.nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX).char(44).nat(V[v + IpColumn.startTime]!, UINT_MAX).char(44);
+      sql
+        .text(i === from ? '(' : ',(')
+        .id(K[k]!)
+        .char(44)
+        .id(K[k + 1]!)
+        .text(",X'");
+      sql
+        .hexWord(K[k + 2]!)
+        .hexWord(K[k + 3]!)
+        .hexWord(K[k + 4]!)
+        .hexWord(K[k + 5]!)
+        .text("',");
+      sql
+        .nat(K[k + 6]!, MEDIUMINT_UNSIGNED_MAX)
+        .char(44)
+        .nat(V[v]!)
+        .char(44)
+        .nat(V[v + 1]!)
+        .char(44);
+      sql
+        .nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX)
+        .char(44)
+        .nat(V[v + IpColumn.startTime]!, UINT_MAX)
+        .char(44);
       sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
     }
     return sql.text(ipsTail).finish();
@@ -326,7 +423,14 @@ export const snatchesTable: Table = {
     sql.begin('INSERT INTO transfer_history (uid, fid, snatched_time) VALUES ');
     for (let i = from; i < to; i++) {
       const r = order[i]!;
-      sql.text(i === from ? '(' : ',(').id(K[r * 2]!).char(44).id(K[r * 2 + 1]!).char(44).int(V[r]!, INT_MIN, INT_MAX).char(41);
+      sql
+        .text(i === from ? '(' : ',(')
+        .id(K[r * 2]!)
+        .char(44)
+        .id(K[r * 2 + 1]!)
+        .char(44)
+        .int(V[r]!, INT_MIN, INT_MAX)
+        .char(41);
     }
     return sql.text(' ON DUPLICATE KEY UPDATE snatched_time = IF(snatched_time = 0, VALUES(snatched_time), snatched_time)').finish();
   },

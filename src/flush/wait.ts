@@ -10,11 +10,14 @@ export class Wakeable {
   sleep(ms: number): Promise<boolean> {
     this.wake();
     return new Promise<boolean>((resolve) => {
-      this.timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        this.timer = undefined;
-        resolve(false);
-      }, Math.max(0, ms));
+      this.timer = setTimeout(
+        () => {
+          this.wakeUp = undefined;
+          this.timer = undefined;
+          resolve(false);
+        },
+        Math.max(0, ms),
+      );
       this.wakeUp = () => {
         clearTimeout(this.timer);
         this.timer = undefined;

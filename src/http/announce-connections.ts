@@ -460,7 +460,10 @@ class NodeSide extends Duplex {
 
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const { socket } = this.connection;
-    if (socket.destroyed) { callback(new Error('socket closed')); return; }
+    if (socket.destroyed) {
+      callback(new Error('socket closed'));
+      return;
+    }
     socket.write(chunk, encoding, callback);
   }
 

@@ -122,8 +122,7 @@ export function readRequestHead(b: Buffer, start: number, limits: HeadLimits, ou
   // GET of a path naming an announce or a scrape (src/protocol/path.ts: the one rule for every path).
   const target = b.toString('latin1', targetStart, targetEnd);
   const path = isGet ? trackerPath(target, pathMatch) : TrackerPath.None;
-  const route =
-    path === TrackerPath.Announce ? Route.Announce : path === TrackerPath.Scrape && limits.scrape ? Route.Scrape : Route.Other;
+  const route = path === TrackerPath.Announce ? Route.Announce : path === TrackerPath.Scrape && limits.scrape ? Route.Scrape : Route.Other;
   // Header lines: token ":" OWS value OWS CRLF, values of visible ASCII, space and tab.
   let hasHost = false;
   let close = false;
@@ -166,12 +165,7 @@ export function readRequestHead(b: Buffer, start: number, limits: HeadLimits, ou
     ) {
       return -1; // framing or a protocol change: Node's to read
     }
-    if (
-      proxy.length !== 0 &&
-      proxyValue === undefined &&
-      nameLength === proxy.length &&
-      nameIs(b, line, nameEnd, proxy)
-    ) {
+    if (proxy.length !== 0 && proxyValue === undefined && nameLength === proxy.length && nameIs(b, line, nameEnd, proxy)) {
       proxyValue = b.toString('latin1', v, valueEnd);
     }
     if (list !== undefined && list.length !== 0 && nameLength === list.length && nameIs(b, line, nameEnd, list)) {

@@ -86,27 +86,33 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       );
       server.maxRequestsPerSocket = 0;
       // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
-      connections = new AnnounceConnections(server, answerAnnounceSafely, answerScrapeSafely, {
-        proxyHeader: Buffer.from(primaryHeader, 'latin1'),
-        listHeader: Buffer.from(listHeader, 'latin1'),
-        maxHeadBytes: maxHeaderSize,
-        maxHeaders: 100,
-        // With scrapes off, a scrape is fastify's 404.
-        scrape: config.enable_scrape,
-        readMs: timeouts.read,
-        idleMs: timeouts.idle * 1000,
-        writeMs: timeouts.write,
-        closing: () => closing,
-        gate: deps.gate,
-        updates:
-          updates === undefined
-            ? undefined
-            : new UpdateConnections(updates, {
-                maxHeadBytes: maxHeaderSize,
-                maxSiteHeadBytes: MAX_UPDATE_HEAD_BYTES,
-                readMs: Math.max(timeouts.read, UPDATE_READ_MS),
-              }),
-      }, stats);
+      connections = new AnnounceConnections(
+        server,
+        answerAnnounceSafely,
+        answerScrapeSafely,
+        {
+          proxyHeader: Buffer.from(primaryHeader, 'latin1'),
+          listHeader: Buffer.from(listHeader, 'latin1'),
+          maxHeadBytes: maxHeaderSize,
+          maxHeaders: 100,
+          // With scrapes off, a scrape is fastify's 404.
+          scrape: config.enable_scrape,
+          readMs: timeouts.read,
+          idleMs: timeouts.idle * 1000,
+          writeMs: timeouts.write,
+          closing: () => closing,
+          gate: deps.gate,
+          updates:
+            updates === undefined
+              ? undefined
+              : new UpdateConnections(updates, {
+                  maxHeadBytes: maxHeaderSize,
+                  maxSiteHeadBytes: MAX_UPDATE_HEAD_BYTES,
+                  readMs: Math.max(timeouts.read, UPDATE_READ_MS),
+                }),
+        },
+        stats,
+      );
       return server;
     },
   });
@@ -184,8 +190,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   /** The address headers ctx.addresses reads (Node joins repeated list headers with ', '). */
   const proxyValueOf = (req: IncomingMessage): string | undefined => headerValue(req.headers[primaryHeader]);
-  const forwardedForOf = (req: IncomingMessage): string | undefined =>
-    listHeader ? headerValue(req.headers[listHeader]) : undefined;
+  const forwardedForOf = (req: IncomingMessage): string | undefined => (listHeader ? headerValue(req.headers[listHeader]) : undefined);
 
   /** An unexpected error in a tracker request: logged, counted, answered as a tracker failure. */
   function internalError(err: unknown, url: string | undefined): Buffer {

@@ -54,7 +54,8 @@ export async function readCheckpoint(dir: string, logger: Logger): Promise<Check
   try {
     text = await readFile(join(dir, CHECKPOINT_FILE), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: (err as Error).message }, 'journal checkpoint unreadable: replaying the whole journal');
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn({ err: (err as Error).message }, 'journal checkpoint unreadable: replaying the whole journal');
     return undefined;
   }
   let checkpoint: Checkpoint;
@@ -70,7 +71,10 @@ export async function readCheckpoint(dir: string, logger: Logger): Promise<Check
   try {
     const info = await stat(join(dir, TORRENT_CACHE_FILE));
     if (info.size !== checkpoint.torrentCache.size || info.mtimeMs !== checkpoint.torrentCache.mtimeMs) {
-      logger.warn({ file: CHECKPOINT_FILE }, `journal checkpoint describes another ${TORRENT_CACHE_FILE} (replaced by hand?): replaying the whole journal`);
+      logger.warn(
+        { file: CHECKPOINT_FILE },
+        `journal checkpoint describes another ${TORRENT_CACHE_FILE} (replaced by hand?): replaying the whole journal`,
+      );
       return undefined;
     }
   } catch {

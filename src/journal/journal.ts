@@ -17,7 +17,19 @@ import { join } from 'node:path';
 import type { AccountingSink } from '../accounting/sink.js';
 import type { JournalPositionSource } from '../flush/positions.js';
 import type { Logger } from '../log.js';
-import { Call, Flag, KIND_ANNOUNCE, Offset, RECORD_SIZE, SEGMENT_HEADER_SIZE, SEGMENT_NAME, sealRecord, segmentHeader, segmentName, writeCounter } from './record.js';
+import {
+  Call,
+  Flag,
+  KIND_ANNOUNCE,
+  Offset,
+  RECORD_SIZE,
+  SEGMENT_HEADER_SIZE,
+  SEGMENT_NAME,
+  sealRecord,
+  segmentHeader,
+  segmentName,
+  writeCounter,
+} from './record.js';
 
 export interface JournalOptions {
   /** Folder of the segment files (created if missing). */
@@ -159,7 +171,20 @@ export class Journal implements AccountingSink, JournalPositionSource {
     startTime: number,
     active: boolean,
   ): void {
-    this.inner.transferHistory(userId, torrentId, rawUp, rawDown, deltaTime, deltaSeedTime, snatches, seeding, left, lastAnnounce, startTime, active);
+    this.inner.transferHistory(
+      userId,
+      torrentId,
+      rawUp,
+      rawDown,
+      deltaTime,
+      deltaSeedTime,
+      snatches,
+      seeding,
+      left,
+      lastAnnounce,
+      startTime,
+      active,
+    );
     const at = this.begin(Call.history);
     const b = this.buf;
     this.shared(at, 'transferHistory', userId, torrentId, rawUp, rawDown, lastAnnounce, startTime);
@@ -378,7 +403,16 @@ export class Journal implements AccountingSink, JournalPositionSource {
   }
 
   /** Fields the history and transfer_ips calls share: written by the first, checked by the second. */
-  private shared(at: number, what: string, userId: number, torrentId: number, rawUp: number, rawDown: number, now: number, startTime: number): void {
+  private shared(
+    at: number,
+    what: string,
+    userId: number,
+    torrentId: number,
+    rawUp: number,
+    rawDown: number,
+    now: number,
+    startTime: number,
+  ): void {
     const b = this.buf;
     const self = what === 'transferIp' ? Call.ip | Call.ip6 : Call.history;
     if ((this.calls & (Call.history | Call.ip | Call.ip6) & ~self) !== 0) {
@@ -406,7 +440,10 @@ export class Journal implements AccountingSink, JournalPositionSource {
     this.stats.unfit++;
     if (this.unfitLogged) return;
     this.unfitLogged = true;
-    this.options.logger.error({ call: what }, 'journal: an announce made accounting calls one record cannot hold (a bug): its replay after a crash may differ');
+    this.options.logger.error(
+      { call: what },
+      'journal: an announce made accounting calls one record cannot hold (a bug): its replay after a crash may differ',
+    );
   }
 
   private sealIncomplete(): void {

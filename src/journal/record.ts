@@ -159,7 +159,9 @@ export function readSegmentHeader(h: Buffer, file: string): number {
   if (h.readUInt32LE(24) !== crc32(h, 0, 24)) throw new Error(`${file}: damaged segment header`);
   const version = h.readUInt32LE(8);
   if (version !== SEGMENT_VERSION || h.readUInt32LE(12) !== RECORD_SIZE) {
-    throw new Error(`${file}: segment version ${version} with ${h.readUInt32LE(12)}-byte records; this build reads version ${SEGMENT_VERSION}`);
+    throw new Error(
+      `${file}: segment version ${version} with ${h.readUInt32LE(12)}-byte records; this build reads version ${SEGMENT_VERSION}`,
+    );
   }
   return h.readDoubleLE(16);
 }

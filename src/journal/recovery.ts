@@ -130,7 +130,10 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     }
   }
   if (result.gap !== undefined) {
-    logger.error(result.gap, 'journal: records the replay needs are missing (journal folder removed or damaged?): what they held is not restored');
+    logger.error(
+      result.gap,
+      'journal: records the replay needs are missing (journal folder removed or damaged?): what they held is not restored',
+    );
   }
   result.seconds = (performance.now() - started) / 1000;
   return result;
@@ -158,7 +161,13 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     }
     if (calls & Call.torrent && seq > pTorrents) {
       const snatches = b.readUInt16LE(at + Offset.torrentSnatches);
-      sink.torrent(torrentId, snatches, b.readUInt32LE(at + Offset.seeders), b.readUInt32LE(at + Offset.leechers), b.readDoubleLE(at + Offset.lastAction));
+      sink.torrent(
+        torrentId,
+        snatches,
+        b.readUInt32LE(at + Offset.seeders),
+        b.readUInt32LE(at + Offset.leechers),
+        b.readDoubleLE(at + Offset.lastAction),
+      );
       result.requeued.torrents++;
       // The loaded Snatched count lacks what no flush wrote.
       if (torrent !== undefined) torrent.snatched += snatches;
@@ -237,7 +246,15 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     const v6 = peer?.v6; // a dual-stack peer's IPv6 side comes from the checkpoint (not journaled)
     if (peer !== undefined) from.delete(key);
     // A new object each time keeps the one shape newPeer gives every peer (small-integer fields).
-    const fresh = newPeer(key, userId, b.readUInt32LE(at + Offset.ip), b.readUInt16LE(at + Offset.port), startTime, now, b.readUInt32LE(at + Offset.clientId));
+    const fresh = newPeer(
+      key,
+      userId,
+      b.readUInt32LE(at + Offset.ip),
+      b.readUInt16LE(at + Offset.port),
+      startTime,
+      now,
+      b.readUInt32LE(at + Offset.clientId),
+    );
     fresh.v6 = v6;
     swarmToAdd(torrent, seeding).add(fresh, uploaded, downloaded, left);
   }

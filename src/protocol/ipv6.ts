@@ -17,7 +17,10 @@ export function ipv6Of(text: string): string | undefined {
   const dot = text.indexOf('.');
   if (dot !== -1) {
     const colon = text.lastIndexOf(':');
-    const parts = text.slice(colon + 1).split('.').map(Number);
+    const parts = text
+      .slice(colon + 1)
+      .split('.')
+      .map(Number);
     tail = [(parts[0]! << 8) | parts[1]!, (parts[2]! << 8) | parts[3]!];
     // "::1.2.3.4" keeps its "::" (the gap is right before the tail); "1::2:1.2.3.4" drops the ':'.
     head = text.slice(0, colon + 1);
@@ -43,7 +46,7 @@ export function ipv6Text(addr16: string): string {
   for (let i = 0; i < 16; i += 2) words.push((addr16.charCodeAt(i) << 8) | addr16.charCodeAt(i + 1));
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
       continue;
@@ -56,7 +59,11 @@ export function ipv6Text(addr16: string): string {
     }
     i = j;
   }
-  const hex = (from: number, to: number): string => words.slice(from, to).map((w) => w.toString(16)).join(':');
+  const hex = (from: number, to: number): string =>
+    words
+      .slice(from, to)
+      .map((w) => w.toString(16))
+      .join(':');
   if (bestStart === -1) return hex(0, 8);
   return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
 }

@@ -146,10 +146,7 @@ export class CsvRecorder implements AnnounceRecorder {
     this.closed = true;
     if (!ok) {
       const lost = this.buffered();
-      this.log.error(
-        { dir: this.dir, rows: lost },
-        'announce recorder closed with rows it could not write; they are lost',
-      );
+      this.log.error({ dir: this.dir, rows: lost }, 'announce recorder closed with rows it could not write; they are lost');
       this.metrics?.recorderDropped.inc(lost);
     }
   }
@@ -235,19 +232,13 @@ export class CsvRecorder implements AnnounceRecorder {
     this.metrics?.recorderErrors.inc();
     if (!this.failing) {
       this.failing = true;
-      this.log.error(
-        { err, dir: this.dir, buffered: this.buffered() },
-        'announce recorder cannot write; rows kept in memory and retried',
-      );
+      this.log.error({ err, dir: this.dir, buffered: this.buffered() }, 'announce recorder cannot write; rows kept in memory and retried');
     }
   }
 
   private onWriteSucceeded(): void {
     if (!this.failing && this.droppedSinceOk === 0) return;
-    this.log.warn(
-      { dir: this.dir, failedWrites: this.failedWrites, droppedRows: this.droppedSinceOk },
-      'announce recorder writing again',
-    );
+    this.log.warn({ dir: this.dir, failedWrites: this.failedWrites, droppedRows: this.droppedSinceOk }, 'announce recorder writing again');
     this.failing = false;
     this.failedWrites = 0;
     this.droppedSinceOk = 0;

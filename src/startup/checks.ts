@@ -1,4 +1,15 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -133,7 +144,8 @@ export function acquireInstanceLock(dir: string): InstanceLock {
     try {
       unlinkSync(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StartupError(`cannot remove the stale lock file ${path}: ${cause(err)}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new StartupError(`cannot remove the stale lock file ${path}: ${cause(err)}`);
     }
   }
   let released = false;

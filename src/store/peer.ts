@@ -130,9 +130,7 @@ export function keyPeerId(key: string): string {
 }
 
 export function keyUserId(key: string): number {
-  return (
-    (key.charCodeAt(0) | (key.charCodeAt(1) << 8) | (key.charCodeAt(2) << 16) | (key.charCodeAt(3) << 24)) >>> 0
-  );
+  return (key.charCodeAt(0) | (key.charCodeAt(1) << 8) | (key.charCodeAt(2) << 16) | (key.charCodeAt(3) << 24)) >>> 0;
 }
 
 export function ipToString(ip: number): string {

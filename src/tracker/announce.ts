@@ -230,7 +230,15 @@ function updateSwarm(
     } else {
       peer = newPeer(key, user.id, endpoints.ip4 >= 0 ? endpoints.ip4 : 0, endpoints.ip4 >= 0 ? endpoints.port4 : port, now, now, clientId);
       if (endpoints.addr6 !== undefined) {
-        peer.v6 = newPeerV6(endpoints.addr6, endpoints.port6, now, endpoints.ip4 >= 0 ? now : 0, endpoints.family, saturatedNumber(uploaded), saturatedNumber(downloaded));
+        peer.v6 = newPeerV6(
+          endpoints.addr6,
+          endpoints.port6,
+          now,
+          endpoints.ip4 >= 0 ? now : 0,
+          endpoints.family,
+          saturatedNumber(uploaded),
+          saturatedNumber(downloaded),
+        );
       }
     }
     to.add(peer, uploaded, downloaded, left);
@@ -238,7 +246,15 @@ function updateSwarm(
     // A peer with an IPv6 endpoint: either family may report its totals (dual-stack.ts).
     if (peer.v6 === undefined) {
       // An IPv4 peer gaining an IPv6 endpoint: its IPv4 side last reported the totals it holds.
-      peer.v6 = newPeerV6(endpoints.addr6!, endpoints.port6, 0, peer.lastAnnounce, 4, saturatedNumber(from.uploaded(peer)), saturatedNumber(from.downloaded(peer)));
+      peer.v6 = newPeerV6(
+        endpoints.addr6!,
+        endpoints.port6,
+        0,
+        peer.lastAnnounce,
+        4,
+        saturatedNumber(from.uploaded(peer)),
+        saturatedNumber(from.downloaded(peer)),
+      );
     }
     // The dual-stack totals are plain doubles: counters above 2^53 − 1 are saturated there.
     const report = dualStackReport(
@@ -284,9 +300,7 @@ function updateSwarm(
 
   const group = store.groupMultipliers(torrent);
   const up = credited(rawUp, user.upMultiplier, group?.upMultiplier ?? 1, torrent.upMultiplier);
-  const down = store.globalFreeleech
-    ? 0
-    : credited(rawDown, user.downMultiplier, group?.downMultiplier ?? 1, torrent.downMultiplier);
+  const down = store.globalFreeleech ? 0 : credited(rawDown, user.downMultiplier, group?.downMultiplier ?? 1, torrent.downMultiplier);
 
   const sinceLast = now - peer.lastAnnounce;
   const deltaTime = sinceLast > config.intervals.peer_inactivity || sinceLast < 0 ? 0 : sinceLast;
@@ -350,17 +364,7 @@ function updateSwarm(
     accounting.transferIp6(user.id, torrent.id, endpoints.addr6!, clientId, rawUp, rawDown, port, now, peer.startTime);
   } else {
     // A TrackerHide user's IPv6 announces are hidden the same way: 127.0.0.1 in transfer_ips.
-    accounting.transferIp(
-      user.id,
-      torrent.id,
-      user.trackerHide ? HIDDEN_IP : ip,
-      clientId,
-      rawUp,
-      rawDown,
-      port,
-      now,
-      peer.startTime,
-    );
+    accounting.transferIp(user.id, torrent.id, user.trackerHide ? HIDDEN_IP : ip, clientId, rawUp, rawDown, port, now, peer.startTime);
   }
   // The peer as it now stands, for the crash journal (what the swarm holds: a stale dual-stack report keeps older counters).
   accounting.announced?.(
@@ -407,7 +411,8 @@ function updateSwarm(
     const has6 = v6 !== undefined && v6.seen6 >= cutoff;
     const picker = PICKER.reset(true, has6, endpoints.family);
     const chosen = choosePeers(torrent.seeders, torrent.leechers, user.id, seeding, numwant, ctx.random, picker);
-    if (q.compact) return { body: compactAnswerDual(seeders, snatched, leechers, interval, minInterval, chosen, picker.families), failed: false };
+    if (q.compact)
+      return { body: compactAnswerDual(seeders, snatched, leechers, interval, minInterval, chosen, picker.families), failed: false };
     const b = scratchFor(0);
     const head = b.toString('latin1', 0, writeAnswerHead(b, seeders, snatched, leechers, interval, minInterval));
     return { body: dictAnswerDual(head, chosen, picker.families, q.noPeerId), failed: false };

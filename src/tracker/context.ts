@@ -21,7 +21,10 @@ export interface TrackerContext {
 }
 
 export function createContext(
-  parts: Omit<TrackerContext, 'failures' | 'random' | 'addresses' | 'announcesByFamily'> & { random?: () => number; addresses?: ClientAddressRules },
+  parts: Omit<TrackerContext, 'failures' | 'random' | 'addresses' | 'announcesByFamily'> & {
+    random?: () => number;
+    addresses?: ClientAddressRules;
+  },
 ): TrackerContext {
   const { proxy_header, trusted_proxies } = parts.config.http;
   return {

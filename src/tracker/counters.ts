@@ -31,4 +31,3 @@ export function credited(raw: number, a: number, b: number, c: number): number {
   const value = Math.trunc(raw * Math.abs(a) * Math.abs(b) * Math.abs(c));
   return value > MAX_DELTA ? MAX_DELTA : value;
 }
-

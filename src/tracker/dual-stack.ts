@@ -96,7 +96,15 @@ export function dualStackReport(
  * what it reported (the baseline for a new peer, or the peer's credited totals when an IPv4
  * peer gains an IPv6 endpoint: then the IPv4 side's last report is those totals).
  */
-export function newPeerV6(addr16: string, port: number, seen6: number, seen4: number, lastFamily: 0 | 4 | 6, uploaded: number, downloaded: number): PeerV6 {
+export function newPeerV6(
+  addr16: string,
+  port: number,
+  seen6: number,
+  seen4: number,
+  lastFamily: 0 | 4 | 6,
+  uploaded: number,
+  downloaded: number,
+): PeerV6 {
   const last = [-0.5, -1, -1, -1]; // a double first: the array keeps unboxed double elements
   last[0] = -1;
   if (lastFamily !== 0) {

@@ -26,10 +26,7 @@ export const wellKnownPort = (port: number): [string, number] => [
   3600,
 ];
 export const notIPv4 = (address: string): [string, number] => [`Invalid IPv4 address (ip: ${address})`, 3600];
-export const clientNotApproved = (peerId: string): [string, number] => [
-  `Your client is not approved (peer_id: ${peerId})`,
-  3600,
-];
+export const clientNotApproved = (peerId: string): [string, number] => [`Your client is not approved (peer_id: ${peerId})`, 3600];
 export const torrentGone = (status: number, left: number | bigint): [string, number] => [
   `This torrent does not exist (status: ${status}, left: ${left})`,
   900,

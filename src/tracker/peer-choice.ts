@@ -10,14 +10,7 @@ import type { Swarm } from '../store/swarm.js';
  * Appends to `out` the eligible peers (not `userId`'s, port >= 1024) until it
  * holds `want`; with `oneSeederPerUser`, at most one peer per user, tracked in `usersSeen`.
  */
-export function samplePeers(
-  swarm: Swarm,
-  userId: number,
-  want: number,
-  out: Peer[],
-  random: () => number,
-  usersSeen?: UserSet,
-): void {
+export function samplePeers(swarm: Swarm, userId: number, want: number, out: Peer[], random: () => number, usersSeen?: UserSet): void {
   const peers = swarm.peers;
   // Look at a bounded number of peers: a swarm mostly of ineligible peers (one user's thousands of
   // peer_ids, or seeders of few users) must not make every announce on it walk the whole swarm.

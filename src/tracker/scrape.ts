@@ -35,9 +35,7 @@ export function scrape(ctx: TrackerContext, passkey: string, query: TrackerQuery
   found.sort((a, b) => (a.infoHash < b.infoHash ? -1 : a.infoHash > b.infoHash ? 1 : 0));
   let out = 'd5:filesd';
   for (const t of found) {
-    out +=
-      `${bstr(t.infoHash)}d8:completei${t.seeders.size}e10:downloadedi${t.snatched}e` +
-      `10:incompletei${t.leechers.size}ee`;
+    out += `${bstr(t.infoHash)}d8:completei${t.seeders.size}e10:downloadedi${t.snatched}e` + `10:incompletei${t.leechers.size}ee`;
   }
   out += `e5:flagsd20:min_request_intervali${ctx.config.intervals.scrape}eee`;
   return { body: Buffer.from(out, 'latin1'), failed: false };

@@ -56,8 +56,8 @@ export type UpdateAction = (typeof UPDATE_ACTIONS)[number];
 
 /** Ocelot actions hayate's model has no place for: refused with a line saying so. */
 const UNSUPPORTED: Record<string, string> = {
-  add_token: 'freeleech tokens are not part of hayate\'s model (chihaya\'s tables have none)',
-  remove_token: 'freeleech tokens are not part of hayate\'s model (chihaya\'s tables have none)',
+  add_token: "freeleech tokens are not part of hayate's model (chihaya's tables have none)",
+  remove_token: "freeleech tokens are not part of hayate's model (chihaya's tables have none)",
   update_announce_jitter: 'the drift is intervals.announce_drift in config.json',
 };
 
@@ -180,10 +180,7 @@ export class UpdateApi {
     const now = Date.now();
     if (now - this.lastAuthLog >= AUTH_LOG_EVERY_MS) {
       // Never the password tried: it may be a near miss of the real one.
-      this.deps.logger.warn(
-        { reason: failure, remoteAddress, failures: this.authFailuresSinceLog },
-        'update API: request refused',
-      );
+      this.deps.logger.warn({ reason: failure, remoteAddress, failures: this.authFailuresSinceLog }, 'update API: request refused');
       this.lastAuthLog = now;
       this.authFailuresSinceLog = 0;
     }
@@ -259,7 +256,17 @@ export class UpdateApi {
     const [up, down] = multipliersOf(freetorrent);
     let torrent = store.torrents.get(infoHash);
     if (torrent === undefined || torrent.id !== id) {
-      torrent = newTorrent({ id, infoHash, groupId: 0, type: '', snatched: 0, status: 0, lastAction: 0, upMultiplier: up, downMultiplier: down });
+      torrent = newTorrent({
+        id,
+        infoHash,
+        groupId: 0,
+        type: '',
+        snatched: 0,
+        status: 0,
+        lastAction: 0,
+        upMultiplier: up,
+        downMultiplier: down,
+      });
       store.torrents.set(infoHash, torrent);
     }
     if (row !== undefined) {

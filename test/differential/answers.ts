@@ -91,7 +91,11 @@ export function normalise(answer: RawAnswer, intervals: Intervals): Normalised {
   if (doc['files'] !== undefined) {
     out.files = {};
     for (const [key, v] of Object.entries(doc['files'] as Record<string, Record<string, unknown>>)) {
-      out.files[Buffer.from(key, 'latin1').toString('hex')] = { complete: Number(v['complete']), downloaded: Number(v['downloaded']), incomplete: Number(v['incomplete']) };
+      out.files[Buffer.from(key, 'latin1').toString('hex')] = {
+        complete: Number(v['complete']),
+        downloaded: Number(v['downloaded']),
+        incomplete: Number(v['incomplete']),
+      };
     }
     const flags = doc['flags'] as Record<string, unknown> | undefined;
     if (flags !== undefined) out.scrapeInterval = Number(flags['min_request_interval']);

@@ -40,8 +40,8 @@ interface Side {
  * user, and which of user 2's two seeders on torrent 1 it gets is chihaya's random pick.
  */
 const ALIASES: Record<string, string> = {
-  '203.0.113.2:51002': 'one of user 2\'s seeders',
-  '203.0.113.22:51022': 'one of user 2\'s seeders',
+  '203.0.113.2:51002': "one of user 2's seeders",
+  '203.0.113.22:51022': "one of user 2's seeders",
 };
 
 /** The info_hash (hex) of an announce's target, or undefined. */
@@ -68,12 +68,20 @@ async function run(
   for (const step of steps) {
     if (step.barrier !== undefined) {
       for (const db of [dbs.chihaya, dbs.hayate]) {
-        await eventually(async () => ((await db.conn.query(step.barrier!))[0] as unknown[]).length, (n) => n > 0, `barrier before "${step.label}"`, 15_000);
+        await eventually(
+          async () => ((await db.conn.query(step.barrier!))[0] as unknown[]).length,
+          (n) => n > 0,
+          `barrier before "${step.label}"`,
+          15_000,
+        );
       }
     }
     const c = normalise(await chihaya.send(step.target, step.headers), INTERVALS);
     const h = normalise(await hayate.send(step.target, step.headers), INTERVALS);
-    for (const [side, n] of [['chihaya', c], ['hayate', h]] as const) {
+    for (const [side, n] of [
+      ['chihaya', c],
+      ['hayate', h],
+    ] as const) {
       for (const b of n.broken ?? []) found.push(`${step.label}: ${side}: ${b}`);
       // A 404's body is not for clients (chihaya's is empty, hayate's a line of text): the status is compared.
       if (n.status === 404) delete n.raw;
@@ -83,14 +91,23 @@ async function run(
       });
     }
     if (step.onePeerOf !== undefined) {
-      for (const [side, n] of [['chihaya', c], ['hayate', h]] as const) {
+      for (const [side, n] of [
+        ['chihaya', c],
+        ['hayate', h],
+      ] as const) {
         const got = (n.peers ?? []).map((p) => `${p.ip}:${p.port}`);
-        if (got.length !== 1 || !step.onePeerOf.includes(got[0]!)) found.push(`${step.label}: ${side}: expected one peer of ${step.onePeerOf.join(', ')}, got [${got.join(', ')}]`);
+        if (got.length !== 1 || !step.onePeerOf.includes(got[0]!))
+          found.push(`${step.label}: ${side}: expected one peer of ${step.onePeerOf.join(', ')}, got [${got.join(', ')}]`);
         n.peers = [{ ip: 'one of the candidates', port: 0 }];
       }
     }
     const hash = announcedHash(step.target);
-    if (hash !== undefined && h.downloaded !== undefined && /[?&]event=completed/.test(step.target) && /[?&]left=0(&|$)/.test(step.target)) {
+    if (
+      hash !== undefined &&
+      h.downloaded !== undefined &&
+      /[?&]event=completed/.test(step.target) &&
+      /[?&]left=0(&|$)/.test(step.target)
+    ) {
       snatchLead.set(hash, (snatchLead.get(hash) ?? 0) + 1);
     }
     if (hash !== undefined && h.downloaded !== undefined) h.downloaded -= snatchLead.get(hash) ?? 0;
@@ -120,8 +137,14 @@ const ADDRESSES: [RegExp, string][] = [
   [/^transfer_ips 1\/2\/3405803883\/1: only in hayate .*"port":"52007"/, 'a documentation-range ip parameter is not public'],
 ];
 const CACHE_ADDRESSES: [RegExp, string][] = [
-  [/^torrent-cache 002025262b3d3f2380c3a9ff2a2ef758fd707193 leechers 010000002d5452333030302d303030303030303030313034: chihaya=\{"addr":"127\.0\.0\.1:52004".*hayate=\{"addr":"9\.9\.9\.104:52004"/, 'X-Forwarded-For from a trusted proxy'],
-  [/^torrent-cache 002025262b3d3f2380c3a9ff2a2ef758fd707193 leechers 010000002d5452333030302d303030303030303030313037: chihaya=\{"addr":"198\.51\.100\.7:52007".*hayate=\{"addr":"203\.0\.113\.107:52007"/, 'a documentation-range ip parameter is not public'],
+  [
+    /^torrent-cache 002025262b3d3f2380c3a9ff2a2ef758fd707193 leechers 010000002d5452333030302d303030303030303030313034: chihaya=\{"addr":"127\.0\.0\.1:52004".*hayate=\{"addr":"9\.9\.9\.104:52004"/,
+    'X-Forwarded-For from a trusted proxy',
+  ],
+  [
+    /^torrent-cache 002025262b3d3f2380c3a9ff2a2ef758fd707193 leechers 010000002d5452333030302d303030303030303030313037: chihaya=\{"addr":"198\.51\.100\.7:52007".*hayate=\{"addr":"203\.0\.113\.107:52007"/,
+    'a documentation-range ip parameter is not public',
+  ],
 ];
 
 /**
@@ -145,11 +168,17 @@ const EXPECTED_PHASE_ONE: [RegExp, string][] = [
 
 const EXPECTED_PHASE_ONE_CACHE: [RegExp, string][] = [
   ...CACHE_ADDRESSES,
-  [/^torrent-cache 7ed39dab584ace0ded9fd95df02ba0b65c037547 leechers 020000002d5452333030302d303030303030303030303331: only in chihaya$/, 'a seeder is never a leecher too'],
+  [
+    /^torrent-cache 7ed39dab584ace0ded9fd95df02ba0b65c037547 leechers 020000002d5452333030302d303030303030303030303331: only in chihaya$/,
+    'a seeder is never a leecher too',
+  ],
   // Snatched in the cache is each tracker's in-memory count: hayate's goes up at once.
   [/^torrent-cache 732aeadcff9488a10f07f2ad428466b1c06294ce: snatched chihaya=12 hayate=13$/, 'answers count a snatch at once'],
   [/^torrent-cache d4a5e92982007424c0f33de0ec10665e0b53b050: snatched chihaya=0 hayate=1$/, 'answers count a snatch at once'],
-  [/^torrent-cache 7ed39dab584ace0ded9fd95df02ba0b65c037547: snatched chihaya=40 hayate=41$/, 'a known leecher reaching left = 0 is a snatch'],
+  [
+    /^torrent-cache 7ed39dab584ace0ded9fd95df02ba0b65c037547: snatched chihaya=40 hayate=41$/,
+    'a known leecher reaching left = 0 is a snatch',
+  ],
 ];
 
 const EXPECTED_PHASE_TWO: [RegExp, string][] = [
@@ -170,7 +199,9 @@ const EXPECTED_PHASE_TWO: [RegExp, string][] = [
  * The other rows of chihaya's lost batch (users 6 and 2 on torrent 9) keep phase 1's times; by how
  * much they then differ depends on how long the barrier waited, so these are allowed, not required.
  */
-const OPTIONAL_PHASE_TWO: [RegExp, string][] = [[/^transfer_history [26]\/9: (last_announce|activetime|seedtime) chihaya=\d+ hayate=\d+$/, 'chihaya lost this update']];
+const OPTIONAL_PHASE_TWO: [RegExp, string][] = [
+  [/^transfer_history [26]\/9: (last_announce|activetime|seedtime) chihaya=\d+ hayate=\d+$/, 'chihaya lost this update'],
+];
 
 /**
  * chihaya's snatch statement can create a transfer_history row before its transfer_history
@@ -178,7 +209,9 @@ const OPTIONAL_PHASE_TWO: [RegExp, string][] = [[/^transfer_history [26]\/9: (la
  * row keeps starttime 0. Whether it happens depends on which of its flushers runs first, so
  * this one is allowed, not required.
  */
-const RACY: [RegExp, string][] = [[/^transfer_history \d+\/\d+: starttime chihaya=0 hayate=\d+$/, 'chihaya: snatch row first, starttime 0']];
+const RACY: [RegExp, string][] = [
+  [/^transfer_history \d+\/\d+: starttime chihaya=0 hayate=\d+$/, 'chihaya: snatch row first, starttime 0'],
+];
 
 function unexplained(lines: string[], expected: [RegExp, string][], optional: [RegExp, string][] = []): string[] {
   const allowed = [...RACY, ...optional];
@@ -196,7 +229,12 @@ describe.skipIf(!haveChihaya)('differential: chihaya and hayate on the same requ
       const db = await createTestDatabase(`hayate_diff_${name}`);
       await loadFixtures(db.conn);
       for (const t of [EXTRA_TORRENT, U64_TORRENT]) {
-        await db.conn.query('INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, ?, ?, ?)', [t.id, t.groupId, 'anime', Buffer.from(t.infoHashHex, 'hex')]);
+        await db.conn.query('INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, ?, ?, ?)', [
+          t.id,
+          t.groupId,
+          'anime',
+          Buffer.from(t.infoHashHex, 'hex'),
+        ]);
       }
       const dir = await mkdtemp(join(tmpdir(), `hayate-diff-${name}-`));
       sides[name] = { db, dir, tracker: new TrackerProcess(name, dir, chihayaDsn(rootUrl, db.name)) };
@@ -226,7 +264,9 @@ describe.skipIf(!haveChihaya)('differential: chihaya and hayate on the same requ
 
   it('phase 1: after SIGTERM, the same rows in users_main, torrents, transfer_history, transfer_ips', async () => {
     await stopBoth();
-    expect(unexplained(diffTables(await readTables(sides.chihaya.db.conn), await readTables(sides.hayate.db.conn)), EXPECTED_PHASE_ONE)).toEqual([]);
+    expect(
+      unexplained(diffTables(await readTables(sides.chihaya.db.conn), await readTables(sides.hayate.db.conn)), EXPECTED_PHASE_ONE),
+    ).toEqual([]);
   });
 
   it('phase 1: the same events CSV rows', async () => {
@@ -248,16 +288,26 @@ describe.skipIf(!haveChihaya)('differential: chihaya and hayate on the same requ
       await copyFile(join(sides.hayate.dir, file), join(sides.chihaya.dir, file));
       await copyFile(join(sides.chihaya.dir, `${file}.own`), join(sides.hayate.dir, file));
     }
-    for (const side of Object.values(sides)) await side.db.conn.query("UPDATE mod_core SET mod_setting = 1 WHERE mod_option = 'global_freeleech'");
+    for (const side of Object.values(sides))
+      await side.db.conn.query("UPDATE mod_core SET mod_setting = 1 WHERE mod_option = 'global_freeleech'");
     await Promise.all([sides.chihaya.tracker.start(), sides.hayate.tracker.start()]);
     // Both reload Snatched from their database: hayate's lead is what it wrote differently.
-    const lead = new Map([['41ddfe3c9ae09045d0fba07bdc1373c1c3539d72', -1], ['7ed39dab584ace0ded9fd95df02ba0b65c037547', 1]]);
+    const lead = new Map([
+      ['41ddfe3c9ae09045d0fba07bdc1373c1c3539d72', -1],
+      ['7ed39dab584ace0ded9fd95df02ba0b65c037547', 1],
+    ]);
     expect(await run(phaseTwo(), sides.chihaya.tracker, sides.hayate.tracker, dbs(), lead)).toEqual([]);
   });
 
   it('phase 2: after SIGTERM, the same rows and events again', async () => {
     await stopBoth();
-    expect(unexplained(diffTables(await readTables(sides.chihaya.db.conn), await readTables(sides.hayate.db.conn)), EXPECTED_PHASE_TWO, OPTIONAL_PHASE_TWO)).toEqual([]);
+    expect(
+      unexplained(
+        diffTables(await readTables(sides.chihaya.db.conn), await readTables(sides.hayate.db.conn)),
+        EXPECTED_PHASE_TWO,
+        OPTIONAL_PHASE_TWO,
+      ),
+    ).toEqual([]);
     // chihaya opens the hour's file without O_APPEND: restarted within the hour it writes its new
     // rows over the start of the file (header and phase-1 rows). hayate appends. So: hayate keeps
     // phase 1's rows, and both recorded the same new rows (found anywhere in chihaya's files).

@@ -33,7 +33,8 @@ export async function readTables(conn: Connection): Promise<Tables> {
     const map = new Map<string, Row>();
     for (const row of rows as Row[]) {
       const plain: Row = {};
-      for (const [k, v] of Object.entries(row)) plain[k] = Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'number' || typeof v === 'bigint' ? String(v) : v;
+      for (const [k, v] of Object.entries(row))
+        plain[k] = Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'number' || typeof v === 'bigint' ? String(v) : v;
       map.set(key.map((k) => String(plain[k])).join('/'), plain);
     }
     out[table] = map;
@@ -67,7 +68,11 @@ export function diffTables(chihaya: Tables, hayate: Tables): string[] {
         continue;
       }
       for (const column of Object.keys(a)) {
-        const same = !times.includes(column) ? a[column] === b[column] : DURATIONS.has(column) ? near(a[column], b[column]) : nearTime(a[column], b[column]);
+        const same = !times.includes(column)
+          ? a[column] === b[column]
+          : DURATIONS.has(column)
+            ? near(a[column], b[column])
+            : nearTime(a[column], b[column]);
         if (!same) out.push(`${table} ${key}: ${column} chihaya=${String(a[column])} hayate=${String(b[column])}`);
       }
     }
@@ -89,8 +94,15 @@ export async function readEvents(dir: string): Promise<{ headers: string[]; rows
 }
 
 const peerFields = (p: PeerRecord) => ({
-  addr: `${ipToString(p.ip)}:${p.port}`, uploaded: String(p.uploaded), downloaded: String(p.downloaded), left: String(p.left),
-  torrentId: p.torrentId, userId: p.userId, clientId: p.clientId, seeding: p.seeding, peerId: Buffer.from(p.peerId, 'latin1').toString('hex'),
+  addr: `${ipToString(p.ip)}:${p.port}`,
+  uploaded: String(p.uploaded),
+  downloaded: String(p.downloaded),
+  left: String(p.left),
+  torrentId: p.torrentId,
+  userId: p.userId,
+  clientId: p.clientId,
+  seeding: p.seeding,
+  peerId: Buffer.from(p.peerId, 'latin1').toString('hex'),
 });
 
 /** Differences between two cache folders' records (order-free; times within TIME_TOLERANCE). */
@@ -121,9 +133,12 @@ export async function diffCaches(chihayaDir: string, hayateDir: string): Promise
           continue;
         }
         if (JSON.stringify(peerFields(x)) !== JSON.stringify(peerFields(y))) {
-          out.push(`torrent-cache ${hash} ${swarm} ${key}: chihaya=${JSON.stringify(peerFields(x))} hayate=${JSON.stringify(peerFields(y))}`);
+          out.push(
+            `torrent-cache ${hash} ${swarm} ${key}: chihaya=${JSON.stringify(peerFields(x))} hayate=${JSON.stringify(peerFields(y))}`,
+          );
         }
-        if (!nearTime(x.startTime, y.startTime) || !nearTime(x.lastAnnounce, y.lastAnnounce)) out.push(`torrent-cache ${hash} ${swarm} ${key}: times differ`);
+        if (!nearTime(x.startTime, y.startTime) || !nearTime(x.lastAnnounce, y.lastAnnounce))
+          out.push(`torrent-cache ${hash} ${swarm} ${key}: times differ`);
       }
     }
   }

@@ -62,7 +62,9 @@ export class TrackerProcess {
     const state = await eventually(
       async () => {
         if (gone) return 'exited';
-        const answer = await rawExchange(this.port, 'GET /alive HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 2000).catch(() => undefined);
+        const answer = await rawExchange(this.port, 'GET /alive HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 2000).catch(
+          () => undefined,
+        );
         return answer?.status === 200 ? 'ready' : 'waiting';
       },
       (s) => s !== 'waiting',

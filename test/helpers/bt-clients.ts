@@ -226,7 +226,14 @@ export class TransmissionDaemon {
    * `torrent`: a .torrent file (picked up from the watch dir), or a magnet link (added over
    * RPC once the daemon answers: the metadata then comes from the swarm's peers, BEP 9).
    */
-  static async start(options: { name: string; configDir: string; dir: string; torrent: string; logFile: string; cwd: string }): Promise<TransmissionDaemon> {
+  static async start(options: {
+    name: string;
+    configDir: string;
+    dir: string;
+    torrent: string;
+    logFile: string;
+    cwd: string;
+  }): Promise<TransmissionDaemon> {
     const rpcPort = await freePort();
     const watchDir = join(options.configDir, 'watch');
     mkdirSync(watchDir, { recursive: true });

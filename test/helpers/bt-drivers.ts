@@ -168,7 +168,11 @@ class QBittorrent extends Driver {
   protected async launch(first: boolean): Promise<void> {
     this.spawn('qbittorrent-nox', [`--profile=${join(this.options.home, 'profile')}`]);
     await eventually(
-      async () => (await this.api('app/version').then((r) => r.ok, () => false)) || undefined,
+      async () =>
+        (await this.api('app/version').then(
+          (r) => r.ok,
+          () => false,
+        )) || undefined,
       30_000,
       `${this.name}: Web API up`,
     );
@@ -381,13 +385,11 @@ class Libtorrent extends Driver {
 
   protected async launch(_first: boolean): Promise<void> {
     // Debian's python3 (the binding is a Debian package, not a pip one).
-    const child = this.spawn('/usr/bin/python3', [
-      LT_CLIENT,
-      this.options.torrentFile,
-      this.options.saveDir,
-      String(this.listenPort),
-      String(this.options.uploadLimitKiB * 1024),
-    ], 'pipe');
+    const child = this.spawn(
+      '/usr/bin/python3',
+      [LT_CLIENT, this.options.torrentFile, this.options.saveDir, String(this.listenPort), String(this.options.uploadLimitKiB * 1024)],
+      'pipe',
+    );
     child.child.stdout!.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line.startsWith('{"progress"')) continue;

@@ -27,6 +27,8 @@ export const haveChihayaCc = executable(CHIHAYA_CC);
 
 /** Why a chihaya test is skipped (printed once by the test file). */
 export function missingMessage(what: string, path: string): string {
-  return `skipped: the real chihaya's ${what} is not at ${path} (set CHIHAYA_BIN to the chihaya binary, ` +
-    `or place the reference builds in ../shared/reference/chihaya/ beside the repo)`;
+  return (
+    `skipped: the real chihaya's ${what} is not at ${path} (set CHIHAYA_BIN to the chihaya binary, ` +
+    `or place the reference builds in ../shared/reference/chihaya/ beside the repo)`
+  );
 }

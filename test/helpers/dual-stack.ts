@@ -56,4 +56,3 @@ export const DUAL_STACK_CASES: Array<{ name: string; v4: number[]; v6: number[] 
   { name: 'IPv4 misses the first round after the reset', v4: [0, 1, 2, 4], v6: [0, 1, 2, 3, 4] },
   { name: 'IPv6 joins late and misses a round', v4: [0, 1, 2, 3, 4], v6: [1, 4] },
 ];
-

@@ -89,11 +89,19 @@ export async function startSite(onFinished: OnFinished, host = '127.0.0.1', bina
   await db.conn.query(
     "INSERT INTO users_main (ID, Enabled, torrent_pass, UpMultiplier, DownMultiplier) VALUES (?, '1', ?, ?, ?), (?, '1', ?, ?, ?)",
     [
-      seederUser.id, seederUser.passkey, seederUser.up, seederUser.down,
-      leecherUser.id, leecherUser.passkey, leecherUser.up, leecherUser.down,
+      seederUser.id,
+      seederUser.passkey,
+      seederUser.up,
+      seederUser.down,
+      leecherUser.id,
+      leecherUser.passkey,
+      leecherUser.up,
+      leecherUser.down,
     ],
   );
-  await db.conn.query(`INSERT INTO approved_clients (id, peer_id) VALUES ${CLIENT_PREFIXES.map(([id, p]) => `(${id}, '${p}')`).join(', ')}`);
+  await db.conn.query(
+    `INSERT INTO approved_clients (id, peer_id) VALUES ${CLIENT_PREFIXES.map(([id, p]) => `(${id}, '${p}')`).join(', ')}`,
+  );
   await db.conn.query("INSERT INTO mod_core (mod_option, mod_setting) VALUES ('global_freeleech', 0)");
   const running = await startTracker({ db, fixtures: false, host });
   // Clients announce through a relay that notes each request on the wire (the tracker answers
@@ -148,10 +156,7 @@ export async function publish(s: Site): Promise<Swarmable> {
   writeFileSync(seederTorrent, withAnnounceUrl(made, announceUrl(seederUser.passkey)));
   writeFileSync(leecherTorrent, withAnnounceUrl(made, announceUrl(leecherUser.passkey)));
   const infoHash = infoHashOf(made);
-  await s.db.conn.query(
-    "INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, 1, 'anime', ?)",
-    [TORRENT_ID, infoHash],
-  );
+  await s.db.conn.query("INSERT INTO torrents (ID, GroupID, TorrentType, info_hash) VALUES (?, 1, 'anime', ?)", [TORRENT_ID, infoHash]);
   expect(await s.running.tracker.reloader.reload()).toBe(true);
   return { infoHash, seederTorrent, leecherTorrent, payload, seedDir, leechDir };
 }
@@ -330,7 +335,9 @@ export async function expectAccounted(
       user.id,
       TORRENT_ID,
     ]);
-    expect((ips as Record<string, unknown>[]).map((r) => ({ ...r, uploaded: Number(r.uploaded), downloaded: Number(r.downloaded) }))).toEqual([
+    expect(
+      (ips as Record<string, unknown>[]).map((r) => ({ ...r, uploaded: Number(r.uploaded), downloaded: Number(r.downloaded) })),
+    ).toEqual([
       {
         ip: ipFromString(s.host),
         client_id: clientIdOf(q.peerId!),
@@ -345,7 +352,6 @@ export async function expectAccounted(
 export function describeAnnounces(announces: SeenAnnounce[]): string {
   return announces.map((a) => `${a.passkey === seederUser.passkey ? 'seeder' : 'leecher'} ${a.url.replace(/^[^?]*/, '')}`).join('\n');
 }
-
 
 /** Whether `user` announced `event`, counting only announces from index `from` on. */
 export function announced(s: Site, user: SiteUser, event: string, from = 0): boolean {
@@ -382,5 +388,7 @@ export function expectParametersHandled(s: Site, family: string): void {
   console.log(`${family} announces with: ${names.join(', ')}`);
   expect(names.filter((n) => !HANDLED.has(n.toLowerCase()))).toEqual([]);
   for (const required of ['info_hash', 'peer_id', 'port', 'uploaded', 'downloaded', 'left']) expect(names).toContain(required);
-  expect(s.announces.some((a) => a.passkey === seederUser.passkey) && s.announces.some((a) => a.passkey === leecherUser.passkey)).toBe(true);
+  expect(s.announces.some((a) => a.passkey === seederUser.passkey) && s.announces.some((a) => a.passkey === leecherUser.passkey)).toBe(
+    true,
+  );
 }

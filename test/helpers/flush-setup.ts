@@ -17,9 +17,7 @@ export function flushConfig(dsn: string, overrides: (config: Config) => void = (
 /** The value of a counter (optionally for one queue label). */
 export async function counterValue(metric: Counter, queue?: string): Promise<number> {
   const { values } = await metric.get();
-  return values
-    .filter((v) => queue === undefined || v.labels['queue'] === queue)
-    .reduce((sum, v) => sum + v.value, 0);
+  return values.filter((v) => queue === undefined || v.labels['queue'] === queue).reduce((sum, v) => sum + v.value, 0);
 }
 
 export async function histogramCount(metric: Histogram): Promise<number> {
@@ -46,7 +44,9 @@ export async function eventually<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${lastError instanceof Error ? String(lastError) : inspect(lastError)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${lastError instanceof Error ? String(lastError) : inspect(lastError)}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }

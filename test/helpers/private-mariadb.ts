@@ -10,7 +10,6 @@ const run = promisify(execFile);
 const sbin = ['/usr/sbin', '/usr/local/sbin', '/usr/bin'];
 const envPath = `${process.env['PATH'] ?? ''}:${sbin.join(':')}`;
 
-
 /**
  * A MariaDB server of the test's own, on its own data directory and port, that
  * the test can kill (SIGKILL, like a crash) and start again — for outage tests
@@ -76,7 +75,8 @@ export class PrivateMariaDb {
         await conn.end();
         return;
       } catch (err) {
-        if (this.child !== child || child.exitCode !== null) throw new Error(`mariadbd exited while starting (see ${this.dir}/error.log)`, { cause: err });
+        if (this.child !== child || child.exitCode !== null)
+          throw new Error(`mariadbd exited while starting (see ${this.dir}/error.log)`, { cause: err });
         if (Date.now() > deadline) throw new Error(`mariadbd did not answer within ${timeoutMs} ms: ${String(err)}`, { cause: err });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -30,7 +30,8 @@ export function parseExposition(text: string): Exposition {
     const m = SAMPLE.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const [, key, value] of (m[2] ?? '').matchAll(LABEL)) labels[key!] = value!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    for (const [, key, value] of (m[2] ?? '').matchAll(LABEL))
+      labels[key!] = value!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     const raw = m[3]!;
     // Prometheus parses floats like Go's ParseFloat: NaN in any case (prom-client writes "Nan").
     const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : /^nan$/i.test(raw) ? NaN : Number(raw);
@@ -42,9 +43,7 @@ export function parseExposition(text: string): Exposition {
 
 /** The value of the one sample of `name` whose labels include `labels`; throws when there is not exactly one. */
 export function value(exposition: Exposition, name: string, labels: Record<string, string> = {}): number {
-  const found = exposition.samples.filter(
-    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  );
+  const found = exposition.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   if (found.length !== 1) {
     throw new Error(`${found.length} samples of ${name}${JSON.stringify(labels)} (want exactly 1)`);
   }

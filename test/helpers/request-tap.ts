@@ -19,11 +19,7 @@ export interface RequestTap {
  * clients' announces are). It watches the bytes on the wire, so it sees every
  * request whichever path inside the server answers it.
  */
-export async function startRequestTap(
-  host: string,
-  targetPort: number,
-  onRequest: (request: TappedRequest) => void,
-): Promise<RequestTap> {
+export async function startRequestTap(host: string, targetPort: number, onRequest: (request: TappedRequest) => void): Promise<RequestTap> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect({ host, port: targetPort });
