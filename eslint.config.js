@@ -17,7 +17,10 @@ export default tseslint.config(
       // announce path would cost, and a `?? fallback` would hide a broken invariant.
       '@typescript-eslint/no-non-null-assertion': 'off',
       // Numbers and booleans print as expected in messages and SQL text.
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allowAny: false, allowNullish: false, allowRegExp: false, allowNever: false },
+      ],
       // `(x) => void list.push(x)` and `() => resolve()` callbacks read plainly.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // prom-client calls a metric's collect() with the metric as `this`: the owner is reached as `self`.
@@ -32,13 +35,20 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: {
       // Tests read JSON answers, database rows and tool output in the shape they expect and check it with expect():
-      // a wrong shape fails the test there, so typing every parse would add nothing.
+      // a wrong shape fails the test there, so typing every parse would add nothing; their messages print what they got.
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/restrict-plus-operands': ['error', { allowAny: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allowAny: true, allowNullish: true, allowRegExp: true, allowNever: false },
+      ],
+      '@typescript-eslint/restrict-plus-operands': [
+        'error',
+        { allowAny: true, allowBoolean: false, allowNullish: false, allowNumberAndString: false, allowRegExp: false },
+      ],
       // afterAll guards what beforeAll may not have set (`t?.close()` after a failed set-up), and tests poll flags
       // that other tasks set across awaits: the types say neither.
       '@typescript-eslint/no-unnecessary-condition': 'off',

@@ -83,7 +83,7 @@ function announceOne(i: number, round: number): void {
   const user = 1 + (i % USERS);
   const torrent = 1 + (Math.floor(i / USERS) % TORRENTS);
   const peerId = `-TR3000-${String(i).padStart(12, '0')}`;
-  const target = `/${passkeyOf(user)}/announce?info_hash=${hashes[torrent]}&peer_id=${peerId}&port=6881&uploaded=${round * 1000 + i}&downloaded=${round * 500}&left=${i % 2 ? 0 : 1000}&ip=10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}&numwant=0`;
+  const target = `/${passkeyOf(user)}/announce?info_hash=${hashes[torrent]!}&peer_id=${peerId}&port=6881&uploaded=${round * 1000 + i}&downloaded=${round * 500}&left=${i % 2 ? 0 : 1000}&ip=10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}&numwant=0`;
   const r = announce(
     ctx,
     { passkey: passkeyOf(user), query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' },

@@ -56,7 +56,7 @@ const opts = (() => {
     return parseArgs(optionSpec).values;
   } catch (err) {
     // An unknown or malformed option: one line, not a stack trace.
-    process.stderr.write(`bench: ${(err as Error).message.split('\n')[0]}\n`);
+    process.stderr.write(`bench: ${(err as Error).message.split('\n')[0]!}\n`);
     process.exit(2);
   }
 })();
@@ -175,7 +175,7 @@ function runChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code !== 0) {
-        reject(new Error(`${args[0]} exited ${code}`));
+        reject(new Error(`${String(args[0])} exited ${String(code)}`));
         return;
       }
       try {
@@ -611,7 +611,7 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
     shutdown: stopped,
   };
   log(
-    `reload of ${n}+${n}: ${result.fullReloads} full reloads, ${result.secondsPerFullReload} s each; ` +
+    `reload of ${n}+${n}: ${result.fullReloads} full reloads, ${String(result.secondsPerFullReload)} s each; ` +
       `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms`,
   );
   return result;
@@ -651,7 +651,7 @@ async function serializeScenario(): Promise<Record<string, unknown>> {
     shutdown: stopped,
   };
   log(
-    `serialization of ${result.trackedPeers} peers: ${count} runs, ${result.secondsPerSerialization} s each; ` +
+    `serialization of ${result.trackedPeers} peers: ${count} runs, ${String(result.secondsPerSerialization)} s each; ` +
       `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms`,
   );
   return result;

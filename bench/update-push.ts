@@ -298,7 +298,7 @@ function pusherChild(port: number, seconds: number): Promise<Record<string, unkn
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim()) as Record<string, unknown>) : reject(new Error(`pusher exited ${code}`)),
+      code === 0 ? resolve(JSON.parse(out.trim()) as Record<string, unknown>) : reject(new Error(`pusher exited ${String(code)}`)),
     );
   });
 }
@@ -309,7 +309,7 @@ function loadgen(o: LoadOptions): Promise<LoadResult> {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult) : reject(new Error(`loadgen exited ${code}`)),
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult) : reject(new Error(`loadgen exited ${String(code)}`)),
     );
   });
 }

@@ -189,7 +189,7 @@ export class Tracker {
     if (!loaded) {
       const err = this.reloader.lastError;
       if (isConfigurationRefusal(err)) {
-        throw new ConfigError(`the database refused: ${err?.message} (database.dsn ${redact(this.config.database.dsn)})`);
+        throw new ConfigError(`the database refused: ${String(err?.message)} (database.dsn ${redact(this.config.database.dsn)})`);
       }
       this.logger.warn(
         { err: err?.message, loadedFrom: this.store.loadedFrom ?? null },

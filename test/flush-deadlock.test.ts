@@ -21,7 +21,7 @@ beforeEach(async () => {
   const url = new URL(db.dsn);
   blocker = await createConnection({ host: url.hostname, port: Number(url.port), user: url.username, database: db.name });
   for (const id of [1, 2]) {
-    await db.conn.query(`INSERT INTO users_main (ID, Enabled, torrent_pass) VALUES (?, '1', ?)`, [id, 'p'.repeat(31) + id]);
+    await db.conn.query(`INSERT INTO users_main (ID, Enabled, torrent_pass) VALUES (?, '1', ?)`, [id, `${'p'.repeat(31)}${id}`]);
   }
 });
 

@@ -224,7 +224,7 @@ async function parseDump<R>(
     await access(dumpPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CacheToolError(code === 'ENOENT' ? `${dumpName}: no such file` : `${dumpName}: cannot read (${code})`);
+    throw new CacheToolError(code === 'ENOENT' ? `${dumpName}: no such file` : `${dumpName}: cannot read (${String(code)})`);
   }
   const body = `${binPath}.body.tmp`;
   const handle = await open(body, 'w', 0o600);

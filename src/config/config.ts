@@ -62,7 +62,8 @@ function validate(data: unknown): readonly ErrorObject[] | null {
 
 function keyOf(error: ErrorObject): string {
   const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
-  if (error.keyword === 'required') return path ? `${path}.${error.params['missingProperty']}` : String(error.params['missingProperty']);
+  if (error.keyword === 'required')
+    return path ? `${path}.${String(error.params['missingProperty'])}` : String(error.params['missingProperty']);
   return path || '(root)';
 }
 
