@@ -21,13 +21,13 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { RECORD_SIZE } from '../src/journal/index.js';
 import { encodeBytes, hash } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { eventually } from './helpers/tracker.js';
+import { openDbRelay } from './helpers/db-relay.js';
 
 const JOURNAL = process.env['HAYATE_CRASH_TEST_JOURNAL'] !== 'off';
 const PEERS = 120;
@@ -151,31 +151,6 @@ interface Settings {
   segmentBytes?: number;
   /** Another way to the database (through a relay the test opens and closes). */
   dsn?: string;
-}
-
-/** A TCP relay on `port` to MariaDB: the database "down" (closed) and "back" (open) on one address. */
-function openRelay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 3306), target.hostname);
-    for (const x of [client, upstream]) {
-      sockets.add(x);
-      x.on('error', () => undefined);
-      x.on('close', () => sockets.delete(x));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  return new Promise((resolve) => {
-    server.listen(port, '127.0.0.1', () =>
-      resolve({
-        close: () =>
-          new Promise<void>((done) => {
-            for (const x of sockets) x.destroy();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
 }
 
 class Run {
@@ -502,7 +477,7 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
   it('a restart while the database is unreachable: the start waits for it (retrying), then replays exactly', async () => {
     const root = new URL(inject('dbRootUrl'));
     const relayPort = await freePort();
-    let relay: { close(): Promise<void> } | undefined = await openRelay(relayPort, root);
+    let relay: { close(): Promise<void> } | undefined = await openDbRelay(relayPort, root);
     let reopened: Promise<void> | undefined;
     try {
       const { run: r, result } = await scenario(
@@ -520,7 +495,7 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
                 30_000,
                 'two retries',
               ).then(async () => {
-                relay = await openRelay(relayPort, root);
+                relay = await openDbRelay(relayPort, root);
               });
             },
           },

@@ -1,4 +1,3 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { infoHashBytes, torrents, users } from '../fixtures/site.js';
@@ -13,31 +12,7 @@ import { join } from 'node:path';
 import { Tracker } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
-
-/** A TCP relay to MariaDB on `port`, started when the test says the database is "back". */
-function relay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port || 3306), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  return new Promise((resolve) => {
-    server.listen(port, '127.0.0.1', () =>
-      resolve({
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
-}
+import { openDbRelay } from './helpers/db-relay.js';
 
 interface Health {
   status: string;
@@ -94,7 +69,7 @@ describe('before the first load, and /health', () => {
     expect((await running.get('/alive')).status).toBe(200);
 
     // The database comes back (on the same address): the tracker retries within seconds.
-    proxy = await relay(port, root);
+    proxy = await openDbRelay(port, root);
     const h1 = await eventually(
       async () => {
         const res = await running!.get('/health');
@@ -182,7 +157,7 @@ describe('before the first load, and /health', () => {
       );
       expect(started).toBe(false);
       expect(lines.some((l) => l.includes('"listening"'))).toBe(false);
-      const back = await relay(port, root);
+      const back = await openDbRelay(port, root);
       try {
         const address = await starting;
         const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 3), left: 10, ip: '8.8.8.8' });
