@@ -345,24 +345,32 @@ export const ipsTable: Table = {
         .char(44)
         .nat(K[k + 2]!, UINT_MAX)
         .char(44);
-      sql
-        .nat(K[k + 3]!, MEDIUMINT_UNSIGNED_MAX)
-        .char(44)
-        .nat(V[v]!)
-        .char(44)
-        .nat(V[v + 1]!)
-        .char(44);
-      sql
-        .nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX)
-        .char(44)
-        .nat(V[v + IpColumn.startTime]!, UINT_MAX)
-        .char(44);
-      sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
+      writeIpRowTail(K[k + 3]!, V, v);
     }
     return sql.text(ipsTail).finish();
   },
   bytesColumns: [IpColumn.up, IpColumn.down],
 };
+
+/**
+ * `client_id,uploaded,downloaded,port,starttime,last_announce)`: the end of a transfer_ips or
+ * transfer_ips6 row, the same columns after their different address.
+ */
+function writeIpRowTail(clientId: number, V: Float64Array, v: number): void {
+  sql
+    .nat(clientId, MEDIUMINT_UNSIGNED_MAX)
+    .char(44)
+    .nat(V[v]!)
+    .char(44)
+    .nat(V[v + 1]!)
+    .char(44);
+  sql
+    .nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX)
+    .char(44)
+    .nat(V[v + IpColumn.startTime]!, UINT_MAX)
+    .char(44);
+  sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
+}
 
 /**
  * transfer_ips6 (database/migrations/002-transfer-ips6.sql): transfer_ips for announces
@@ -392,19 +400,7 @@ export const ips6Table: Table = {
         .hexWord(K[k + 4]!)
         .hexWord(K[k + 5]!)
         .text("',");
-      sql
-        .nat(K[k + 6]!, MEDIUMINT_UNSIGNED_MAX)
-        .char(44)
-        .nat(V[v]!)
-        .char(44)
-        .nat(V[v + 1]!)
-        .char(44);
-      sql
-        .nat(V[v + IpColumn.port]!, SMALLINT_UNSIGNED_MAX)
-        .char(44)
-        .nat(V[v + IpColumn.startTime]!, UINT_MAX)
-        .char(44);
-      sql.nat(V[v + IpColumn.lastAnnounce]!, UINT_MAX).char(41);
+      writeIpRowTail(K[k + 6]!, V, v);
     }
     return sql.text(ipsTail).finish();
   },
