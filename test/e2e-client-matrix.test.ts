@@ -182,7 +182,11 @@ describe.concurrent('the clients private-tracker users run move a file through h
       family === 'rtorrent'
         ? 'seeder to leecher, completion said only by the stop'
         : 'seeder to leecher, the leecher paused, resumed and restarted mid-download';
-    it(`${family}: ${story}`, { timeout: 300_000 }, async ({ onTestFinished }) => {
+    // Two rTorrent 0.9.8 peers on one address sometimes never start their transfer at all (seen
+    // about one run in five on a loaded machine, with the tracker handing each the other): one
+    // more try, from a fresh site, before calling it a failure. Each try asserts everything.
+    const retry = family === 'rtorrent' ? 1 : 0;
+    it(`${family}: ${story}`, { timeout: 300_000, retry }, async ({ onTestFinished }) => {
       await throughPauseAndRestart(onTestFinished, family);
     });
   }
