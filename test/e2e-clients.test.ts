@@ -222,9 +222,11 @@ describe.concurrent('real clients move a file through hayate', () => {
     expect(counts).toEqual({ Snatched: 1, Leechers: 0 });
   });
 
-  // aria2c --seed-time=0 never announces event=completed: it goes from started
+  // aria2c --seed-time=0 usually never announces event=completed: it goes from started
   // (left > 0) straight to stopped (left = 0). chihaya counts no snatch for it; hayate
-  // does (a known leecher reaching left = 0 is a snatch, issue 14), once.
+  // does (a known leecher reaching left = 0 is a snatch, issue 14), once. When the last
+  // piece lands while aria2c is between announces it sends completed before it stops
+  // (seen once in CI): then the snatch must still be counted once, not twice.
   it('an aria2c leecher that exits at completion (--seed-time=0) is credited and counted as one snatch', async ({ onTestFinished }) => {
     const s = await startSite(onTestFinished, undefined, CLIENTS);
     const published = await publish(s);
@@ -236,12 +238,14 @@ describe.concurrent('real clients move a file through hayate', () => {
     expect(await leecher.waitForExit(40_000)).toBe(0);
     expect(readFileSync(join(published.leechDir, 'payload.bin')).equals(published.payload)).toBe(true);
     await seeder.stop();
-    expect(announced(s, leecherUser, 'completed')).toBe(false);
+    const saidCompleted = announced(s, leecherUser, 'completed');
     const leecherAnnounces = s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => parseTrackerQuery(a.url));
     expect(leecherAnnounces.map((q) => [q.event, q.left])).toEqual([
       ['started', PAYLOAD_BYTES],
+      ...(saidCompleted ? [['completed', 0]] : []),
       ['stopped', 0],
     ]);
+    if (saidCompleted) console.log('aria2c announced completed before it stopped this time: the snatch must still count once');
 
     const credit = expectedCredit(s.announces, leecherUser);
     expect(credit.rawdl).toBeGreaterThanOrEqual(PAYLOAD_BYTES);
