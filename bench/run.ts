@@ -12,6 +12,7 @@
  *   all         every scenario in turn
  * --rounds N runs the throughput servers N times, interleaved, and prints median and range.
  * --only hayate,chihaya,opentracker,bare picks the throughput servers.
+ * --hayate-node-flags '--trace-gc' runs hayate's node with those flags, its stdout shown.
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -43,6 +44,8 @@ const optionSpec = {
     recreate: { type: 'boolean', default: false },
     only: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    /** Node flags for hayate's process, e.g. '--trace-gc'; with any, its stdout is shown (where V8 traces go). */
+    'hayate-node-flags': { type: 'string', default: '' },
     /** JSON merged over hayate's generated config (per top-level key), e.g. '{"channels":{"users":1000000}}'. */
     'hayate-config': { type: 'string', default: '{}' },
     out: { type: 'string', default: 'bench-results' },
@@ -229,9 +232,10 @@ async function startHayate(
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   if (prepare) await prepare(dir);
   const flags = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, opts.out)}`] : [];
-  const child = spawn(process.execPath, [...flags, join(root, 'dist/cmd/hayate.js'), '-c', 'config.json'], {
+  const extra = opts['hayate-node-flags'].split(' ').filter((flag) => flag !== '');
+  const child = spawn(process.execPath, [...extra, ...flags, join(root, 'dist/cmd/hayate.js'), '-c', 'config.json'], {
     cwd: dir,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', extra.length ? 'inherit' : 'ignore', 'inherit'],
     env: { ...process.env, HAYATE_LOG_LEVEL: 'warn' },
   });
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/alive`)).ok, 600_000, 'hayate to answer /alive');

@@ -211,6 +211,36 @@ describe('reload from the database', () => {
     }
   });
 
+  it('reads FLOAT multipliers as MariaDB writes them in text (6 significant digits), not as the widened float32', async () => {
+    const odd = [1.1, 16777217, 0.3, 99999.99];
+    await t.db.conn.query('UPDATE users_main SET UpMultiplier = ?, DownMultiplier = ? WHERE ID = ?', [odd[0], odd[1], users.normal.id]);
+    await t.db.conn.query('UPDATE torrents SET UpMultiplier = ?, DownMultiplier = ? WHERE ID = ?', [odd[2], odd[3], torrents.live.id]);
+    try {
+      expect(await t.tracker.reloader.reload()).toBe(true);
+      const [[user]] = await t.db.conn.query<RowDataPacket[]>('SELECT UpMultiplier, DownMultiplier FROM users_main WHERE ID = ?', [
+        users.normal.id,
+      ]);
+      const [[torrent]] = await t.db.conn.query<RowDataPacket[]>('SELECT UpMultiplier, DownMultiplier FROM torrents WHERE ID = ?', [
+        torrents.live.id,
+      ]);
+      const loadedUser = t.tracker.store.users.get(users.normal.passkey)!;
+      const loadedTorrent = t.tracker.store.torrents.get(live.toString('latin1'))!;
+      // What the text protocol gives: 1.1, 16777200, 0.3, 100000 (the binary protocol: 1.100000023841858, 16777216, …).
+      expect([loadedUser.upMultiplier, loadedUser.downMultiplier, loadedTorrent.upMultiplier, loadedTorrent.downMultiplier]).toEqual([
+        user!['UpMultiplier'],
+        user!['DownMultiplier'],
+        torrent!['UpMultiplier'],
+        torrent!['DownMultiplier'],
+      ]);
+      expect(loadedUser.upMultiplier).toBe(1.1);
+      expect(loadedUser.downMultiplier).toBe(16777200);
+    } finally {
+      await t.db.conn.query('UPDATE users_main SET UpMultiplier = 1, DownMultiplier = 1 WHERE ID = ?', [users.normal.id]);
+      await t.db.conn.query('UPDATE torrents SET UpMultiplier = 1, DownMultiplier = 1 WHERE ID = ?', [torrents.live.id]);
+      await t.tracker.reloader.reload();
+    }
+  });
+
   it('a changed passkey: the old one is refused and the new one served after a reload', async () => {
     const fresh = 'n'.repeat(32);
     await t.db.conn.query('UPDATE users_main SET torrent_pass = ? WHERE ID = ?', [fresh, users.hidden.id]);
