@@ -4,8 +4,11 @@ import { openPool } from '../src/database/pool.js';
 import { AccountingQueues } from '../src/flush/index.js';
 import { silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics/metrics.js';
+import { ensurePositionsTable, type JournalPositionSource } from '../src/flush/positions.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { openCommitCutter } from './helpers/db-relay.js';
 import { counterValue, eventually, flushConfig } from './helpers/flush-setup.js';
+import { freePort } from './helpers/net.js';
 import { PrivateMariaDb } from './helpers/private-mariadb.js';
 
 const USERS = 20;
@@ -230,6 +233,94 @@ describe('an SQL error that is not a deadlock', () => {
       metrics.close();
       await pool.end();
       await db.drop();
+    }
+  });
+});
+
+describe('a COMMIT whose answer is lost (the connection dies once COMMIT is sent)', () => {
+  /**
+   * The flushers write through a relay that cuts the connection at COMMIT; `journal`
+   * stands for the announce journal's position (one per queued announce: the flusher
+   * only needs that number and a wait for it to be on disk, docs/crash-safety.md).
+   */
+  async function setUp(journaled: boolean) {
+    const db = await createTestDatabase('hayate_lost_commit');
+    await seed(db);
+    const relayPort = await freePort();
+    const relay = await openCommitCutter(relayPort, new URL(db.dsn));
+    const dsn = new URL(db.dsn);
+    dsn.port = String(relayPort);
+    const pool = openPool(dsn.toString());
+    await ensurePositionsTable(pool);
+    const metrics = new Metrics({ defaultMetrics: false });
+    let appended = 0;
+    const journal: JournalPositionSource = { appended: () => appended, durable: () => Promise.resolve() };
+    const sink = new AccountingQueues(pool, flushConfig(db.dsn), metrics, silentLogger(), journaled ? { journal } : {});
+    const expected = new Expected();
+    let n = 0;
+    return {
+      db,
+      relay,
+      sink,
+      expected,
+      announces(count: number) {
+        for (const end = n + count; n < end; n++, appended++) announce(sink, expected, n, 1_700_000_000 + n);
+      },
+      async close() {
+        await sink.stop(5_000);
+        metrics.close();
+        await pool.end();
+        await relay.close();
+        await db.drop();
+      },
+    };
+  }
+
+  it('with the journal: a round committed without its answer is not written again, one that never committed is', async () => {
+    const t = await setUp(true);
+    try {
+      // COMMIT reaches MariaDB and is answered; the answer is lost. Every queue's round is in doubt.
+      t.announces(500);
+      t.relay.arm('after');
+      expect((await t.sink.flushNow()).ok).toBe(false);
+      const cutAfter = t.relay.cuts;
+      expect(cutAfter).toBe(5); // users, torrents, transfer_history, transfer_ips, snatches
+      expect(sorted(await actual(t.db.conn))).toEqual(sorted(t.expected)); // committed, once
+      t.relay.arm(undefined);
+      t.announces(500);
+      expect((await t.sink.flushNow()).ok).toBe(true); // settles the doubt (committed: dropped), writes the new rows
+      expect(sorted(await actual(t.db.conn))).toEqual(sorted(t.expected));
+
+      // COMMIT never reaches MariaDB: the transaction rolls back with the connection.
+      const before = structuredClone(sorted(t.expected));
+      t.announces(500);
+      t.relay.arm('before');
+      expect((await t.sink.flushNow()).ok).toBe(false);
+      expect(t.relay.cuts - cutAfter).toBe(5);
+      expect(sorted(await actual(t.db.conn))).toEqual(before);
+      t.relay.arm(undefined);
+      await t.sink.flushNow(); // settles the doubt (not committed: put back)
+      expect((await t.sink.flushNow()).ok).toBe(true);
+      expect(Object.values(t.sink.depths()).every((depth) => depth === 0)).toBe(true);
+      expect(sorted(await actual(t.db.conn))).toEqual(sorted(t.expected));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('without the journal the same cut writes the round twice (what the journal position prevents)', async () => {
+    const t = await setUp(false);
+    try {
+      t.announces(500);
+      t.relay.arm('after');
+      expect((await t.sink.flushNow()).ok).toBe(false);
+      t.relay.arm(undefined);
+      expect((await t.sink.flushNow()).ok).toBe(true);
+      const got = await actual(t.db.conn);
+      const user = t.expected.users.get(1)!;
+      expect(got.users.get(1)).toEqual({ up: 2 * user.up, down: 2 * user.down, rawUp: 2 * user.rawUp, rawDown: 2 * user.rawDown });
+    } finally {
+      await t.close();
     }
   });
 });

@@ -28,3 +28,79 @@ export function openDbRelay(port: number, target: URL): Promise<{ close(): Promi
     );
   });
 }
+
+/** Where a cut falls: before the COMMIT reaches MariaDB (it rolls back), or after MariaDB answered it (committed, answer lost). */
+export type CommitCut = 'before' | 'after';
+
+/** A COM_QUERY packet's payload for COMMIT (command byte 0x03, then the text). */
+const COMMIT_QUERY = Buffer.concat([Buffer.from([0x03]), Buffer.from('COMMIT')]);
+
+/**
+ * A TCP relay to MariaDB that reads the client's MySQL packets (3-byte length, sequence
+ * byte, payload) and, while armed, cuts the connection at each COMMIT: `before` drops the
+ * packet and closes both sides (the server rolls the transaction back), `after` forwards it,
+ * waits for the server's answer and closes both sides instead of forwarding it (the
+ * transaction is committed and the client cannot know). `cuts` counts the COMMITs cut.
+ */
+export function openCommitCutter(
+  port: number,
+  target: URL,
+): Promise<{ arm(cut: CommitCut | undefined): void; cuts: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const state: { armed: CommitCut | undefined; cuts: number } = { armed: undefined, cuts: 0 };
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port || 3306), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    const cut = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    let answerLost = false;
+    upstream.on('data', (chunk: Buffer) => {
+      if (answerLost) cut();
+      else client.write(chunk);
+    });
+    let pending = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 4) {
+        const size = pending.readUIntLE(0, 3) + 4;
+        if (pending.length < size) break;
+        const packet = pending.subarray(0, size);
+        pending = pending.subarray(size);
+        if (state.armed !== undefined && packet.subarray(4).equals(COMMIT_QUERY)) {
+          state.cuts++;
+          if (state.armed === 'before') {
+            cut();
+            return;
+          }
+          answerLost = true;
+        }
+        upstream.write(packet);
+      }
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return new Promise((resolve) => {
+    server.listen(port, '127.0.0.1', () =>
+      resolve({
+        arm: (cut) => {
+          state.armed = cut;
+        },
+        get cuts() {
+          return state.cuts;
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      }),
+    );
+  });
+}
