@@ -199,18 +199,26 @@ describe.concurrent('real clients move a file through hayate', () => {
     expect(readFileSync(join(published.leechDir, 'payload.bin')).equals(published.payload)).toBe(true);
 
     // Transmission 3.00 fetched the metadata under a peer_id of its own, then went on under a
-    // new one and never stopped the first: a leecher that stays until it times out.
-    const peerIds = new Set(s.announces.filter((a) => a.passkey === leecherUser.passkey).map((a) => a.params.get('peer_id')));
+    // new one. Its stop for the first is a race inside it: usually the stop goes out under the
+    // new peer_id and the first is never stopped (a leecher that stays until it times out),
+    // sometimes under the first (seen in CI). The tracker's side is checked for what was sent.
+    const leecherAnnounces = s.announces.filter((a) => a.passkey === leecherUser.passkey);
+    const peerIds = new Set(leecherAnnounces.map((a) => a.params.get('peer_id')));
     expect(peerIds.size).toBe(2);
     await stopTransmission(s, leecher, leecherUser);
     await seeder.stop();
-    await expectAccounted(s, published, startedAt, { metadataGhost: true });
+    const metadataPeerId = first.params.get('peer_id');
+    const ghost = !s.announces.some(
+      (a) => a.passkey === leecherUser.passkey && a.params.get('peer_id') === metadataPeerId && a.params.get('event') === 'stopped',
+    );
+    if (!ghost) console.log('Transmission stopped its metadata-phase peer_id this time: no leftover leecher');
+    await expectAccounted(s, published, startedAt, { metadataGhost: ghost });
 
-    // It never counts as a snatch or a hit-and-run signal: the user's row says seeding, with
-    // nothing left, one snatch; the purge takes the leftover away and the row stays so.
+    // A leftover never counts as a snatch or a hit-and-run signal: the user's row says seeding,
+    // with nothing left, one snatch; the purge takes the leftover away and the row stays so.
     const { tracker } = s.running;
     const purged = await tracker.purge.runOnce(Math.floor(Date.now() / 1000) + tracker.config.intervals.peer_inactivity + 1);
-    expect(purged.purgedPeers).toBe(1);
+    expect(purged.purgedPeers).toBe(ghost ? 1 : 0);
     expect(torrent().leechers.size).toBe(0);
     await tracker.accounting.flushNow();
     const history = await row<HistoryRow>(s.db, 'SELECT * FROM transfer_history WHERE uid = ? AND fid = ?', [leecherUser.id, TORRENT_ID]);

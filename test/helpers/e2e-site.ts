@@ -243,7 +243,18 @@ export async function expectAccounted(
     () => (torrent.seeders.size === 0 && torrent.leechers.size === leftover ? true : undefined),
     15_000,
     `the swarm emptied but for ${leftover} leftover leecher(s)`,
-  );
+  ).catch((err: unknown) => {
+    // What was left, and what each user last said: the timeout alone does not tell which client misbehaved.
+    const left = (swarm: typeof torrent.seeders, role: string) =>
+      [...swarm.peers].map((p) => `${role} of user ${p.userId} (left ${String(swarm.left(p))})`);
+    const said = s.announces.map(
+      (a) =>
+        `${a.passkey === leecherUser.passkey ? 'leecher' : 'seeder'} ${a.params.get('peer_id')?.slice(0, 8) ?? '?'} ${a.params.get('event') ?? '-'} left=${a.params.get('left') ?? '?'}`,
+    );
+    throw new Error(
+      `${String(err)}; in the swarm: ${[...left(torrent.seeders, 'seeder'), ...left(torrent.leechers, 'leecher')].join(', ') || 'nobody'}; announces: ${said.join(' | ')}`,
+    );
+  });
   for (const ghost of torrent.leechers.peers) {
     expect(ghost.userId).toBe(leecherUser.id);
     expect(torrent.leechers.left(ghost)).toBeGreaterThan(2 ** 62);
