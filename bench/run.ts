@@ -13,6 +13,7 @@
  * --rounds N runs the throughput servers N times, interleaved, and prints median and range.
  * --only hayate,chihaya,opentracker,bare picks the throughput servers.
  * --hayate-node-flags '--trace-gc' runs hayate's node with those flags, its stdout shown.
+ * --bare-threads N runs the bare route on N worker threads sharing one listening socket.
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -44,6 +45,8 @@ const optionSpec = {
     recreate: { type: 'boolean', default: false },
     only: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    /** The bare route on this many worker threads sharing one listening socket (0: on the main thread). */
+    'bare-threads': { type: 'string', default: '0' },
     /** Node flags for hayate's process, e.g. '--trace-gc'; with any, its stdout is shown (where V8 traces go). */
     'hayate-node-flags': { type: 'string', default: '' },
     /** JSON merged over hayate's generated config (per top-level key), e.g. '{"channels":{"users":1000000}}'. */
@@ -74,6 +77,7 @@ for (const name of [
   'big-peers',
   'big-site',
   'scrape-share',
+  'bare-threads',
 ] as const) {
   const value = Number(opts[name]);
   if (!Number.isFinite(value) || value < 0 || (name === 'scrape-share' && value > 1)) {
@@ -455,7 +459,9 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
 
 async function runBare(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(here, 'bare.js'), String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [join(here, 'bare.js'), String(port), opts['bare-threads']], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   try {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/announce`)).ok, 30_000, 'the bare route');
     const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site));
