@@ -1,5 +1,4 @@
 import { readFileSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFixtures } from '../fixtures/load.js';
@@ -11,28 +10,7 @@ import { announceQuery, hash, peerIdOf, type AnnounceParams } from './helpers/an
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
 import { DUAL_STACK_CASES, expectedCredit, interleavings, ROUNDS } from './helpers/dual-stack.js';
-
-const MIGRATION = new URL('../database/migrations/002-transfer-ips6.sql', import.meta.url);
-
-/** Applies database/migrations/002-transfer-ips6.sql as an operator would (its statements, comments and all). */
-async function migrate(db: TestDatabase): Promise<void> {
-  const text = readFileSync(MIGRATION, 'utf8').replace(/^\s*--.*$/gm, '');
-  for (const statement of text.split(';')) if (statement.trim() !== '') await db.conn.query(statement);
-}
-
-/** A GET to the tracker over `host` (127.0.0.1 or ::1): a real socket of that family. */
-function getOver(host: string, port: number, path: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host, port, path, method: 'GET', agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks)));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { applyIpv6Migration as migrate, getOver } from './helpers/ipv6-site.js';
 
 const FIRST_TORRENT = 5000;
 

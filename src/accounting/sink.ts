@@ -74,7 +74,8 @@ export interface AccountingSink {
    * The announce whose calls came just before is complete: its peer's state after it
    * (absolute counters in bytes, times in unix seconds; place 0 stopped, 1 leecher,
    * 2 seeder). Only the crash journal (src/journal/) needs it, to rebuild peers after
-   * a crash; queues ignore it.
+   * a crash; queues ignore it. `dualStack` (DualStack bits, 0 for a peer without an IPv6
+   * endpoint) says what the announce did to the peer's per-family reports (PeerV6.last).
    */
   announced?(
     userId: number,
@@ -89,8 +90,26 @@ export interface AccountingSink {
     downloaded: number | bigint,
     left: number | bigint,
     place: 0 | 1 | 2,
+    dualStack: number,
   ): void;
 }
+
+/**
+ * announced()'s `dualStack` byte, for a peer with an IPv6 endpoint after the announce
+ * (tracker/dual-stack.ts): which family announced, and per counter whether its report
+ * was stale (below the credited total: that family's last report is then not the total)
+ * or a reset (the other family's last report was forgotten). Neither: the announcing
+ * family's last report is the credited total. The journal keeps it so a replayed peer's
+ * per-family reports are what they were, and a late report after a crash credits nothing twice.
+ */
+export const DualStack = {
+  present: 1,
+  family6: 2,
+  upStale: 4,
+  downStale: 8,
+  upReset: 16,
+  downReset: 32,
+} as const;
 
 /** Keeps every record in arrays, in call order. For tests and for running without a database writer. */
 export class MemoryAccounting implements AccountingSink {

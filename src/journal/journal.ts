@@ -270,6 +270,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     downloaded: number | bigint,
     left: number | bigint,
     place: PeerPlace,
+    dualStack = 0,
   ): void {
     const at = this.open ? this.pendingBytes : this.begin(0);
     const b = this.buf;
@@ -292,6 +293,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
       writeCounter(b, downloaded, at + Offset.downloaded, Flag.downloadedBig) |
       writeCounter(b, left, at + Offset.left, Flag.leftBig);
     b[at + Offset.flags] = b[at + Offset.flags]! | big | (place === 0 ? 0 : Flag.peerPresent) | (place === 2 ? Flag.peerSeeding : 0);
+    b[at + Offset.dualStack] = dualStack;
     this.seal();
   }
 

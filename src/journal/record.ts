@@ -12,7 +12,7 @@
  *     4  1  kind (KIND_ANNOUNCE)
  *     5  1  calls made (Call.*)
  *     6  1  flags (Flag.*)
- *     7  1  0
+ *     7  1  dual-stack state (DualStack bits, src/accounting/sink.ts; 0 before they were kept)
  *     8  4  user ID                 12  4  torrent ID
  *    16 20  peer_id                 36  4  peer IPv4 (uint32)
  *    40  2  port                    42  2  0
@@ -66,6 +66,7 @@ export const Offset = {
   kind: 4,
   calls: 5,
   flags: 6,
+  dualStack: 7,
   userId: 8,
   torrentId: 12,
   peerId: 16,

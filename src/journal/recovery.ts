@@ -11,12 +11,14 @@
  */
 import { ftruncateSync, openSync, closeSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AccountingSink } from '../accounting/sink.js';
+import { DualStack, type AccountingSink } from '../accounting/sink.js';
 import type { QueueName } from '../flush/tables.js';
 import type { Logger } from '../log.js';
-import { newPeer, peerKey } from '../store/peer.js';
+import { newPeer, peerKey, type PeerV6 } from '../store/peer.js';
 import type { Store } from '../store/store.js';
+import { saturatedNumber, type Counter } from '../store/swarm.js';
 import { swarmToAdd, type Torrent } from '../store/types.js';
+import { newPeerV6 } from '../tracker/dual-stack.js';
 import { listSegments } from './journal.js';
 import { Call, Flag, Offset, RECORD_SIZE, readCounter, readSegmentHeader, recordIntact, SEGMENT_HEADER_SIZE } from './record.js';
 
@@ -243,7 +245,11 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     const uploaded = readCounter(b, at + Offset.uploaded, flags, Flag.uploadedBig);
     const downloaded = readCounter(b, at + Offset.downloaded, flags, Flag.downloadedBig);
     const left = readCounter(b, at + Offset.left, flags, Flag.leftBig);
-    const v6 = peer?.v6; // a dual-stack peer's IPv6 side comes from the checkpoint (not journaled)
+    const dualStack = b[at + Offset.dualStack]!;
+    // A dual-stack peer's per-family reports as the record left them; without the byte (a peer
+    // with no IPv6 endpoint, or a record written before it was kept) what the checkpoint had.
+    const v6 =
+      (dualStack & DualStack.present) === 0 ? peer?.v6 : replayDualStack(peer?.v6, dualStack, b, at, calls, now, uploaded, downloaded);
     if (peer !== undefined) from.delete(key);
     // A new object each time keeps the one shape newPeer gives every peer (small-integer fields).
     const fresh = newPeer(
@@ -258,6 +264,48 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     fresh.v6 = v6;
     swarmToAdd(torrent, seeding).add(fresh, uploaded, downloaded, left);
   }
+}
+
+/** An IPv6 endpoint not known from the journal: port 0, so it is never handed out until the peer's next IPv6 announce. */
+const UNKNOWN_ADDRESS = '\0'.repeat(16);
+
+/**
+ * A dual-stack peer's IPv6 side after a record with DualStack bits (tracker/dual-stack.ts
+ * keeps each family's last report): the announcing family's is the credited total, unless
+ * its report was stale — then it is not known and is set to -1 ("none since a reset"), which
+ * takes a later report below the total for a late one, never for a reset, so nothing can be
+ * credited twice; a reset forgets the other family's. An IPv6 announce's endpoint is its
+ * transfer_ips6 address (a TrackerHide user's is not journaled: unknown until it announces again).
+ */
+function replayDualStack(
+  v6: PeerV6 | undefined,
+  dualStack: number,
+  b: Buffer,
+  at: number,
+  calls: number,
+  now: number,
+  uploaded: Counter,
+  downloaded: Counter,
+): PeerV6 {
+  const family6 = (dualStack & DualStack.family6) !== 0;
+  const out = v6 ?? newPeerV6(UNKNOWN_ADDRESS, 0, now, 0, 0, 0, 0);
+  const own = family6 ? 2 : 0;
+  const other = 2 - own;
+  const last = out.last;
+  last[own] = (dualStack & DualStack.upStale) !== 0 ? -1 : saturatedNumber(uploaded);
+  last[own + 1] = (dualStack & DualStack.downStale) !== 0 ? -1 : saturatedNumber(downloaded);
+  if ((dualStack & DualStack.upReset) !== 0) last[other] = -1;
+  if ((dualStack & DualStack.downReset) !== 0) last[other + 1] = -1;
+  if (!family6) {
+    out.seen4 = now;
+  } else {
+    out.seen6 = now;
+    if ((calls & Call.ip6) !== 0) {
+      out.addr = b.toString('latin1', at + Offset.addr6, at + Offset.addr6 + 16);
+      out.port = b.readUInt16LE(at + Offset.port);
+    }
+  }
+  return out;
 }
 
 /** Cuts a segment at its first bad byte so the next start does not meet it again. */

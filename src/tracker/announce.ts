@@ -1,3 +1,4 @@
+import { DualStack } from '../accounting/sink.js';
 import type { TrackerQuery } from '../protocol/query.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../store/peer.js';
 import { swarmToAdd, type Torrent, type User } from '../store/types.js';
@@ -183,7 +184,7 @@ function publicIPv6OrOther(ip: string): string | undefined {
 }
 
 /** Scratch for dualStackReport (the announce path is synchronous). */
-const DUAL: DualReport = { rawUp: 0, rawDown: 0, uploaded: 0, downloaded: 0, stale: false };
+const DUAL: DualReport = { rawUp: 0, rawDown: 0, uploaded: 0, downloaded: 0, stale: false, bits: 0 };
 /** Scratch for choosing endpoints with `announce.ipv6` on. */
 const PICKER = new EndpointPicker();
 
@@ -223,6 +224,8 @@ function updateSwarm(
   let remaining = left;
   const isNew = peer === undefined;
   const knownLeecher = !isNew && from === torrent.leechers;
+  /** What this announce did to a dual-stack peer's per-family reports (DualStack bits), for the crash journal. */
+  let dualStack = 0;
   if (peer === undefined) {
     // A new peer's counters are its baseline: no credit for what it reports on arrival.
     if (endpoints === undefined) {
@@ -268,6 +271,7 @@ function updateSwarm(
     );
     rawUp = report.rawUp;
     rawDown = report.rawDown;
+    dualStack = report.bits;
     if (report.stale) {
       // Overtaken by the other family's report: its left and event are older than what we have.
       to = from;
@@ -380,6 +384,7 @@ function updateSwarm(
     active ? to.downloaded(peer) : downloaded,
     active ? to.left(peer) : left,
     active ? (to === torrent.seeders ? 2 : 1) : 0,
+    endpoints === undefined || peer.v6 === undefined ? 0 : dualStack | DualStack.present | (endpoints.family === 6 ? DualStack.family6 : 0),
   );
   if (uploaded > 0 || downloaded > 0) {
     if (from6) ctx.recorder.record(now, torrent.id, user.id, 0, port, event, uploaded, downloaded, left, endpoints.addr6);

@@ -1,3 +1,4 @@
+import { DualStack } from '../accounting/sink.js';
 import type { PeerV6 } from '../store/peer.js';
 
 /**
@@ -33,6 +34,8 @@ export interface DualReport {
   downloaded: number;
   /** A report the other family has overtaken: keep the peer's left and seeding state. */
   stale: boolean;
+  /** Per counter, what the report did to PeerV6.last (DualStack's stale and reset bits), for the crash journal's replay. */
+  bits: number;
 }
 
 /** Where family f's totals sit in PeerV6.last. */
@@ -56,6 +59,7 @@ export function dualStackReport(
   const other = 2 - own;
   const last = v6.last;
   let stale = false;
+  let bits = 0;
 
   // uploaded
   if (uploaded >= highUp) {
@@ -65,10 +69,12 @@ export function dualStackReport(
     out.rawUp = 0;
     out.uploaded = uploaded;
     last[other] = -1;
+    bits |= DualStack.upReset;
   } else {
     out.rawUp = 0;
     out.uploaded = highUp;
     stale = true;
+    bits |= DualStack.upStale;
   }
   last[own] = uploaded;
 
@@ -80,14 +86,17 @@ export function dualStackReport(
     out.rawDown = 0;
     out.downloaded = downloaded;
     last[other + 1] = -1;
+    bits |= DualStack.downReset;
   } else {
     out.rawDown = 0;
     out.downloaded = highDown;
     stale = true;
+    bits |= DualStack.downStale;
   }
   last[own + 1] = downloaded;
 
   out.stale = stale;
+  out.bits = bits;
   return out;
 }
 
