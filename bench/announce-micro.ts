@@ -31,11 +31,6 @@ for (let id = 1; id <= torrents; id++) {
     infoHash: infoHashOf(id).toString('latin1'),
     groupId: id,
     type: 'anime',
-    snatched: 0,
-    status: 0,
-    lastAction: 0,
-    upMultiplier: 1,
-    downMultiplier: 1,
   });
   store.torrents.set(t.infoHash, t);
 }

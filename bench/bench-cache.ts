@@ -36,10 +36,7 @@ function buildStore(): Store {
       groupId: torrentId >> 2,
       type: 'anime',
       snatched: torrentId % 500,
-      status: 0,
       lastAction: 1_700_000_000,
-      upMultiplier: 1,
-      downMultiplier: 1,
     });
     for (let i = 0; i < size; i++) {
       const userId = 1 + ((made + i) % userCount);

@@ -51,11 +51,6 @@ function makeStore(): Store {
       infoHash: hashOf(t),
       groupId: t,
       type: 'anime',
-      snatched: 0,
-      status: 0,
-      lastAction: 0,
-      upMultiplier: 1,
-      downMultiplier: 1,
     });
     store.torrents.set(torrent.infoHash, torrent);
   }

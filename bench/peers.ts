@@ -26,11 +26,6 @@ function addTorrents(store: Store, torrents: number): Torrent[] {
       infoHash: infoHashOf(id).toString('latin1'),
       groupId: Math.floor(id / 3),
       type: id % 5 === 0 ? 'music' : 'anime',
-      snatched: 0,
-      status: 0,
-      lastAction: 0,
-      upMultiplier: 1,
-      downMultiplier: 1,
     });
     store.torrents.set(torrent.infoHash, torrent);
     list.push(torrent);

@@ -352,9 +352,7 @@ describe('writing cache files', () => {
       groupId: 1234,
       type: 'music',
       snatched: 70_000,
-      status: 0,
       lastAction: 1_700_000_950,
-      upMultiplier: 1,
       downMultiplier: 0,
     });
     const p1 = peer({ peerId: PEER_ID_1.toString('latin1'), userId: 7 });
@@ -444,11 +442,6 @@ describe('writing cache files', () => {
         infoHash: hash,
         groupId: 1,
         type: 'anime',
-        snatched: 0,
-        status: 0,
-        lastAction: 0,
-        upMultiplier: 1,
-        downMultiplier: 1,
       });
       for (let u = 0; u < 40; u++) {
         const p = peer({ peerId: `-TR3000-${String(u).padStart(12, '0')}`, userId: u + 1 });

@@ -76,10 +76,7 @@ function sampleStore(): Store {
       groupId: 9,
       type: 'anime',
       snatched: t,
-      status: 0,
       lastAction: 1_700_000_000,
-      upMultiplier: 1,
-      downMultiplier: 1,
     });
     for (const [uid, seeding] of [
       [11, true],

@@ -47,11 +47,6 @@ describe('memory under a flood of announces for new peers', () => {
         infoHash: hash(f).toString('latin1'),
         groupId: f,
         type: 'anime',
-        snatched: 0,
-        status: 0,
-        lastAction: 0,
-        upMultiplier: 1,
-        downMultiplier: 1,
       });
       store.torrents.set(t.infoHash, t);
     }

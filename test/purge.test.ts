@@ -18,11 +18,7 @@ function torrent(id: number, lastAction = 0): Torrent {
     infoHash: String.fromCharCode(id).repeat(20),
     groupId: 1,
     type: 'anime',
-    snatched: 0,
-    status: 0,
     lastAction,
-    upMultiplier: 1,
-    downMultiplier: 1,
   });
 }
 

@@ -12,11 +12,6 @@ describe('Store.peerCountsYielding (the peers gauge)', () => {
         infoHash: `h${id}`.padEnd(20, '.'),
         groupId: 1,
         type: 'anime',
-        snatched: 0,
-        status: 0,
-        lastAction: 0,
-        upMultiplier: 1,
-        downMultiplier: 1,
       });
       for (let p = 0; p < id % 4; p++) {
         const peer = newPeer(peerKey(p + 1, `-TR3000-${String(id).padStart(12, '0')}`), p + 1, 0x08080808, 6881, 0, 0, 1);

@@ -183,11 +183,6 @@ describe("swarms made on a torrent's first peer", () => {
       infoHash: String(id).padEnd(20, '.'),
       groupId: 1,
       type: 'anime',
-      snatched: 0,
-      status: 0,
-      lastAction: 0,
-      upMultiplier: 1,
-      downMultiplier: 1,
     });
 
   it('start on the shared empty swarm, get their own on the first add, never share peers', () => {

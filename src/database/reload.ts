@@ -243,13 +243,7 @@ export class Reloader {
           torrent = newTorrent({
             id,
             infoHash,
-            groupId: 0,
-            type: '',
-            snatched: 0,
-            status: 0,
             lastAction,
-            upMultiplier: 1,
-            downMultiplier: 1,
           });
           torrents.set(infoHash, torrent);
         }

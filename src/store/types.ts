@@ -43,20 +43,26 @@ export interface ApprovedClient {
   prefix: string;
 }
 
-export function newTorrent(f: Omit<Torrent, 'seeders' | 'leechers' | 'reloadMark'>): Torrent {
+/**
+ * A torrent with no swarm yet. Fields left out take a new row's values: group 0, type '',
+ * Snatched 0, Status 0 (active), last_action 0, multipliers 1.
+ */
+export function newTorrent(
+  f: Pick<Torrent, 'id' | 'infoHash'> & Partial<Omit<Torrent, 'id' | 'infoHash' | 'seeders' | 'leechers' | 'reloadMark'>>,
+): Torrent {
   // Spelled out, not `{ ...f, … }`: V8 builds a spread with extra keys as a
   // dictionary-mode object (~520 bytes, hash lookups on every field access); a
   // literal is a fast object of 120 bytes with one hidden class for all torrents.
   return {
     id: f.id,
     infoHash: f.infoHash,
-    groupId: f.groupId,
-    type: f.type,
-    snatched: f.snatched,
-    status: f.status,
-    lastAction: f.lastAction,
-    upMultiplier: f.upMultiplier,
-    downMultiplier: f.downMultiplier,
+    groupId: f.groupId ?? 0,
+    type: f.type ?? '',
+    snatched: f.snatched ?? 0,
+    status: f.status ?? 0,
+    lastAction: f.lastAction ?? 0,
+    upMultiplier: f.upMultiplier ?? 1,
+    downMultiplier: f.downMultiplier ?? 1,
     seeders: EMPTY_SWARM,
     leechers: EMPTY_SWARM,
     reloadMark: 0,

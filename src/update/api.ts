@@ -259,11 +259,6 @@ export class UpdateApi {
       torrent = newTorrent({
         id,
         infoHash,
-        groupId: 0,
-        type: '',
-        snatched: 0,
-        status: 0,
-        lastAction: 0,
         upMultiplier: up,
         downMultiplier: down,
       });

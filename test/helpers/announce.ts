@@ -113,11 +113,6 @@ export function harness(configure: (config: Config) => void = () => undefined, r
       infoHash: hash(id).toString('latin1'),
       groupId: 100 + id,
       type: 'anime',
-      snatched: 0,
-      status: 0,
-      lastAction: 0,
-      upMultiplier: 1,
-      downMultiplier: 1,
       ...fields,
     });
     store.torrents.set(torrent.infoHash, torrent);
