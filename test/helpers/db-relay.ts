@@ -6,6 +6,14 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  * closes it (every relayed connection cut), always on the same address.
  */
 export function openDbRelay(port: number, target: URL): Promise<{ close(): Promise<void> }> {
+  return relay(port, target, (client, upstream) => client.pipe(upstream).pipe(client));
+}
+
+/**
+ * Listens on 127.0.0.1:`port`; each connection gets its own to `target` and `join` moves the
+ * bytes between them. close() cuts every relayed connection and stops listening.
+ */
+function relay(port: number, target: URL, join: (client: Socket, upstream: Socket) => void): Promise<{ close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port || 3306), target.hostname);
@@ -14,7 +22,7 @@ export function openDbRelay(port: number, target: URL): Promise<{ close(): Promi
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
-    client.pipe(upstream).pipe(client);
+    join(client, upstream);
   });
   return new Promise((resolve) => {
     server.listen(port, '127.0.0.1', () =>
@@ -46,15 +54,8 @@ export function openCommitCutter(
   port: number,
   target: URL,
 ): Promise<{ arm(cut: CommitCut | undefined): void; cuts: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
   const state: { armed: CommitCut | undefined; cuts: number } = { armed: undefined, cuts: 0 };
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port || 3306), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
+  const relayed = relay(port, target, (client, upstream) => {
     const cut = (): void => {
       client.destroy();
       upstream.destroy();
@@ -86,21 +87,13 @@ export function openCommitCutter(
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  return new Promise((resolve) => {
-    server.listen(port, '127.0.0.1', () =>
-      resolve({
-        arm: (cut) => {
-          state.armed = cut;
-        },
-        get cuts() {
-          return state.cuts;
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
+  return relayed.then((server) => ({
+    arm: (cut: CommitCut | undefined) => {
+      state.armed = cut;
+    },
+    get cuts() {
+      return state.cuts;
+    },
+    close: () => server.close(),
+  }));
 }
