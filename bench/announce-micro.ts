@@ -6,87 +6,29 @@
  * `ipv6`: announce.ipv6 on, every peer a dual-stack client whose announces alternate
  * between an IPv4 and an IPv6 address (docs/ipv6.md).
  */
-import type { AccountingSink } from '../src/accounting/sink.js';
 import { defaultConfig } from '../src/config/config.js';
-import { parseTrackerQuery } from '../src/protocol/query.js';
 import { noRecorder } from '../src/recorder/recorder.js';
-import { Store } from '../src/store/store.js';
-import { newTorrent } from '../src/store/types.js';
-import { announce } from '../src/tracker/announce.js';
 import { createContext } from '../src/tracker/context.js';
-import { makePeers, nextRequest, prng } from './loadgen.js';
-import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
+import { prng } from './loadgen.js';
+import { announceNext, droppedAccounting, microPeers, microStore } from './micro-site.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const users = 10_000;
 const torrents = 10_000;
-const store = new Store();
-for (let id = 1; id <= users; id++) {
-  const passkey = passkeyOf(id);
-  store.users.set(passkey, { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
-}
-for (let id = 1; id <= torrents; id++) {
-  const t = newTorrent({
-    id,
-    infoHash: infoHashOf(id).toString('latin1'),
-    groupId: id,
-    type: 'anime',
-  });
-  store.torrents.set(t.infoHash, t);
-}
-store.approvedClients = BENCH_CLIENTS.map((prefix, i) => ({ id: i + 1, prefix }));
-const noop = (): void => undefined;
-const accounting: AccountingSink = {
-  user: noop,
-  torrent: noop,
-  transferHistory: noop,
-  transferIp: noop,
-  transferIp6: noop,
-  snatch: noop,
-  revive: noop,
-};
+const store = microStore(users, torrents);
 const ipv6 = process.argv[3] === 'ipv6';
 const config = defaultConfig();
 config.announce.ipv6 = ipv6;
-const ctx = createContext({ store, config, accounting, recorder: noRecorder });
+const ctx = createContext({ store, config, accounting: droppedAccounting, recorder: noRecorder });
 const random = prng(7);
-const peers = makePeers(
-  {
-    host: '',
-    port: 0,
-    paths: 'passkey',
-    connections: 1,
-    warmup: 0,
-    duration: 0,
-    users,
-    torrents,
-    peers: 20_000,
-    hotShare: 0.5,
-    scrapeShare: 0,
-    seed: 1,
-  },
-  random,
-);
+const peers = microPeers(users, torrents, random);
 
 /** With `ipv6`, peer k announces from 2a00:1234::k on every other pass over the peers, from 127.0.0.1 on the others. */
 const ipv6Addresses = peers.map((_, k) => `2a00:1234::${k.toString(16)}`);
 
 function once(i: number): number {
-  const raw = nextRequest(peers[i % peers.length]!, random);
-  const target = raw.slice(4, raw.indexOf(' HTTP/1.1'));
-  const passkey = target.slice(1, 33);
-  const result = announce(
-    ctx,
-    {
-      passkey,
-      query: parseTrackerQuery(target),
-      proxyAddress: undefined,
-      socketAddress: ipv6 && ((i / peers.length) | 0) % 2 === 1 ? ipv6Addresses[i % peers.length]! : '127.0.0.1',
-    },
-    1_700_000_000 + (i >> 12),
-  );
-  if (result.failed) throw new Error(result.body.toString('latin1'));
-  return result.body.length;
+  const from = ipv6 && ((i / peers.length) | 0) % 2 === 1 ? ipv6Addresses[i % peers.length]! : '127.0.0.1';
+  return announceNext(ctx, peers[i % peers.length]!, random, 1_700_000_000 + (i >> 12), from);
 }
 
 for (let i = 0; i < 200_000; i++) once(i); // warm up, fill the swarms

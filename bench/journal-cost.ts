@@ -9,68 +9,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AccountingSink } from '../src/accounting/sink.js';
 import { defaultConfig } from '../src/config/config.js';
 import { Journal } from '../src/journal/index.js';
 import { silentLogger } from '../src/log.js';
-import { parseTrackerQuery } from '../src/protocol/query.js';
 import { noRecorder } from '../src/recorder/recorder.js';
-import { Store } from '../src/store/store.js';
-import { newTorrent } from '../src/store/types.js';
-import { announce } from '../src/tracker/announce.js';
 import { createContext } from '../src/tracker/context.js';
-import { makePeers, nextRequest, prng } from './loadgen.js';
-import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
+import { prng } from './loadgen.js';
+import { announceNext, droppedAccounting as dropped, microPeers, microStore } from './micro-site.js';
 
 const seconds = Number(process.argv[2] ?? 4);
 const TURN = Number(process.argv[3] ?? 16);
 const ROUNDS = Number(process.argv[4] ?? 3);
 const users = 10_000;
 const torrents = 10_000;
-const store = new Store();
-for (let id = 1; id <= users; id++) {
-  const passkey = passkeyOf(id);
-  store.users.set(passkey, { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false });
-}
-for (let id = 1; id <= torrents; id++) {
-  const t = newTorrent({
-    id,
-    infoHash: infoHashOf(id).toString('latin1'),
-    groupId: id,
-    type: 'anime',
-  });
-  store.torrents.set(t.infoHash, t);
-}
-store.approvedClients = BENCH_CLIENTS.map((prefix, i) => ({ id: i + 1, prefix }));
-const noop = (): void => undefined;
-const dropped: AccountingSink = {
-  user: noop,
-  torrent: noop,
-  transferHistory: noop,
-  transferIp: noop,
-  transferIp6: noop,
-  snatch: noop,
-  revive: noop,
-};
+const store = microStore(users, torrents);
 const config = defaultConfig();
 const random = prng(7);
-const peers = makePeers(
-  {
-    host: '',
-    port: 0,
-    paths: 'passkey',
-    connections: 1,
-    warmup: 0,
-    duration: 0,
-    users,
-    torrents,
-    peers: 20_000,
-    hotShare: 0.5,
-    scrapeShare: 0,
-    seed: 1,
-  },
-  random,
-);
+const peers = microPeers(users, torrents, random);
 const dir = mkdtempSync(join(tmpdir(), 'hayate-journal-cost-'));
 
 type Mode = 'off' | 'journal' | 'journal+fdatasync';
@@ -89,14 +44,7 @@ function measure(mode: Mode, round: number): Record<string, number | string> {
   const ctx = createContext({ store, config, accounting: journal ?? dropped, recorder: noRecorder });
   let i = 0;
   const once = (): void => {
-    const raw = nextRequest(peers[i % peers.length]!, random);
-    const target = raw.slice(4, raw.indexOf(' HTTP/1.1'));
-    const result = announce(
-      ctx,
-      { passkey: target.slice(1, 33), query: parseTrackerQuery(target), proxyAddress: undefined, socketAddress: '127.0.0.1' },
-      1_700_000_000 + (i >> 12),
-    );
-    if (result.failed) throw new Error(result.body.toString('latin1'));
+    announceNext(ctx, peers[i % peers.length]!, random, 1_700_000_000 + (i >> 12), '127.0.0.1');
     i++;
   };
   for (let k = 0; k < 50_000; k++) once(); // warm up

@@ -9,7 +9,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AccountingSink } from '../src/accounting/sink.js';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
 import { defaultConfig } from '../src/config/config.js';
 import { openPool } from '../src/database/pool.js';
@@ -23,6 +22,7 @@ import { Store } from '../src/store/store.js';
 import { newTorrent } from '../src/store/types.js';
 import { announce } from '../src/tracker/announce.js';
 import { createContext } from '../src/tracker/context.js';
+import { droppedAccounting } from './micro-site.js';
 
 const PEERS = Number(process.argv[2] ?? 1_000_000);
 const AFTER = Number(process.argv[3] ?? 1_000_000);
@@ -59,18 +59,8 @@ function makeStore(): Store {
   return store;
 }
 
-const noop = (): void => undefined;
-const dropped: AccountingSink = {
-  user: noop,
-  torrent: noop,
-  transferHistory: noop,
-  transferIp: noop,
-  transferIp6: noop,
-  snatch: noop,
-  revive: noop,
-};
 const store = makeStore();
-const journal = new Journal(dropped, { dir: join(dir, 'journal'), fdatasync: false, segmentBytes: 64 << 20, logger });
+const journal = new Journal(droppedAccounting, { dir: join(dir, 'journal'), fdatasync: false, segmentBytes: 64 << 20, logger });
 journal.start(1);
 const ctx = createContext({ store, config: defaultConfig(), accounting: journal, recorder: noRecorder });
 const hashes = Array.from({ length: TORRENTS + 1 }, (_, t) => pct(hashOf(t)));

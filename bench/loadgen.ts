@@ -79,7 +79,7 @@ function percentEncode(bytes: Buffer): string {
   return out;
 }
 
-interface VirtualPeer {
+export interface VirtualPeer {
   /** "GET /<passkey>/announce?info_hash=..&peer_id=..&port=N" */
   prefix: string;
   /** "GET /<passkey>/scrape?info_hash=.. HTTP/1.1 …": a scrape of this peer's torrent, as its client sends now and then. */
