@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     return;
   }
   const first = new Worker(new URL(import.meta.url), { workerData: { port } });
-  const [listening] = (await Promise.all([new Promise((resolve) => first.once('message', resolve))])) as [{ port: number; fd: number }];
+  const listening = await new Promise<{ port: number; fd: number }>((resolve) => first.once('message', resolve));
   for (let i = 1; i < threads; i++) {
     const worker = new Worker(new URL(import.meta.url), { workerData: { fd: listening.fd } });
     await new Promise((resolve) => worker.once('message', resolve));
