@@ -14,7 +14,7 @@
  * Run as a child process: node dist/bench/loadgen.js '<LoadOptions JSON>'; prints LoadResult JSON.
  */
 import { connect, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
 
 export interface LoadOptions {
@@ -59,6 +59,8 @@ export interface LoadResult {
   firstFailure?: string;
   perSecondSeries: SecondStats[];
   responseBytes: number;
+  /** The generator's own CPU over the measured window (seconds) and its event loop's busy share (0–1): near 1, it was the limit. */
+  generator: { cpuSeconds: number; loopUtilization: number };
 }
 
 /** mulberry32: a small, seeded PRNG so runs are repeatable. */
@@ -169,6 +171,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let connects = 0;
   let responseBytes = 0;
   let firstFailure: string | undefined;
+  let measuredFrom: { cpu: NodeJS.CpuUsage; loop: EventLoopUtilization } | undefined;
+  const marking = setTimeout(() => (measuredFrom = { cpu: process.cpuUsage(), loop: performance.eventLoopUtilization() }), o.warmup * 1000);
 
   const runConnection = (index: number): Promise<void> =>
     new Promise((resolveDone) => {
@@ -301,6 +305,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     });
 
   await Promise.all(Array.from({ length: o.connections }, (_, i) => runConnection(i)));
+  clearTimeout(marking);
+  const cpu = process.cpuUsage(measuredFrom?.cpu);
+  const loop = performance.eventLoopUtilization(measuredFrom?.loop);
 
   const all: number[] = [];
   const series: SecondStats[] = [];
@@ -326,6 +333,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(firstFailure !== undefined ? { firstFailure } : {}),
     perSecondSeries: series,
     responseBytes: requests > 0 ? Math.round(responseBytes / requests) : 0,
+    generator: { cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100, loopUtilization: round(loop.utilization) },
   };
 }
 

@@ -24,6 +24,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import type { LoadOptions, LoadResult } from './loadgen.js';
 import { ensureSite, infoHashOf, passkeyOf } from './site.js';
 
@@ -152,21 +153,93 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-/** Runs the load generator, measuring the server's CPU time over the measured window (after warm-up). */
-async function driveMeasured(
-  pid: number | undefined,
-  load: LoadOptions,
-  during?: () => Promise<void>,
-): Promise<LoadResult & { serverCpuSeconds?: number; announcesPerCpuSecond?: number }> {
+/** The database server's process (mariadbd or mysqld on this machine), whose CPU the accounting also costs. */
+const databasePid: number | undefined = (() => {
+  for (const name of ['mariadbd', 'mysqld']) {
+    const found = spawnSync('pgrep', ['-x', '-o', name], { encoding: 'utf8' });
+    const pid = Number(found.stdout.trim());
+    if (found.status === 0 && pid > 0) return pid;
+  }
+  return undefined;
+})();
+
+/**
+ * Rows the database server has written so far (Handler_write + Handler_update + Handler_delete, server-wide:
+ * table rows and the temporary tables a statement builds), or undefined when the status cannot be read.
+ */
+async function databaseRowsWritten(): Promise<number | undefined> {
+  try {
+    const conn = await createConnection({ uri: opts['db-url'] });
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete')",
+      );
+      return rows.reduce((total, row) => total + Number(row['Value']), 0);
+    } finally {
+      await conn.end();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's CPU time so far (seconds, all cores): busy and idle (idle + iowait), from /proc/stat. */
+function machineCpuSeconds(): { busy: number; idle: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = fields[3]! + fields[4]!;
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal; guest time is inside user
+    return { busy: (total - idle) / 100, idle: idle / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a measured window cost: the server's CPU, and the database's (its CPU and the rows written) where it can be read. */
+interface MeasuredCost {
+  serverCpuSeconds?: number;
+  announcesPerCpuSecond?: number;
+  /** The database server's CPU over the window (seconds), whoever caused it: nothing else writes during a run. */
+  databaseCpuSeconds?: number;
+  /** Rows the database wrote over the window per request (the accounting's cost in rows, see databaseRowsWritten). */
+  databaseRowsPerRequest?: number;
+  /** Requests per CPU-second of the server and the database together: what the accounting's SQL costs counts too. */
+  perServerAndDatabaseCpuSecond?: number;
+  /** Share of the machine's CPU left idle over the window (0–1): near 0, the cores were the limit. */
+  machineIdleShare?: number;
+}
+
+/** Runs the load generator, measuring the server's and the database's CPU time over the measured window (after warm-up). */
+async function driveMeasured(pid: number | undefined, load: LoadOptions, during?: () => Promise<void>): Promise<LoadResult & MeasuredCost> {
   const loading = loadgen(load);
   await new Promise((r) => setTimeout(r, load.warmup * 1000));
   const cpu0 = cpuSeconds(pid);
+  const db0 = cpuSeconds(databasePid);
+  const rows0 = await databaseRowsWritten();
+  const machine0 = machineCpuSeconds();
   if (during) await during();
   const result = await loading;
   const cpu1 = cpuSeconds(pid);
+  const db1 = cpuSeconds(databasePid);
+  const machine1 = machineCpuSeconds();
+  const rows1 = await databaseRowsWritten();
   if (cpu0 === undefined || cpu1 === undefined) return result;
-  const used = Math.round((cpu1 - cpu0) * 100) / 100;
-  return { ...result, serverCpuSeconds: used, announcesPerCpuSecond: used > 0 ? Math.round(result.requests / used) : 0 };
+  const used = round2(cpu1 - cpu0);
+  const cost: MeasuredCost = { serverCpuSeconds: used, announcesPerCpuSecond: used > 0 ? Math.round(result.requests / used) : 0 };
+  if (db0 !== undefined && db1 !== undefined) {
+    cost.databaseCpuSeconds = round2(db1 - db0);
+    const both = used + cost.databaseCpuSeconds;
+    cost.perServerAndDatabaseCpuSecond = both > 0 ? Math.round(result.requests / both) : 0;
+  }
+  if (machine0 && machine1) {
+    const idle = machine1.idle - machine0.idle;
+    const busy = machine1.busy - machine0.busy;
+    if (idle + busy > 0) cost.machineIdleShare = round2(idle / (idle + busy));
+  }
+  // The rows are counted to the end of the generator's run (a few ms past the window): a close enough share.
+  if (rows0 !== undefined && rows1 !== undefined && result.requests > 0)
+    cost.databaseRowsPerRequest = round2((rows1 - rows0) / result.requests);
+  return { ...result, ...cost };
 }
 
 async function scrape(port: number): Promise<Metrics> {
@@ -506,12 +579,16 @@ function stat(values: number[]): Stat | null {
 function summarizeRounds(results: Record<string, unknown>[]): Record<string, Record<string, Stat | null>> {
   const out: Record<string, Record<string, Stat | null>> = {};
   for (const name of SERVERS) {
-    const rows = results.map((r) => r[name] as (LoadResult & { announcesPerCpuSecond?: number; skipped?: string }) | undefined);
-    const ran = rows.filter((r): r is LoadResult & { announcesPerCpuSecond?: number } => r !== undefined && !('skipped' in r && r.skipped));
+    const rows = results.map((r) => r[name] as (LoadResult & MeasuredCost & { skipped?: string }) | undefined);
+    const ran = rows.filter((r): r is LoadResult & MeasuredCost => r !== undefined && !('skipped' in r && r.skipped));
     if (ran.length === 0) continue;
     out[name] = {
       perSecond: stat(ran.map((r) => r.perSecond)),
       perCpuSecond: stat(ran.flatMap((r) => (r.announcesPerCpuSecond === undefined ? [] : [r.announcesPerCpuSecond]))),
+      perServerAndDatabaseCpuSecond: stat(
+        ran.flatMap((r) => (r.perServerAndDatabaseCpuSecond === undefined ? [] : [r.perServerAndDatabaseCpuSecond])),
+      ),
+      databaseRowsPerRequest: stat(ran.flatMap((r) => (r.databaseRowsPerRequest === undefined ? [] : [r.databaseRowsPerRequest]))),
       p50Ms: stat(ran.map((r) => r.latencyMs.p50)),
       p99Ms: stat(ran.map((r) => r.latencyMs.p99)),
       errors: stat(ran.map((r) => r.errors + r.failures)),
@@ -521,6 +598,7 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
   for (const key of [
     'hayateOverChihaya',
     'perCpuSecondHayateOverChihaya',
+    'withDatabaseCpuHayateOverChihaya',
     'hayateOverOpentracker',
     'hayateOverBare',
     'perCpuSecondHayateOverOpentracker',
@@ -540,10 +618,20 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
 function printSummary(summary: Record<string, Record<string, Stat | null>>, rounds: number): void {
   const show = (x: Stat | null | undefined): string => (x ? `${x.median} (${x.min}–${x.max})` : '-');
   process.stdout.write(`\nmedian (range) over ${rounds} interleaved rounds:\n`);
-  const rows = [['', 'requests/s', 'per CPU-s', 'p50 ms', 'p99 ms', 'errors+failures']];
+  const rows = [['', 'requests/s', 'per CPU-s', 'per CPU-s with db', 'db rows/req', 'p50 ms', 'p99 ms', 'errors+failures']];
   for (const name of SERVERS) {
     const s = summary[name];
-    if (s) rows.push([name, show(s['perSecond']), show(s['perCpuSecond']), show(s['p50Ms']), show(s['p99Ms']), show(s['errors'])]);
+    if (s)
+      rows.push([
+        name,
+        show(s['perSecond']),
+        show(s['perCpuSecond']),
+        show(s['perServerAndDatabaseCpuSecond']),
+        show(s['databaseRowsPerRequest']),
+        show(s['p50Ms']),
+        show(s['p99Ms']),
+        show(s['errors']),
+      ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
@@ -574,9 +662,9 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
     log('bare fastify route …');
     result['bare'] = await runBare(site);
   }
-  const rate = (name: string, key: 'perSecond' | 'announcesPerCpuSecond'): number | undefined =>
-    (result[name] as Record<string, number> | undefined)?.[key];
-  const ratio = (a: string, b: string, key: 'perSecond' | 'announcesPerCpuSecond'): number | null => {
+  type Rate = 'perSecond' | 'announcesPerCpuSecond' | 'perServerAndDatabaseCpuSecond';
+  const rate = (name: string, key: Rate): number | undefined => (result[name] as Record<string, number> | undefined)?.[key];
+  const ratio = (a: string, b: string, key: Rate): number | null => {
     const x = rate(a, key);
     const y = rate(b, key);
     return x && y ? round2(x / y) : null;
@@ -584,6 +672,7 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
   result['ratios'] = {
     hayateOverChihaya: ratio('hayate', 'chihaya', 'perSecond'),
     perCpuSecondHayateOverChihaya: ratio('hayate', 'chihaya', 'announcesPerCpuSecond'),
+    withDatabaseCpuHayateOverChihaya: ratio('hayate', 'chihaya', 'perServerAndDatabaseCpuSecond'),
     hayateOverOpentracker: ratio('hayate', 'opentracker', 'perSecond'),
     hayateOverBare: ratio('hayate', 'bare', 'perSecond'),
     perCpuSecondHayateOverOpentracker: ratio('hayate', 'opentracker', 'announcesPerCpuSecond'),
@@ -671,9 +760,27 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 function printTable(result: Record<string, unknown>): void {
-  const rows: string[][] = [['', 'requests/s', 'per CPU-s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'failures', 'conn/req']];
+  const rows: string[][] = [
+    [
+      '',
+      'requests/s',
+      'per CPU-s',
+      'with db CPU',
+      'db CPU-s',
+      'db rows/req',
+      'gen CPU-s',
+      'gen loop',
+      'idle',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'errors',
+      'failures',
+      'conn/req',
+    ],
+  ];
   for (const name of SERVERS) {
-    const r = result[name] as (LoadResult & { skipped?: string; announcesPerCpuSecond?: number }) | undefined;
+    const r = result[name] as (LoadResult & MeasuredCost & { skipped?: string }) | undefined;
     if (r === undefined) continue;
     if (r.skipped) {
       rows.push([name, r.skipped]);
@@ -683,6 +790,12 @@ function printTable(result: Record<string, unknown>): void {
       name,
       String(r.perSecond),
       String(r.announcesPerCpuSecond ?? '-'),
+      String(r.perServerAndDatabaseCpuSecond ?? '-'),
+      String(r.databaseCpuSeconds ?? '-'),
+      String(r.databaseRowsPerRequest ?? '-'),
+      String(r.generator.cpuSeconds),
+      String(r.generator.loopUtilization),
+      String(r.machineIdleShare ?? '-'),
       String(r.latencyMs.p50),
       String(r.latencyMs.p99),
       String(r.latencyMs.max),
