@@ -153,8 +153,13 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-/** The database server's process (mariadbd or mysqld on this machine), whose CPU the accounting also costs. */
+/**
+ * The database server's process (mariadbd or mysqld on this machine), whose CPU the accounting also
+ * costs; undefined when --db-url points at another host (its CPU is not on these cores).
+ */
 const databasePid: number | undefined = (() => {
+  const host = URL.canParse(opts['db-url']) ? new URL(opts['db-url']).hostname : '';
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) return undefined;
   for (const name of ['mariadbd', 'mysqld']) {
     const found = spawnSync('pgrep', ['-x', '-o', name], { encoding: 'utf8' });
     const pid = Number(found.stdout.trim());
