@@ -38,16 +38,18 @@ function die(message: string, code: number): never {
 const program = new Command()
   .name('hayate')
   .description(
+    // Lines under 80 columns: commander wraps longer ones at the terminal's width, mid-sentence.
     'Private BitTorrent tracker for Gazelle-style sites (a drop-in for chihaya).\n' +
-      'Reads config.json, serves /<passkey>/announce and /<passkey>/scrape, and keeps its\n' +
-      'cache files (torrent-cache.bin, user-cache.bin) and events/ in the working directory.',
+      'Reads config.json, serves /<passkey>/announce and /<passkey>/scrape, and\n' +
+      'keeps its cache files (torrent-cache.bin, user-cache.bin) and events/ in the\n' +
+      'working directory.',
   )
   .version(packageVersion(), '-V, --version')
   .option('-c, --config <path>', 'path to config.json (default: config.json in the working directory; missing means defaults)')
   .addHelpText(
     'after',
     '\nEnvironment:\n  DB_DSN             overrides database.dsn\n  HAYATE_LOG_LEVEL   trace|debug|info|warn|error|fatal|silent (default info)\n' +
-      '\nSignals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration and reloads the\ndatabase; SIGUSR1 reloads the database. See docs/operations.md.\n',
+      '\nSignals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration and\nreloads the database; SIGUSR1 reloads the database. See docs/operations.md.\n',
   )
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text) });

@@ -298,7 +298,13 @@ export class Tracker {
     if (cached.users.size > 0) this.store.loadedFrom = 'cache';
     let peers = 0;
     for (const t of cached.torrents.values()) peers += t.seeders.size + t.leechers.size;
-    this.logger.info({ torrents: cached.torrents.size, peers, users: cached.users.size }, 'cache loaded');
+    if (cached.missing.length === 2) {
+      // A first start, or chihaya's files not copied over: say so rather than "cache loaded" with zeros.
+      this.logger.info({ dir: this.dir, files: cached.missing }, 'no cache files; starting without peers until clients announce');
+      return;
+    }
+    const missing = cached.missing.length > 0 ? { missing: cached.missing } : {};
+    this.logger.info({ torrents: cached.torrents.size, peers, users: cached.users.size, ...missing }, 'cache loaded');
   }
 
   /** With `announce.ipv6` on, refuses to start (ConfigError) while the table IPv6 history goes to is missing. */

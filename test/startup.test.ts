@@ -142,6 +142,8 @@ describe('start-up against the database', () => {
       expectOneLine(r.stderr, new RegExp(`^hayate: the database refused: .*${pattern.source}`));
       expect(r.stderr).not.toContain('secret');
       expect(r.stdout).not.toContain('"listening"');
+      // Nothing was loaded, so the log does not speak of keeping previous data.
+      expect(r.stdout).not.toContain('keeping the previous data');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -158,6 +160,36 @@ describe('start-up against the database', () => {
       p.child.kill('SIGKILL');
       await p.exited;
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a start without cache files says so (not "cache loaded" with zeros); a restart after a clean stop loads them', async () => {
+    const dir = tempDir();
+    const started: TrackerProcess[] = [];
+    try {
+      const env = { DB_DSN: db.dsn, HAYATE_LOG_LEVEL: 'info' };
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ http: { addr: `127.0.0.1:${await freePort()}` } }));
+      const first = spawnHayate(dir, [], env);
+      started.push(first);
+      await first.waitForLog('listening');
+      const none = first.lines().find((l) => l.msg === 'no cache files; starting without peers until clients announce');
+      expect(none?.['files']).toEqual(['torrent-cache.bin', 'user-cache.bin']);
+      expect(first.lines().some((l) => l.msg === 'cache loaded')).toBe(false);
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+
+      const second = spawnHayate(dir, [], env);
+      started.push(second);
+      await second.waitForLog('listening');
+      const loaded = second.lines().find((l) => l.msg === 'cache loaded');
+      // The cache holds the users the first run loaded: the enabled ones.
+      expect(loaded?.['users']).toBe(Object.values(users).filter((u) => u.enabled === '1').length);
+      expect(loaded?.['missing']).toBeUndefined();
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      for (const p of started) p.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -3,7 +3,7 @@
  * `torrent-cache.bin` / `user-cache.bin`, and read them back at start.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { newPeer } from '../store/peer.js';
 import type { Store } from '../store/store.js';
@@ -142,6 +142,8 @@ export interface CacheReadResult {
   users: Map<string, User>;
   /** One line per file that could not be used (missing files are not errors). */
   errors: string[];
+  /** The cache files that were not there (a first start, or a working directory without them). */
+  missing: string[];
 }
 
 /**
@@ -151,10 +153,11 @@ export interface CacheReadResult {
  */
 export async function readCacheFiles(dir: string, options: CacheReadOptions = {}): Promise<CacheReadResult> {
   const errors: string[] = [];
+  const missing: string[] = [];
   const yieldEvery = options.yieldEvery ?? DEFAULT_YIELD_EVERY;
 
   let torrents = new Map<string, Torrent>();
-  const torrentBuf = await readIfPresent(join(dir, TORRENT_CACHE_FILE), errors);
+  const torrentBuf = await readIfPresent(join(dir, TORRENT_CACHE_FILE), errors, missing);
   if (torrentBuf !== undefined) {
     try {
       await decodeTorrentFile(
@@ -201,7 +204,7 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
   }
 
   let users = new Map<string, User>();
-  const userBuf = await readIfPresent(join(dir, USER_CACHE_FILE), errors);
+  const userBuf = await readIfPresent(join(dir, USER_CACHE_FILE), errors, missing);
   if (userBuf !== undefined) {
     try {
       await decodeUserFile(
@@ -231,14 +234,17 @@ export async function readCacheFiles(dir: string, options: CacheReadOptions = {}
     { torrents: torrents.size, users: users.size, peers: countPeers(torrents), errors: errors.length },
     'cache files read',
   );
-  return { torrents, users, errors };
+  return { torrents, users, errors, missing };
 }
 
-async function readIfPresent(path: string, errors: string[]): Promise<Buffer | undefined> {
+async function readIfPresent(path: string, errors: string[], missing: string[]): Promise<Buffer | undefined> {
   try {
     return await readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      missing.push(basename(path));
+      return undefined;
+    }
     errors.push(`${path}: cannot read: ${(err as Error).message}`);
     return undefined;
   }

@@ -135,7 +135,9 @@ export class Reloader {
     } catch (err) {
       this.lastError ??= err as Error;
       this.metrics.reloadFailures.inc({ source });
-      this.logger.error({ source, err: (err as Error).message }, 'reload failed; keeping the previous data');
+      // Before the first load there is nothing to keep (a refusal then ends the start: exit 78).
+      const kept = this.store.loadedFrom === undefined ? 'reload failed; nothing loaded yet' : 'reload failed; keeping the previous data';
+      this.logger.error({ source, err: (err as Error).message }, kept);
       return false;
     }
   }
