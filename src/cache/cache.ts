@@ -147,8 +147,8 @@ export interface CacheReadResult {
 }
 
 /**
- * Reads both cache files, each on its own: a missing file gives an empty set, a
- * damaged or unknown-version one gives an empty set and an error naming the file
+ * Reads both cache files, each on its own: a missing file gives an empty set (and is named in
+ * `missing`), a damaged or unknown-version one gives an empty set and an error naming the file
  * and the problem. Never throws for file contents.
  */
 export async function readCacheFiles(dir: string, options: CacheReadOptions = {}): Promise<CacheReadResult> {
