@@ -33,6 +33,7 @@ describe('before the first load, and /health', () => {
   afterAll(async () => {
     await running?.close();
     await proxy?.close();
+    await db.drop();
   });
 
   it('a database that is not there yet: "try again" answers, /health 503, then 200 once it answers', async () => {

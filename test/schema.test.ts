@@ -39,7 +39,7 @@ async function rows<T = RowDataPacket>(conn: Connection, sql: string, params: un
 }
 
 describe('database/schema.sql with the mariadb client, then the fixtures', () => {
-  const name = `hayate_schema_${randomBytes(4).toString('hex')}`;
+  const name = `hayate_schema_${inject('testRunId')}_${randomBytes(4).toString('hex')}`;
   let conn: Connection;
 
   beforeAll(async () => {

@@ -14,9 +14,12 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates a uniquely named database with the schema loaded. */
+/**
+ * Creates a uniquely named database with the schema loaded: `<prefix>_<run>_<random>`, the run's
+ * mark letting the global teardown find a database a test forgot to drop.
+ */
 export async function createTestDatabase(prefix = 'hayate_test', rootUrl = inject('dbRootUrl')): Promise<TestDatabase> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const name = `${prefix}_${inject('testRunId')}_${randomBytes(4).toString('hex')}`;
   const root = new URL(rootUrl);
   const admin = await createConnection({
     host: root.hostname,
