@@ -59,7 +59,11 @@ export interface LoadResult {
   firstFailure?: string;
   perSecondSeries: SecondStats[];
   responseBytes: number;
-  /** The generator's own CPU over the measured window (seconds) and its event loop's busy share (0–1): near 1, it was the limit. */
+  /**
+   * The generator's own CPU over the measured window (seconds) and its event loop's busy share (0–1):
+   * near 1, it was the limit. The window starts at its own warm-up's end (its clock starts after Node
+   * has, some tens of ms after the parent's); a run shorter than the warm-up counts from its start.
+   */
   generator: { cpuSeconds: number; loopUtilization: number };
 }
 

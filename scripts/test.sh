@@ -29,6 +29,9 @@ const brokenFiles = suites.filter((s) => s.status === "failed" && !(s.assertionR
 console.log(`${r.numPassedTests ?? 0} ${(r.numFailedTests ?? 0) + brokenFiles}`);
 ' "$results")"
 read -r passed failed <<<"$summary"
+if [[ "$status" != 0 && "$failed" == 0 ]]; then
+  echo "vitest exited $status with no failed test: see its errors above (e.g. a global teardown)"
+fi
 echo "$passed passed, $failed failed"
 if [[ "$status" != 0 || "$failed" != 0 || "$passed" == 0 ]]; then
   exit 1

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
-import { CacheWriter, readCacheFiles } from './cache/index.js';
+import { CacheWriter, readCacheFiles, TORRENT_CACHE_FILE, USER_CACHE_FILE } from './cache/index.js';
 import { attachIpv6Endpoints, readIpv6Endpoints, type Ipv6EndpointRecord } from './cache/ipv6-endpoints.js';
 import { ConfigError, listenAddress, type Config } from './config/config.js';
 import { IPV6_MIGRATION, transferIps6Table } from './database/ipv6-table.js';
@@ -298,7 +298,7 @@ export class Tracker {
     if (cached.users.size > 0) this.store.loadedFrom = 'cache';
     let peers = 0;
     for (const t of cached.torrents.values()) peers += t.seeders.size + t.leechers.size;
-    if (cached.missing.length === 2) {
+    if (cached.missing.includes(TORRENT_CACHE_FILE) && cached.missing.includes(USER_CACHE_FILE)) {
       // A first start, or chihaya's files not copied over: say so rather than "cache loaded" with zeros.
       this.logger.info({ dir: this.dir, files: cached.missing }, 'no cache files; starting without peers until clients announce');
       return;

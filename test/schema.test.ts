@@ -134,7 +134,7 @@ describe('database/schema.sql with the mariadb client, then the fixtures', () =>
 });
 
 describe('fixtures/load.js command line', () => {
-  const name = `hayate_cli_${randomBytes(4).toString('hex')}`;
+  const name = `hayate_cli_${inject('testRunId')}_${randomBytes(4).toString('hex')}`;
   const url = `${root.protocol}//${root.username}:${root.password}@${root.host}/${name}`;
   const messages: string[] = [];
   const out = (line: string): void => void messages.push(line);

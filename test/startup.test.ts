@@ -143,6 +143,7 @@ describe('start-up against the database', () => {
       expect(r.stderr).not.toContain('secret');
       expect(r.stdout).not.toContain('"listening"');
       // Nothing was loaded, so the log does not speak of keeping previous data.
+      expect(r.stdout).toContain('reload failed; no database load yet');
       expect(r.stdout).not.toContain('keeping the previous data');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -190,6 +191,7 @@ describe('start-up against the database', () => {
       expect(await second.exited).toBe(0);
     } finally {
       for (const p of started) p.child.kill('SIGKILL');
+      await Promise.all(started.map((p) => p.exited));
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -135,9 +135,10 @@ export class Reloader {
     } catch (err) {
       this.lastError ??= err as Error;
       this.metrics.reloadFailures.inc({ source });
-      // Before the first load there is nothing to keep (a refusal then ends the start: exit 78).
-      const kept = this.store.loadedFrom === undefined ? 'reload failed; nothing loaded yet' : 'reload failed; keeping the previous data';
-      this.logger.error({ source, err: (err as Error).message }, kept);
+      // Before the first whole database load there is no database data to keep (what the cache
+      // files gave, if anything, is still served; the start retries, or ends on a refusal).
+      const message = this.lastSuccessAt === undefined ? 'reload failed; no database load yet' : 'reload failed; keeping the previous data';
+      this.logger.error({ source, err: (err as Error).message }, message);
       return false;
     }
   }
