@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import type { TestProject } from 'vitest/node';
+import { serverAddress } from './helpers/server-address.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,13 +24,7 @@ export default function setup(project: TestProject): () => Promise<void> {
   project.provide('dbRootUrl', url);
   project.provide('testRunId', runId);
   return async () => {
-    const root = new URL(url);
-    const admin = await createConnection({
-      host: root.hostname,
-      port: Number(root.port || 3306),
-      user: decodeURIComponent(root.username),
-      password: decodeURIComponent(root.password),
-    });
+    const admin = await createConnection(serverAddress(url));
     try {
       const [rows] = await admin.query<RowDataPacket[]>('SHOW DATABASES');
       const left = rows.map((r) => String(Object.values(r)[0])).filter((name) => name.includes(`_${runId}_`));

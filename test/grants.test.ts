@@ -9,6 +9,7 @@ import { torrents, users } from '../fixtures/site.js';
 import { counterValue } from './helpers/flush-setup.js';
 import { encodeBytes } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { serverAddress } from './helpers/server-address.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
 import { createLogger } from '../src/log.js';
 
@@ -197,13 +198,7 @@ describe('the database privileges of docs/database.md', () => {
   const created: string[] = [];
 
   beforeAll(async () => {
-    const root = new URL(inject('dbRootUrl'));
-    admin = await createConnection({
-      host: root.hostname,
-      port: Number(root.port || 3306),
-      user: decodeURIComponent(root.username),
-      password: decodeURIComponent(root.password),
-    });
+    admin = await createConnection(serverAddress(inject('dbRootUrl')));
   });
   afterAll(async () => {
     for (const user of created) await admin.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'`);

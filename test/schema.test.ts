@@ -5,15 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadFixtures, runCli } from '../fixtures/load.js';
+import { serverAddress } from './helpers/server-address.js';
 import { approvedClients, groupFreeleech, infoHashBytes, torrents, transferHistory, users } from '../fixtures/site.js';
 
 const root = new URL(inject('dbRootUrl'));
-const server = {
-  host: root.hostname,
-  port: Number(root.port || 3306),
-  user: decodeURIComponent(root.username),
-  password: decodeURIComponent(root.password),
-};
+const server = serverAddress(inject('dbRootUrl'));
 const schemaPath = fileURLToPath(new URL('../database/schema.sql', import.meta.url));
 
 /** Feeds database/schema.sql to the plain `mariadb` command-line client, as an operator would. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { inject } from 'vitest';
 import { schemaStatements } from '../../fixtures/load.js';
+import { serverAddress } from './server-address.js';
 
 export { schemaStatements };
 
@@ -21,23 +22,12 @@ export interface TestDatabase {
 export async function createTestDatabase(prefix = 'hayate_test', rootUrl = inject('dbRootUrl')): Promise<TestDatabase> {
   const name = `${prefix}_${inject('testRunId')}_${randomBytes(4).toString('hex')}`;
   const root = new URL(rootUrl);
-  const admin = await createConnection({
-    host: root.hostname,
-    port: Number(root.port || 3306),
-    user: decodeURIComponent(root.username),
-    password: decodeURIComponent(root.password),
-  });
+  const server = serverAddress(rootUrl);
+  const admin = await createConnection(server);
   await admin.query(`CREATE DATABASE \`${name}\``);
   await admin.end();
   const dsn = `${root.protocol}//${root.username}:${root.password}@${root.host}/${name}`;
-  const conn = await createConnection({
-    host: root.hostname,
-    port: Number(root.port || 3306),
-    user: decodeURIComponent(root.username),
-    password: decodeURIComponent(root.password),
-    database: name,
-    supportBigNumbers: true,
-  });
+  const conn = await createConnection({ ...server, database: name, supportBigNumbers: true });
   for (const statement of schemaStatements()) await conn.query(statement);
   return {
     name,
