@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
-import { newPeer } from '../store/peer.js';
+import { newPeer, type Peer } from '../store/peer.js';
 import type { Store } from '../store/store.js';
 import { newTorrent, swarmToAdd, type Torrent, type User } from '../store/types.js';
 import { CacheFormatError } from './binary.js';
@@ -17,6 +17,7 @@ import {
   writeFileAtomically,
   writeTorrentsBody,
   writeUsersBody,
+  type SwarmsSnapshot,
 } from './files.js';
 import { TORRENT_CACHE_FILE, USER_CACHE_FILE } from './format.js';
 import { ipv6EndpointOf, writeIpv6Endpoints, type Ipv6EndpointRecord } from './ipv6-endpoints.js';
@@ -40,9 +41,9 @@ export interface CacheWriteResult {
 
 /**
  * Writes both cache files (each via `.tmp` + rename). Announces keep running while
- * this runs: the torrent and user lists are gathered in slices, and each swarm is
- * copied (an array of references) when the writer reaches it, so what is written is
- * every swarm as it stood at that moment. Calls must not overlap for one directory
+ * this runs: the torrent and user lists are gathered in slices, and each torrent is
+ * written as it stood when the writer reached it (in one go from its live swarms, or,
+ * for one bigger than a slice, from a copy made then). Calls must not overlap for one directory
  * (use CacheWriter, which queues them).
  */
 export async function writeCacheFiles(dir: string, store: Store, options: CacheWriteOptions = {}): Promise<CacheWriteResult> {
@@ -57,24 +58,36 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
     peers = await writeTorrentsBody(
       w,
       torrents,
-      (t: Torrent) => {
-        const snapshot = {
-          seeders: t.seeders.peers.slice(),
-          leechers: t.leechers.peers.slice(),
-          seederCounters: t.seeders.countersSnapshot(),
-          leecherCounters: t.leechers.countersSnapshot(),
-          seederExact: t.seeders.exactSnapshot(),
-          leecherExact: t.leechers.exactSnapshot(),
-        };
-        if (endpoints6 !== undefined) {
-          for (const list of [snapshot.seeders, snapshot.leechers]) {
-            for (const peer of list) {
-              const record = ipv6EndpointOf(t.infoHash, peer);
-              if (record !== undefined) endpoints6.push(record);
+      {
+        peerCount: (t: Torrent) => t.seeders.size + t.leechers.size,
+        swarms: (t: Torrent, inPlace: boolean) => {
+          const swarms: SwarmsSnapshot = inPlace
+            ? {
+                seeders: t.seeders.peers,
+                leechers: t.leechers.peers,
+                seederCounters: t.seeders.countersInPlace(),
+                leecherCounters: t.leechers.countersInPlace(),
+                seederExact: t.seeders.exactInPlace(),
+                leecherExact: t.leechers.exactInPlace(),
+              }
+            : {
+                seeders: t.seeders.peers.slice(),
+                leechers: t.leechers.peers.slice(),
+                seederCounters: t.seeders.countersSnapshot(),
+                leecherCounters: t.leechers.countersSnapshot(),
+                seederExact: t.seeders.exactSnapshot(),
+                leecherExact: t.leechers.exactSnapshot(),
+              };
+          if (endpoints6 !== undefined) {
+            for (const list of [swarms.seeders, swarms.leechers] as (readonly Peer[])[]) {
+              for (const peer of list) {
+                const record = ipv6EndpointOf(t.infoHash, peer);
+                if (record !== undefined) endpoints6.push(record);
+              }
             }
           }
-        }
-        return snapshot;
+          return swarms;
+        },
       },
       pacer,
     );

@@ -33,7 +33,15 @@ export const DEFAULT_YIELD_EVERY = 2000;
 /** Counts records and says when it is time to let the event loop run. */
 export class Pacer {
   private sinceYield = 0;
-  constructor(private readonly every: number = DEFAULT_YIELD_EVERY) {}
+  constructor(
+    /** Records between two yields. */
+    readonly every: number = DEFAULT_YIELD_EVERY,
+  ) {}
+
+  /** Records the current slice has room for. */
+  get left(): number {
+    return this.every - this.sinceYield;
+  }
 
   /** Counts n records; true when the caller should `await pacer.pause()`. */
   due(n = 1): boolean {
@@ -79,29 +87,82 @@ export async function writeFileAtomically(path: string, produce: (w: ChunkWriter
 export type TorrentFields = Omit<TorrentRecord, 'seeders' | 'leechers'>;
 
 /**
- * Writes a torrent file body. `snapshot` is called when the writer reaches a
- * torrent and returns its peers at that moment (announces may change the swarm
- * between yields; what is written is each swarm as it was when reached).
+ * Where the torrent writer gets each torrent's swarms. The model's swarms change while a
+ * paced write runs (announces between yields); records from a file do not.
+ */
+export interface TorrentSwarms<T> {
+  /** The peers the torrent holds now, seeders and leechers together. */
+  peerCount(torrent: T): number;
+  /**
+   * The torrent's swarms now. `inPlace` true: the writer is done with them before it next
+   * yields to the event loop, so they may be the live arrays; false: the writer yields
+   * inside them, so they must be a copy (what is written is each swarm as it was when reached).
+   */
+  swarms(torrent: T, inPlace: boolean): SwarmsSnapshot;
+}
+
+/**
+ * Writes a torrent file body; returns the peers written. A torrent with fewer peers than the
+ * pacer's slice (nearly all of them) is written in one go from its live swarms; a bigger one
+ * from a copy, yielding inside it.
  */
 export async function writeTorrentsBody<T extends TorrentFields>(
   w: ChunkWriter,
   torrents: readonly T[],
-  snapshot: (t: T) => SwarmsSnapshot,
+  source: TorrentSwarms<T>,
   pacer: Pacer,
 ): Promise<number> {
   let peers = 0;
   await ensure(w, 20);
   writeHeader(w, TORRENT_CACHE_VERSION, torrents.length);
   for (const torrent of torrents) {
-    const { seeders, leechers, seederCounters, leecherCounters, seederExact, leecherExact } = snapshot(torrent);
-    await ensure(w, 20 + 10);
-    w.latin1(torrent.infoHash);
-    peers += await writeSwarm(w, seeders, seederCounters, seederExact, torrent.id, true, pacer);
-    peers += await writeSwarm(w, leechers, leecherCounters, leecherExact, torrent.id, false, pacer);
-    await ensure(w, TORRENT_TRAILER_SIZE);
-    writeTorrentTrailer(w, torrent);
-    if (pacer.due()) await pacer.pause();
+    // In one go, nothing is copied: a copy of every swarm (two arrays and two typed arrays with
+    // their backing stores per torrent) was most of what a serialization left for the garbage
+    // collector, and what made the collector's marking steps land inside the writer's slices.
+    let n = source.peerCount(torrent);
+    if (n < pacer.every) {
+      if (pacer.left <= n) await pacer.pause();
+      // Room for the whole torrent first: a flush awaits the file write, so count again after it.
+      while (w.full(torrentSize(n))) {
+        await w.flush(torrentSize(n));
+        n = source.peerCount(torrent);
+      }
+    }
+    if (n < pacer.every) {
+      peers += writeTorrentInOneGo(w, torrent, source.swarms(torrent, true));
+      if (pacer.due(n + 1)) await pacer.pause();
+    } else {
+      peers += await writeTorrentPaced(w, torrent, source.swarms(torrent, false), pacer);
+    }
   }
+  return peers;
+}
+
+/** The most bytes a torrent with `peers` peers takes in the file. */
+function torrentSize(peers: number): number {
+  return 20 + 10 + 10 + peers * (PEER_KEY_SIZE + PEER_SIZE) + TORRENT_TRAILER_SIZE;
+}
+
+/** Writes a torrent without yielding; the chunk must have room for it (torrentSize). */
+function writeTorrentInOneGo(w: ChunkWriter, torrent: TorrentFields, swarms: SwarmsSnapshot): number {
+  const { seeders, leechers } = swarms;
+  w.latin1(torrent.infoHash);
+  w.uvarint(seeders.length);
+  for (let i = 0; i < seeders.length; i++) writeEntry(w, seeders[i]!, i, swarms.seederCounters, swarms.seederExact, torrent.id, true);
+  w.uvarint(leechers.length);
+  for (let i = 0; i < leechers.length; i++) writeEntry(w, leechers[i]!, i, swarms.leecherCounters, swarms.leecherExact, torrent.id, false);
+  writeTorrentTrailer(w, torrent);
+  return seeders.length + leechers.length;
+}
+
+async function writeTorrentPaced(w: ChunkWriter, torrent: TorrentFields, swarms: SwarmsSnapshot, pacer: Pacer): Promise<number> {
+  await ensure(w, 20 + 10);
+  w.latin1(torrent.infoHash);
+  let peers = await writeSwarm(w, swarms.seeders, swarms.seederCounters, swarms.seederExact, torrent.id, true, pacer);
+  peers += await writeSwarm(w, swarms.leechers, swarms.leecherCounters, swarms.leecherExact, torrent.id, false, pacer);
+  await ensure(w, TORRENT_TRAILER_SIZE);
+  writeTorrentTrailer(w, torrent);
+  if (pacer.due()) await pacer.pause();
   return peers;
 }
 
@@ -112,15 +173,15 @@ export async function writeTorrentsBody<T extends TorrentFields>(
 export type PeerEntryLike = PeerEntry | Peer;
 
 /**
- * A torrent's swarms as they were when the writer reached it. Model peers keep their
- * counters in the swarm, so a snapshot of model peers carries a copy of those too
- * (Swarm.countersSnapshot: peers[i]'s at 3i).
+ * A torrent's swarms as the writer reads them. Model peers keep their counters in the
+ * swarm, so model peers come with those (peers[i]'s at 3i: Swarm.countersSnapshot for a
+ * copy, Swarm.countersInPlace for one written in one go).
  */
 export interface SwarmsSnapshot {
   seeders: readonly PeerEntryLike[];
   leechers: readonly PeerEntryLike[];
-  seederCounters?: Float64Array;
-  leecherCounters?: Float64Array;
+  seederCounters?: ArrayLike<number>;
+  leecherCounters?: ArrayLike<number>;
   /** Exact counters of the peers whose doubles above are rounded (Swarm.exactSnapshot). */
   seederExact?: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined;
   leecherExact?: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined;
@@ -129,7 +190,7 @@ export interface SwarmsSnapshot {
 async function writeSwarm(
   w: ChunkWriter,
   entries: readonly PeerEntryLike[],
-  counters: Float64Array | undefined,
+  counters: ArrayLike<number> | undefined,
   exact: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined,
   torrentId: number,
   seeding: boolean,
@@ -138,22 +199,34 @@ async function writeSwarm(
   await ensure(w, 10);
   w.uvarint(entries.length);
   for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
     if (w.full(PEER_KEY_SIZE + PEER_SIZE)) await w.flush();
-    if ('peer' in entry) {
-      w.latin1(entry.key);
-      writePeer(w, entry.peer);
-    } else {
-      if (counters === undefined || counters.length < 3 * (i + 1)) {
-        throw new Error('cache writer: a snapshot of model peers needs their counters');
-      }
-      const big = exact?.get(entry.key);
-      if (big !== undefined) writeSwarmPeer(w, entry, big[0], big[1], big[2], torrentId, seeding);
-      else writeSwarmPeer(w, entry, counters[3 * i]!, counters[3 * i + 1]!, counters[3 * i + 2]!, torrentId, seeding);
-    }
+    writeEntry(w, entries[i]!, i, counters, exact, torrentId, seeding);
     if (pacer.due()) await pacer.pause();
   }
   return entries.length;
+}
+
+/** One peer (key and record) at entries[i]; a model peer's counters are at 3i in `counters`. */
+function writeEntry(
+  w: ChunkWriter,
+  entry: PeerEntryLike,
+  i: number,
+  counters: ArrayLike<number> | undefined,
+  exact: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined,
+  torrentId: number,
+  seeding: boolean,
+): void {
+  if ('peer' in entry) {
+    w.latin1(entry.key);
+    writePeer(w, entry.peer);
+    return;
+  }
+  if (counters === undefined || counters.length < 3 * (i + 1)) {
+    throw new Error('cache writer: model peers need their counters');
+  }
+  const big = exact?.get(entry.key);
+  if (big !== undefined) writeSwarmPeer(w, entry, big[0], big[1], big[2], torrentId, seeding);
+  else writeSwarmPeer(w, entry, counters[3 * i]!, counters[3 * i + 1]!, counters[3 * i + 2]!, torrentId, seeding);
 }
 
 export async function writeUsersBody(w: ChunkWriter, users: readonly UserRecord[], pacer: Pacer): Promise<void> {

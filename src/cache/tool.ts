@@ -80,7 +80,7 @@ export async function loadUserRecords(dir: string, progress?: Progress, file = U
 
 export async function saveTorrentRecords(path: string, torrents: readonly TorrentRecord[]): Promise<number> {
   return writeFileAtomically(path, async (w) => {
-    await writeTorrentsBody(w, torrents, (t) => t, new Pacer(50_000));
+    await writeTorrentsBody(w, torrents, { peerCount: (t) => t.seeders.length + t.leechers.length, swarms: (t) => t }, new Pacer(50_000));
   });
 }
 

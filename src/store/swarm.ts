@@ -18,6 +18,7 @@ export function saturatedNumber(value: Counter): number {
 }
 
 const NO_PEERS: readonly Peer[] = Object.freeze([]);
+const NO_COUNTERS: readonly number[] = Object.freeze([]);
 
 /**
  * Above this many peers a swarm keeps a key → peer map; at or below, a lookup
@@ -115,6 +116,20 @@ export class Swarm {
    */
   exactSnapshot(): Map<string, readonly [Counter, Counter, Counter]> | undefined {
     return this.exact === undefined || this.exact.size === 0 ? undefined : new Map(this.exact);
+  }
+
+  /**
+   * The counters themselves in peer order (peers[i]'s at 3i), not a copy: valid only until the
+   * swarm next changes, so for a reader that does not yield to the event loop before it is done
+   * (the cache writer, for swarms it writes in one go). Empty when the swarm is.
+   */
+  countersInPlace(): readonly number[] {
+    return this.counters ?? NO_COUNTERS;
+  }
+
+  /** The exact counters (see exactSnapshot), not a copy: same rule as countersInPlace. */
+  exactInPlace(): ReadonlyMap<string, readonly [Counter, Counter, Counter]> | undefined {
+    return this.exact === undefined || this.exact.size === 0 ? undefined : this.exact;
   }
 
   /** A copy of the counters in peer order (peers[i] at 3i): what a paced writer reads after yielding. */
