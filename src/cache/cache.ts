@@ -50,7 +50,7 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
   const started = process.hrtime.bigint();
   const pacer = new Pacer(options.yieldEvery ?? DEFAULT_YIELD_EVERY);
 
-  const torrents = await collect(store.torrents.values(), pacer);
+  const torrents = await collect(store.torrents, pacer);
   let peers = 0;
   // With IPv6 on, each peer's IPv6 endpoint is taken from the same snapshot as the peer.
   const endpoints6: Ipv6EndpointRecord[] | undefined = options.ipv6 === true ? [] : undefined;
@@ -94,7 +94,7 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
   });
   const ipv6Bytes = endpoints6 === undefined ? 0 : await writeIpv6Endpoints(dir, endpoints6, options.yieldEvery);
 
-  const users = await collect(store.users.values(), pacer);
+  const users = await collect(store.users, pacer);
   const userBytes = await writeFileAtomically(join(dir, USER_CACHE_FILE), (w) => writeUsersBody(w, users, pacer));
 
   const result: CacheWriteResult = {
@@ -111,14 +111,21 @@ export async function writeCacheFiles(dir: string, store: Store, options: CacheW
 /**
  * Copies a map's values into an array a slice at a time. A Map iterator stays
  * valid while the map changes: entries deleted before we reach them are skipped,
- * entries added are visited.
+ * entries added are visited. The array is made at the map's size (grown only if
+ * entries arrive meanwhile): grown by pushes from empty it was copied ~20 times,
+ * megabytes per write at a million torrents, each copy old enough to be left for a
+ * full garbage collection.
  */
-async function collect<T>(values: IterableIterator<T>, pacer: Pacer): Promise<T[]> {
-  const out: T[] = [];
-  for (const value of values) {
-    out.push(value);
+async function collect<T>(map: ReadonlyMap<unknown, T>, pacer: Pacer): Promise<T[]> {
+  const out = new Array<T>(map.size);
+  let n = 0;
+  for (const value of map.values()) {
+    if (n < out.length) out[n] = value;
+    else out.push(value);
+    n++;
     if (pacer.due(0.05)) await pacer.pause(); // copying a reference is ~20× cheaper than encoding a record
   }
+  out.length = n; // fewer when entries were deleted meanwhile
   return out;
 }
 
