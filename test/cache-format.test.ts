@@ -2,6 +2,9 @@ import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChunkWriter } from '../src/cache/binary.js';
+import { Pacer, writeTorrentsBody } from '../src/cache/files.js';
+import type { PeerEntry, TorrentRecord } from '../src/cache/format.js';
 import { readCacheFiles, writeCacheFiles } from '../src/cache/index.js';
 import { ipToString, newPeer, peerIdOf, peerKey, type Peer } from '../src/store/peer.js';
 import { Store } from '../src/store/store.js';
@@ -488,6 +491,87 @@ describe('writing cache files', () => {
     const back = await readCacheFiles(dir);
     expect(back.errors).toEqual([]);
     expect(back.torrents.size).toBe(result.torrents);
+  });
+
+  it('a swarm that grows while the writer waits for room is written whole: the count is read after the wait', async () => {
+    // Small chunks, so the writer often awaits a flush (and the slice end) before a torrent;
+    // every turn of the event loop adds a peer to every torrent, from 1 up to 12 and again
+    // (below the 16-record slice, so each is written in one go from the live arrays).
+    const entry = (torrentId: number, userId: number): PeerEntry => {
+      const peerId = `-TR3000-${String(userId).padStart(12, '0')}`;
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(userId);
+      return {
+        key: key.toString('latin1') + peerId,
+        peer: {
+          peerId,
+          ip: 0xc000020a,
+          port: 51413,
+          uploaded: userId,
+          downloaded: 0,
+          left: 0,
+          startTime: 1_700_000_000,
+          lastAnnounce: 1_700_000_500,
+          torrentId,
+          userId,
+          clientId: 1,
+          seeding: true,
+        },
+      };
+    };
+    let nextUser = 1;
+    const torrents: TorrentRecord[] = Array.from({ length: 40 }, (_, i) => ({
+      infoHash: Buffer.alloc(20, i + 1).toString('latin1'),
+      seeders: [entry(i + 1, nextUser++)],
+      leechers: [],
+      type: 'anime',
+      groupId: 1,
+      id: i + 1,
+      snatched: 0,
+      status: 0,
+      lastAction: 1_700_000_000,
+      upMultiplier: 1,
+      downMultiplier: 1,
+    }));
+    let ticks = 0;
+    let stop = false;
+    const grow = () => {
+      if (stop) return;
+      ticks++;
+      for (const t of torrents) {
+        if (t.seeders.length >= 12) t.seeders.length = 1;
+        t.seeders.push(entry(t.id, nextUser++));
+      }
+      setImmediate(grow);
+    };
+    setImmediate(grow);
+    const chunks: Buffer[] = [];
+    const w = new ChunkWriter(async (chunk) => {
+      chunks.push(Buffer.from(chunk));
+      await new Promise((resolve) => setImmediate(resolve));
+    }, 512);
+    const written = await writeTorrentsBody(
+      w,
+      torrents,
+      { peerCount: (t) => t.seeders.length + t.leechers.length, swarms: (t) => t },
+      new Pacer(16),
+    );
+    await w.flush();
+    stop = true;
+    expect(ticks).toBeGreaterThan(5);
+    const parsed = parseTorrentFile(Buffer.concat(chunks));
+    expect(parsed.rest).toBe(0);
+    expect(parsed.count).toBe(40);
+    let peers = 0;
+    for (const t of parsed.torrents) {
+      for (const p of t.seeders) {
+        expect(p.torrentId).toBe(t.id);
+        expect(p.uploaded).toBe(BigInt(p.userId));
+      }
+      peers += t.seeders.length;
+    }
+    expect(peers).toBe(written);
+    expect(peers).toBeGreaterThan(40);
   });
 
   it('writes every peer with its own counters, for torrents written in one go and torrents bigger than a slice, while swarms change', async () => {

@@ -119,14 +119,16 @@ export async function writeTorrentsBody<T extends TorrentFields>(
     // In one go, nothing is copied: a copy of every swarm (two arrays and two typed arrays with
     // their backing stores per torrent) was most of what a serialization left for the garbage
     // collector, and what made the collector's marking steps land inside the writer's slices.
+    // Room in the slice and in the chunk first; the swarms change while either is awaited, so
+    // the count is read again after each await, and the last one read is what is written.
     let n = source.peerCount(torrent);
-    if (n < pacer.every) {
-      if (pacer.left <= n) await pacer.pause();
-      // Room for the whole torrent first: a flush awaits the file write, so count again after it.
-      while (w.full(torrentSize(n))) {
-        await w.flush(torrentSize(n));
-        n = source.peerCount(torrent);
-      }
+    if (n < pacer.every && pacer.left <= n) {
+      await pacer.pause();
+      n = source.peerCount(torrent);
+    }
+    while (n < pacer.every && w.full(torrentSize(n))) {
+      await w.flush(torrentSize(n));
+      n = source.peerCount(torrent);
     }
     if (n < pacer.every) {
       peers += writeTorrentInOneGo(w, torrent, source.swarms(torrent, true));
@@ -146,6 +148,7 @@ function torrentSize(peers: number): number {
 /** Writes a torrent without yielding; the chunk must have room for it (torrentSize). */
 function writeTorrentInOneGo(w: ChunkWriter, torrent: TorrentFields, swarms: SwarmsSnapshot): number {
   const { seeders, leechers } = swarms;
+  if (w.full(torrentSize(seeders.length + leechers.length))) throw new Error('cache writer: no room made for a torrent written in one go');
   w.latin1(torrent.infoHash);
   w.uvarint(seeders.length);
   for (let i = 0; i < seeders.length; i++) writeEntry(w, seeders[i]!, i, swarms.seederCounters, swarms.seederExact, torrent.id, true);
