@@ -574,70 +574,80 @@ describe('writing cache files', () => {
     expect(peers).toBeGreaterThan(40);
   });
 
-  it('writes every peer with its own counters, for torrents written in one go and torrents bigger than a slice, while swarms change', async () => {
-    // Swarms of 1 to 40 peers with slices of 16 records: the small ones are read in place, the
-    // big ones copied. On every yield each swarm loses a seeder (the last one moves into its
-    // slot) and gains a peer. Each peer's counters are made from its user ID, so a counter
-    // written from another peer's slot, or a swarm read in place across a yield, shows.
-    const counters = (userId: number) => [userId * 1000, userId * 1000 + 1, userId * 1000 + 2] as const;
-    const huge = 2n ** 60n; // users above 5000 announce an exact counter past 2^53
-    const expectedUploaded = (userId: number) => (userId > 5000 ? huge + BigInt(userId) : BigInt(userId * 1000));
-    const add = (t: ReturnType<typeof newTorrent>, seeding: boolean, userId: number, tag: string) => {
-      const [up, down, left] = counters(userId);
-      swarmToAdd(t, seeding).add(
-        peer({ peerId: `-TR3000-${tag.padStart(12, '0')}`, userId }),
-        userId > 5000 ? huge + BigInt(userId) : up,
-        down,
-        left,
-      );
-    };
-    const store = new Store();
-    const hashes: string[] = [];
-    let nextUser = 1;
-    for (let i = 0; i < 60; i++) {
-      const hash = Buffer.alloc(20, i).toString('latin1');
-      hashes.push(hash);
-      const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime' });
-      for (let u = 0; u < (i % 40) + 1; u++) add(t, u % 3 !== 0, nextUser++, `${i}-${u}`);
-      store.torrents.set(hash, t);
-    }
-    let ticks = 0;
-    let stop = false;
-    const churn = () => {
-      if (stop) return;
-      ticks++;
-      for (const hash of hashes) {
-        const t = store.torrents.get(hash)!;
-        const first = t.seeders.peers[0];
-        if (first !== undefined && t.seeders.size > 1) t.seeders.delete(first.key);
-        add(t, ticks % 2 === 0, ticks % 5 === 0 ? 5000 + ticks : 2000 + ticks, `c${ticks}-${t.id}`);
+  // Slices of 16: swarms of 1–40 peers, the small ones (kept in exact arrays, replaced on every
+  // add) written in one go, the big ones copied. Slices of 64: swarms of 17–76 peers, big
+  // swarms (one array each, changed in place) written in one go up to 63 peers.
+  it.each([
+    { slice: 16, size: (i: number) => (i % 40) + 1 },
+    { slice: 64, size: (i: number) => 17 + (i % 60) },
+  ])(
+    'writes every peer with its own counters in slices of $slice, in one go and from copies, while swarms change',
+    async ({ slice, size }) => {
+      // On every yield each swarm loses a seeder (the last one moves into its slot), gains a
+      // peer, and has its first and last peers swapped (as the peer choice does). Each peer's
+      // counters are made from its user ID, so a counter written from another peer's slot, or a
+      // swarm read in place across a yield, shows.
+      const counters = (userId: number) => [userId * 1000, userId * 1000 + 1, userId * 1000 + 2] as const;
+      const huge = 2n ** 60n; // users above 5000 announce an exact counter past 2^53
+      const expectedUploaded = (userId: number) => (userId > 5000 ? huge + BigInt(userId) : BigInt(userId * 1000));
+      const add = (t: ReturnType<typeof newTorrent>, seeding: boolean, userId: number, tag: string) => {
+        const [up, down, left] = counters(userId);
+        swarmToAdd(t, seeding).add(
+          peer({ peerId: `-TR3000-${tag.padStart(12, '0')}`, userId }),
+          userId > 5000 ? huge + BigInt(userId) : up,
+          down,
+          left,
+        );
+      };
+      const store = new Store();
+      const hashes: string[] = [];
+      let nextUser = 1;
+      for (let i = 0; i < 60; i++) {
+        const hash = Buffer.alloc(20, i).toString('latin1');
+        hashes.push(hash);
+        const t = newTorrent({ id: i + 1, infoHash: hash, groupId: 1, type: 'anime' });
+        for (let u = 0; u < size(i); u++) add(t, u % 3 !== 0, nextUser++, `${i}-${u}`);
+        store.torrents.set(hash, t);
       }
+      let ticks = 0;
+      let stop = false;
+      const churn = () => {
+        if (stop) return;
+        ticks++;
+        for (const hash of hashes) {
+          const t = store.torrents.get(hash)!;
+          const first = t.seeders.peers[0];
+          if (first !== undefined && t.seeders.size > 1) t.seeders.delete(first.key);
+          add(t, ticks % 2 === 0, ticks % 5 === 0 ? 5000 + ticks : 2000 + ticks, `c${ticks}-${t.id}`);
+          for (const swarm of [t.seeders, t.leechers]) if (swarm.size > 1) swarm.swap(0, swarm.size - 1);
+        }
+        setImmediate(churn);
+      };
       setImmediate(churn);
-    };
-    setImmediate(churn);
-    const result = await writeCacheFiles(dir, store, { yieldEvery: 16 });
-    stop = true;
-    expect(ticks).toBeGreaterThan(10);
-    const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
-    expect(parsed.rest).toBe(0);
-    let peers = 0;
-    for (const t of parsed.torrents) {
-      for (const [list, seeding] of [
-        [t.seeders, 1],
-        [t.leechers, 0],
-      ] as const) {
-        for (const p of list) {
-          peers++;
-          expect(p.keyUser).toBe(p.userId);
-          expect(p.torrentId).toBe(t.id);
-          expect(p.seeding).toBe(seeding);
-          expect(p.uploaded).toBe(expectedUploaded(p.userId));
-          expect(p.downloaded).toBe(BigInt(p.userId * 1000 + 1));
-          expect(p.left).toBe(BigInt(p.userId * 1000 + 2));
+      const result = await writeCacheFiles(dir, store, { yieldEvery: slice });
+      stop = true;
+      expect(ticks).toBeGreaterThan(10);
+      const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
+      expect(parsed.rest).toBe(0);
+      let peers = 0;
+      for (const t of parsed.torrents) {
+        for (const [list, seeding] of [
+          [t.seeders, 1],
+          [t.leechers, 0],
+        ] as const) {
+          for (const p of list) {
+            peers++;
+            expect(p.keyUser).toBe(p.userId);
+            expect(p.torrentId).toBe(t.id);
+            expect(p.seeding).toBe(seeding);
+            expect(p.uploaded).toBe(expectedUploaded(p.userId));
+            expect(p.downloaded).toBe(BigInt(p.userId * 1000 + 1));
+            expect(p.left).toBe(BigInt(p.userId * 1000 + 2));
+          }
         }
       }
-    }
-    expect(peers).toBe(result.peers);
-    expect(peers).toBeGreaterThan(1000);
-  });
+      expect(peers).toBe(result.peers);
+      expect(peers).toBeGreaterThan(1000);
+    },
+  );
 });

@@ -185,7 +185,7 @@ export interface SwarmsSnapshot {
   leechers: readonly PeerEntryLike[];
   seederCounters?: ArrayLike<number>;
   leecherCounters?: ArrayLike<number>;
-  /** Exact counters of the peers whose doubles above are rounded (Swarm.exactSnapshot). */
+  /** Exact counters of the peers whose doubles above are rounded (Swarm.exactSnapshot, or exactInPlace). */
   seederExact?: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined;
   leecherExact?: ReadonlyMap<string, readonly [U64, U64, U64]> | undefined;
 }

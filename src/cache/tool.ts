@@ -232,7 +232,9 @@ async function parseDump<R>(
   const pending: PendingBin = { path: binPath, body, version, count: 0, peers: 0 };
   try {
     const w = new ChunkWriter(async (chunk) => {
-      await handle.write(chunk, 0, chunk.length);
+      // A short write is possible (a full disk fails later): write the rest, never drop it.
+      let done = 0;
+      while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
     });
     const ready: R[] = [];
     const parser = new JsonObjectStream((key, value, line) => {
