@@ -345,8 +345,19 @@ async function stopHayate(run: HayateRun): Promise<{ exitCode: number | null; st
 
 interface Sampled {
   load: LoadResult;
-  /** Per-sample event-loop lag p99 and max (seconds), queue depths. */
-  samples: { t: number; lagP99: number; lagMax: number; queues: number; reloads: number; serializations: number }[];
+  /**
+   * Per-sample event-loop lag p99 and max (seconds), queue depths, and how long hayate's main
+   * thread waited for a CPU since the previous sample (ms; null off Linux).
+   */
+  samples: {
+    t: number;
+    lagP99: number;
+    lagMax: number;
+    queues: number;
+    reloads: number;
+    serializations: number;
+    runQueueWaitMs: number | null;
+  }[];
   before: Metrics;
   after: Metrics;
 }
@@ -358,9 +369,11 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
   let timer: NodeJS.Timeout | undefined;
   const result = await driveMeasured(run.child.pid, load, async () => {
     before = await scrape(run.port); // also resets the lag window
+    let waited = mainThreadRunQueueWait(run.child.pid);
     const t0 = Date.now();
     timer = setInterval(() => {
-      void scrape(run.port).then((m) =>
+      void scrape(run.port).then((m) => {
+        const now = mainThreadRunQueueWait(run.child.pid);
         samples.push({
           t: (Date.now() - t0) / 1000,
           lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
@@ -368,13 +381,45 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
           queues: sum(m, 'hayate_queue_depth'),
           reloads: sum(m, 'hayate_reload_seconds_count'),
           serializations: sum(m, 'hayate_serialization_seconds_count'),
-        }),
-      );
+          runQueueWaitMs: now !== null && waited !== null ? Math.round(now - waited) : null,
+        });
+        waited = now;
+      });
     }, everyMs);
   });
   clearInterval(timer);
   const after = await scrape(run.port);
   return { load: result, samples, before, after };
+}
+
+/**
+ * How long the process's main thread has waited for a CPU while runnable, in ms (the second
+ * field of /proc/<pid>/task/<pid>/schedstat, nanoseconds); null where that is not readable.
+ * The event-loop lag counts this wait too: on a machine with more runnable threads than cores
+ * it tells the scheduler's share of a long window from the process's own.
+ */
+function mainThreadRunQueueWait(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const wait = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    return Number.isFinite(wait) ? wait / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One line: how many windows were above 20 ms, and what the main thread waited for a CPU (in those, and the median second). */
+function describeLongWindows(long: ReturnType<typeof longWindows>, waits: readonly (number | null)[]): string {
+  const known = waits.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (known.length === 0) return `${long.length} windows above 20 ms`;
+  const median = known[Math.floor(known.length / 2)]!;
+  const inLong = long.map((x) => x.runQueueWaitMs ?? '?').join(', ');
+  return `${long.length} of ${waits.length} windows above 20 ms; main thread waiting for a CPU ${median} ms per second (median)${long.length > 0 ? `, ${inLong} ms in those` : ''}`;
+}
+
+/** Lag windows above 20 ms (the target of issue 13), and the main thread's wait for a CPU in each. */
+function longWindows(samples: Sampled['samples']): { lagP99Ms: number; runQueueWaitMs: number | null }[] {
+  return samples.filter((x) => x.lagP99 > 0.02).map((x) => ({ lagP99Ms: ms(x.lagP99), runQueueWaitMs: x.runQueueWaitMs }));
 }
 
 function hayateFigures(s: Sampled, seconds: number) {
@@ -724,11 +769,14 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
     ...hayateFigures(sampled, Math.max(num('duration'), 20)),
     perSecond99: sampled.load.perSecondSeries.map((x) => x.p99Ms),
     lagP99PerSecondMs: sampled.samples.map((x) => ms(x.lagP99)),
+    mainThreadRunQueueWaitMsPerSecond: sampled.samples.map((x) => x.runQueueWaitMs),
+    windowsAbove20Ms: longWindows(sampled.samples),
     shutdown: stopped,
   };
   log(
     `reload of ${n}+${n}: ${result.fullReloads} full reloads, ${String(result.secondsPerFullReload)} s each; ` +
-      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms`,
+      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms; ` +
+      describeLongWindows(result.windowsAbove20Ms, result.mainThreadRunQueueWaitMsPerSecond),
   );
   return result;
 }
@@ -764,11 +812,14 @@ async function serializeScenario(): Promise<Record<string, unknown>> {
     ...hayateFigures(sampled, duration),
     perSecond99: sampled.load.perSecondSeries.map((x) => x.p99Ms),
     lagP99PerSecondMs: sampled.samples.map((x) => ms(x.lagP99)),
+    mainThreadRunQueueWaitMsPerSecond: sampled.samples.map((x) => x.runQueueWaitMs),
+    windowsAbove20Ms: longWindows(sampled.samples),
     shutdown: stopped,
   };
   log(
     `serialization of ${result.trackedPeers} peers: ${count} runs, ${String(result.secondsPerSerialization)} s each; ` +
-      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms`,
+      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms; ` +
+      describeLongWindows(result.windowsAbove20Ms, result.mainThreadRunQueueWaitMsPerSecond),
   );
   return result;
 }
