@@ -228,6 +228,29 @@ function peer(f: { peerId: string; userId: number; ip?: number; port?: number })
   return newPeer(peerKey(f.userId, f.peerId), f.userId, f.ip ?? 0xc000020a, f.port ?? 51413, 1_700_000_000, 1_700_000_500, 1);
 }
 
+/**
+ * Runs `step(tick)` (tick 1, 2, …) on every turn of the event loop until stopped: the
+ * announces that change swarms between a writer's yields.
+ */
+function onEveryTurn(step: (tick: number) => void): { readonly ticks: number; stop(): void } {
+  let ticks = 0;
+  let stopped = false;
+  const turn = () => {
+    if (stopped) return;
+    step(++ticks);
+    setImmediate(turn);
+  };
+  setImmediate(turn);
+  return {
+    get ticks() {
+      return ticks;
+    },
+    stop() {
+      stopped = true;
+    },
+  };
+}
+
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hayate-cache-'));
@@ -453,11 +476,7 @@ describe('writing cache files', () => {
       store.torrents.set(hash, t);
     }
     // Mutate the store on every yield: drop a torrent, add one, remove and add peers.
-    let ticks = 0;
-    let stop = false;
-    const churn = () => {
-      if (stop) return;
-      ticks++;
+    const churn = onEveryTurn((ticks) => {
       const victim = hashes[ticks % hashes.length]!;
       const t = store.torrents.get(victim);
       if (t) {
@@ -467,12 +486,10 @@ describe('writing cache files', () => {
         swarmToAdd(t, false).add(p, ticks, 0, 1);
       }
       if (ticks % 7 === 0) store.torrents.delete(hashes[(ticks * 3) % hashes.length]!);
-      setImmediate(churn);
-    };
-    setImmediate(churn);
+    });
     const result = await writeCacheFiles(dir, store, { yieldEvery: 16 });
-    stop = true;
-    expect(ticks).toBeGreaterThan(10); // the event loop really ran during the write
+    churn.stop();
+    expect(churn.ticks).toBeGreaterThan(10); // the event loop really ran during the write
     const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
     expect(parsed.rest).toBe(0);
     expect(parsed.count).toBe(result.torrents);
@@ -533,18 +550,12 @@ describe('writing cache files', () => {
       upMultiplier: 1,
       downMultiplier: 1,
     }));
-    let ticks = 0;
-    let stop = false;
-    const grow = () => {
-      if (stop) return;
-      ticks++;
+    const grow = onEveryTurn(() => {
       for (const t of torrents) {
         if (t.seeders.length >= 12) t.seeders.length = 1;
         t.seeders.push(entry(t.id, nextUser++));
       }
-      setImmediate(grow);
-    };
-    setImmediate(grow);
+    });
     const chunks: Buffer[] = [];
     const w = new ChunkWriter(async (chunk) => {
       chunks.push(Buffer.from(chunk));
@@ -557,8 +568,8 @@ describe('writing cache files', () => {
       new Pacer(16),
     );
     await w.flush();
-    stop = true;
-    expect(ticks).toBeGreaterThan(5);
+    grow.stop();
+    expect(grow.ticks).toBeGreaterThan(5);
     const parsed = parseTorrentFile(Buffer.concat(chunks));
     expect(parsed.rest).toBe(0);
     expect(parsed.count).toBe(40);
@@ -609,11 +620,7 @@ describe('writing cache files', () => {
         for (let u = 0; u < size(i); u++) add(t, u % 3 !== 0, nextUser++, `${i}-${u}`);
         store.torrents.set(hash, t);
       }
-      let ticks = 0;
-      let stop = false;
-      const churn = () => {
-        if (stop) return;
-        ticks++;
+      const churn = onEveryTurn((ticks) => {
         for (const hash of hashes) {
           const t = store.torrents.get(hash)!;
           const first = t.seeders.peers[0];
@@ -621,12 +628,10 @@ describe('writing cache files', () => {
           add(t, ticks % 2 === 0, ticks % 5 === 0 ? 5000 + ticks : 2000 + ticks, `c${ticks}-${t.id}`);
           for (const swarm of [t.seeders, t.leechers]) if (swarm.size > 1) swarm.swap(0, swarm.size - 1);
         }
-        setImmediate(churn);
-      };
-      setImmediate(churn);
+      });
       const result = await writeCacheFiles(dir, store, { yieldEvery: slice });
-      stop = true;
-      expect(ticks).toBeGreaterThan(10);
+      churn.stop();
+      expect(churn.ticks).toBeGreaterThan(10);
       const parsed = parseTorrentFile(await readFile(join(dir, 'torrent-cache.bin')));
       expect(parsed.rest).toBe(0);
       let peers = 0;
