@@ -161,14 +161,25 @@ function cpuSeconds(pid: number | undefined): number | undefined {
 async function findDatabasePid(): Promise<number | undefined> {
   const host = URL.canParse(opts['db-url']) ? new URL(opts['db-url']).hostname : '';
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) return undefined;
+  const rows = await queryDatabase('SELECT @@pid_file AS pidFile, @@datadir AS datadir');
+  if (rows === undefined) return undefined;
+  try {
+    const pidFile = String(rows[0]?.['pidFile'] ?? '');
+    const path = isAbsolute(pidFile) ? pidFile : join(String(rows[0]?.['datadir'] ?? ''), pidFile);
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return pid > 0 && cpuSeconds(pid) !== undefined ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One statement on a connection of its own to the server --db-url names; undefined when it fails. */
+async function queryDatabase(sql: string): Promise<RowDataPacket[] | undefined> {
   try {
     const conn = await createConnection({ uri: opts['db-url'] });
     try {
-      const [rows] = await conn.query<RowDataPacket[]>('SELECT @@pid_file AS pidFile, @@datadir AS datadir');
-      const pidFile = String(rows[0]?.['pidFile'] ?? '');
-      const path = isAbsolute(pidFile) ? pidFile : join(String(rows[0]?.['datadir'] ?? ''), pidFile);
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      return pid > 0 && cpuSeconds(pid) !== undefined ? pid : undefined;
+      const [rows] = await conn.query<RowDataPacket[]>(sql);
+      return rows;
     } finally {
       await conn.end();
     }
@@ -185,19 +196,8 @@ let databasePid: number | undefined;
  * table rows and the temporary tables a statement builds), or undefined when the status cannot be read.
  */
 async function databaseRowsWritten(): Promise<number | undefined> {
-  try {
-    const conn = await createConnection({ uri: opts['db-url'] });
-    try {
-      const [rows] = await conn.query<RowDataPacket[]>(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete')",
-      );
-      return rows.reduce((total, row) => total + Number(row['Value']), 0);
-    } finally {
-      await conn.end();
-    }
-  } catch {
-    return undefined;
-  }
+  const rows = await queryDatabase("SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete')");
+  return rows?.reduce((total, row) => total + Number(row['Value']), 0);
 }
 
 /** The machine's CPU time so far (seconds, all cores): busy and idle (idle + iowait), from /proc/stat. */
