@@ -35,6 +35,13 @@ export interface LoadOptions {
   hotShare: number;
   /** Share of requests that are scrapes of one of the connection's torrents (0 to 1), sent among the announces on the same connections. */
   scrapeShare: number;
+  /**
+   * Requests per second offered in all (spread evenly over the connections, each still one request at
+   * a time), or 0: every connection sends its next request as soon as the last is answered (the
+   * default, which finds the server's limit). With a rate, latency counts from when each request was
+   * due, not when it could be sent, so a server that falls behind is not excused by its own delay.
+   */
+  rate: number;
   seed: number;
 }
 
@@ -185,6 +192,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       let socket: Socket | undefined;
       let buf: Buffer | undefined;
       let sentAt = 0;
+      /** With a rate: when this connection's next request is due (performance.now() ms). */
+      const everyMs = o.rate > 0 ? (o.connections * 1000) / o.rate : 0;
+      let due = performance.now() + (everyMs * index) / o.connections;
+      /** When the request in flight was due. */
+      let dueAt = 0;
+      let pacing: NodeJS.Timeout | undefined;
       let waiting = false;
       let expectedLength = -1;
       let headerEnd = -1;
@@ -194,15 +207,24 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       let lastRequest = '';
 
       const finish = (): void => {
+        if (pacing !== undefined) clearTimeout(pacing);
         socket?.destroy();
         resolveDone();
       };
 
       const send = (): void => {
-        if (performance.now() >= end) {
+        const now = performance.now();
+        if (now >= end) {
           finish();
           return;
         }
+        if (everyMs > 0 && now < due) {
+          pacing = setTimeout(send, due - now);
+          return;
+        }
+        pacing = undefined;
+        dueAt = due;
+        due += everyMs;
         const peer = own[cursor]!;
         cursor = cursor + 1 === own.length ? 0 : cursor + 1;
         lastRequest = o.scrapeShare > 0 && random() < o.scrapeShare ? peer.scrape : nextRequest(peer, random);
@@ -220,7 +242,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         expectedLength = -1;
         closeDelimited = false;
         waiting = true;
-        sentAt = performance.now();
+        // With a rate, latency counts from when the request was due (a resend after a reconnect keeps it).
+        sentAt = everyMs > 0 ? Math.min(dueAt, performance.now()) : performance.now();
         socket!.write(lastRequest, 'latin1');
       };
 

@@ -14,6 +14,7 @@
  * --only hayate,chihaya,opentracker,bare picks the throughput servers.
  * --hayate-node-flags '--trace-gc' runs hayate's node with those flags, its stdout shown.
  * --bare-threads N runs the bare route on N worker threads sharing one listening socket.
+ * --rate N offers N requests/s in all instead of sending each as soon as the last is answered.
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -55,6 +56,12 @@ const optionSpec = {
     out: { type: 'string', default: 'bench-results' },
     /** Share of requests that are scrapes, among the announces on the same connections (0.05: one in twenty). */
     'scrape-share': { type: 'string', default: '0.05' },
+    /**
+     * Requests per second offered in all (0: as fast as answered). The reload and serialize scenarios
+     * measure the event loop: with a rate below the machine's limit, what they show is hayate's own
+     * pauses rather than three saturated processes waiting for two cores.
+     */
+    rate: { type: 'string', default: '0' },
   },
 } as const;
 
@@ -78,6 +85,7 @@ for (const name of [
   'big-peers',
   'big-site',
   'scrape-share',
+  'rate',
   'bare-threads',
 ] as const) {
   const value = Number(opts[name]);
@@ -469,6 +477,7 @@ function loadOptions(port: number, paths: LoadOptions['paths'], site: { users: n
     peers: num('peers'),
     hotShare: 0.5,
     scrapeShare: num('scrape-share'),
+    rate: num('rate'),
     seed: 42,
   };
 }

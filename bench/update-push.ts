@@ -332,6 +332,7 @@ async function underLoad(port: number, withPushes: boolean): Promise<Record<stri
     peers: num('peers'),
     hotShare: 0.5,
     scrapeShare: 0,
+    rate: 0,
     seed: 42,
   };
   const loading = loadgen(load);
