@@ -42,7 +42,17 @@ export function microStore(users: number, torrents: number): Store {
 
 /** The load generator's 20,000 virtual peers over that site (half of them in the hottest torrents). */
 export function microPeers(users: number, torrents: number, random: () => number): VirtualPeer[] {
-  const options = { host: '', port: 0, paths: 'passkey', connections: 1, warmup: 0, duration: 0, scrapeShare: 0, rate: 0, seed: 1 } as const;
+  const options = {
+    host: '',
+    port: 0,
+    paths: 'passkey',
+    connections: 1,
+    warmup: 0,
+    duration: 0,
+    scrapeShare: 0,
+    rate: 0,
+    seed: 1,
+  } as const;
   return makePeers({ ...options, users, torrents, peers: 20_000, hotShare: 0.5 }, random);
 }
 
