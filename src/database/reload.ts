@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech } from '../store/types.js';
 import { TimeSlice, yieldToLoop } from '../event-loop.js';
+import { OrderedCursor } from './ordered-cursor.js';
 
 export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
 export const reloadSources: readonly ReloadSource[] = [
@@ -146,6 +147,7 @@ export class Reloader {
   /**
    * Runs `query` page by page (keyset on the last row), calling `each` per row with
    * the push epoch at the time the page's query was sent (see store/pushes.ts).
+   * `cursor` (the rows' map walked alongside them) is told after every await.
    */
   private async paged(
     sql: string,
@@ -153,6 +155,7 @@ export class Reloader {
     next: (row: unknown[]) => number[],
     each: (row: unknown[], readAt: number) => void,
     hook?: 'users' | 'torrents',
+    cursor?: { resumed(): void },
   ): Promise<number> {
     let params = first;
     let total = 0;
@@ -163,10 +166,14 @@ export class Reloader {
       // which made every scavenge during a reload take 10-40 ms; binary rows die young.
       const [rows] = await this.pool.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, [...params, this.pageSize]);
       if (hook !== undefined && this.pageHook !== undefined) await this.pageHook(hook);
+      cursor?.resumed();
       const slice = new TimeSlice(SLICE_MS, 256);
       for (let i = 0; i < rows.length; i++) {
         each(rows[i] as unknown[], readAt);
-        if (slice.due()) await slice.yield();
+        if (slice.due()) {
+          await slice.yield();
+          cursor?.resumed();
+        }
       }
       total += rows.length;
       if (rows.length < this.pageSize) return total;
@@ -180,6 +187,7 @@ export class Reloader {
     const pushes = this.store.pushes;
     const mark = pushes.next();
     pushes.removedUsers.clear(); // older than every page this pass reads: they block nothing any more
+    const cursor = new OrderedCursor(users);
     const count = await this.paged(
       `SELECT ID, torrent_pass, UpMultiplier, DownMultiplier, DisableDownload, TrackerHide
          FROM users_main WHERE Enabled = '1' AND ID > ? ORDER BY ID LIMIT ?`,
@@ -188,12 +196,13 @@ export class Reloader {
       (row, readAt) => {
         const id = Number(row[0]);
         const passkey = String(row[1]);
-        let user = users.get(passkey);
+        let user = cursor.find(passkey, id);
         // Read before the site pushed a change to this passkey: the push is newer.
         if (user === undefined ? (pushes.removedUsers.get(passkey) ?? 0) > readAt : (user.reloadMark ?? 0) > readAt) return;
         if (user === undefined || user.id !== id) {
           user = { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false, reloadMark: 0 };
           users.set(passkey, user);
+          cursor.forget(passkey);
         }
         user.upMultiplier = floatColumn(row[2]);
         user.downMultiplier = floatColumn(row[3]);
@@ -202,6 +211,7 @@ export class Reloader {
         user.reloadMark = mark;
       },
       'users',
+      cursor,
     );
     await this.sweep(users, mark);
     return count;
@@ -226,6 +236,7 @@ export class Reloader {
     const pushes = this.store.pushes;
     const mark = pushes.next();
     pushes.removedTorrents.clear(); // see loadUsers
+    const cursor = new OrderedCursor(torrents);
     const count = await this.paged(
       `SELECT ID, info_hash, GroupID, TorrentType, Snatched, Status, UpMultiplier, DownMultiplier, last_action
          FROM torrents WHERE TorrentType <> 'internal' AND ID > ? ORDER BY ID LIMIT ?`,
@@ -237,7 +248,7 @@ export class Reloader {
         const infoHash = raw.toString('latin1', 0, 20);
         const id = Number(row[0]);
         const lastAction = Number(row[8]);
-        let torrent = torrents.get(infoHash);
+        let torrent = cursor.find(infoHash, id);
         // Read before the site pushed a change to this torrent: the push is newer.
         if (torrent === undefined ? (pushes.removedTorrents.get(infoHash) ?? 0) > readAt : (torrent.reloadMark ?? 0) > readAt) {
           return;
@@ -249,6 +260,7 @@ export class Reloader {
             lastAction,
           });
           torrents.set(infoHash, torrent);
+          cursor.forget(infoHash);
         }
         torrent.groupId = Number(row[2]);
         // Assign strings only when they change: storing each row's fresh string into a
@@ -265,6 +277,7 @@ export class Reloader {
         torrent.reloadMark = mark;
       },
       'torrents',
+      cursor,
     );
     await this.sweep(torrents, mark);
     return count;
