@@ -213,6 +213,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       };
 
       const send = (): void => {
+        // A close while waiting for the next due time calls send() too: one timer at a time.
+        if (pacing !== undefined) clearTimeout(pacing);
+        pacing = undefined;
         const now = performance.now();
         if (now >= end) {
           finish();
@@ -222,7 +225,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           pacing = setTimeout(send, due - now);
           return;
         }
-        pacing = undefined;
         dueAt = due;
         due += everyMs;
         const peer = own[cursor]!;
@@ -324,7 +326,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           waiting = false;
           socket = undefined;
           s.destroy();
-          setTimeout(send, 10);
+          if (pacing !== undefined) clearTimeout(pacing);
+          pacing = setTimeout(send, 10);
         });
       };
 
