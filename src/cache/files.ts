@@ -3,7 +3,7 @@
  * that yields to the event loop, and decoding that yields too — so neither a
  * serialization nor a start-up load of millions of peers blocks announces.
  */
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { yieldToLoop } from '../event-loop.js';
 import type { Peer } from '../store/peer.js';
 import { ByteReader, CacheFormatError, ChunkWriter, type U64 } from './binary.js';
@@ -56,6 +56,15 @@ export class Pacer {
 }
 
 /**
+ * Writes the whole chunk at the handle's position. A write may be short (a full disk fails only
+ * on the next one): the rest is written, never dropped. Throws what the write throws.
+ */
+export async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+}
+
+/**
  * Writes `path` via `path.tmp`: the old file stays whole until the new one is
  * complete and synced, so a crash mid-write never leaves a half file behind.
  */
@@ -64,13 +73,7 @@ export async function writeFileAtomically(path: string, produce: (w: ChunkWriter
   const handle = await open(tmp, 'w', 0o600);
   let ok = false;
   try {
-    const writer = new ChunkWriter(async (chunk) => {
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
-        done += bytesWritten;
-      }
-    });
+    const writer = new ChunkWriter((chunk) => writeAll(handle, chunk));
     await produce(writer);
     await writer.flush();
     await handle.sync();

@@ -12,6 +12,7 @@ import {
   decodeUserFile,
   Pacer,
   readTorrentRecord,
+  writeAll,
   writeFileAtomically,
   writeTorrentsBody,
   writeUsersBody,
@@ -231,11 +232,7 @@ async function parseDump<R>(
   let ok = false;
   const pending: PendingBin = { path: binPath, body, version, count: 0, peers: 0 };
   try {
-    const w = new ChunkWriter(async (chunk) => {
-      // A short write is possible (a full disk fails later): write the rest, never drop it.
-      let done = 0;
-      while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
-    });
+    const w = new ChunkWriter((chunk) => writeAll(handle, chunk));
     const ready: R[] = [];
     const parser = new JsonObjectStream((key, value, line) => {
       ready.push(fromJson(key, value, `${dumpName} line ${line}: ${key}`));
