@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from '../bench/loadgen.js'; // seeded, so a failure can be replayed
 import { OrderedCursor } from '../src/database/ordered-cursor.js';
 
 interface Entry {
   readonly id: number;
   readonly key: string;
-}
-
-/** mulberry32: seeded, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const entry = (id: number, key = `k${id}`): Entry => ({ id, key });
