@@ -416,13 +416,33 @@ function mainThreadRunQueueWait(pid: number | undefined): number | null {
   }
 }
 
-/** One line: how many windows were above 20 ms, and what the main thread waited for a CPU (in those, and the median second). */
-function describeLongWindows(long: ReturnType<typeof longWindows>, waits: readonly (number | null)[]): string {
+/**
+ * A 1-s-sampled run's per-second series (announce p99, event-loop lag p99, the main thread's wait
+ * for a CPU, in ms) and its windows above 20 ms.
+ */
+function perSecondFigures(s: Sampled) {
+  return {
+    perSecond99: s.load.perSecondSeries.map((x) => x.p99Ms),
+    lagP99PerSecondMs: s.samples.map((x) => ms(x.lagP99)),
+    mainThreadRunQueueWaitMsPerSecond: s.samples.map((x) => x.runQueueWaitMs),
+    windowsAbove20Ms: longWindows(s.samples),
+  };
+}
+
+/**
+ * The log line's account of the load and the event loop: requests/s, announce p99, the worst
+ * window's lag p99, how many windows were above 20 ms, and what the main thread waited for a CPU
+ * (in those, and the median second).
+ */
+function describeEventLoop(s: Sampled, figures: ReturnType<typeof perSecondFigures> & ReturnType<typeof hayateFigures>): string {
+  const { windowsAbove20Ms: long, mainThreadRunQueueWaitMsPerSecond: waits } = figures;
+  const worst = (figures.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow;
+  const head = `${s.load.perSecond}/s, announce p99 ${s.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${worst} ms; `;
   const known = waits.filter((x): x is number => x !== null).sort((a, b) => a - b);
-  if (known.length === 0) return `${long.length} windows above 20 ms`;
+  if (known.length === 0) return `${head}${long.length} windows above 20 ms`;
   const median = known[Math.floor(known.length / 2)]!;
   const inLong = long.map((x) => x.runQueueWaitMs ?? '?').join(', ');
-  return `${long.length} of ${waits.length} windows above 20 ms; main thread waiting for a CPU ${median} ms per second (median)${long.length > 0 ? `, ${inLong} ms in those` : ''}`;
+  return `${head}${long.length} of ${waits.length} windows above 20 ms; main thread waiting for a CPU ${median} ms per second (median)${long.length > 0 ? `, ${inLong} ms in those` : ''}`;
 }
 
 /** Lag windows above 20 ms (the target of issue 13), and the main thread's wait for a CPU in each. */
@@ -776,16 +796,12 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
     usersReloadSecondsTotal: round2(users),
     ...summary(sampled.load),
     ...hayateFigures(sampled, Math.max(num('duration'), 20)),
-    perSecond99: sampled.load.perSecondSeries.map((x) => x.p99Ms),
-    lagP99PerSecondMs: sampled.samples.map((x) => ms(x.lagP99)),
-    mainThreadRunQueueWaitMsPerSecond: sampled.samples.map((x) => x.runQueueWaitMs),
-    windowsAbove20Ms: longWindows(sampled.samples),
+    ...perSecondFigures(sampled),
     shutdown: stopped,
   };
   log(
     `reload of ${n}+${n}: ${result.fullReloads} full reloads, ${String(result.secondsPerFullReload)} s each; ` +
-      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms; ` +
-      describeLongWindows(result.windowsAbove20Ms, result.mainThreadRunQueueWaitMsPerSecond),
+      describeEventLoop(sampled, result),
   );
   return result;
 }
@@ -819,16 +835,12 @@ async function serializeScenario(): Promise<Record<string, unknown>> {
     secondsPerSerialization: count > 0 ? round2(total / count) : null,
     ...summary(sampled.load),
     ...hayateFigures(sampled, duration),
-    perSecond99: sampled.load.perSecondSeries.map((x) => x.p99Ms),
-    lagP99PerSecondMs: sampled.samples.map((x) => ms(x.lagP99)),
-    mainThreadRunQueueWaitMsPerSecond: sampled.samples.map((x) => x.runQueueWaitMs),
-    windowsAbove20Ms: longWindows(sampled.samples),
+    ...perSecondFigures(sampled),
     shutdown: stopped,
   };
   log(
     `serialization of ${result.trackedPeers} peers: ${count} runs, ${String(result.secondsPerSerialization)} s each; ` +
-      `${sampled.load.perSecond}/s, announce p99 ${sampled.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${(result.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow} ms; ` +
-      describeLongWindows(result.windowsAbove20Ms, result.mainThreadRunQueueWaitMsPerSecond),
+      describeEventLoop(sampled, result),
   );
   return result;
 }
