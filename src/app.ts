@@ -37,7 +37,7 @@ export interface TrackerOptions {
   /** Read and write the cache files (default true). */
   cache?: boolean;
   /** Reload paging (tests hold a pass with pageHook). */
-  reload?: ReloadOptions;
+  reload?: Omit<ReloadOptions, 'dsn'>;
 }
 
 /** What GET /health answers (JSON) and with which status. */
@@ -115,7 +115,7 @@ export class Tracker {
     this.dir = options.dir ?? process.cwd();
     this.clock = options.clock ?? Date.now;
     this.pool = options.pool ?? openPool(config.database.dsn);
-    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, options.reload);
+    this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, { ...options.reload, dsn: config.database.dsn });
     // The checkpoints are the cache files: no cache files, no journal.
     const journaled = config.journal.enabled && options.cache !== false;
     const positions: JournalPositionSource | undefined = journaled
@@ -447,7 +447,7 @@ export class Tracker {
     const cacheWritten = await this.writeCache(flush.complete);
     this.journal?.close();
     await this.recorder?.close();
-    await this.reloader.idle();
+    await this.reloader.close();
     await this.pool.end().catch(() => undefined);
     this.metrics.close();
     return { flush, cacheWritten };

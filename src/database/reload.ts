@@ -5,6 +5,9 @@ import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech } from '../store/types.js';
 import { TimeSlice, yieldToLoop } from '../event-loop.js';
 import { OrderedCursor } from './ordered-cursor.js';
+import { RecordReader } from './records.js';
+import { torrentsTable, usersTable, type ReloadTable, type TorrentRow, type UserRow } from './reload-tables.js';
+import { ReloadThread } from './reload-thread.js';
 
 export type ReloadSource = 'users' | 'hit_and_runs' | 'torrents' | 'group_freeleech' | 'clients' | 'global_freeleech';
 export const reloadSources: readonly ReloadSource[] = [
@@ -17,7 +20,9 @@ export const reloadSources: readonly ReloadSource[] = [
 ];
 
 export interface ReloadOptions {
-  /** Rows per keyset page; the loop yields to the event loop between pages. */
+  /** The database DSN the reload thread connects with (the tracker's own). */
+  dsn: string;
+  /** Rows per keyset page. */
   pageSize?: number;
   /**
    * Called after each page of users or torrents (and the approved clients) is read
@@ -41,12 +46,15 @@ const SLICE_MS = 4;
 /**
  * Reloads users, torrents and settings from the database (SPEC §3).
  *
- * Big tables are read in keyset pages, yielding between pages and every few
- * thousand rows, so announces keep being answered while millions of rows load.
+ * Users and torrents are read by the reload thread (reload-thread.ts,
+ * reload-worker.ts): it parses the rows and compares them with its last pass, and
+ * the main thread gets only the rows that are new or changed and the keys that are
+ * gone; the first pass (and one after the thread failed) sends every row. Rows are
+ * applied in slices of a few ms, so announces keep being answered meanwhile.
  *
  * Users and torrents are updated in the live maps: an existing entry is updated
- * in place (a torrent keeps its swarm), a new one is added as its row is read,
- * and entries the pass did not see are removed once the whole pass succeeded.
+ * in place (a torrent keeps its swarm), a new one is added as its row arrives,
+ * and entries that are gone are removed once the whole pass succeeded.
  * Rebuilding million-entry maps every 45 s instead cost 100+ ms garbage
  * collection pauses. A failed pass removes nothing (the previous data stays).
  * The small sets (clients, freeleech, hit-and-runs) are built anew and swapped
@@ -55,6 +63,10 @@ const SLICE_MS = 4;
 export class Reloader {
   private readonly pageSize: number;
   private readonly pageHook: ReloadOptions['pageHook'];
+  /** Reads users and torrents off the main thread. */
+  private readonly thread: ReloadThread;
+  /** The map each table's last whole pass fed (a map replaced since, e.g. by the cache files, needs every row). */
+  private readonly fed = new Map<'users' | 'torrents', Map<string, unknown>>();
   private running: Promise<boolean> | undefined;
   /** Unix ms of the last pass that succeeded whole (health, /health's reload age). */
   lastSuccessAt: number | undefined;
@@ -68,10 +80,11 @@ export class Reloader {
     private readonly store: Store,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    options: ReloadOptions = {},
+    options: ReloadOptions,
   ) {
     this.pageSize = options.pageSize ?? 1_000;
     this.pageHook = options.pageHook;
+    this.thread = new ReloadThread({ dsn: options.dsn, pageSize: this.pageSize });
     metrics.watchReloadSources(reloadSources);
   }
 
@@ -97,6 +110,12 @@ export class Reloader {
   /** Resolves once no reload is running (for shutdown). */
   async idle(): Promise<void> {
     await this.running?.catch(() => undefined);
+  }
+
+  /** Waits for a running pass, then ends the reload thread (shutdown). */
+  async close(): Promise<void> {
+    await this.idle();
+    await this.thread.close();
   }
 
   private async reloadAll(): Promise<boolean> {
@@ -145,35 +164,21 @@ export class Reloader {
   }
 
   /**
-   * Runs `query` page by page (keyset on the last row), calling `each` per row with
-   * the push epoch at the time the page's query was sent (see store/pushes.ts).
-   * `cursor` (the rows' map walked alongside them) is told after every await.
+   * Runs `query` page by page (keyset on the last row) on the main thread's pool, calling
+   * `each` per row (the hit-and-runs: two numbers a row).
    */
-  private async paged(
-    sql: string,
-    first: number[],
-    next: (row: unknown[]) => number[],
-    each: (row: unknown[], readAt: number) => void,
-    hook?: 'users' | 'torrents',
-    cursor?: { resumed(): void },
-  ): Promise<number> {
+  private async paged(sql: string, first: number[], next: (row: unknown[]) => number[], each: (row: unknown[]) => void): Promise<number> {
     let params = first;
     let total = 0;
     for (;;) {
-      const readAt = this.store.pushes.epoch;
       // A prepared statement (binary protocol): mysql2's text-protocol rows outlive two
-      // scavenges and get promoted (≈150 bytes per row, 150 MB per million-row pass),
-      // which made every scavenge during a reload take 10-40 ms; binary rows die young.
+      // scavenges and get promoted, which made every scavenge during a reload take 10-40 ms;
+      // binary rows die young.
       const [rows] = await this.pool.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, [...params, this.pageSize]);
-      if (hook !== undefined && this.pageHook !== undefined) await this.pageHook(hook);
-      cursor?.resumed();
       const slice = new TimeSlice(SLICE_MS, 256);
       for (let i = 0; i < rows.length; i++) {
-        each(rows[i] as unknown[], readAt);
-        if (slice.due()) {
-          await slice.yield();
-          cursor?.resumed();
-        }
+        each(rows[i] as unknown[]);
+        if (slice.due()) await slice.yield();
       }
       total += rows.length;
       if (rows.length < this.pageSize) return total;
@@ -185,36 +190,23 @@ export class Reloader {
   private async loadUsers(): Promise<number> {
     const users = this.store.users;
     const pushes = this.store.pushes;
-    const mark = pushes.next();
-    pushes.removedUsers.clear(); // older than every page this pass reads: they block nothing any more
-    const cursor = new OrderedCursor(users);
-    const count = await this.paged(
-      `SELECT ID, torrent_pass, UpMultiplier, DownMultiplier, DisableDownload, TrackerHide
-         FROM users_main WHERE Enabled = '1' AND ID > ? ORDER BY ID LIMIT ?`,
-      [0],
-      (row) => [Number(row[0])],
-      (row, readAt) => {
-        const id = Number(row[0]);
-        const passkey = String(row[1]);
-        let user = cursor.find(passkey, id);
-        // Read before the site pushed a change to this passkey: the push is newer.
-        if (user === undefined ? (pushes.removedUsers.get(passkey) ?? 0) > readAt : (user.reloadMark ?? 0) > readAt) return;
-        if (user === undefined || user.id !== id) {
-          user = { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false, reloadMark: 0 };
-          users.set(passkey, user);
-          cursor.forget(passkey);
-        }
-        user.upMultiplier = floatColumn(row[2]);
-        user.downMultiplier = floatColumn(row[3]);
-        user.disableDownload = Number(row[4]) !== 0;
-        user.trackerHide = Number(row[5]) !== 0;
-        user.reloadMark = mark;
-      },
-      'users',
-      cursor,
-    );
-    await this.sweep(users, mark);
-    return count;
+    const row: UserRow = { id: 0, passkey: '', upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false };
+    return this.tablePass(usersTable, users, pushes.touchedUsers, pushes.removedUsers, row, (mark, readAt, cursor) => {
+      const { id, passkey } = row;
+      let user = cursor === undefined ? users.get(passkey) : cursor.find(passkey, id);
+      // Read before the site pushed a change to this passkey: the push is newer.
+      if (user === undefined ? (pushes.removedUsers.get(passkey) ?? 0) > readAt : (user.reloadMark ?? 0) > readAt) return;
+      if (user === undefined || user.id !== id) {
+        user = { id, passkey, upMultiplier: 1, downMultiplier: 1, disableDownload: false, trackerHide: false, reloadMark: 0 };
+        users.set(passkey, user);
+        cursor?.forget(passkey);
+      }
+      user.upMultiplier = row.upMultiplier;
+      user.downMultiplier = row.downMultiplier;
+      user.disableDownload = row.disableDownload;
+      user.trackerHide = row.trackerHide;
+      user.reloadMark = mark;
+    });
   }
 
   private async loadHitAndRuns(): Promise<number> {
@@ -234,53 +226,113 @@ export class Reloader {
   private async loadTorrents(): Promise<number> {
     const torrents = this.store.torrents;
     const pushes = this.store.pushes;
+    const row: TorrentRow = {
+      id: 0,
+      infoHash: '',
+      groupId: 0,
+      type: '',
+      snatched: 0,
+      status: 0,
+      upMultiplier: 1,
+      downMultiplier: 1,
+      lastAction: 0,
+    };
+    return this.tablePass(torrentsTable, torrents, pushes.touchedTorrents, pushes.removedTorrents, row, (mark, readAt, cursor) => {
+      const { id, infoHash, lastAction } = row;
+      let torrent = cursor === undefined ? torrents.get(infoHash) : cursor.find(infoHash, id);
+      // Read before the site pushed a change to this torrent: the push is newer.
+      if (torrent === undefined ? (pushes.removedTorrents.get(infoHash) ?? 0) > readAt : (torrent.reloadMark ?? 0) > readAt) {
+        return;
+      }
+      if (torrent === undefined || torrent.id !== id) {
+        torrent = newTorrent({ id, infoHash, lastAction });
+        torrents.set(infoHash, torrent);
+        cursor?.forget(infoHash);
+      }
+      torrent.groupId = row.groupId;
+      // Assign strings only when they change: storing each row's fresh string into a
+      // long-lived torrent creates an old-to-young pointer per row, and a million of
+      // those made every scavenge during a reload take 10-40 ms.
+      if (torrent.type !== row.type) torrent.type = row.type;
+      // The database lags behind snatches still queued; never show a count going backwards.
+      torrent.snatched = Math.max(row.snatched, torrent.snatched);
+      torrent.status = row.status;
+      torrent.upMultiplier = row.upMultiplier;
+      torrent.downMultiplier = row.downMultiplier;
+      if (lastAction > torrent.lastAction) torrent.lastAction = lastAction;
+      torrent.reloadMark = mark;
+    });
+  }
+
+  /**
+   * One pass over users or torrents through the reload thread. The thread sends the rows
+   * that are new or changed since its last pass (every row on its first pass, or when
+   * `map` is not the map that pass fed), each page decoded into `row` and applied by
+   * `apply(mark, readAt, cursor)`; then what is gone is removed. Keys pushed since the last
+   * pass began (`touched`, and the tombstones in `removed`) are sent whether changed or not,
+   * and one the pass did not find is removed: a push the database does not back lasts until
+   * the next pass, as with a whole read. A failed pass removes nothing and hands those keys
+   * to the next pass.
+   */
+  private async tablePass<Row, V extends { readonly id: number; reloadMark?: number }>(
+    table: ReloadTable<Row>,
+    map: Map<string, V>,
+    touched: Set<string>,
+    removed: Map<string, number>,
+    row: Row,
+    apply: (mark: number, readAt: number, cursor: OrderedCursor<V> | undefined) => void,
+  ): Promise<number> {
+    const pushes = this.store.pushes;
     const mark = pushes.next();
-    pushes.removedTorrents.clear(); // see loadUsers
-    const cursor = new OrderedCursor(torrents);
-    const count = await this.paged(
-      `SELECT ID, info_hash, GroupID, TorrentType, Snatched, Status, UpMultiplier, DownMultiplier, last_action
-         FROM torrents WHERE TorrentType <> 'internal' AND ID > ? ORDER BY ID LIMIT ?`,
-      [0],
-      (row) => [Number(row[0])],
-      (row, readAt) => {
-        const raw = row[1] as Buffer;
-        if (!Buffer.isBuffer(raw) || raw.length < 20) return; // not a valid info_hash: cannot be announced
-        const infoHash = raw.toString('latin1', 0, 20);
-        const id = Number(row[0]);
-        const lastAction = Number(row[8]);
-        let torrent = cursor.find(infoHash, id);
-        // Read before the site pushed a change to this torrent: the push is newer.
-        if (torrent === undefined ? (pushes.removedTorrents.get(infoHash) ?? 0) > readAt : (torrent.reloadMark ?? 0) > readAt) {
-          return;
+    const force = [...touched, ...removed.keys()];
+    touched.clear();
+    removed.clear(); // older than every page this pass reads: they block nothing any more
+    const full = this.fed.get(table.name) !== map;
+    let cursor: OrderedCursor<V> | undefined;
+    const hook = this.pageHook;
+    try {
+      const end = await this.thread.pass(
+        table.name,
+        { force, full, everyPage: hook !== undefined, epoch: () => pushes.epoch },
+        async (records, count, readAt, every) => {
+          if (hook !== undefined) await hook(table.name);
+          // Every row, in ID order: walk the map alongside them (a few changed rows: look them up).
+          if (cursor === undefined && every) cursor = new OrderedCursor(map);
+          cursor?.resumed();
+          const reader = new RecordReader(records);
+          const slice = new TimeSlice(SLICE_MS, 256);
+          for (let i = 0; i < count; i++) {
+            table.decode(reader, row);
+            apply(mark, readAt, cursor);
+            if (slice.due()) {
+              await slice.yield();
+              cursor?.resumed();
+            }
+          }
+        },
+      );
+      if (end.full) {
+        await this.sweep(map, mark);
+      } else {
+        const reader = new RecordReader(end.removed);
+        for (let i = 0; i < end.removedCount; i++) {
+          table.decode(reader, row);
+          this.removeUnseen(map, table.keyOf(row), mark);
         }
-        if (torrent === undefined || torrent.id !== id) {
-          torrent = newTorrent({
-            id,
-            infoHash,
-            lastAction,
-          });
-          torrents.set(infoHash, torrent);
-          cursor.forget(infoHash);
-        }
-        torrent.groupId = Number(row[2]);
-        // Assign strings only when they change: storing each row's fresh string into a
-        // long-lived torrent creates an old-to-young pointer per row, and a million of
-        // those made every scavenge during a reload take 10-40 ms.
-        const type = String(row[3]);
-        if (torrent.type !== type) torrent.type = type;
-        // The database lags behind snatches still queued; never show a count going backwards.
-        torrent.snatched = Math.max(Number(row[4]), torrent.snatched);
-        torrent.status = Number(row[5]);
-        torrent.upMultiplier = floatColumn(row[6]);
-        torrent.downMultiplier = floatColumn(row[7]);
-        if (lastAction > torrent.lastAction) torrent.lastAction = lastAction;
-        torrent.reloadMark = mark;
-      },
-      'torrents',
-      cursor,
-    );
-    await this.sweep(torrents, mark);
-    return count;
+        for (const key of force) this.removeUnseen(map, key, mark);
+      }
+      this.fed.set(table.name, map);
+      return end.rows;
+    } catch (err) {
+      for (const key of force) touched.add(key);
+      throw err;
+    }
+  }
+
+  /** Removes `key` unless this pass (`mark`) saw it or a push set it since the pass began. */
+  private removeUnseen(map: Map<string, { reloadMark?: number }>, key: string, mark: number): void {
+    const entry = map.get(key);
+    if (entry !== undefined && (entry.reloadMark ?? 0) < mark) map.delete(key);
   }
 
   /**
@@ -325,19 +377,6 @@ export class Reloader {
     this.store.globalFreeleech = rows.length > 0 && Number(rows[0]!['mod_setting']) !== 0;
     return rows.length;
   }
-}
-
-/**
- * A FLOAT column's value as MariaDB's text protocol writes it. The binary protocol (the
- * reload's prepared statements) gives the stored float32 widened to a double (1.1 reads
- * 1.100000023841858); the text protocol prints it with 6 significant digits (FLT_DIG),
- * and that is what multipliers were read as before. Whole numbers below 10^6 (the usual
- * 0, 1, 2) are already that.
- */
-export function floatColumn(value: unknown): number {
-  const x = Number(value);
-  if (Number.isInteger(x) && Math.abs(x) < 1e6) return x;
-  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
 }
 
 /** The non-archived approved client prefixes (peer_id as latin1 bytes), by id. */

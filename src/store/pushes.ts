@@ -14,6 +14,10 @@
  *   database again.
  * Tombstones older than a pass's start can block nothing any more and are
  * dropped when the next pass over that map starts, so they live one pass at most.
+ *
+ * The reload thread sends only rows that changed since its last pass; a key a push
+ * touched (or removed) must be read again even when its row did not change, so the
+ * push also notes the key here, and the next pass takes the notes (src/database/reload.ts).
  */
 export class Pushes {
   /** The last epoch handed out (passes and pushes share it). */
@@ -22,6 +26,10 @@ export class Pushes {
   readonly removedUsers = new Map<string, number>();
   /** info_hash (latin1) → epoch of the push that removed that torrent (delete_torrent). */
   readonly removedTorrents = new Map<string, number>();
+  /** Passkeys a push set or changed since the last pass over users began. */
+  readonly touchedUsers = new Set<string>();
+  /** info_hashes (latin1) a push set or changed since the last pass over torrents began. */
+  readonly touchedTorrents = new Set<string>();
   /** Epoch of the last push that installed the approved clients (whitelist actions). */
   clients = 0;
 

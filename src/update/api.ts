@@ -274,6 +274,7 @@ export class UpdateApi {
     torrent.upMultiplier = up;
     torrent.downMultiplier = down;
     torrent.reloadMark = epoch;
+    store.pushes.touchedTorrents.add(infoHash);
     store.unregistered.remove(infoHash);
     store.pushes.removedTorrents.delete(infoHash);
     return OK;
@@ -297,6 +298,7 @@ export class UpdateApi {
       torrent.upMultiplier = up;
       torrent.downMultiplier = down;
       torrent.reloadMark = epoch;
+      store.pushes.touchedTorrents.add(infoHash);
       found++;
     }
     return found === 0 ? NOOP : OK;
@@ -362,6 +364,7 @@ export class UpdateApi {
     if (visible !== undefined) user.trackerHide = !visible;
     if (canLeech !== undefined) user.disableDownload = !canLeech;
     user.reloadMark = epoch;
+    store.pushes.touchedUsers.add(passkey);
     store.users.set(passkey, user);
     store.pushes.removedUsers.delete(passkey);
     return OK;
@@ -380,6 +383,7 @@ export class UpdateApi {
     if (canLeech !== undefined) user.disableDownload = !canLeech;
     if (visible !== undefined) user.trackerHide = !visible;
     user.reloadMark = epoch;
+    store.pushes.touchedUsers.add(passkey);
     return OK;
   }
 
@@ -412,6 +416,7 @@ export class UpdateApi {
     store.users.delete(oldPasskey);
     user.passkey = newPasskey;
     user.reloadMark = epoch;
+    store.pushes.touchedUsers.add(newPasskey);
     store.users.set(newPasskey, user);
     store.pushes.removedUsers.delete(newPasskey);
     return OK;

@@ -1,0 +1,114 @@
+/**
+ * The reload thread (a worker_threads Worker started by reload-thread.ts): reads the users
+ * and torrents tables in keyset pages on a connection of its own, turns the rows into
+ * records, compares them with the last pass (TableMirror) and sends the main thread only
+ * the rows that are new or changed, then the records of the rows that are gone. Parsing a
+ * million rows (mysql2) and comparing them costs about a second of CPU per pass; here it
+ * costs the main thread nothing, and the main thread applies what changed.
+ *
+ * One pass at a time, in step with the main thread: after a page is sent, the next is
+ * read only when the main thread has applied it and said so (`next`, with the push epoch
+ * at that moment: the page's `readAt`, see src/store/pushes.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { RowDataPacket } from 'mysql2/promise';
+import { openPool } from './pool.js';
+import { RecordWriter } from './records.js';
+import { torrentsTable, usersTable, type ReloadTable } from './reload-tables.js';
+import { TableMirror } from './table-mirror.js';
+import type { FromReloadThread, ReloadThreadData, ToReloadThread, PassRequest } from './reload-thread.js';
+
+const port = parentPort;
+if (port === null) throw new Error('reload-worker.js runs as a worker thread (see reload-thread.ts)');
+const { dsn, pageSize } = workerData as ReloadThreadData;
+const pool = openPool(dsn, { connectionLimit: 1 });
+const tables: Record<PassRequest['table'], ReloadTable<unknown>> = {
+  users: usersTable,
+  torrents: torrentsTable,
+};
+const mirrors = { users: new TableMirror(usersTable.numbers), torrents: new TableMirror(torrentsTable.numbers) };
+/** Resolves the page being waited on: the epoch, or undefined when the main thread gave the pass up. */
+let acknowledge: ((epoch: number | undefined) => void) | undefined;
+let passes: Promise<void> = Promise.resolve();
+
+const send = (message: FromReloadThread, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+
+port.on('message', (message: ToReloadThread) => {
+  switch (message.type) {
+    case 'pass':
+      passes = passes.then(() => runPass(message));
+      break;
+    case 'next':
+      acknowledge?.(message.epoch);
+      break;
+    case 'abort':
+      acknowledge?.(undefined);
+      break;
+    case 'close':
+      acknowledge?.(undefined);
+      void pool
+        .end()
+        .catch(() => undefined)
+        .finally(() => port.close());
+      break;
+  }
+});
+
+function applied(): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    acknowledge = (epoch) => {
+      acknowledge = undefined;
+      resolve(epoch);
+    };
+  });
+}
+
+async function runPass(request: PassRequest): Promise<void> {
+  const table = tables[request.table];
+  const mirror = mirrors[request.table];
+  if (request.full) mirror.clear();
+  const full = mirror.empty;
+  const force = new Set(request.force);
+  const pass = mirror.begin();
+  let readAt = request.epoch;
+  let after = 0;
+  let rows = 0;
+  try {
+    for (;;) {
+      const [page] = await pool.execute<RowDataPacket[]>({ sql: table.sql, rowsAsArray: true }, [after, pageSize]);
+      const out = new RecordWriter(full ? 64 * 1024 : 1024);
+      for (const row of page as unknown as unknown[][]) {
+        after = Number(row[0]);
+        const start = pass.writer.length;
+        const id = table.encode(row, pass.writer);
+        if (id === undefined) continue;
+        const changed = pass.add(id, start);
+        if (changed || (force.size > 0 && force.has(table.rawKey(row)))) out.copyRecord(pass.writer.buffer, start, pass.writer.length);
+      }
+      rows += page.length;
+      if (out.records > 0 || request.everyPage) {
+        const records = out.take();
+        send({ type: 'page', readAt, full, records, count: out.records }, [records]);
+        const epoch = await applied();
+        if (epoch === undefined) return; // given up: the mirror stays as the last whole pass left it
+        readAt = epoch;
+      }
+      if (page.length < pageSize) break;
+    }
+    pass.finish();
+    const removed = pass.removed.take();
+    send({ type: 'end', rows, full, removed, removedCount: pass.removed.records }, [removed]);
+  } catch (err) {
+    const e = err as { message?: unknown; code?: unknown; errno?: unknown; sqlState?: unknown; fatal?: unknown };
+    send({
+      type: 'error',
+      error: {
+        message: String(e.message ?? err),
+        code: typeof e.code === 'string' ? e.code : undefined,
+        errno: typeof e.errno === 'number' ? e.errno : undefined,
+        sqlState: typeof e.sqlState === 'string' ? e.sqlState : undefined,
+        fatal: e.fatal === true,
+      },
+    });
+  }
+}
