@@ -92,6 +92,16 @@ describe('TableMirror (the reload thread sends what changed since its last pass)
     expect(pass(mirror, [row(1, undefined, 3), row(2)]).changed).toEqual([asUser(row(1, undefined, 3))]);
   });
 
+  it('holds the same bytes pass after pass over the same rows (no growth)', () => {
+    const mirror = new TableMirror(usersTable.numbers);
+    const rows = Array.from({ length: 1000 }, (_, i) => row(i + 1));
+    pass(mirror, rows);
+    const held = mirror.byteLength;
+    expect(held).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) pass(mirror, rows);
+    expect(mirror.byteLength).toBe(held);
+  });
+
   it('refuses rows out of ID order', () => {
     const mirror = new TableMirror(usersTable.numbers);
     const p = mirror.begin();

@@ -33,6 +33,11 @@ export class TableMirror {
     return this.count;
   }
 
+  /** Bytes of records held (the ID and offset arrays not counted). */
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+
   /** Forgets every row: the next pass sends them all. */
   clear(): void {
     this.ids = new Float64Array(0);
@@ -113,7 +118,8 @@ export class MirrorPass {
   finish(): void {
     const old = this.last;
     while (this.at < old.count) this.gone(this.at++);
-    this.mirror.install(this.ids, this.starts, this.writer.buffer, this.count);
+    // The records written, not the writer's whole buffer: the next pass sizes its own from this.
+    this.mirror.install(this.ids, this.starts, this.writer.buffer.subarray(0, this.writer.length), this.count);
   }
 
   private sameKey(oldStart: number, newStart: number): boolean {
