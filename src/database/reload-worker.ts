@@ -10,6 +10,8 @@
  * read only when the main thread has applied it and said so (`next`, with the push epoch
  * at that moment: the page's `readAt`, see src/store/pushes.ts).
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RowDataPacket } from 'mysql2/promise';
 import { openPool } from './pool.js';
@@ -20,7 +22,10 @@ import type { FromReloadThread, ReloadThreadData, ToReloadThread, PassRequest } 
 
 const port = parentPort;
 if (port === null) throw new Error('reload-worker.js runs as a worker thread (see reload-thread.ts)');
+/** Nice value of the reload thread (0 is the process's; 19 the lowest). */
+const RELOAD_THREAD_NICE = 10;
 const { dsn, pageSize } = workerData as ReloadThreadData;
+lowerPriority();
 const pool = openPool(dsn, { connectionLimit: 1 });
 const tables: Record<PassRequest['table'], ReloadTable<unknown>> = {
   users: usersTable,
@@ -110,5 +115,21 @@ async function runPass(request: PassRequest): Promise<void> {
         fatal: e.fatal === true,
       },
     });
+  }
+}
+
+/**
+ * On Linux a thread has its own nice value: this one takes a CPU after the thread that
+ * answers announces. On a machine with the cores busy a pass takes longer instead of
+ * delaying answers; on one with a core free it changes nothing. Elsewhere, or when the
+ * kernel refuses, the thread keeps the process's priority.
+ */
+function lowerPriority(): void {
+  try {
+    // "<pid>/task/<tid>" for the thread that reads it (this one: fs calls run on the caller).
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, RELOAD_THREAD_NICE);
+  } catch {
+    // not Linux, or not allowed: the default priority
   }
 }
