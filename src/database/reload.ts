@@ -289,6 +289,7 @@ export class Reloader {
     removed.clear(); // older than every page this pass reads: they block nothing any more
     const full = this.fed.get(table.name) !== map;
     let cursor: OrderedCursor<V> | undefined;
+    let sent = 0;
     const hook = this.pageHook;
     try {
       const end = await this.thread.pass(
@@ -299,6 +300,7 @@ export class Reloader {
           // Every row, in ID order: walk the map alongside them (a few changed rows: look them up).
           if (cursor === undefined && every) cursor = new OrderedCursor(map);
           cursor?.resumed();
+          sent += count;
           const reader = new RecordReader(records);
           const slice = new TimeSlice(SLICE_MS, 256);
           for (let i = 0; i < count; i++) {
@@ -322,6 +324,7 @@ export class Reloader {
         for (const key of force) this.removeUnseen(map, key, mark);
       }
       this.fed.set(table.name, map);
+      this.logger.debug({ source: table.name, rows: end.rows, sent, removed: end.removedCount, full: end.full }, 'reload thread pass');
       return end.rows;
     } catch (err) {
       for (const key of force) touched.add(key);
