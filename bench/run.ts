@@ -365,6 +365,8 @@ interface Sampled {
     reloads: number;
     serializations: number;
     runQueueWaitMs: number | null;
+    /** How long the main thread ran on a CPU since the previous sample (ms; null off Linux). */
+    onCpuMs: number | null;
   }[];
   before: Metrics;
   after: Metrics;
@@ -377,11 +379,11 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
   let timer: NodeJS.Timeout | undefined;
   const result = await driveMeasured(run.child.pid, load, async () => {
     before = await scrape(run.port); // also resets the lag window
-    let waited = mainThreadRunQueueWait(run.child.pid);
+    let last = mainThreadSchedstat(run.child.pid);
     const t0 = Date.now();
     timer = setInterval(() => {
       void scrape(run.port).then((m) => {
-        const now = mainThreadRunQueueWait(run.child.pid);
+        const now = mainThreadSchedstat(run.child.pid);
         samples.push({
           t: (Date.now() - t0) / 1000,
           lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
@@ -389,9 +391,10 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
           queues: sum(m, 'hayate_queue_depth'),
           reloads: sum(m, 'hayate_reload_seconds_count'),
           serializations: sum(m, 'hayate_serialization_seconds_count'),
-          runQueueWaitMs: now !== null && waited !== null ? Math.round(now - waited) : null,
+          runQueueWaitMs: now !== null && last !== null ? Math.round(now.waitMs - last.waitMs) : null,
+          onCpuMs: now !== null && last !== null ? Math.round(now.runMs - last.runMs) : null,
         });
-        waited = now;
+        last = now;
       });
     }, everyMs);
   });
@@ -401,16 +404,16 @@ async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): 
 }
 
 /**
- * How long the process's main thread has waited for a CPU while runnable, in ms (the second
- * field of /proc/<pid>/task/<pid>/schedstat, nanoseconds); null where that is not readable.
- * The event-loop lag counts this wait too: on a machine with more runnable threads than cores
- * it tells the scheduler's share of a long window from the process's own.
+ * How long the process's main thread has run on a CPU and waited for one while runnable, in ms
+ * (the first two fields of /proc/<pid>/task/<pid>/schedstat, nanoseconds); null where that is
+ * not readable. The event-loop lag counts the wait too: on a machine with more runnable threads
+ * than cores it tells the scheduler's share of a long window from the process's own.
  */
-function mainThreadRunQueueWait(pid: number | undefined): number | null {
+function mainThreadSchedstat(pid: number | undefined): { runMs: number; waitMs: number } | null {
   if (pid === undefined) return null;
   try {
-    const wait = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
-    return Number.isFinite(wait) ? wait / 1e6 : null;
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return Number.isFinite(run) && Number.isFinite(wait) ? { runMs: run! / 1e6, waitMs: wait! / 1e6 } : null;
   } catch {
     return null;
   }
@@ -425,6 +428,7 @@ function perSecondFigures(s: Sampled) {
     perSecond99: s.load.perSecondSeries.map((x) => x.p99Ms),
     lagP99PerSecondMs: s.samples.map((x) => ms(x.lagP99)),
     mainThreadRunQueueWaitMsPerSecond: s.samples.map((x) => x.runQueueWaitMs),
+    mainThreadOnCpuMsPerSecond: s.samples.map((x) => x.onCpuMs),
     windowsAbove20Ms: longWindows(s.samples),
   };
 }
@@ -435,14 +439,20 @@ function perSecondFigures(s: Sampled) {
  * (in those, and the median second).
  */
 function describeEventLoop(s: Sampled, figures: ReturnType<typeof perSecondFigures> & ReturnType<typeof hayateFigures>): string {
-  const { windowsAbove20Ms: long, mainThreadRunQueueWaitMsPerSecond: waits } = figures;
+  const { windowsAbove20Ms: long, mainThreadRunQueueWaitMsPerSecond: waits, mainThreadOnCpuMsPerSecond: onCpu } = figures;
   const worst = (figures.eventLoopLagMs as { p99WorstWindow: number }).p99WorstWindow;
   const head = `${s.load.perSecond}/s, announce p99 ${s.load.latencyMs.p99} ms, lag p99 (worst 1-s window) ${worst} ms; `;
-  const known = waits.filter((x): x is number => x !== null).sort((a, b) => a - b);
-  if (known.length === 0) return `${head}${long.length} windows above 20 ms`;
-  const median = known[Math.floor(known.length / 2)]!;
+  const median = (xs: (number | null)[]): number | undefined => {
+    const known = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return known[Math.floor(known.length / 2)];
+  };
+  const waited = median(waits);
+  if (waited === undefined) return `${head}${long.length} windows above 20 ms`;
   const inLong = long.map((x) => x.runQueueWaitMs ?? '?').join(', ');
-  return `${head}${long.length} of ${waits.length} windows above 20 ms; main thread waiting for a CPU ${median} ms per second (median)${long.length > 0 ? `, ${inLong} ms in those` : ''}`;
+  return (
+    `${head}${long.length} of ${waits.length} windows above 20 ms; main thread on a CPU ${median(onCpu) ?? '?'} ms per second ` +
+    `and waiting for one ${waited} ms (medians)${long.length > 0 ? `, waiting ${inLong} ms in those windows` : ''}`
+  );
 }
 
 /** Lag windows above 20 ms (the target of issue 13), and the main thread's wait for a CPU in each. */
