@@ -11,7 +11,7 @@
  * at that moment: the page's `readAt`, see src/store/pushes.ts).
  */
 import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RowDataPacket } from 'mysql2/promise';
 import { openPool } from './pool.js';
@@ -128,7 +128,8 @@ function lowerPriority(): void {
   try {
     // "<pid>/task/<tid>" for the thread that reads it (this one: fs calls run on the caller).
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, RELOAD_THREAD_NICE);
+    // Never above the process's own (a tracker started at nice 15 keeps its thread there).
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.max(getPriority(tid), RELOAD_THREAD_NICE));
   } catch {
     // not Linux, or not allowed: the default priority
   }
