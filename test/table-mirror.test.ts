@@ -28,10 +28,11 @@ function decodeAll(buf: Buffer, count: number): UserRow[] {
 function pass(mirror: TableMirror, rows: DbRow[]): Sent {
   const p = mirror.begin();
   const out = new RecordWriter(64);
+  const record = new RecordWriter(64);
   for (const row of rows) {
-    const start = p.writer.length;
-    const id = usersTable.encode(row, p.writer)!;
-    if (p.add(id, start)) out.copyRecord(p.writer.buffer, start, p.writer.length);
+    record.truncate(0);
+    const id = usersTable.encode(row, record)!;
+    if (p.add(id, record.buffer, 0, record.length)) out.copyRecord(record.buffer, 0, record.length);
   }
   p.finish();
   return {
@@ -81,15 +82,35 @@ describe('TableMirror (the reload thread sends what changed since its last pass)
     expect(second.removed).toEqual([row(3), row(4)].map(asUser));
   });
 
-  it('a failed pass (never finished) leaves the mirror as the last whole pass left it', () => {
+  it('a pass that never finished leaves the mirror empty: the next pass sends every row', () => {
     const mirror = new TableMirror(usersTable.numbers);
     pass(mirror, [row(1), row(2)]);
     const broken = mirror.begin();
-    const start = broken.writer.length;
-    usersTable.encode(row(1, undefined, 3), broken.writer);
-    expect(broken.add(1, start)).toBe(true);
-    // Not finished: the next pass compares with the first one again.
-    expect(pass(mirror, [row(1, undefined, 3), row(2)]).changed).toEqual([asUser(row(1, undefined, 3))]);
+    const record = new RecordWriter(64);
+    usersTable.encode(row(1, undefined, 3), record);
+    expect(broken.add(1, record.buffer, 0, record.length)).toBe(true);
+    expect(mirror.empty).toBe(true);
+    expect(pass(mirror, [row(1, undefined, 3), row(2)]).changed).toEqual([asUser(row(1, undefined, 3)), asUser(row(2))]);
+  });
+
+  it('a pass over many chunks frees the last pass chunk by chunk and still finds every change', () => {
+    const mirror = new TableMirror(usersTable.numbers);
+    const rows = Array.from({ length: 50_000 }, (_, i) => row(2 * i + 1));
+    pass(mirror, rows);
+    expect(mirror.size).toBe(50_000);
+    // Every 1,000th row changed, every 777th gone, and a new row between two chunks' worth of rows.
+    const next = rows.filter((_, i) => i % 777 !== 5).map((r, i) => (i % 1000 === 3 ? row(r[0], undefined, 2) : r));
+    next.push(row(200_001));
+    const sent = pass(mirror, next);
+    expect(sent.changed).toEqual(
+      next
+        .filter((_, i) => i % 1000 === 3)
+        .map(asUser)
+        .concat([asUser(row(200_001))]),
+    );
+    expect(sent.removed).toEqual(rows.filter((_, i) => i % 777 === 5).map(asUser));
+    expect(mirror.size).toBe(next.length);
+    expect(pass(mirror, next)).toEqual({ changed: [], removed: [] });
   });
 
   it('holds the same bytes pass after pass over the same rows (no growth)', () => {
@@ -105,11 +126,12 @@ describe('TableMirror (the reload thread sends what changed since its last pass)
   it('refuses rows out of ID order', () => {
     const mirror = new TableMirror(usersTable.numbers);
     const p = mirror.begin();
-    usersTable.encode(row(5), p.writer);
-    p.add(5, 0);
-    const start = p.writer.length;
-    usersTable.encode(row(4), p.writer);
-    expect(() => p.add(4, start)).toThrow(/out of ID order/);
+    const record = new RecordWriter(64);
+    usersTable.encode(row(5), record);
+    p.add(5, record.buffer, 0, record.length);
+    record.truncate(0);
+    usersTable.encode(row(4), record);
+    expect(() => p.add(4, record.buffer, 0, record.length)).toThrow(/out of ID order/);
   });
 
   it('fuzz: after every pass the main thread holds exactly the table, and got only rows that changed', () => {

@@ -82,7 +82,7 @@ function workerScript(): URL {
 /**
  * The main thread's side of the reload thread (reload-worker.ts): starts it when a pass
  * is first asked for, runs one pass at a time, and starts a new one after it failed or
- * exited (whose first pass then sends every row). The thread does not keep the process
+ * exited (whose first pass then sends every row, as does a pass after one that failed). The thread does not keep the process
  * alive (unref); close() ends it.
  */
 export class ReloadThread {

@@ -75,6 +75,7 @@ async function runPass(request: PassRequest): Promise<void> {
   const full = mirror.empty;
   const force = new Set(request.force);
   const pass = mirror.begin();
+  const record = new RecordWriter(256); // one row's record at a time
   let readAt = request.epoch;
   let after = 0;
   let rows = 0;
@@ -84,18 +85,18 @@ async function runPass(request: PassRequest): Promise<void> {
       const out = new RecordWriter(full ? 64 * 1024 : 1024);
       for (const row of page as unknown as unknown[][]) {
         after = Number(row[0]);
-        const start = pass.writer.length;
-        const id = table.encode(row, pass.writer);
+        record.truncate(0);
+        const id = table.encode(row, record);
         if (id === undefined) continue;
-        const changed = pass.add(id, start);
-        if (changed || (force.size > 0 && force.has(table.rawKey(row)))) out.copyRecord(pass.writer.buffer, start, pass.writer.length);
+        const changed = pass.add(id, record.buffer, 0, record.length);
+        if (changed || (force.size > 0 && force.has(table.rawKey(row)))) out.copyRecord(record.buffer, 0, record.length);
       }
       rows += page.length;
       if (out.records > 0 || request.everyPage) {
         const records = out.take();
         send({ type: 'page', readAt, full, records, count: out.records }, [records]);
         const epoch = await applied();
-        if (epoch === undefined) return; // given up: the mirror stays as the last whole pass left it
+        if (epoch === undefined) return; // given up: the mirror stays empty, the next pass sends every row
         readAt = epoch;
       }
       if (page.length < pageSize) break;

@@ -49,7 +49,7 @@ const SLICE_MS = 4;
  * Users and torrents are read by the reload thread (reload-thread.ts,
  * reload-worker.ts): it parses the rows and compares them with its last pass, and
  * the main thread gets only the rows that are new or changed and the keys that are
- * gone; the first pass (and one after the thread failed) sends every row. Rows are
+ * gone; the first pass (and one after a pass or the thread failed) sends every row. Rows are
  * applied in slices of a few ms, so announces keep being answered meanwhile.
  *
  * Users and torrents are updated in the live maps: an existing entry is updated
@@ -266,10 +266,10 @@ export class Reloader {
 
   /**
    * One pass over users or torrents through the reload thread. The thread sends the rows
-   * that are new or changed since its last pass (every row on its first pass, or when
-   * `map` is not the map that pass fed), each page decoded into `row` and applied by
-   * `apply(mark, readAt, cursor)`; then what is gone is removed. Keys pushed since the last
-   * pass began (`touched`, and the tombstones in `removed`) are sent whether changed or not,
+   * that are new or changed since its last pass (every row on its first pass, after a
+   * failed one, or when `map` is not the map that pass fed), each page decoded into `row`
+   * and applied by `apply(mark, readAt, cursor)`; then what is gone is removed. Keys pushed
+   * since the last pass began (`touched`, and the tombstones in `removed`) are sent whether changed or not,
    * and one the pass did not find is removed: a push the database does not back lasts until
    * the next pass, as with a whole read. A failed pass removes nothing and hands those keys
    * to the next pass.
