@@ -82,8 +82,8 @@ function workerScript(): URL {
 /**
  * The main thread's side of the reload thread (reload-worker.ts): starts it when a pass
  * is first asked for, runs one pass at a time, and starts a new one after it failed or
- * exited (whose first pass then sends every row, as does a pass after one that failed). The thread does not keep the process
- * alive (unref); close() ends it.
+ * exited (whose first pass then sends every row, as does a pass after one that failed).
+ * Between passes the thread does not keep the process alive (unref); close() ends it.
  */
 export class ReloadThread {
   private worker: Worker | undefined;
@@ -104,6 +104,8 @@ export class ReloadThread {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    // Held while a pass runs (a start awaiting its first load has nothing else keeping the process up).
+    worker.ref();
     return new Promise<PassEnd>((resolve, reject) => {
       this.pending = { onPage, epoch: options.epoch, resolve, reject };
       const request: PassRequest = {
@@ -186,6 +188,7 @@ export class ReloadThread {
     const pending = this.pending;
     if (pending === undefined) return;
     this.pending = undefined;
+    this.worker?.unref();
     if (err !== undefined) pending.reject(err);
     else pending.resolve(end!);
   }

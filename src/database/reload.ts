@@ -49,8 +49,8 @@ const SLICE_MS = 4;
  * Users and torrents are read by the reload thread (reload-thread.ts,
  * reload-worker.ts): it parses the rows and compares them with its last pass, and
  * the main thread gets only the rows that are new or changed and the keys that are
- * gone; the first pass (and one after a pass or the thread failed) sends every row. Rows are
- * applied in slices of a few ms, so announces keep being answered meanwhile.
+ * gone; the first pass (and one after a pass or the thread failed) sends every row.
+ * Rows are applied in slices of a few ms, so announces keep being answered meanwhile.
  *
  * Users and torrents are updated in the live maps: an existing entry is updated
  * in place (a torrent keeps its swarm), a new one is added as its row arrives,
@@ -268,11 +268,11 @@ export class Reloader {
    * One pass over users or torrents through the reload thread. The thread sends the rows
    * that are new or changed since its last pass (every row on its first pass, after a
    * failed one, or when `map` is not the map that pass fed), each page decoded into `row`
-   * and applied by `apply(mark, readAt, cursor)`; then what is gone is removed. Keys pushed
-   * since the last pass began (`touched`, and the tombstones in `removed`) are sent whether changed or not,
-   * and one the pass did not find is removed: a push the database does not back lasts until
-   * the next pass, as with a whole read. A failed pass removes nothing and hands those keys
-   * to the next pass.
+   * and applied by `apply(mark, readAt, cursor)`; then what is gone is removed. Keys
+   * pushed since the last pass began (`touched`, and the tombstones in `removed`) are sent
+   * whether changed or not, and one the pass did not find is removed: a push the database
+   * does not back lasts until the next pass, as with a whole read. A failed pass removes
+   * nothing and hands those keys to the next pass.
    */
   private async tablePass<Row, V extends { readonly id: number; reloadMark?: number }>(
     table: ReloadTable<Row>,
@@ -316,12 +316,18 @@ export class Reloader {
       if (end.full) {
         await this.sweep(map, mark);
       } else {
+        // Sliced too: a site that deleted half its torrents at once hands over that many keys.
+        const slice = new TimeSlice(SLICE_MS, 256);
         const reader = new RecordReader(end.removed);
         for (let i = 0; i < end.removedCount; i++) {
           table.decode(reader, row);
           this.removeUnseen(map, table.keyOf(row), mark);
+          if (slice.due()) await slice.yield();
         }
-        for (const key of force) this.removeUnseen(map, key, mark);
+        for (const key of force) {
+          this.removeUnseen(map, key, mark);
+          if (slice.due()) await slice.yield();
+        }
       }
       this.fed.set(table.name, map);
       this.logger.debug({ source: table.name, rows: end.rows, sent, removed: end.removedCount, full: end.full }, 'reload thread pass');
