@@ -1,3 +1,4 @@
+import type { Torrent, User } from '../store/types.js';
 import type { RecordReader, RecordWriter } from './records.js';
 
 /**
@@ -27,28 +28,11 @@ export interface ReloadTable<Row> {
   decode(r: RecordReader, into: Row): void;
 }
 
-export interface UserRow {
-  id: number;
-  passkey: string;
-  upMultiplier: number;
-  downMultiplier: number;
-  disableDownload: boolean;
-  trackerHide: boolean;
-}
+/** A user as a reload row carries it: the store's User without the reloader's bookkeeping. */
+export type UserRow = Omit<User, 'reloadMark'>;
 
-export interface TorrentRow {
-  id: number;
-  /** 20 bytes as latin1. */
-  infoHash: string;
-  groupId: number;
-  type: string;
-  snatched: number;
-  status: number;
-  upMultiplier: number;
-  downMultiplier: number;
-  /** Unix seconds. */
-  lastAction: number;
-}
+/** A torrent as a reload row carries it: the store's Torrent without its swarms and bookkeeping. */
+export type TorrentRow = Omit<Torrent, 'seeders' | 'leechers' | 'reloadMark'>;
 
 /**
  * A FLOAT column's value as MariaDB's text protocol writes it. The binary protocol (the
