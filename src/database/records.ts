@@ -11,7 +11,7 @@ export class RecordWriter {
   private buf: Buffer;
   /** Bytes written. */
   length = 0;
-  /** Records finished (count()). */
+  /** Whole records appended (copyRecord()). */
   records = 0;
 
   /** `capacity`: initial bytes (grows by doubling). */
@@ -61,12 +61,7 @@ export class RecordWriter {
     this.records++;
   }
 
-  /** Ends the record being written: counts it. */
-  count(): void {
-    this.records++;
-  }
-
-  /** Drops what was written after `length` (a row that turned out not to be sendable). */
+  /** Drops what was written after `length` (0: starts the writer again, as for each row's scratch record). */
   truncate(length: number): void {
     this.length = length;
   }
