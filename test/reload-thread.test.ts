@@ -142,6 +142,26 @@ describe('the reload thread: only what changed reaches the main thread, and memo
     return m;
   }
 
+  /**
+   * Runs a pass that fails after its first page of users: the table is renamed away while the
+   * page is applied, so the next page's query finds no table; it is put back afterwards.
+   */
+  async function passFailingAfterFirstUsersPage(): Promise<void> {
+    let moved = false;
+    hook = async (source) => {
+      if (source !== 'users' || moved) return;
+      moved = true;
+      await t.db.conn.query('RENAME TABLE users_main TO users_main_away');
+    };
+    try {
+      expect(await reloader.reloadFresh()).toBe(false);
+    } finally {
+      hook = undefined;
+      if (moved) await t.db.conn.query('RENAME TABLE users_main_away TO users_main');
+    }
+    expect(reloader.lastError?.message).toMatch(/users_main/);
+  }
+
   it('a pass over unchanged tables applies no row', async () => {
     const before = marks();
     expect(await reloader.reloadFresh()).toBe(true);
@@ -231,20 +251,7 @@ describe('the reload thread: only what changed reaches the main thread, and memo
   it('a pass that fails midway removes nothing; the next pass catches up', async () => {
     await t.db.conn.query(`DELETE FROM users_main WHERE ID = ?`, [BASE + 3]);
     await t.db.conn.query(`UPDATE users_main SET TrackerHide = 1 WHERE ID = ?`, [BASE + 501]);
-    let moved = false;
-    hook = async (source) => {
-      if (source !== 'users' || moved) return;
-      moved = true;
-      // The next page's query finds no table.
-      await t.db.conn.query('RENAME TABLE users_main TO users_main_away');
-    };
-    try {
-      expect(await reloader.reloadFresh()).toBe(false);
-    } finally {
-      hook = undefined;
-      if (moved) await t.db.conn.query('RENAME TABLE users_main_away TO users_main');
-    }
-    expect(reloader.lastError?.message).toMatch(/users_main/);
+    await passFailingAfterFirstUsersPage();
     // Nothing removed by the failed pass.
     expect(t.tracker.store.users.has(passkeyOf(BASE + 3))).toBe(true);
     await t.db.conn.query(`UPDATE torrents SET GroupID = 99 WHERE ID = ?`, [BASE + 10]);
@@ -268,18 +275,7 @@ describe('the reload thread: only what changed reaches the main thread, and memo
     // The user with the highest ID is on the last page: the failing pass never reads it.
     const last = [...t.tracker.store.users.values()].reduce((a, b) => (b.id > a.id ? b : a)).passkey;
     expect(await push('update_user', `passkey=${last}&can_leech=0`)).toBe('success');
-    let moved = false;
-    hook = async (source) => {
-      if (source !== 'users' || moved) return;
-      moved = true;
-      await t.db.conn.query('RENAME TABLE users_main TO users_main_away');
-    };
-    try {
-      expect(await reloader.reloadFresh()).toBe(false);
-    } finally {
-      hook = undefined;
-      if (moved) await t.db.conn.query('RENAME TABLE users_main_away TO users_main');
-    }
+    await passFailingAfterFirstUsersPage();
     expect(t.tracker.store.users.get(last)?.disableDownload).toBe(true);
     expect(await reloader.reloadFresh()).toBe(true);
     expect(t.tracker.store.users.get(last)?.disableDownload).toBe(false);
