@@ -109,20 +109,46 @@ export function readCounter(buf: Buffer, at: number, flags: number, bigFlag: num
   return (flags & bigFlag) === 0 ? buf.readDoubleLE(at) : buf.readBigUInt64LE(at);
 }
 
-const CRC_TABLE = (() => {
-  const table = new Int32Array(256);
+/**
+ * CRC-32 tables for slicing by 8 (Intel's method, as zlib's braided CRC): table t, at
+ * 256·t, gives the CRC of a byte followed by t zero bytes, so eight bytes are folded in
+ * with eight lookups instead of eight dependent steps. Every announce's record is sealed
+ * with one: byte at a time it was a third of a microsecond of the announce path.
+ */
+const CRC_TABLES = (() => {
+  const table = new Int32Array(256 * 8);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     table[n] = c;
+  }
+  for (let t = 1; t < 8; t++) {
+    for (let n = 0; n < 256; n++) {
+      const prev = table[(t - 1) * 256 + n]!;
+      table[t * 256 + n] = table[prev & 0xff]! ^ (prev >>> 8);
+    }
   }
   return table;
 })();
 
 /** CRC-32 (IEEE 802.3, as zlib's) of buf[from, to). */
 export function crc32(buf: Uint8Array, from: number, to: number): number {
+  const T = CRC_TABLES;
   let c = -1;
-  for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  let i = from;
+  for (; i + 8 <= to; i += 8) {
+    const a = c ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24));
+    c =
+      T[1792 + (a & 0xff)]! ^
+      T[1536 + ((a >>> 8) & 0xff)]! ^
+      T[1280 + ((a >>> 16) & 0xff)]! ^
+      T[1024 + (a >>> 24)]! ^
+      T[768 + buf[i + 4]!]! ^
+      T[512 + buf[i + 5]!]! ^
+      T[256 + buf[i + 6]!]! ^
+      T[buf[i + 7]!]!;
+  }
+  for (; i < to; i++) c = T[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
 
