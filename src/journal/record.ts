@@ -95,12 +95,12 @@ export const Offset = {
 } as const;
 
 /** Writes a counter (number or exact bigint) at `at`; returns the flag to set when it went as u64. */
-export function writeCounter(buf: Buffer, value: number | bigint, at: number, bigFlag: number): number {
+export function writeCounter(view: DataView, value: number | bigint, at: number, bigFlag: number): number {
   if (typeof value === 'number') {
-    buf.writeDoubleLE(value, at);
+    view.setFloat64(at, value, true);
     return 0;
   }
-  buf.writeBigUInt64LE(value, at);
+  view.setBigUint64(at, value, true);
   return bigFlag;
 }
 
