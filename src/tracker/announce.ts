@@ -482,15 +482,28 @@ function compactAnswer(
     b.set(PEERS, at);
     at = writeDecimal(b, at + PEERS.length, peers.length * 6);
     b[at++] = 0x3a; // ':'
-    for (const peer of peers) {
-      at = b.writeInt32BE(peer.ip, at); // peer.ip is the address as a signed int32
-      at = b.writeUInt16BE(peer.port, at);
-    }
+    for (const peer of peers) at = writeEndpoint4(b, at, peer.ip, peer.port);
   }
   b[at++] = 0x65; // 'e' ends the dictionary
   const body = Buffer.allocUnsafe(at);
   b.copy(body, 0, 0, at);
   return body;
+}
+
+/**
+ * A compact IPv4 endpoint (BEP 23: address then port, big-endian) at `at`; returns its end.
+ * `ip` signed or unsigned (peer.ip is the address as a signed int32). Stored byte by byte:
+ * Buffer#writeInt32BE and #writeUInt16BE check their arguments on each of the 100 calls
+ * a 50-peer answer made.
+ */
+function writeEndpoint4(b: Buffer, at: number, ip: number, port: number): number {
+  b[at] = ip >>> 24;
+  b[at + 1] = ip >>> 16;
+  b[at + 2] = ip >>> 8;
+  b[at + 3] = ip;
+  b[at + 4] = port >>> 8;
+  b[at + 5] = port;
+  return at + 6;
 }
 
 const PEERS6 = Buffer.from('6:peers6', 'latin1');
@@ -519,8 +532,7 @@ function compactAnswerDual(
   b[at++] = 0x3a; // ':'
   for (let i = 0; i < peers.length; i++) {
     if (families[i] !== 4) continue;
-    at = b.writeInt32BE(peers[i]!.ip, at);
-    at = b.writeUInt16BE(peers[i]!.port, at);
+    at = writeEndpoint4(b, at, peers[i]!.ip, peers[i]!.port);
   }
   if (n6 > 0) {
     b.set(PEERS6, at);
