@@ -110,7 +110,7 @@ export function readCounter(buf: Buffer, at: number, flags: number, bigFlag: num
 }
 
 /**
- * CRC-32 tables for slicing by 8 (Intel's method, as zlib's braided CRC): table t, at
+ * CRC-32 tables for slicing by 8 (Kounavis and Berry's method, Intel): table t, at
  * 256·t, gives the CRC of a byte followed by t zero bytes, so eight bytes are folded in
  * with eight lookups instead of eight dependent steps. Every announce's record is sealed
  * with one: byte at a time it was a third of a microsecond of the announce path.
