@@ -1,10 +1,10 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prng } from '../bench/loadgen.js';
 import type { Reloader } from '../src/database/reload.js';
 import type { Torrent, User } from '../src/store/types.js';
 import { bodyOf, rawExchange } from './helpers/raw-http.js';
-import { startTracker, type RunningTracker } from './helpers/tracker.js';
+import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 import { SITE_PASSWORD, updatePath } from './helpers/update.js';
 
 /**
@@ -245,6 +245,41 @@ describe('the reload thread: only what changed reaches the main thread, and memo
       hook = undefined;
     }
     expect(killed).toBeGreaterThan(0);
+    await expectMemoryEqualsDatabase();
+  });
+
+  it("a page whose read is cut off by its connection's death is read again on a new connection", async () => {
+    await t.db.conn.query(`UPDATE users_main SET TrackerHide = 1 WHERE ID = ?`, [BASE + 502]);
+    // A lock held from another connection keeps the thread's next read of users_main waiting.
+    const locker = await createConnection(t.db.dsn);
+    let locked = false;
+    hook = async (source) => {
+      if (source !== 'users' || locked) return;
+      await locker.query('LOCK TABLES users_main WRITE');
+      locked = true;
+    };
+    try {
+      const pass = reloader.reloadFresh();
+      const waiting = await eventually(
+        async () => {
+          if (!locked) return undefined;
+          const [rows] = await t.db.conn.query<RowDataPacket[]>(
+            `SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT ID, torrent_pass%'`,
+            [t.db.name],
+          );
+          return rows.length > 0 ? Number(rows[0]!['ID']) : undefined;
+        },
+        10_000,
+        "the reload thread's read waiting for the lock",
+      );
+      // Its query is in flight: kill its connection, then let the read go on.
+      await t.db.conn.query(`KILL ${waiting}`);
+      await locker.query('UNLOCK TABLES');
+      expect(await pass).toBe(true);
+    } finally {
+      hook = undefined;
+      await locker.end();
+    }
     await expectMemoryEqualsDatabase();
   });
 

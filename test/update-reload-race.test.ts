@@ -83,6 +83,27 @@ describe('a push racing a reload pass that read the tables before the site wrote
     );
   });
 
+  it('rows asked for before a push (the page read ahead while the last one is applied) never undo it', async () => {
+    const music = infoHashBytes(torrents.multiplied);
+    const disabled = failure('Your download privileges are disabled', 3600);
+    // The site takes user 6's download rights in the database: the next pass sends that row.
+    await t.db.conn.query(`UPDATE users_main SET DisableDownload = 1 WHERE ID = 6`);
+    try {
+      const { release, pass } = await gate.hold('users', 1, () => t.tracker.reloader.reload());
+      // Page 1 (users 1, 2) is being applied; page 2 (users 5, 6) was asked for before this push,
+      // which gives the rights back (the site has not written it yet): page 2's row is older.
+      expect(await push('update_user', `passkey=${users.hidden.passkey}&can_leech=1&visible=0`)).toBe('success');
+      release();
+      expect(await pass).toBe(true);
+      expect(await announce(users.hidden.passkey, leecher(music, 31))).toMatch(/^d8:complete/);
+      // A push the database does not back lasts until a pass that asked for the row after it.
+      expect(await t.tracker.reloader.reload()).toBe(true);
+      expect(await announce(users.hidden.passkey, leecher(music, 32))).toBe(disabled);
+    } finally {
+      await t.db.conn.query(`UPDATE users_main SET DisableDownload = 0 WHERE ID = 6`);
+    }
+  });
+
   it('a user added by a push during a pass is not swept by that pass (which never saw the row)', async () => {
     const passkey = passkeyOf(300);
     const { release, pass } = await gate.hold('users', 3, () => t.tracker.reloader.reload());

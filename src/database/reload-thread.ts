@@ -61,7 +61,8 @@ export interface PassOptions {
 
 /**
  * Applies a page of records (`count` of them, read at push epoch `readAt`; `full`: the pass
- * sends every row); the next page is read after it resolves.
+ * sends every row); the next page is sent after it resolves (read meanwhile, with the epoch known
+ * before this page was applied as its `readAt`).
  */
 export type PageHandler = (records: Buffer, count: number, readAt: number, full: boolean) => Promise<void>;
 

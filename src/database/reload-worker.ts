@@ -6,9 +6,12 @@
  * million rows (mysql2) and comparing them costs about a second of CPU per pass; here it
  * costs the main thread nothing, and the main thread applies what changed.
  *
- * One pass at a time, in step with the main thread: after a page is sent, the next is
- * read only when the main thread has applied it and said so (`next`, with the push epoch
- * at that moment: the page's `readAt`, see src/store/pushes.ts).
+ * One pass at a time, in step with the main thread: a page is sent only when the main
+ * thread has applied the last one and said so (`next`, with the push epoch at that moment).
+ * The next page is read meanwhile, so reading and applying overlap; its `readAt` (see
+ * src/store/pushes.ts) is therefore the epoch known when its read began, the one from the
+ * acknowledgement before: never later than the read, so a row a push overtook is only ever
+ * skipped, never applied.
  */
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
@@ -79,11 +82,22 @@ async function runPass(request: PassRequest): Promise<void> {
   let readAt = request.epoch;
   let after = 0;
   let rows = 0;
+  const query = (from: number): Promise<unknown[][]> =>
+    pool.execute<RowDataPacket[]>({ sql: table.sql, rowsAsArray: true }, [from, pageSize]).then(([page]) => page as unknown as unknown[][]);
+  // A page is read again once on a new connection when its connection died under it (killed, a
+  // server restart, a network blip): the read is asked for ahead, so it is the connection's
+  // only query in flight whenever the main thread takes its time over a page.
+  const read = (from: number): Promise<unknown[][]> =>
+    query(from).catch((err: unknown) => (connectionLost(err) ? query(from) : Promise.reject(err)));
   try {
+    let reading = read(0);
+    // The epoch known when the page being read was asked for: its rows' `readAt`.
+    let readingAt = readAt;
     for (;;) {
-      const [page] = await pool.execute<RowDataPacket[]>({ sql: table.sql, rowsAsArray: true }, [after, pageSize]);
+      const page = await reading;
+      const pageReadAt = readingAt;
       const out = new RecordWriter(full ? 64 * 1024 : 1024);
-      for (const row of page as unknown as unknown[][]) {
+      for (const row of page) {
         after = Number(row[0]);
         record.truncate(0);
         const id = table.encode(row, record);
@@ -92,14 +106,22 @@ async function runPass(request: PassRequest): Promise<void> {
         if (changed || (force.size > 0 && force.has(table.rawKey(row)))) out.copyRecord(record.buffer, 0, record.length);
       }
       rows += page.length;
+      const last = page.length < pageSize;
+      // The next page is read while the main thread applies this one: its read starts before
+      // this page's acknowledgement, so its rows carry the epoch known now.
+      if (!last) {
+        reading = read(after);
+        readingAt = readAt;
+        reading.catch(() => undefined); // awaited below, unless the pass is given up first
+      }
       if (out.records > 0 || request.everyPage) {
         const records = out.take();
-        send({ type: 'page', readAt, full, records, count: out.records }, [records]);
+        send({ type: 'page', readAt: pageReadAt, full, records, count: out.records }, [records]);
         const epoch = await applied();
         if (epoch === undefined) return; // given up: the mirror stays empty, the next pass sends every row
         readAt = epoch;
       }
-      if (page.length < pageSize) break;
+      if (last) break;
     }
     pass.finish();
     const removed = pass.removed.take();
@@ -117,6 +139,13 @@ async function runPass(request: PassRequest): Promise<void> {
       },
     });
   }
+}
+
+/** The error says the connection is gone (the pool then opens a new one), not that the query is wrong. */
+function connectionLost(err: unknown): boolean {
+  const e = err as { fatal?: unknown; errno?: unknown } | null;
+  // 1927: connection killed; 1053: server shutdown in progress.
+  return e?.fatal === true || e?.errno === 1927 || e?.errno === 1053;
 }
 
 /**
