@@ -87,8 +87,14 @@ async function runPass(request: PassRequest): Promise<void> {
   // A page is read again once on a new connection when its connection died under it (killed, a
   // server restart, a network blip): the read is asked for ahead, so it is the connection's
   // only query in flight whenever the main thread takes its time over a page.
-  const read = (from: number): Promise<unknown[][]> =>
-    query(from).catch((err: unknown) => (connectionLost(err) ? query(from) : Promise.reject(err)));
+  const read = async (from: number): Promise<unknown[][]> => {
+    try {
+      return await query(from);
+    } catch (err) {
+      if (!connectionLost(err)) throw err;
+      return query(from);
+    }
+  };
   try {
     let reading = read(0);
     // The epoch known when the page being read was asked for: its rows' `readAt`.
