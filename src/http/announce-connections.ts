@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { RequestStats } from '../metrics/metrics.js';
+import { decimalLength, writeDecimal } from '../decimal.js';
 import type { AnswerGate } from './answer-gate.js';
 import type { UpdateConnections } from './update-connections.js';
 import { emptyHead, readRequestHead, Route, type AnnounceHead, type HeadLimits } from './request-head.js';
@@ -95,8 +96,9 @@ export class AnnounceConnections {
   private readonly head: AnnounceHead = emptyHead();
   private dateSecond = -1;
   private date = '';
-  private keepAliveHead = '';
-  private closeHead = '';
+  /** The answer heads up to `Content-Length: ` as bytes, remade once a second (the Date header). */
+  private keepAliveHead: Buffer = Buffer.alloc(0);
+  private closeHead: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly server: Server,
@@ -383,15 +385,32 @@ export class AnnounceConnections {
       this.dateSecond = second;
       this.date = new Date(second * 1000).toUTCString();
       const start = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${this.date}\r\n`;
-      this.keepAliveHead = `${start}Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.options.idleMs / 1000)}\r\nContent-Length: `;
-      this.closeHead = `${start}Connection: close\r\nContent-Length: `;
+      this.keepAliveHead = Buffer.from(
+        `${start}Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.options.idleMs / 1000)}\r\nContent-Length: `,
+        'latin1',
+      );
+      this.closeHead = Buffer.from(`${start}Connection: close\r\nContent-Length: `, 'latin1');
     }
   }
 
-  /** Status line and headers as Node would send them, then the body, in one buffer. */
+  /**
+   * Status line and headers as Node would send them, then the body, in one buffer: copied as
+   * bytes with the length's digits written in place (a string head made per answer was a rope
+   * flattened again for every answer).
+   */
   private response(body: Buffer, close: boolean): Buffer {
     this.refreshDate();
-    return withHead(`${close ? this.closeHead : this.keepAliveHead}${body.length}\r\n\r\n`, body);
+    const head = close ? this.closeHead : this.keepAliveHead;
+    const length = body.length;
+    const out = Buffer.allocUnsafe(head.length + decimalLength(length) + 4 + length);
+    out.set(head, 0);
+    let at = writeDecimal(out, head.length, length);
+    out[at++] = 13; // \r\n\r\n
+    out[at++] = 10;
+    out[at++] = 13;
+    out[at++] = 10;
+    out.set(body, at);
+    return out;
   }
 
   /** A scrape's answer, byte for byte as fastify's route sends it (its header names and order). */
