@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,11 @@ import { bencodeToJsonText, jsonToBencode } from '../src/bencode/json.js';
 const root = resolve(import.meta.dirname, '..');
 const TOOL = join(root, 'dist/cmd/bencode.js');
 
-beforeAll(async () => {
-  await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root }).catch(() => undefined);
-}, 120_000);
+// The tool as built (scripts/test.sh builds first). Rebuilding dist/ here raced other test
+// files starting the tracker from it: a file caught mid-write failed their start.
+beforeAll(() => {
+  if (!existsSync(TOOL)) throw new Error(`${TOOL} is missing: run \`npm run build\` first (scripts/test.sh does)`);
+});
 
 function tool(args: string[], input: Buffer | string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((done, fail) => {
