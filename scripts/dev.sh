@@ -7,7 +7,8 @@
 #     (installed with apt-get when missing and we are root); HAYATE_DB_URL overrides it
 #   - (re)creates the database hayate_dev with database/schema.sql and the fixtures
 #   - writes .data/dev/config.json and runs the tracker with .data/dev as its working
-#     directory (cache files and events/ land there)
+#     directory (cache files, the journal and events/ land there; all but events/ are
+#     removed first, as they belong to the database just dropped)
 # Environment: HAYATE_ADDR (default 127.0.0.1:34000), HAYATE_DB_URL, HAYATE_DEV_DB (default hayate_dev).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,6 +35,9 @@ node dist/fixtures/load.js --recreate "$db_url" 2>&1 | sed 's/^/dev: /' >&2
 addr="${HAYATE_ADDR:-127.0.0.1:34000}"
 run="$repo/.data/dev"
 mkdir -p "$run"
+# The last run's state was the dropped database's: its journal replayed into the new one would
+# credit that run's bytes again, and its cache files hold that run's peers.
+rm -rf "$run/journal" "$run/journal-checkpoint.json" "$run"/*-cache.bin "$run"/*-cache.bin.tmp
 node -e '
 const [file, dsn, addr] = process.argv.slice(1);
 const config = { database: { dsn }, http: { addr }, enable_metrics: true, record_announces: true };

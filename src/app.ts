@@ -14,7 +14,7 @@ import type { QueueName } from './flush/tables.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
-import { Journal, readCheckpoint, recoverFromJournal, writeCheckpoint } from './journal/index.js';
+import { Journal, journalRecordCount, readCheckpoint, recoverFromJournal, writeCheckpoint } from './journal/index.js';
 import { Metrics } from './metrics/metrics.js';
 import { ClientAddressRules } from './protocol/address.js';
 import { CsvRecorder } from './recorder/csv-recorder.js';
@@ -263,7 +263,8 @@ export class Tracker {
   private async readJournalPositions(): Promise<Map<QueueName, number>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await ensurePositionsTable(this.pool);
+        const dir = join(this.dir, 'journal');
+        await ensurePositionsTable(this.pool, { dir, records: journalRecordCount(dir) });
         return await readPositions(this.pool);
       } catch (err) {
         if (err instanceof PositionsTableMissing) throw err;

@@ -1,6 +1,7 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { torrents, users, infoHashBytes } from '../fixtures/site.js';
 import { loadFixtures } from '../fixtures/load.js';
@@ -10,7 +11,7 @@ import { announceQuery, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { spawnHayate, type TrackerProcess } from './helpers/process.js';
-import { startTracker } from './helpers/tracker.js';
+import { get, startTracker } from './helpers/tracker.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -189,6 +190,60 @@ describe('start-up against the database', () => {
       expect(loaded?.['missing']).toBeUndefined();
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
+    } finally {
+      for (const p of started) p.child.kill('SIGKILL');
+      await Promise.all(started.map((p) => p.exited));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a journal holding announces and no hayate_journal_positions (a new or replaced database) is refused: one line, exit 78, nothing credited again', async () => {
+    const dir = tempDir();
+    const started: TrackerProcess[] = [];
+    const rawup = async () =>
+      Number((await db.conn.query<RowDataPacket[]>('SELECT rawup FROM users_main WHERE ID = ?', [users.normal.id]))[0][0]!['rawup']);
+    const tableExists = async () => (await db.conn.query<RowDataPacket[]>("SHOW TABLES LIKE 'hayate_journal_positions'"))[0].length === 1;
+    try {
+      const env = { DB_DSN: db.dsn };
+      const port = await freePort();
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ http: { addr: `127.0.0.1:${port}` }, log_flushes: false }));
+      const before = await rawup();
+      const first = spawnHayate(dir, [], env);
+      started.push(first);
+      await first.waitForLog('listening');
+      const path = (up: number) =>
+        `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 9), left: 10, uploaded: up, ip: '8.8.8.8' })}`;
+      expect((await get(port, path(0))).body.toString('latin1')).toMatch(/^d8:complete/);
+      expect((await get(port, path(1000))).body.toString('latin1')).toMatch(/^d8:complete/);
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      expect(await rawup()).toBe(before + 1000);
+
+      // The database loses the table (a copy of the site's tables without it, a DROP): the journal
+      // still holds the two announces, which it has no way to tell are in.
+      await db.conn.query('DROP TABLE hayate_journal_positions');
+      const third = spawnHayate(dir, [], env);
+      started.push(third);
+      // Either it refuses, or it starts (having replayed the journal: what this guards against).
+      const outcome = await Promise.race([third.exited, third.waitForLog('listening', 60_000).then(() => 'listening')]);
+      const refused = { code: outcome, stderr: third.stderr() };
+      expect(refused.code).toBe(78);
+      expectOneLine(
+        refused.stderr,
+        /^hayate: table hayate_journal_positions is missing but .*journal holds up to [1-9]\d* announces: .*move .*journal away/,
+      );
+      expect(await tableExists()).toBe(false);
+      expect(await rawup()).toBe(before + 1000);
+
+      // The operator's answer for a new database: the journal moved away; the start goes on, credits nothing again.
+      renameSync(join(dir, 'journal'), join(dir, 'journal.old'));
+      const second = spawnHayate(dir, [], env);
+      started.push(second);
+      await second.waitForLog('listening');
+      expect(await tableExists()).toBe(true);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      expect(await rawup()).toBe(before + 1000);
     } finally {
       for (const p of started) p.child.kill('SIGKILL');
       await Promise.all(started.map((p) => p.exited));

@@ -9,6 +9,7 @@
  * are untouched; this one is added by database/migrations/001-hayate-journal-positions.sql.
  */
 import type { Pool } from 'mysql2/promise';
+import { ConfigError } from '../config/config.js';
 import type { QueueName } from './tables.js';
 
 export const POSITIONS_TABLE = 'hayate_journal_positions';
@@ -60,22 +61,37 @@ export async function readPosition(pool: Pool, queue: QueueName): Promise<number
   return row === undefined ? 0 : Number(row.position);
 }
 
-/** The positions table is missing and this database user may not create it. */
-export class PositionsTableMissing extends Error {
+/**
+ * The positions table is missing and may not be made: this database user cannot create
+ * it, or the journal holds announces the database cannot account for. The operator's to
+ * settle (a configuration error: one line, no restart).
+ */
+export class PositionsTableMissing extends ConfigError {
   override name = 'PositionsTableMissing';
 }
 
 /**
- * Makes sure the table exists: creates it when missing (CREATE TABLE IF NOT
- * EXISTS, which needs the CREATE privilege). Throws an Error whose message names
- * the migration when it is missing and cannot be created.
+ * Makes sure the table exists: creates it when missing (CREATE TABLE IF NOT EXISTS,
+ * which needs the CREATE privilege). `journalRecords`: how many announces the journal
+ * folder holds (journalRecordCount). Throws PositionsTableMissing, naming what to do,
+ * when the table is missing and cannot be created, or is missing while the journal
+ * holds announces: a new table says nothing was ever flushed, so every one of them would
+ * be credited again, twice over when this database (a dropped table, a database replaced
+ * by a copy) already has them.
  */
-export async function ensurePositionsTable(pool: Pool): Promise<void> {
+export async function ensurePositionsTable(pool: Pool, journal: { dir: string; records: number } = { dir: '', records: 0 }): Promise<void> {
   try {
     await pool.query(`SELECT 1 FROM ${POSITIONS_TABLE} LIMIT 0`);
     return;
   } catch (err) {
     if ((err as { errno?: number }).errno !== 1146) throw err; // 1146: no such table; anything else is the database's own trouble
+  }
+  if (journal.records > 0) {
+    throw new PositionsTableMissing(
+      `table ${POSITIONS_TABLE} is missing but ${journal.dir} holds up to ${journal.records} announces: this database cannot say ` +
+        'which of them it already has, and crediting them all could count them twice. If this is a new or replaced database, ' +
+        `or the tracker last stopped cleanly, move ${journal.dir} away and start again; if the table was dropped, restore it from a backup`,
+    );
   }
   try {
     await pool.query(CREATE_POSITIONS_TABLE);

@@ -619,6 +619,22 @@ export function listSegments(dir: string): { first: number; name: string }[] {
   return out.sort((a, b) => a.first - b.first);
 }
 
+/**
+ * How many records the segment files in `dir` have room for past their headers (intact or
+ * not; none read): 0 when the folder is missing or holds only empty segments.
+ */
+export function journalRecordCount(dir: string): number {
+  let records = 0;
+  for (const { name } of listSegments(dir)) {
+    try {
+      records += Math.floor(Math.max(0, statSync(join(dir, name)).size - SEGMENT_HEADER_SIZE) / RECORD_SIZE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return records;
+}
+
 /** fsync of a directory, so a file created or renamed in it survives a power loss. */
 export function syncDir(dir: string): void {
   let fd = -1;
