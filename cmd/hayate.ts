@@ -77,7 +77,8 @@ function readConfiguration(): LoadedConfig {
   if (explicitPath !== undefined && loaded.source !== configPath) {
     throw new ConfigError(`configuration file ${configPath} not found (given with -c)`);
   }
-  parseDsn(loaded.config.database.dsn);
+  // parseConfig let a non-empty DB_DSN win: a malformed one is named as the variable, not the key.
+  parseDsn(loaded.config.database.dsn, process.env['DB_DSN'] ? 'DB_DSN' : 'database.dsn');
   return loaded;
 }
 

@@ -82,7 +82,7 @@ describe('command line', () => {
       expectOneLine(r.stderr, /^hayate: database\.dsn: expected user:pass@tcp\(host:port\)\/dbname/);
       const env = await runToExit(dir, [], { DB_DSN: 'mysql://root@[bad/x' });
       expect(env.code).toBe(78);
-      expectOneLine(env.stderr, /^hayate: database\.dsn: not a valid URL/);
+      expectOneLine(env.stderr, /^hayate: DB_DSN: not a valid URL/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

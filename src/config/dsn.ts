@@ -11,18 +11,19 @@ export interface DatabaseAddress {
 
 /**
  * Parses chihaya's Go-style DSN (user:pass@tcp(host:port)/db?opts, or
- * user:pass@unix(/path)/db) or a mysql:// URL.
+ * user:pass@unix(/path)/db) or a mysql:// URL. Throws ConfigError naming `source`
+ * (where the value came from: the config key, or the DB_DSN variable that overrides it).
  */
-export function parseDsn(dsn: string): DatabaseAddress {
+export function parseDsn(dsn: string, source = 'database.dsn'): DatabaseAddress {
   if (/^(mysql|mariadb):\/\//i.test(dsn)) {
     let url: URL;
     try {
       url = new URL(dsn);
     } catch {
-      throw new ConfigError(`database.dsn: not a valid URL (${redact(dsn)})`);
+      throw new ConfigError(`${source}: not a valid URL (${redact(dsn)})`);
     }
     const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (!database) throw new ConfigError(`database.dsn: no database name in ${redact(dsn)}`);
+    if (!database) throw new ConfigError(`${source}: no database name in ${redact(dsn)}`);
     return {
       host: unbracket(url.hostname) || '127.0.0.1',
       port: url.port ? Number(url.port) : 3306,
@@ -33,16 +34,16 @@ export function parseDsn(dsn: string): DatabaseAddress {
   }
   const match = /^(?:([^:@]*)(?::(.*))?@)?(?:(tcp|unix)\(([^)]*)\))?\/([^?]*)(?:\?.*)?$/.exec(dsn);
   if (match === null) {
-    throw new ConfigError(`database.dsn: expected user:pass@tcp(host:port)/dbname or mysql://… (got ${redact(dsn)})`);
+    throw new ConfigError(`${source}: expected user:pass@tcp(host:port)/dbname or mysql://… (got ${redact(dsn)})`);
   }
   const [, user = '', password = '', protocol = 'tcp', address = '', database = ''] = match;
-  if (!database) throw new ConfigError(`database.dsn: no database name in ${redact(dsn)}`);
+  if (!database) throw new ConfigError(`${source}: no database name in ${redact(dsn)}`);
   if (protocol === 'unix') return { socketPath: address, user, password, database };
   const idx = address.lastIndexOf(':');
   const host = idx === -1 ? address : address.slice(0, idx);
   const port = idx === -1 ? 3306 : Number(address.slice(idx + 1));
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError(`database.dsn: bad port in ${redact(dsn)}`);
+    throw new ConfigError(`${source}: bad port in ${redact(dsn)}`);
   }
   return { host: unbracket(host) || '127.0.0.1', port, user, password, database };
 }
