@@ -72,8 +72,8 @@ export class PositionsTableMissing extends ConfigError {
 
 /**
  * Makes sure the table exists: creates it when missing (CREATE TABLE IF NOT EXISTS,
- * which needs the CREATE privilege). `journalRecords`: how many announces the journal
- * folder holds (journalRecordCount). Throws PositionsTableMissing, naming what to do,
+ * which needs the CREATE privilege). `journal`: the journal folder and how many announces
+ * it holds (journalRecordCount; none by default). Throws PositionsTableMissing, naming what to do,
  * when the table is missing and cannot be created, or is missing while the journal
  * holds announces: a new table says nothing was ever flushed, so every one of them would
  * be credited again, twice over when this database (a dropped table, a database replaced
