@@ -9,12 +9,19 @@ import { isConfigurationRefusal, openPool } from './database/pool.js';
 import { redact } from './config/dsn.js';
 import { Reloader, type ReloadOptions } from './database/reload.js';
 import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
-import { ensurePositionsTable, PositionsTableMissing, readPositions, type JournalPositionSource } from './flush/positions.js';
+import {
+  ensurePositionsTable,
+  POSITIONS_TABLE,
+  PositionsTableMissing,
+  readPositions,
+  type JournalAtStart,
+  type JournalPositionSource,
+} from './flush/positions.js';
 import type { QueueName } from './flush/tables.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
-import { Journal, journalRecordCount, readCheckpoint, recoverFromJournal, writeCheckpoint } from './journal/index.js';
+import { Journal, journalExtent, readCheckpoint, recoverFromJournal, writeCheckpoint, type Checkpoint } from './journal/index.js';
 import { Metrics } from './metrics/metrics.js';
 import { ClientAddressRules } from './protocol/address.js';
 import { CsvRecorder } from './recorder/csv-recorder.js';
@@ -227,11 +234,11 @@ export class Tracker {
    * was flushed; refuses to start when hayate_journal_positions is missing and cannot be made.
    */
   private async recoverJournal(journal: Journal, loaded: boolean): Promise<void> {
-    const positions = await this.readJournalPositions();
+    const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
+    const positions = await this.readJournalPositions(checkpoint);
     // The recovery waited for the database: if the first load missed it, load now, before the
     // replay needs the torrents (and rather than answer "try again").
     if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
-    const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
     const result = recoverFromJournal({
       dir: join(this.dir, 'journal'),
       store: this.store,
@@ -259,12 +266,28 @@ export class Tracker {
     );
   }
 
-  /** The stored journal positions; retries while the database cannot be reached. */
-  private async readJournalPositions(): Promise<Map<QueueName, number>> {
+  /**
+   * The stored journal positions; retries while the database cannot be reached. `checkpoint`
+   * (the cache files' sidecar) says whether the last stop was clean, which settles a missing
+   * table (ensurePositionsTable).
+   */
+  private async readJournalPositions(checkpoint: Checkpoint | undefined): Promise<Map<QueueName, number>> {
+    // Read once, outside the retries: a folder that cannot be read is not the database's trouble.
+    const dir = join(this.dir, 'journal');
+    const atStart: JournalAtStart = {
+      dir,
+      ...journalExtent(dir),
+      cleanThrough: checkpoint?.clean === true ? checkpoint.position : undefined,
+    };
     for (let attempt = 1; ; attempt++) {
       try {
-        const dir = join(this.dir, 'journal');
-        await ensurePositionsTable(this.pool, { dir, records: journalRecordCount(dir) });
+        const table = await ensurePositionsTable(this.pool, atStart);
+        if (table === 'created at the clean stop') {
+          this.logger.warn(
+            { table: POSITIONS_TABLE, position: atStart.cleanThrough, records: atStart.records },
+            "journal: the positions table was missing; made with every queue at the clean stop's position (the journal is not credited again)",
+          );
+        }
         return await readPositions(this.pool);
       } catch (err) {
         if (err instanceof PositionsTableMissing) throw err;

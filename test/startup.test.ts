@@ -197,57 +197,110 @@ describe('start-up against the database', () => {
     }
   });
 
-  it('a journal holding announces and no hayate_journal_positions (a new or replaced database) is refused: one line, exit 78, nothing credited again', async () => {
-    const dir = tempDir();
-    const started: TrackerProcess[] = [];
-    const rawup = async () =>
-      Number((await db.conn.query<RowDataPacket[]>('SELECT rawup FROM users_main WHERE ID = ?', [users.normal.id]))[0][0]!['rawup']);
-    const tableExists = async () => (await db.conn.query<RowDataPacket[]>("SHOW TABLES LIKE 'hayate_journal_positions'"))[0].length === 1;
-    try {
-      const env = { DB_DSN: db.dsn };
-      const port = await freePort();
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ http: { addr: `127.0.0.1:${port}` }, log_flushes: false }));
-      const before = await rawup();
-      const first = spawnHayate(dir, [], env);
-      started.push(first);
-      await first.waitForLog('listening');
-      const path = (up: number) =>
-        `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 9), left: 10, uploaded: up, ip: '8.8.8.8' })}`;
-      expect((await get(port, path(0))).body.toString('latin1')).toMatch(/^d8:complete/);
-      expect((await get(port, path(1000))).body.toString('latin1')).toMatch(/^d8:complete/);
-      first.child.kill('SIGTERM');
-      expect(await first.exited).toBe(0);
-      expect(await rawup()).toBe(before + 1000);
+  /** Resolves 'listening' or the exit code, whichever comes first (a poll with a deadline). */
+  async function listeningOrExit(p: TrackerProcess): Promise<number | string> {
+    let code: number | string | undefined;
+    void p.exited.then((c) => (code = c));
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 25))) {
+      if (code !== undefined) return code;
+      if (p.lines().some((l) => l.msg === 'listening')) return 'listening';
+    }
+    throw new Error(`neither listening nor exited within 60 s; stderr: ${p.stderr()}`);
+  }
 
+  /** A working directory whose tracker answered two announces of users.normal (1,000 bytes up), then stopped by `signal`. */
+  async function announcedThenStopped(signal: 'SIGTERM' | 'SIGKILL', started: TrackerProcess[]): Promise<string> {
+    const dir = tempDir();
+    const port = await freePort();
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ http: { addr: `127.0.0.1:${port}` }, log_flushes: false }));
+    const first = spawnHayate(dir, [], { DB_DSN: db.dsn });
+    started.push(first);
+    await first.waitForLog('listening');
+    const path = (up: number) =>
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 9), left: 10, uploaded: up, ip: '8.8.8.8' })}`;
+    expect((await get(port, path(0))).body.toString('latin1')).toMatch(/^d8:complete/);
+    expect((await get(port, path(1000))).body.toString('latin1')).toMatch(/^d8:complete/);
+    first.child.kill(signal);
+    expect(await first.exited).toBe(signal === 'SIGTERM' ? 0 : 'SIGKILL');
+    return dir;
+  }
+
+  const rawup = async () =>
+    Number((await db.conn.query<RowDataPacket[]>('SELECT rawup FROM users_main WHERE ID = ?', [users.normal.id]))[0][0]!['rawup']);
+  const positionRows = async () =>
+    (await db.conn.query<RowDataPacket[]>("SHOW TABLES LIKE 'hayate_journal_positions'"))[0].length === 0
+      ? undefined
+      : (await db.conn.query<RowDataPacket[]>('SELECT queue, position FROM hayate_journal_positions ORDER BY queue'))[0];
+
+  it('no hayate_journal_positions while the journal holds announces after a crash (a new or replaced database): refused, one line, exit 78, nothing credited again', async () => {
+    const started: TrackerProcess[] = [];
+    let dir = '';
+    try {
+      dir = await announcedThenStopped('SIGKILL', started);
       // The database loses the table (a copy of the site's tables without it, a DROP): the journal
-      // still holds the two announces, which it has no way to tell are in.
+      // holds the announces, and without a clean stop nothing says which of them are in.
       await db.conn.query('DROP TABLE hayate_journal_positions');
-      const third = spawnHayate(dir, [], env);
-      started.push(third);
-      // Either it refuses, or it starts (having replayed the journal: what this guards against).
-      const outcome = await Promise.race([third.exited, third.waitForLog('listening', 60_000).then(() => 'listening')]);
-      const refused = { code: outcome, stderr: third.stderr() };
-      expect(refused.code).toBe(78);
+      const credited = await rawup();
+      const again = spawnHayate(dir, [], { DB_DSN: db.dsn });
+      started.push(again);
+      expect(await listeningOrExit(again)).toBe(78);
       expectOneLine(
-        refused.stderr,
-        /^hayate: table hayate_journal_positions is missing but .*journal holds up to [1-9]\d* announces: .*move .*journal away/,
+        again.stderr(),
+        /^hayate: table hayate_journal_positions is missing but .*journal holds up to [1-9]\d* announces not known to be flushed: .*move .*journal away/,
       );
-      expect(await tableExists()).toBe(false);
-      expect(await rawup()).toBe(before + 1000);
+      expect(await positionRows()).toBeUndefined();
+      expect(await rawup()).toBe(credited);
 
       // The operator's answer for a new database: the journal moved away; the start goes on, credits nothing again.
       renameSync(join(dir, 'journal'), join(dir, 'journal.old'));
-      const second = spawnHayate(dir, [], env);
-      started.push(second);
-      await second.waitForLog('listening');
-      expect(await tableExists()).toBe(true);
-      second.child.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+      const moved = spawnHayate(dir, [], { DB_DSN: db.dsn });
+      started.push(moved);
+      expect(await listeningOrExit(moved)).toBe('listening');
+      expect(await positionRows()).toEqual([]);
+      moved.child.kill('SIGTERM');
+      expect(await moved.exited).toBe(0);
+      expect(await rawup()).toBe(credited);
+    } finally {
+      for (const p of started) p.child.kill('SIGKILL');
+      await Promise.all(started.map((p) => p.exited));
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('no hayate_journal_positions after a clean stop: made with every queue at the stop, and the journal is not credited again', async () => {
+    const started: TrackerProcess[] = [];
+    let dir = '';
+    try {
+      const before = await rawup();
+      dir = await announcedThenStopped('SIGTERM', started);
+      expect(await rawup()).toBe(before + 1000);
+      const { position } = JSON.parse(readFileSync(join(dir, 'journal-checkpoint.json'), 'utf8')) as { position: number; clean: boolean };
+      expect(position).toBeGreaterThanOrEqual(2);
+      await db.conn.query('DROP TABLE hayate_journal_positions');
+
+      const again = spawnHayate(dir, [], { DB_DSN: db.dsn, HAYATE_LOG_LEVEL: 'info' });
+      started.push(again);
+      expect(await listeningOrExit(again)).toBe('listening');
+      expect(again.lines().some((l) => /positions table was missing; made with every queue/.test(l.msg))).toBe(true);
+      const rows = (await positionRows())!;
+      expect(rows.map((r) => r['queue'])).toEqual([
+        'revivals',
+        'snatches',
+        'torrents',
+        'transfer_history',
+        'transfer_ips',
+        'transfer_ips6',
+        'users',
+      ]);
+      for (const row of rows) expect(Number(row['position'])).toBe(position);
+      // A clean stop flushes everything queued: a replayed journal would show here.
+      again.child.kill('SIGTERM');
+      expect(await again.exited).toBe(0);
       expect(await rawup()).toBe(before + 1000);
     } finally {
       for (const p of started) p.child.kill('SIGKILL');
       await Promise.all(started.map((p) => p.exited));
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
   });
 

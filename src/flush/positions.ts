@@ -62,43 +62,85 @@ export async function readPosition(pool: Pool, queue: QueueName): Promise<number
 }
 
 /**
- * The positions table is missing and may not be made: this database user cannot create
+ * The positions table is missing and may not be made: this database user may not create
  * it, or the journal holds announces the database cannot account for. The operator's to
- * settle (a configuration error: one line, no restart).
+ * settle (a configuration error: one line, exit 78, not restarted).
  */
 export class PositionsTableMissing extends ConfigError {
   override name = 'PositionsTableMissing';
 }
 
+/** What the journal folder holds at start, for ensurePositionsTable. */
+export interface JournalAtStart {
+  /** The folder, as the operator should be told it. */
+  dir: string;
+  /** Records its segments have room for, and the last one's sequence number (journalExtent). */
+  records: number;
+  lastSeq: number;
+  /** The position a clean stop's checkpoint says every queue was flushed through; undefined without one. */
+  cleanThrough: number | undefined;
+}
+
+const NO_JOURNAL: JournalAtStart = { dir: '', records: 0, lastSeq: 0, cleanThrough: undefined };
+
+/** Every queue, checked against QueueName by the compiler (a queue added there must be added here). */
+const QUEUES = Object.keys({
+  users: 1,
+  torrents: 1,
+  transfer_history: 1,
+  transfer_ips: 1,
+  transfer_ips6: 1,
+  snatches: 1,
+  revivals: 1,
+} satisfies Record<QueueName, 1>) as QueueName[];
+
+/** MariaDB's "no privilege" answers: the user may not create the table (1142 on the table, 1044 on the database). */
+const NO_PRIVILEGE = new Set([1142, 1044]);
+
 /**
- * Makes sure the table exists: creates it when missing (CREATE TABLE IF NOT EXISTS,
- * which needs the CREATE privilege). `journal`: the journal folder and how many announces
- * it holds (journalRecordCount; none by default). Throws PositionsTableMissing, naming what to do,
- * when the table is missing and cannot be created, or is missing while the journal
- * holds announces: a new table says nothing was ever flushed, so every one of them would
- * be credited again, twice over when this database (a dropped table, a database replaced
- * by a copy) already has them.
+ * Makes sure the table exists, creating it when missing (CREATE TABLE IF NOT EXISTS, which
+ * needs the CREATE privilege). When it is missing while `journal` holds announces, a new,
+ * empty table would say none was ever flushed and every one would be credited again (twice
+ * over where this database, a copy or one whose table was dropped, already has them):
+ * - after a clean stop whose checkpoint covers every record, all were flushed before the
+ *   stop; the table is made with every queue at that position, in one statement (CREATE ...
+ *   SELECT: a crash cannot leave it made without its rows), and nothing is replayed;
+ * - otherwise nothing tells which of them the database has: PositionsTableMissing, saying what
+ *   to do, and no table is made.
+ * Throws PositionsTableMissing too when the user may not create it; any other database error
+ * is thrown as it is (the caller retries). Resolves with what it found or did.
  */
-export async function ensurePositionsTable(pool: Pool, journal: { dir: string; records: number } = { dir: '', records: 0 }): Promise<void> {
+export async function ensurePositionsTable(
+  pool: Pool,
+  journal: JournalAtStart = NO_JOURNAL,
+): Promise<'existed' | 'created' | 'created at the clean stop'> {
   try {
     await pool.query(`SELECT 1 FROM ${POSITIONS_TABLE} LIMIT 0`);
-    return;
+    return 'existed';
   } catch (err) {
     if ((err as { errno?: number }).errno !== 1146) throw err; // 1146: no such table; anything else is the database's own trouble
   }
+  let statement = CREATE_POSITIONS_TABLE;
   if (journal.records > 0) {
-    throw new PositionsTableMissing(
-      `table ${POSITIONS_TABLE} is missing but ${journal.dir} holds up to ${journal.records} announces: this database cannot say ` +
-        'which of them it already has, and crediting them all could count them twice. If this is a new or replaced database, ' +
-        `or the tracker last stopped cleanly, move ${journal.dir} away and start again; if the table was dropped, restore it from a backup`,
-    );
+    const through = journal.cleanThrough;
+    if (through === undefined || through < journal.lastSeq) {
+      throw new PositionsTableMissing(
+        `table ${POSITIONS_TABLE} is missing but ${journal.dir} holds up to ${journal.records} announces not known to be flushed: ` +
+          'this database cannot say which of them it already has, and crediting them all could count them twice. ' +
+          `If this is a new or replaced database, move ${journal.dir} away and start again; if the table was dropped, ` +
+          'restore it with the data it was backed up with',
+      );
+    }
+    statement += ` SELECT ${QUEUES.map((q) => `'${q}' AS queue, ${Math.floor(through)} AS position`).join(' UNION ALL SELECT ')}`;
   }
   try {
-    await pool.query(CREATE_POSITIONS_TABLE);
+    await pool.query(statement);
   } catch (err) {
+    if (!NO_PRIVILEGE.has((err as { errno?: number }).errno ?? 0)) throw err;
     throw new PositionsTableMissing(
       `table ${POSITIONS_TABLE} is missing and could not be created (${(err as Error).message}): ` +
         `run ${POSITIONS_MIGRATION} as the database owner, or set journal.enabled to false`,
     );
   }
+  return journal.records > 0 ? 'created at the clean stop' : 'created';
 }

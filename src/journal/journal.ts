@@ -620,19 +620,27 @@ export function listSegments(dir: string): { first: number; name: string }[] {
 }
 
 /**
- * How many records the segment files in `dir` have room for past their headers (intact or
- * not; none read): 0 when the folder is missing or holds only empty segments.
+ * What the segment files in `dir` hold, from their sizes (no record read): `records`, how
+ * many records they have room for past their headers (intact or not), and `lastSeq`, the
+ * sequence number the last of them would have (0 with none). A torn last record counts, so
+ * both err high. Both 0 when the folder is missing or holds only empty segments.
  */
-export function journalRecordCount(dir: string): number {
+export function journalExtent(dir: string): { records: number; lastSeq: number } {
   let records = 0;
-  for (const { name } of listSegments(dir)) {
+  let lastSeq = 0;
+  for (const { first, name } of listSegments(dir)) {
+    let size: number;
     try {
-      records += Math.floor(Math.max(0, statSync(join(dir, name)).size - SEGMENT_HEADER_SIZE) / RECORD_SIZE);
+      size = statSync(join(dir, name)).size;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
     }
+    const held = Math.floor(Math.max(0, size - SEGMENT_HEADER_SIZE) / RECORD_SIZE);
+    records += held;
+    if (held > 0) lastSeq = Math.max(lastSeq, first + held - 1);
   }
-  return records;
+  return { records, lastSeq };
 }
 
 /** fsync of a directory, so a file created or renamed in it survives a power loss. */
