@@ -26,6 +26,17 @@ if [[ ! -f dist/cmd/hayate.js ]]; then
   exit 1
 fi
 
+# A dev tracker still running here would have its database dropped and its files removed under it.
+lock="$repo/.data/dev/hayate.lock"
+if [[ -f "$lock" ]]; then
+  read -r holder holder_host _ < "$lock" || true
+  if [[ "${holder_host:-}" == "$(hostname)" && -n "${holder:-}" ]] && kill -0 "$holder" 2>/dev/null \
+    && tr '\0' ' ' < "/proc/$holder/cmdline" 2>/dev/null | grep -q 'hayate'; then
+    say "a dev tracker is already running (pid $holder, $lock): stop it first (Ctrl-C where it runs)"
+    exit 1
+  fi
+fi
+
 root_url="$(bash scripts/ensure-mariadb.sh)"
 db_name="${HAYATE_DEV_DB:-hayate_dev}"
 db_url="$(node -e 'const u = new URL(process.argv[1]); u.pathname = "/" + process.argv[2]; u.search = ""; console.log(u.href)' "$root_url" "$db_name")"
