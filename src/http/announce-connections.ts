@@ -45,6 +45,8 @@ const PENDING_LIMIT = 64 * 1024;
 /** A connection this path reads: its socket, and Node's side of it once Node has answered on it. */
 interface Owned {
   socket: Socket;
+  /** The socket's remote address, read once (Node's getter walks _getpeername on every read). */
+  remoteAddress: string | undefined;
   listeners: Record<string, Parameters<Socket['removeListener']>[1]>;
   /** Has answered a request: from then on the keep-alive idle timeout applies. */
   answered: boolean;
@@ -138,6 +140,7 @@ export class AnnounceConnections {
     socket.setTimeout(this.options.readMs);
     const connection: Owned = {
       socket,
+      remoteAddress: socket.remoteAddress,
       listeners: {},
       answered: false,
       node: undefined,
@@ -235,7 +238,7 @@ export class AnnounceConnections {
       const scrape = head.route === Route.Scrape;
       const body = scrape
         ? this.answerScrape(head.passkey, head.target)
-        : this.answer(head.passkey, head.target, head.proxyValue, head.forwardedFor, socket.remoteAddress);
+        : this.answer(head.passkey, head.target, head.proxyValue, head.forwardedFor, connection.remoteAddress);
       const close = head.close || this.options.closing();
       socket.write(scrape ? this.scrapeResponse(body, close) : this.response(body, close));
       // Whatever else the client sent is not read (as Node does after Connection: close).
