@@ -10,7 +10,7 @@
  */
 import type { Pool } from 'mysql2/promise';
 import { ConfigError } from '../config/config.js';
-import type { QueueName } from './tables.js';
+import { queueNames, type QueueName } from './tables.js';
 
 export const POSITIONS_TABLE = 'hayate_journal_positions';
 export const POSITIONS_MIGRATION = 'database/migrations/001-hayate-journal-positions.sql';
@@ -83,17 +83,6 @@ export interface JournalAtStart {
 
 const NO_JOURNAL: JournalAtStart = { dir: '', records: 0, lastSeq: 0, cleanThrough: undefined };
 
-/** Every queue, checked against QueueName by the compiler (a queue added there must be added here). */
-const QUEUES = Object.keys({
-  users: 1,
-  torrents: 1,
-  transfer_history: 1,
-  transfer_ips: 1,
-  transfer_ips6: 1,
-  snatches: 1,
-  revivals: 1,
-} satisfies Record<QueueName, 1>) as QueueName[];
-
 /** MariaDB's "no privilege" answers: the user may not create the table (1142 on the table, 1044 on the database). */
 const NO_PRIVILEGE = new Set([1142, 1044]);
 
@@ -131,7 +120,7 @@ export async function ensurePositionsTable(
           'restore it with the data it was backed up with',
       );
     }
-    statement += ` SELECT ${QUEUES.map((q) => `'${q}' AS queue, ${Math.floor(through)} AS position`).join(' UNION ALL SELECT ')}`;
+    statement += ` SELECT ${queueNames.map((q) => `'${q}' AS queue, ${Math.floor(through)} AS position`).join(' UNION ALL SELECT ')}`;
   }
   try {
     await pool.query(statement);
