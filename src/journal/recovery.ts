@@ -20,6 +20,7 @@ import { saturatedNumber, type Counter } from '../store/swarm.js';
 import { swarmToAdd, type Torrent } from '../store/types.js';
 import { newPeerV6 } from '../tracker/dual-stack.js';
 import { listSegments } from './journal.js';
+import { requeueRecord, type QueuePositions } from './requeue.js';
 import { Call, Flag, Offset, RECORD_SIZE, readCounter, readSegmentHeader, recordIntact, SEGMENT_HEADER_SIZE } from './record.js';
 
 export interface RecoveryInput {
@@ -66,6 +67,15 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
   const pRevivals = p('revivals');
   const pIps6 = p('transfer_ips6');
   const from = Math.min(checkpoint, pUsers, pTorrents, pHistory, pIps, pSnatches, pRevivals, pIps6) + 1;
+  const queuePositions: QueuePositions = {
+    users: pUsers,
+    torrents: pTorrents,
+    transfer_history: pHistory,
+    transfer_ips: pIps,
+    transfer_ips6: pIps6,
+    snatches: pSnatches,
+    revivals: pRevivals,
+  };
   const result: RecoveryResult = {
     lastSeq: 0,
     replayed: 0,
@@ -147,82 +157,22 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
     const torrentId = b.readUInt32LE(at + Offset.torrentId);
     const now = b.readUInt32LE(at + Offset.now);
     const startTime = b.readDoubleLE(at + Offset.startTime);
-    const rawUp = b.readDoubleLE(at + Offset.rawUp);
-    const rawDown = b.readDoubleLE(at + Offset.rawDown);
     const torrent = torrentOf(torrentId);
     if (torrent === undefined) result.unknownTorrents++;
 
-    if (calls & Call.revive && seq > pRevivals) {
-      sink.revive(torrentId);
-      result.requeued.revivals++;
-    }
-    if (calls & Call.revive && torrent !== undefined && torrent.status === 1) torrent.status = 0;
-    if (calls & Call.snatch && seq > pSnatches) {
-      sink.snatch(userId, torrentId, now);
-      result.requeued.snatches++;
-    }
-    if (calls & Call.torrent && seq > pTorrents) {
-      const snatches = b.readUInt16LE(at + Offset.torrentSnatches);
-      sink.torrent(
-        torrentId,
-        snatches,
-        b.readUInt32LE(at + Offset.seeders),
-        b.readUInt32LE(at + Offset.leechers),
-        b.readDoubleLE(at + Offset.lastAction),
-      );
+    const queued = requeueRecord(sink, b, at, seq, queuePositions);
+    if (queued & Call.revive) result.requeued.revivals++;
+    if (queued & Call.snatch) result.requeued.snatches++;
+    if (queued & Call.torrent) {
       result.requeued.torrents++;
       // The loaded Snatched count lacks what no flush wrote.
-      if (torrent !== undefined) torrent.snatched += snatches;
+      if (torrent !== undefined) torrent.snatched += b.readUInt16LE(at + Offset.torrentSnatches);
     }
-    if (calls & Call.history && seq > pHistory) {
-      sink.transferHistory(
-        userId,
-        torrentId,
-        rawUp,
-        rawDown,
-        b.readUInt32LE(at + Offset.deltaTime),
-        b.readUInt32LE(at + Offset.deltaSeedTime),
-        b.readUInt16LE(at + Offset.historySnatches),
-        (flags & Flag.historySeeding) !== 0,
-        remainingOf(b.readDoubleLE(at + Offset.remaining)),
-        now,
-        startTime,
-        (flags & Flag.historyActive) !== 0,
-      );
-      result.requeued.transfer_history++;
-    }
-    if (calls & Call.user && seq > pUsers) {
-      sink.user(userId, rawUp, rawDown, b.readDoubleLE(at + Offset.up), b.readDoubleLE(at + Offset.down));
-      result.requeued.users++;
-    }
-    if (calls & Call.ip && seq > pIps) {
-      sink.transferIp(
-        userId,
-        torrentId,
-        b.readUInt32LE(at + Offset.rowIp),
-        b.readUInt32LE(at + Offset.clientId),
-        rawUp,
-        rawDown,
-        b.readUInt16LE(at + Offset.port),
-        now,
-        startTime,
-      );
-      result.requeued.transfer_ips++;
-    }
-    if (calls & Call.ip6 && seq > pIps6) {
-      sink.transferIp6(
-        userId,
-        torrentId,
-        b.toString('latin1', at + Offset.addr6, at + Offset.addr6 + 16),
-        b.readUInt32LE(at + Offset.clientId),
-        rawUp,
-        rawDown,
-        b.readUInt16LE(at + Offset.port),
-        now,
-        startTime,
-      );
-      result.requeued.transfer_ips6++;
-    }
+    if (queued & Call.history) result.requeued.transfer_history++;
+    if (queued & Call.user) result.requeued.users++;
+    if (queued & Call.ip) result.requeued.transfer_ips++;
+    if (queued & Call.ip6) result.requeued.transfer_ips6++;
+    if (calls & Call.revive && torrent !== undefined && torrent.status === 1) torrent.status = 0;
 
     if (seq <= checkpoint || torrent === undefined || (flags & Flag.incomplete) !== 0) return;
     result.peersSet++;
@@ -324,14 +274,4 @@ function cutAt(path: string, offset: number, logger: Logger): void {
   } catch (err) {
     logger.error({ err: (err as Error).message, path }, 'journal: could not cut the damaged segment');
   }
-}
-
-/**
- * transfer_history.remaining as journalled (a double): beyond 2^53 − 1 it was a bigint left
- * (a magnet's 2^63 − 1 or 2^64 − 1), handed back as a bigint so the queue saturates it to the
- * signed column's maximum instead of writing an out-of-range number.
- */
-function remainingOf(journalled: number): number | bigint {
-  if (Number.isSafeInteger(journalled)) return journalled;
-  return Number.isFinite(journalled) ? BigInt(Math.min(Math.max(Math.trunc(journalled), 0), 2 ** 64)) : 0;
 }
