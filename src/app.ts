@@ -8,7 +8,15 @@ import { IPV6_MIGRATION, transferIps6Table } from './database/ipv6-table.js';
 import { isConfigurationRefusal, openPool } from './database/pool.js';
 import { redact } from './config/dsn.js';
 import { Reloader, type ReloadOptions } from './database/reload.js';
-import { AccountingQueues, PurgeJob, type AccountingQueuesOptions, type StopReport } from './flush/index.js';
+import {
+  AccountingQueues,
+  AccountingThread,
+  PurgeJob,
+  type Accounting,
+  type AccountingQueuesOptions,
+  type StopReport,
+} from './flush/index.js';
+import { noAccounting } from './accounting/sink.js';
 import {
   ensurePositionsTable,
   POSITIONS_TABLE,
@@ -95,7 +103,7 @@ export class Tracker {
   readonly metrics = new Metrics();
   readonly pool: Pool;
   readonly reloader: Reloader;
-  readonly accounting: AccountingQueues;
+  readonly accounting: Accounting;
   /** The crash journal (docs/crash-safety.md): undefined when journal.enabled is false or without cache files. */
   readonly journal: Journal | undefined;
   readonly purge: PurgeJob;
@@ -128,10 +136,27 @@ export class Tracker {
     const positions: JournalPositionSource | undefined = journaled
       ? { appended: () => this.journal?.appended() ?? 0, durable: (p) => this.journal?.durable(p) ?? Promise.resolve() }
       : undefined;
-    this.accounting = new AccountingQueues(this.pool, config, this.metrics, logger, { ...options.accounting, journal: positions });
+    const journalDir = join(this.dir, 'journal');
+    // With the journal, the queues live on a thread of their own that reads the journal's files.
+    const threaded = journaled && config.journal.accounting_thread;
+    this.accounting = threaded
+      ? new AccountingThread(
+          this.pool,
+          config,
+          this.metrics,
+          logger,
+          {
+            dir: journalDir,
+            fdatasync: config.journal.fdatasync,
+            appended: () => this.journal?.appended() ?? 0,
+            durable: (p) => this.journal?.durable(p) ?? Promise.resolve(),
+          },
+          options.accounting,
+        )
+      : new AccountingQueues(this.pool, config, this.metrics, logger, { ...options.accounting, journal: positions });
     this.journal = journaled
-      ? new Journal(this.accounting, {
-          dir: join(this.dir, 'journal'),
+      ? new Journal(threaded ? noAccounting : this.accounting, {
+          dir: journalDir,
           fdatasync: config.journal.fdatasync,
           segmentBytes: config.journal.segment_bytes,
           logger,
@@ -242,7 +267,8 @@ export class Tracker {
     const result = recoverFromJournal({
       dir: join(this.dir, 'journal'),
       store: this.store,
-      sink: this.accounting,
+      // The accounting thread reads the same records itself, from the same positions.
+      sink: this.accounting instanceof AccountingThread ? noAccounting : this.accounting,
       checkpoint: checkpoint?.position ?? 0,
       positions,
       logger: this.logger,

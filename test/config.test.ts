@@ -31,7 +31,7 @@ const specDefaults = {
   },
   http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
   announce: { strict_port: false, numwant: 25, max_numwant: 50, ipv6: false },
-  journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864 },
+  journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864, accounting_thread: true },
   record_announces: false,
   enable_scrape: true,
   enable_metrics: false,
@@ -120,7 +120,7 @@ describe("chihaya's config.json", () => {
       announce: { ...chihaya.announce, ipv6: false },
       site_password: '',
       site_addresses: [],
-      journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864 },
+      journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864, accounting_thread: true },
     });
     expect(parseDsn(loaded.config.database.dsn)).toEqual({
       host: '10.0.0.5',
@@ -351,7 +351,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(36);
+    expect(leaves.length).toBe(37);
   });
 });
 

@@ -5,7 +5,7 @@ import { queueNames } from '../src/flush/index.js';
 import { reloadSources } from '../src/database/reload.js';
 import { announceQuery, peerIdOf, type AnnounceParams } from './helpers/announce.js';
 import { labelValues, parseExposition, value, type Exposition } from './helpers/prometheus.js';
-import { startTracker, type RunningTracker } from './helpers/tracker.js';
+import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 
 /** SPEC §11, item by item: the family hayate exposes for it, its type and its labels. */
 const specMetrics: Array<{ item: string; name: string; type: string; labels: string[] }> = [
@@ -78,6 +78,9 @@ describe('/metrics of a live tracker', () => {
         c.intervals.flush = 3600;
       },
     });
+    // Once the accounting thread has made its first round (it starts with the listener), the
+    // flushers sleep; announces made before that could be in it.
+    await t.tracker.accounting.flushNow();
     before = await scrapeMetrics();
 
     // 5 successful announces: 3 peers on torrents.live, 1 on torrents.multiplied, one re-announce with traffic.
@@ -109,6 +112,12 @@ describe('/metrics of a live tracker', () => {
     expect((await t.get('/nothing-here')).status).toBe(404);
 
     expect(await t.tracker.reloader.reload()).toBe(true);
+    // The depths are the accounting thread's report (every 250 ms): wait for the one that has read these announces.
+    await eventually(
+      () => (t.tracker.accounting.depths().transfer_history === 4 ? true : undefined),
+      10_000,
+      'the depths of the announces made',
+    );
     queued = await scrapeMetrics();
     historyBefore = await history();
     expect((await t.tracker.accounting.flushNow()).ok).toBe(true);

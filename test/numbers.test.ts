@@ -230,6 +230,8 @@ describe('numbers over HTTP, accounted in MariaDB', () => {
     await until(ips, (i) => i['uploaded'] === SAFE + 1000n && i['downloaded'] === SAFE, 'transfer_ips exact');
 
     await announce(2, { uploaded: U64, downloaded: U64, left: 500 }); // delta 2^63 − 1001: saturated
+    // Written before the next delta joins it: a round's row that sums past 2^53 − 1 saturates too.
+    await until(user, (u) => u['rawup'] === u2['rawup']! + SAFE, 'rawup += 2^53 − 1 again');
     await announce(2, { uploaded: 5, downloaded: 0, left: 500 }); // a restart: counters went back, nothing credited
     await announce(2, { uploaded: 105, downloaded: 7, left: 500 }); // then exact again
     const u3 = await until(user, (u) => u['rawup'] === u2['rawup']! + SAFE + 100n, 'rawup after restart');

@@ -222,3 +222,17 @@ export class MemoryAccounting implements AccountingSink {
     this.revived.push(torrentId);
   }
 }
+
+/**
+ * Takes every call and keeps nothing: the journal's onward sink when the accounting
+ * thread reads the journal's files instead (src/flush/accounting-thread.ts).
+ */
+export const noAccounting: AccountingSink = {
+  user() {},
+  torrent() {},
+  transferHistory() {},
+  transferIp() {},
+  transferIp6() {},
+  snatch() {},
+  revive() {},
+};

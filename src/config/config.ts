@@ -21,7 +21,7 @@ export interface Config {
   http: { addr: string; proxy_header: string; trusted_proxies: string[]; timeout: { read: number; write: number; idle: number } };
   announce: { strict_port: boolean; numwant: number; max_numwant: number; ipv6: boolean };
   /** Crash safety: the announce journal (docs/crash-safety.md). */
-  journal: { enabled: boolean; fdatasync: boolean; segment_bytes: number };
+  journal: { enabled: boolean; fdatasync: boolean; segment_bytes: number; accounting_thread: boolean };
   record_announces: boolean;
   enable_scrape: boolean;
   enable_metrics: boolean;

@@ -2,8 +2,7 @@ import type { Pool } from 'mysql2/promise';
 import type { AccountingSink } from '../accounting/sink.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics/metrics.js';
-import { Flusher, type FlusherOptions, type RoundResult } from './flusher.js';
+import { Flusher, type FlushMetrics, type FlusherOptions, type RoundResult } from './flusher.js';
 import type { JournalPositionSource } from './positions.js';
 import { RowQueue } from './queue.js';
 import {
@@ -39,6 +38,26 @@ export interface AccountingQueuesOptions {
   statementTimeoutMs?: number;
   /** The announce journal: each round then commits the position it covers (docs/crash-safety.md). */
   journal?: JournalPositionSource;
+}
+
+/**
+ * The accounting as the rest of the tracker sees it: a sink for the announce path's
+ * calls, and the queues' lifecycle. AccountingQueues (this thread) or AccountingThread
+ * (the queues on a thread of their own, fed by the journal's files).
+ */
+export interface Accounting extends AccountingSink {
+  /** Starts the background flushers. */
+  start(): void;
+  /** Records not yet in the database, per queue. */
+  depths(): Record<QueueName, number>;
+  /** Writes what is waiting in one queue (or all) now; failed records stay queued. */
+  flushNow(queue?: QueueName): Promise<RoundResult>;
+  /** Stops the flushers, then flushes until every queue is empty or `timeoutMs` has passed. */
+  stop(timeoutMs: number): Promise<StopReport>;
+  /** The journal position every queue's committed rows reach (see AccountingQueues.coveredPosition). */
+  coveredPosition(): Promise<number | undefined>;
+  /** What the database holds per queue, read at start. */
+  setCommittedPositions(positions: ReadonlyMap<QueueName, number>): void;
 }
 
 export interface QueueLeft {
@@ -78,7 +97,7 @@ function validUint32(value: number): boolean {
 /** transfer_history.remaining's maximum (signed BIGINT). */
 const REMAINING_MAX = 9223372036854775807n;
 
-export class AccountingQueues implements AccountingSink {
+export class AccountingQueues implements Accounting {
   private readonly users: RowQueue;
   private readonly torrents: RowQueue;
   private readonly histories: RowQueue;
@@ -96,7 +115,7 @@ export class AccountingQueues implements AccountingSink {
   constructor(
     pool: Pool,
     config: Config,
-    private readonly metrics: Metrics,
+    private readonly metrics: FlushMetrics,
     private readonly logger: Logger,
     options: AccountingQueuesOptions = {},
   ) {
@@ -300,7 +319,7 @@ export class AccountingQueues implements AccountingSink {
 
   /** Starts the background flushers and publishes the queue depths as a metric. */
   start(): void {
-    this.metrics.watchQueues(() => this.depths());
+    this.metrics.watchQueues?.(() => this.depths());
     for (const flusher of this.flushers.values()) flusher.start();
   }
 

@@ -1,12 +1,28 @@
 import { performance } from 'node:perf_hooks';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics/metrics.js';
 import { keyOrder, type Batch, type RowQueue } from './queue.js';
 import type { QueueName } from './tables.js';
 import { positionStatement, readPosition, type JournalPositionSource } from './positions.js';
 import { CommitOutcomeUnknown, isLockConflict, writeRound, type WriteOptions } from './transaction.js';
 import { Exclusive, Wakeable } from './wait.js';
+
+type QueueLabels = { queue: string };
+
+/**
+ * What the flushers record (src/metrics/metrics.ts has the metrics themselves; on the
+ * accounting thread these are forwarded to them).
+ */
+export interface FlushMetrics {
+  flushSeconds: { observe(labels: QueueLabels, seconds: number): void };
+  flushedRows: { inc(labels: QueueLabels, rows: number): void };
+  deadlocks: { inc(labels: QueueLabels): void };
+  deadlockAborted: { inc(labels: QueueLabels): void };
+  deadlockSeconds: { inc(labels: QueueLabels, seconds: number): void };
+  sqlErrors: { inc(labels: QueueLabels): void };
+  /** Publishes the queue depths (hayate_queue_depth); absent where another thread publishes them. */
+  watchQueues?(depths: () => Record<string, number>): void;
+}
 
 export interface FlusherOptions {
   /** Sleep after a round that drained less than half the capacity (intervals.flush). */
@@ -69,7 +85,7 @@ export class Flusher {
   constructor(
     readonly queue: RowQueue,
     private readonly pool: Pool,
-    private readonly metrics: Metrics,
+    private readonly metrics: FlushMetrics,
     private readonly logger: Logger,
     private readonly options: FlusherOptions,
   ) {

@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import type { Torrent } from '../store/types.js';
 import { Swarm } from '../store/swarm.js';
-import type { AccountingQueues } from './accounting-queues.js';
+import type { Accounting } from './accounting-queues.js';
 import { Wakeable } from './wait.js';
 import { expireStaleEndpoint } from '../store/peer.js';
 import { yieldToLoop } from '../event-loop.js';
@@ -91,7 +91,7 @@ export class PurgeJob {
 
   constructor(
     private readonly store: Store,
-    private readonly queues: AccountingQueues,
+    private readonly queues: Accounting,
     private readonly pool: Pool,
     private readonly config: Config,
     private readonly metrics: Metrics,
