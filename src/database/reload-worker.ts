@@ -13,8 +13,7 @@
  * acknowledgement before: never later than the read, so a row a push overtook is only ever
  * skipped, never applied.
  */
-import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { lowerThreadPriority } from '../thread-priority.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RowDataPacket } from 'mysql2/promise';
 import { openPool } from './pool.js';
@@ -28,7 +27,7 @@ if (port === null) throw new Error('reload-worker.js runs as a worker thread (se
 /** Nice value of the reload thread (0 is the process's; 19 the lowest). */
 const RELOAD_THREAD_NICE = 10;
 const { dsn, pageSize } = workerData as ReloadThreadData;
-lowerPriority();
+lowerThreadPriority(RELOAD_THREAD_NICE);
 const pool = openPool(dsn, { connectionLimit: 1 });
 const tables: Record<PassRequest['table'], ReloadTable<unknown>> = {
   users: usersTable,
@@ -152,21 +151,4 @@ function connectionLost(err: unknown): boolean {
   const e = err as { fatal?: unknown; errno?: unknown } | null;
   // 1927: connection killed; 1053: server shutdown in progress.
   return e?.fatal === true || e?.errno === 1927 || e?.errno === 1053;
-}
-
-/**
- * On Linux a thread has its own nice value: this one takes a CPU after the thread that
- * answers announces. On a machine with the cores busy a pass takes longer instead of
- * delaying answers; on one with a core free it changes nothing. Elsewhere, or when the
- * kernel refuses, the thread keeps the process's priority.
- */
-function lowerPriority(): void {
-  try {
-    // "<pid>/task/<tid>" for the thread that reads it (this one: fs calls run on the caller).
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    // Never above the process's own (a tracker started at nice 15 keeps its thread there).
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.max(getPriority(tid), RELOAD_THREAD_NICE));
-  } catch {
-    // not Linux, or not allowed: the default priority
-  }
 }

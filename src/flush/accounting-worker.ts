@@ -11,10 +11,18 @@ import { JournalTail } from '../journal/tail.js';
 import { AccountingQueues } from './accounting-queues.js';
 import type { AccountingThreadData, FromAccountingThread, MetricEvent, ToAccountingThread } from './accounting-thread.js';
 import type { FlushMetrics } from './flusher.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 import { queueNames } from './tables.js';
 
 const data = workerData as AccountingThreadData;
 const port = parentPort!;
+/**
+ * Nice value of this thread (0 is the process's). Accounting may wait; answers may not:
+ * on busy cores the rounds come later and merge more, instead of taking the CPU from the
+ * thread that answers announces.
+ */
+const ACCOUNTING_THREAD_NICE = 10;
+lowerThreadPriority(ACCOUNTING_THREAD_NICE);
 
 // --- what the main thread's logger and metrics get ------------------------------------
 
