@@ -52,7 +52,7 @@ export type FromAccountingThread =
       fields: Record<string, unknown> | string;
       msg: string | undefined;
     }
-  | { type: 'state'; events: MetricEvent[]; depths: Record<QueueName, number>; applied: number }
+  | { type: 'state'; events: MetricEvent[]; depths: Record<QueueName, number> }
   | { type: 'durable'; id: number; position: number }
   | { type: 'answer'; id: number; value: unknown };
 

@@ -8,10 +8,10 @@ import type { Logger } from '../log.js';
 import { openPool } from '../database/pool.js';
 import { requeueRecord } from '../journal/requeue.js';
 import { JournalTail } from '../journal/tail.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 import { AccountingQueues } from './accounting-queues.js';
 import type { AccountingThreadData, FromAccountingThread, MetricEvent, ToAccountingThread } from './accounting-thread.js';
 import type { FlushMetrics } from './flusher.js';
-import { lowerThreadPriority } from '../thread-priority.js';
 import { queueNames } from './tables.js';
 
 const data = workerData as AccountingThreadData;
@@ -73,7 +73,7 @@ function post(message: FromAccountingThread): void {
 function report(): void {
   const out = events;
   events = [];
-  post({ type: 'state', events: out, depths: queues.depths(), applied });
+  post({ type: 'state', events: out, depths: queues.depths() });
 }
 
 // --- the queues, fed by the journal ------------------------------------------------------
@@ -177,10 +177,12 @@ port.on('message', (message: ToAccountingThread) => {
       void (async () => {
         const deadline = Date.now() + message.timeoutMs;
         await calls;
-        await caughtUp(message.afterSeq, deadline);
+        // Records the journal could not write before the deadline stay in it for the next start.
+        const read = await caughtUp(message.afterSeq, deadline);
         clearInterval(tailTimer);
         drain();
-        const stopped = await queues.stop(Math.max(1_000, deadline - Date.now()));
+        const flushed = await queues.stop(Math.max(1_000, deadline - Date.now()));
+        const stopped = read || applied >= message.afterSeq ? flushed : { ...flushed, complete: false };
         // What the journal's last checkpoint may let go of (every queue is empty now, or the database is failing).
         const covered = stopped.complete ? await queues.coveredPosition() : undefined;
         clearInterval(reportTimer);
