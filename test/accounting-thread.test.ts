@@ -2,7 +2,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { infoHashBytes, torrents, users } from '../fixtures/site.js';
-import { AccountingThread } from '../src/flush/index.js';
+import { AccountingQueues, AccountingThread } from '../src/flush/index.js';
 import { announceQuery, peerIdOf, type AnnounceParams } from './helpers/announce.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 
@@ -40,6 +40,18 @@ describe('accounting on its own thread', () => {
   it('is what the tracker runs with the journal on (the default)', async () => {
     t = await startTracker();
     expect(t.tracker.accounting).toBeInstanceOf(AccountingThread);
+  });
+
+  it('with journal.accounting_thread off, the queues run on the main thread and credit the same bytes', async () => {
+    t = await startTracker({ configure: (c) => void (c.journal.accounting_thread = false) });
+    const tracker = t;
+    expect(tracker.tracker.accounting).toBeInstanceOf(AccountingQueues);
+    const start = await rawUp(tracker);
+    const peerId = peerIdOf('-TR3000-', 31);
+    await announce(tracker, { infoHash: live, peerId, left: 100, uploaded: 0, ip: '8.8.4.4' });
+    await announce(tracker, { infoHash: live, peerId, left: 100, uploaded: 7_000, ip: '8.8.4.4' });
+    expect((await tracker.tracker.accounting.flushNow()).ok).toBe(true);
+    expect(await rawUp(tracker)).toBe(start + 7_000);
   });
 
   it('credits every byte once when the thread is lost between and during rounds', async () => {
