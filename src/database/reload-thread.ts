@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { endWorker, workerScript } from '../threads.js';
 
 /** What the reload thread is started with. */
 export interface ReloadThreadData {
@@ -73,13 +72,6 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-/** The compiled worker: beside this module in dist/, or dist's copy when this runs from source (vitest). */
-function workerScript(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../dist/src/database/reload-worker.js', import.meta.url)
-    : new URL('./reload-worker.js', import.meta.url);
-}
-
 /**
  * The main thread's side of the reload thread (reload-worker.ts): starts it when a pass
  * is first asked for, runs one pass at a time, and starts a new one after it failed or
@@ -126,19 +118,12 @@ export class ReloadThread {
     const worker = this.worker;
     if (worker === undefined) return;
     this.worker = undefined;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.postMessage({ type: 'close' } satisfies ToReloadThread);
-    const timer = setTimeout(() => void worker.terminate(), 2_000);
-    await exited;
-    clearTimeout(timer);
+    await endWorker(worker, { type: 'close' } satisfies ToReloadThread, 2_000);
   }
 
   private start(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const script = workerScript();
-    if (!existsSync(fileURLToPath(script))) {
-      throw new Error(`the reload thread's script ${fileURLToPath(script)} is missing: run npm run build`);
-    }
+    const script = workerScript(import.meta.url, 'reload-worker.js', 'the reload thread');
     const worker = new Worker(script, { workerData: this.data satisfies ReloadThreadData });
     worker.unref();
     worker.on('message', (message: FromReloadThread) => this.onMessage(message));

@@ -13,7 +13,7 @@
  * acknowledgement before: never later than the read, so a row a push overtook is only ever
  * skipped, never applied.
  */
-import { lowerThreadPriority } from '../thread-priority.js';
+import { lowerThreadPriority } from '../threads.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RowDataPacket } from 'mysql2/promise';
 import { openPool } from './pool.js';

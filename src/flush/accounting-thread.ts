@@ -1,14 +1,13 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'mysql2/promise';
 import type { AccountingSink } from '../accounting/sink.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { endWorker, workerScript } from '../threads.js';
 import type { Accounting, AccountingQueuesOptions, StopReport } from './accounting-queues.js';
 import type { RoundResult } from './flusher.js';
-import { readPositions } from './positions.js';
+import { readPositions, type JournalPositionSource } from './positions.js';
 import { queueNames, type QueueName } from './tables.js';
 
 /** What the accounting thread (accounting-worker.ts) starts with. */
@@ -24,7 +23,7 @@ export interface AccountingThreadData {
   fdatasync: boolean;
   /** How often the journal's files are read (ms). */
   tailMs: number;
-  /** The main logger's level (pino's numbers): lower ones are not sent. */
+  /** The main logger's level (pino's levelVal): lower ones are not sent. */
   logLevel: number;
 }
 
@@ -56,23 +55,12 @@ export type FromAccountingThread =
   | { type: 'durable'; id: number; position: number }
   | { type: 'answer'; id: number; value: unknown };
 
-/** The journal as this side needs it: where records are numbered, and when they are synced. */
-export interface JournalFeed {
+/** The journal as this side needs it: its folder, whether it syncs, where records are numbered and when they are synced. */
+export interface JournalFeed extends JournalPositionSource {
   dir: string;
   fdatasync: boolean;
-  /** Sequence number of the last record appended. */
-  appended(): number;
-  durable(position: number): Promise<void>;
 }
 
-/** The compiled worker: beside this module in dist/, or dist's copy when this runs from source (vitest). */
-function workerScript(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../dist/src/flush/accounting-worker.js', import.meta.url)
-    : new URL('./accounting-worker.js', import.meta.url);
-}
-
-const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 const NO_DEPTHS = (): Record<QueueName, number> => Object.fromEntries(queueNames.map((q) => [q, 0])) as Record<QueueName, number>;
 
 /**
@@ -168,10 +156,7 @@ export class AccountingThread implements Accounting {
   }
 
   private spawn(): void {
-    const script = workerScript();
-    if (!existsSync(fileURLToPath(script))) {
-      throw new Error(`the accounting thread's script ${fileURLToPath(script)} is missing: run npm run build`);
-    }
+    const script = workerScript(import.meta.url, 'accounting-worker.js', 'the accounting thread');
     const data: AccountingThreadData = {
       config: this.config,
       dsn: this.config.database.dsn,
@@ -180,7 +165,7 @@ export class AccountingThread implements Accounting {
       positions: Object.fromEntries(queueNames.map((q) => [q, this.positions.get(q) ?? 0])) as Record<QueueName, number>,
       fdatasync: this.journal.fdatasync,
       tailMs: this.tailMs,
-      logLevel: LEVEL_VALUES[this.logger.level] ?? 30,
+      logLevel: this.logger.levelVal,
     };
     const worker = new Worker(script, { workerData: data });
     // Held only while a question is out: the tracker's server keeps the process up otherwise.
@@ -253,11 +238,7 @@ export class AccountingThread implements Accounting {
     const worker = this.worker;
     if (worker !== undefined) {
       this.worker = undefined;
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.postMessage({ type: 'close' } satisfies ToAccountingThread);
-      const timer = setTimeout(() => void worker.terminate(), 5_000);
-      await exited;
-      clearTimeout(timer);
+      await endWorker(worker, { type: 'close' } satisfies ToAccountingThread, 5_000);
     }
     return report;
   }

@@ -4,11 +4,12 @@
  * The thread answering announces only journals them; merging, SQL and mysql2 run here.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
 import type { Logger } from '../log.js';
 import { openPool } from '../database/pool.js';
 import { requeueRecord } from '../journal/requeue.js';
 import { JournalTail } from '../journal/tail.js';
-import { lowerThreadPriority } from '../thread-priority.js';
+import { lowerThreadPriority } from '../threads.js';
 import { AccountingQueues } from './accounting-queues.js';
 import type { AccountingThreadData, FromAccountingThread, MetricEvent, ToAccountingThread } from './accounting-thread.js';
 import type { FlushMetrics } from './flusher.js';
@@ -26,8 +27,7 @@ lowerThreadPriority(ACCOUNTING_THREAD_NICE);
 
 // --- what the main thread's logger and metrics get ------------------------------------
 
-const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const;
-type LevelName = keyof typeof LEVELS;
+type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 function plain(value: unknown): unknown {
   if (!(value instanceof Error)) return value;
@@ -37,7 +37,7 @@ function plain(value: unknown): unknown {
 
 function forward(level: LevelName) {
   return (obj: unknown, msg?: string): void => {
-    if (LEVELS[level] < data.logLevel) return;
+    if (pino.levels.values[level]! < data.logLevel) return;
     let fields: Record<string, unknown> | string = {};
     if (typeof obj === 'string') fields = obj;
     else if (obj !== null && typeof obj === 'object') for (const [k, v] of Object.entries(obj)) fields[k] = plain(v);
