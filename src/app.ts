@@ -16,7 +16,7 @@ import {
   type AccountingQueuesOptions,
   type StopReport,
 } from './flush/index.js';
-import { noAccounting } from './accounting/sink.js';
+import { noAccounting, type AccountingSink } from './accounting/sink.js';
 import {
   ensurePositionsTable,
   POSITIONS_TABLE,
@@ -106,6 +106,13 @@ export class Tracker {
   readonly accounting: Accounting;
   /** The crash journal (docs/crash-safety.md): undefined when journal.enabled is false or without cache files. */
   readonly journal: Journal | undefined;
+  /** The journal's folder (`journal/` in the working directory). */
+  private readonly journalDir: string;
+  /**
+   * Where journalled calls go on to, live and when replayed at start: the queues on this
+   * thread, or nowhere when the accounting thread reads the records itself.
+   */
+  private readonly queuedFromJournal: AccountingSink;
   readonly purge: PurgeJob;
   readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
@@ -128,6 +135,7 @@ export class Tracker {
     this.config = config;
     this.logger = logger;
     this.dir = options.dir ?? process.cwd();
+    this.journalDir = join(this.dir, 'journal');
     this.clock = options.clock ?? Date.now;
     this.pool = options.pool ?? openPool(config.database.dsn);
     this.reloader = new Reloader(this.pool, this.store, this.metrics, logger, { ...options.reload, dsn: config.database.dsn });
@@ -136,27 +144,23 @@ export class Tracker {
     const positions: JournalPositionSource | undefined = journaled
       ? { appended: () => this.journal?.appended() ?? 0, durable: (p) => this.journal?.durable(p) ?? Promise.resolve() }
       : undefined;
-    const journalDir = join(this.dir, 'journal');
     // With the journal, the queues live on a thread of their own that reads the journal's files.
-    const threaded = journaled && config.journal.accounting_thread;
+    const threaded = positions !== undefined && config.journal.accounting_thread;
     this.accounting = threaded
       ? new AccountingThread(
           this.pool,
           config,
           this.metrics,
           logger,
-          {
-            dir: journalDir,
-            fdatasync: config.journal.fdatasync,
-            appended: () => this.journal?.appended() ?? 0,
-            durable: (p) => this.journal?.durable(p) ?? Promise.resolve(),
-          },
+          { ...positions, dir: this.journalDir, fdatasync: config.journal.fdatasync },
           options.accounting,
         )
       : new AccountingQueues(this.pool, config, this.metrics, logger, { ...options.accounting, journal: positions });
+    // The accounting thread reads the journal's records itself, from the same positions.
+    this.queuedFromJournal = threaded ? noAccounting : this.accounting;
     this.journal = journaled
-      ? new Journal(threaded ? noAccounting : this.accounting, {
-          dir: journalDir,
+      ? new Journal(this.queuedFromJournal, {
+          dir: this.journalDir,
           fdatasync: config.journal.fdatasync,
           segmentBytes: config.journal.segment_bytes,
           logger,
@@ -265,10 +269,9 @@ export class Tracker {
     // replay needs the torrents (and rather than answer "try again").
     if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
     const result = recoverFromJournal({
-      dir: join(this.dir, 'journal'),
+      dir: this.journalDir,
       store: this.store,
-      // The accounting thread reads the same records itself, from the same positions.
-      sink: this.accounting instanceof AccountingThread ? noAccounting : this.accounting,
+      sink: this.queuedFromJournal,
       checkpoint: checkpoint?.position ?? 0,
       positions,
       logger: this.logger,
@@ -299,7 +302,7 @@ export class Tracker {
    */
   private async readJournalPositions(checkpoint: Checkpoint | undefined): Promise<Map<QueueName, number>> {
     // Read once, outside the retries: a folder that cannot be read is not the database's trouble.
-    const dir = join(this.dir, 'journal');
+    const dir = this.journalDir;
     const atStart: JournalAtStart = {
       dir,
       ...journalExtent(dir),
