@@ -30,11 +30,26 @@ describe('accounting on its own thread', () => {
     return Number(rows[0]!['rawup']);
   }
 
-  function threadOf(tracker: RunningTracker): Worker {
+  /** The thread itself (to end it as a bug would); undefined between a lost one and its replacement. */
+  function threadOf(tracker: RunningTracker): Worker | undefined {
     const accounting = tracker.tracker.accounting;
     expect(accounting).toBeInstanceOf(AccountingThread);
-    // The thread itself, to end it as a bug would.
-    return (accounting as unknown as { worker: Worker }).worker;
+    return (accounting as unknown as { worker: Worker | undefined }).worker;
+  }
+
+  /** Ends the running thread and waits for the one that replaces it (after 1 s). */
+  async function loseThread(tracker: RunningTracker, meanwhile: () => Promise<void>): Promise<void> {
+    const lost = threadOf(tracker)!;
+    await lost.terminate();
+    await meanwhile();
+    await eventually(
+      () => {
+        const next = threadOf(tracker);
+        return next !== undefined && next !== lost ? true : undefined;
+      },
+      10_000,
+      'a new accounting thread',
+    );
   }
 
   it('is what the tracker runs with the journal on (the default)', async () => {
@@ -74,35 +89,15 @@ describe('accounting on its own thread', () => {
     // Lost with records queued and not flushed: the new thread reads them again from the journal.
     await step(20_000);
     await eventually(() => (tracker.tracker.accounting.depths().users === 1 ? true : undefined), 10_000, 'the thread read the announce');
-    const first = threadOf(tracker);
-    await first.terminate();
-    await step(300_000);
-    // The replacement (after 1 s) reads on from the positions the database holds.
-    await eventually(
-      () => {
-        const next = (tracker.tracker.accounting as unknown as { worker: Worker | undefined }).worker;
-        return next !== undefined && next !== first ? true : undefined;
-      },
-      10_000,
-      'a new accounting thread',
-    );
+    // The replacement reads on from the positions the database holds.
+    await loseThread(tracker, () => step(300_000));
     expect((await tracker.tracker.accounting.flushNow()).ok).toBe(true);
     expect(await rawUp(tracker)).toBe(start + 321_000);
 
     // Lost again right after a flush committed: nothing it wrote is written twice.
     await step(4_000_000);
     expect((await tracker.tracker.accounting.flushNow()).ok).toBe(true);
-    const second = threadOf(tracker);
-    await second.terminate();
-    await step(50_000_000);
-    await eventually(
-      () => {
-        const next = (tracker.tracker.accounting as unknown as { worker: Worker | undefined }).worker;
-        return next !== undefined && next !== second ? true : undefined;
-      },
-      10_000,
-      'a third accounting thread',
-    );
+    await loseThread(tracker, () => step(50_000_000));
     expect((await tracker.tracker.accounting.flushNow()).ok).toBe(true);
     expect(await rawUp(tracker)).toBe(start + 54_321_000);
   });
