@@ -113,6 +113,8 @@ export class Tracker {
    * thread, or nowhere when the accounting thread reads the records itself.
    */
   private readonly queuedFromJournal: AccountingSink;
+  /** Where the accounting queues and flushes run (logged with 'listening'). */
+  private readonly accountingOn: 'accounting thread' | 'main thread';
   readonly purge: PurgeJob;
   readonly recorder: CsvRecorder | undefined;
   readonly ctx: TrackerContext;
@@ -158,6 +160,7 @@ export class Tracker {
       : new AccountingQueues(this.pool, config, this.metrics, logger, { ...options.accounting, journal: positions });
     // The accounting thread reads the journal's records itself, from the same positions.
     this.queuedFromJournal = threaded ? noAccounting : this.accounting;
+    this.accountingOn = threaded ? 'accounting thread' : 'main thread';
     this.journal = journaled
       ? new Journal(this.queuedFromJournal, {
           dir: this.journalDir,
@@ -252,7 +255,7 @@ export class Tracker {
     this.accounting.start();
     this.purge.start();
     this.scheduleSerialize();
-    this.logger.info({ address }, 'listening');
+    this.logger.info({ address, accounting: this.accountingOn }, 'listening');
     return address;
   }
 

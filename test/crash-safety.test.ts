@@ -149,6 +149,8 @@ interface Settings {
   serialize: number;
   flush: number;
   segmentBytes?: number;
+  /** journal.accounting_thread (default true): false keeps the queues and flushes on the main thread. */
+  accountingThread?: boolean;
   /** Another way to the database (through a relay the test opens and closes). */
   dsn?: string;
 }
@@ -171,7 +173,11 @@ class Run {
         database: { dsn: settings.dsn ?? this.db.dsn },
         http: { addr: `127.0.0.1:${this.port}` },
         intervals: { database_serialize: settings.serialize, flush: settings.flush, peer_inactivity: 36_000, purge_inactive_peers: 36_000 },
-        journal: { enabled: JOURNAL, segment_bytes: settings.segmentBytes ?? 64 * 1024 * 1024 },
+        journal: {
+          enabled: JOURNAL,
+          segment_bytes: settings.segmentBytes ?? 64 * 1024 * 1024,
+          accounting_thread: settings.accountingThread ?? true,
+        },
         log_flushes: false,
       }),
     );
@@ -427,10 +433,28 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
     );
     expectExact(result);
     if (JOURNAL) {
+      expect(r.allOutput).toContain('"accounting":"accounting thread"');
       expect(r.allOutput).toContain('"journal replayed"');
       // Segments a checkpoint and every flush had passed were removed.
       expect(existsSync(join(r.dir, 'journal', '0000000000000001.hjl'))).toBe(false);
     }
+  });
+
+  it('six kills at random moments with the accounting on the main thread (journal.accounting_thread off)', async () => {
+    let seed = 4242;
+    const ms = (): number => {
+      seed = (seed * 48271) % 2147483647;
+      return 300 + (seed % 1300);
+    };
+    const { run: r, result } = await scenario(
+      'main thread',
+      { serialize: 1, flush: 1, segmentBytes: 1024 * 1024, accountingThread: false },
+      Array.from({ length: 6 }, () => ({ runMs: ms })),
+    );
+    expectExact(result);
+    expect(r.allOutput).toContain('"accounting":"main thread"');
+    expect(r.allOutput).not.toContain('"accounting":"accounting thread"');
+    if (JOURNAL) expect(r.allOutput).toContain('"journal replayed"');
   });
 
   it('repeated kills before the first checkpoint (no cache file ever written while running)', async () => {
