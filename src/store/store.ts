@@ -42,6 +42,8 @@ export class Store {
   }
 
   groupMultipliers(torrent: Torrent): GroupFreeleech | undefined {
+    // Most of the time a site has no group freeleech: no key string to build for every announce.
+    if (this.groupFreeleech.size === 0) return undefined;
     return this.groupFreeleech.get(groupKey(torrent.type, torrent.groupId));
   }
 
