@@ -17,6 +17,7 @@ const TWO_32 = 4294967296;
 
 /** Digits in the decimal form of a non-negative integer. */
 export function decimalLength(n: number): number {
+  if (!(n > 0)) return 1; // 0, and what writeDecimal writes as 0
   if (n < TWO_32) return length32(n);
   let digits = 10;
   for (let p = 1e10; p <= n; p *= 10) digits++;
@@ -31,9 +32,14 @@ function length32(n: number): number {
 
 /**
  * Writes a non-negative integer (at most 2^53) at `at`; returns the offset after it.
- * The caller makes sure decimalLength(n) bytes fit.
+ * The caller makes sure decimalLength(n) bytes fit. Anything else (negative, NaN) is
+ * written as 0: never digits before `at`.
  */
 export function writeDecimal(buf: Uint8Array, at: number, n: number): number {
+  if (!(n > 0)) {
+    buf[at] = 48;
+    return at + 1;
+  }
   if (n < TWO_32) {
     const end = at + length32(n);
     writeUint32Before(buf, end, n >>> 0);

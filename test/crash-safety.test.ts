@@ -420,16 +420,21 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
     }
   }
 
-  it('six kills at random moments, with a checkpoint every second and small journal segments', async () => {
-    let seed = 42;
-    const ms = (): number => {
-      seed = (seed * 48271) % 2147483647;
-      return 300 + (seed % 1300);
+  /** Run lengths of 300–1,599 ms before each kill, the same every time for a seed (Park–Miller). */
+  function randomRunMs(seed: number): () => number {
+    let state = seed;
+    return () => {
+      state = (state * 48271) % 2147483647;
+      return 300 + (state % 1300);
     };
+  }
+
+  it('six kills at random moments, with a checkpoint every second and small journal segments', async () => {
+    const runMs = randomRunMs(42);
     const { run: r, result } = await scenario(
       'random',
       { serialize: 1, flush: 1, segmentBytes: 1024 * 1024 },
-      Array.from({ length: 6 }, () => ({ runMs: ms })),
+      Array.from({ length: 6 }, () => ({ runMs })),
     );
     expectExact(result);
     if (JOURNAL) {
@@ -441,15 +446,11 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
   });
 
   it('six kills at random moments with the accounting on the main thread (journal.accounting_thread off)', async () => {
-    let seed = 4242;
-    const ms = (): number => {
-      seed = (seed * 48271) % 2147483647;
-      return 300 + (seed % 1300);
-    };
+    const runMs = randomRunMs(4242);
     const { run: r, result } = await scenario(
       'main thread',
       { serialize: 1, flush: 1, segmentBytes: 1024 * 1024, accountingThread: false },
-      Array.from({ length: 6 }, () => ({ runMs: ms })),
+      Array.from({ length: 6 }, () => ({ runMs })),
     );
     expectExact(result);
     expect(r.allOutput).toContain('"accounting":"main thread"');

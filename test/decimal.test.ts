@@ -40,6 +40,15 @@ describe('decimal digits written into bytes', () => {
     expect(written(0, true).text).toBe('0');
   });
 
+  it('writes what is not a non-negative number as 0, in one byte, touching nothing before it', () => {
+    for (const n of [-1, -4294967296, Number.NaN]) {
+      const buf = Buffer.alloc(12, 0x2e);
+      expect(writeDecimal(buf, 4, n)).toBe(5);
+      expect(buf.toString('latin1')).toBe('....0.......');
+      expect(decimalLength(n)).toBe(1);
+    }
+  });
+
   it('leaves the bytes after the number alone', () => {
     const buf = Buffer.alloc(12, 0x2e);
     const end = writeDecimal(buf, 0, 1000000000);
