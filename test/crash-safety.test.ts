@@ -11,7 +11,7 @@
  * exactly last counter − baseline counter, whichever announces in between were
  * answered, lost in flight, or retried.
  *
- * About 45 s on 2 cores. HAYATE_CRASH_TEST_JOURNAL=off runs it with the journal
+ * About 40–80 s on 2 cores. HAYATE_CRASH_TEST_JOURNAL=off runs it with the journal
  * off, for the "before" figures (it then fails, printing what was lost and doubled).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
