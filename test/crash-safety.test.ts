@@ -455,7 +455,10 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
     expectExact(result);
     expect(r.allOutput).toContain('"accounting":"main thread"');
     expect(r.allOutput).not.toContain('"accounting":"accounting thread"');
-    if (JOURNAL) expect(r.allOutput).toContain('"journal replayed"');
+    if (JOURNAL) {
+      expect(r.allOutput).toContain('"journal replayed"');
+      expect(existsSync(join(r.dir, 'journal', '0000000000000001.hjl'))).toBe(false);
+    }
   });
 
   it('repeated kills before the first checkpoint (no cache file ever written while running)', async () => {
