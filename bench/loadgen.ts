@@ -71,8 +71,9 @@ export interface LoadResult {
    * The generator's own CPU over the measured window (seconds) and its event loop's busy share (0–1):
    * near 1, it was the limit. The window starts at its own warm-up's end (its clock starts after Node
    * has, some tens of ms after the parent's); a run shorter than the warm-up counts from its start.
+   * `kind`: this generator ('node') or bench/loadgen.c ('native', whose busy share is its time outside epoll_wait).
    */
-  generator: { cpuSeconds: number; loopUtilization: number };
+  generator: { cpuSeconds: number; loopUtilization: number; kind?: 'node' | 'native' };
 }
 
 /** mulberry32: a small, seeded PRNG so runs are repeatable. */
@@ -131,7 +132,8 @@ export function makePeers(o: LoadOptions, random: () => number): VirtualPeer[] {
 }
 
 const TAIL = Buffer.from('&numwant=50&compact=1 HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n', 'latin1');
-const TAIL_SCRAPE = ' HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n';
+/** What follows a scrape's request target: the request line's end and the headers. */
+export const TAIL_SCRAPE = ' HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n';
 const UPLOADED = Buffer.from('&uploaded=', 'latin1');
 const DOWNLOADED = Buffer.from('&downloaded=', 'latin1');
 const LEFT = Buffer.from('&left=', 'latin1');
@@ -208,8 +210,10 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const FAILURE = Buffer.from('14:failure reason');
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const random = prng(o.seed);
-  const peers = makePeers(o, random);
+  const peers = makePeers(o, prng(o.seed));
+  // The requests' choices from a stream of their own, as bench/loadgen.c draws them: with one
+  // connection, the two generators send the same requests in the same order.
+  const random = prng((o.seed + 1) >>> 0);
   const warmupEnd = performance.now() + o.warmup * 1000;
   const end = warmupEnd + o.duration * 1000;
   const perSecond: number[][] = [];
@@ -405,7 +409,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(firstFailure !== undefined ? { firstFailure } : {}),
     perSecondSeries: series,
     responseBytes: requests > 0 ? Math.round(responseBytes / requests) : 0,
-    generator: { cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100, loopUtilization: round(loop.utilization) },
+    generator: { cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100, loopUtilization: round(loop.utilization), kind: 'node' },
   };
 }
 

@@ -15,6 +15,8 @@
  * --hayate-node-flags '--trace-gc' runs hayate's node with those flags, its stdout shown.
  * --bare-threads N runs the bare route on N worker threads sharing one listening socket.
  * --rate N offers N requests/s in all instead of sending each as soon as the last is answered.
+ * --generator native|node: the load generator, bench/loadgen.c (the default, built with the machine's
+ *   C compiler; loadgen.ts where none is found) or bench/loadgen.ts (Node, 13-16 CPU-us a request).
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -27,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import type { LoadOptions, LoadResult } from './loadgen.js';
+import { nativeLoadgen, runNativeLoad } from './native-loadgen.js';
 import { ensureSite, infoHashOf, passkeyOf } from './site.js';
 
 const optionSpec = {
@@ -62,6 +65,11 @@ const optionSpec = {
      * pauses rather than three saturated processes waiting for two cores.
      */
     rate: { type: 'string', default: '0' },
+    /**
+     * The load generator: 'native' (bench/loadgen.c, the same load for a few CPU-µs a request; loadgen.ts
+     * where no C compiler is found) or 'node' (bench/loadgen.ts). It shares the cores with the servers.
+     */
+    generator: { type: 'string', default: 'native' },
   },
 } as const;
 
@@ -292,7 +300,11 @@ function runChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
   });
 }
 
+/** The native generator's path when it is the one in use (set by main), else undefined: loadgen.ts. */
+let nativeGenerator: string | undefined;
+
 function loadgen(o: LoadOptions): Promise<LoadResult> {
+  if (nativeGenerator !== undefined) return runNativeLoad(nativeGenerator, o);
   return runChildJson<LoadResult>([join(here, 'loadgen.js'), JSON.stringify(o)]);
 }
 
@@ -623,8 +635,22 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
     ).catch((err: unknown) => {
       throw new Error(`${err instanceof Error ? err.message : String(err)}; its last log lines:\n${logTail}`, { cause: err });
     });
-    const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site));
-    return { binary, ...summary(load) };
+    // Scraped as hayate is (every 2 s in the window: driveHayate), so each pays for its /metrics.
+    let scraping: NodeJS.Timeout | undefined;
+    let metricsAnswered = 0;
+    const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site), () => {
+      scraping = setInterval(() => {
+        void fetch(`http://127.0.0.1:${port}/metrics`)
+          .then(async (res) => {
+            await res.arrayBuffer();
+            if (res.ok) metricsAnswered++;
+          })
+          .catch(() => {});
+      }, 2000);
+      return Promise.resolve();
+    });
+    clearInterval(scraping);
+    return { binary, metricsScrapes: metricsAnswered, ...summary(load) };
   } finally {
     await stopChild(child, 60_000);
     rmSync(dir, { recursive: true, force: true });
@@ -933,7 +959,16 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     options: opts,
   };
-  const results: Record<string, unknown> = { machine };
+  if (opts.generator === 'native') {
+    const native = nativeLoadgen();
+    if ('path' in native) nativeGenerator = native.path;
+    else log(`the native load generator is not available (${native.reason}): bench/loadgen.ts drives the load`);
+  } else if (opts.generator !== 'node') {
+    process.stderr.write(`bench: --generator ${opts.generator} is not native or node\n`);
+    process.exit(2);
+  }
+  log(`load generator: ${nativeGenerator !== undefined ? 'bench/loadgen.c (native)' : 'bench/loadgen.ts (node)'}`);
+  const results: Record<string, unknown> = { machine: { ...machine, generator: nativeGenerator !== undefined ? 'native' : 'node' } };
   databasePid = await findDatabasePid();
   if (databasePid === undefined) log("the database server's process is not readable here: its CPU is left out");
   for (const name of names) {
