@@ -85,7 +85,7 @@ static struct {
 static uint32_t rng_state;
 static int epfd;
 static double warmup_end, end_at, every_ms;
-static long requests, failures, errors, connects, response_bytes;
+static long requests, all_requests, failures, errors, connects, response_bytes;
 static char first_failure[256];
 static int has_first_failure;
 static series_t *per_second;
@@ -277,6 +277,7 @@ static void send_next(conn_t *c) {
 
 static void complete(conn_t *c, const char *body, size_t len, int status) {
   c->waiting = 0;
+  all_requests++;
   double now = now_ms();
   if (c->sent_at >= warmup_end && now <= end_at) {
     requests++;
@@ -612,7 +613,7 @@ int main(int argc, char **argv) {
   for (size_t s = 0; s < seconds_room; s++) total += per_second[s].n;
   float *all = malloc((total ? total : 1) * sizeof(float));
   size_t at = 0;
-  printf("{\"requests\":%ld,\"seconds\":%g,\"perSecond\":%ld,", requests, opt.duration_s,
+  printf("{\"requests\":%ld,\"allRequests\":%ld,\"seconds\":%g,\"perSecond\":%ld,", requests, all_requests, opt.duration_s,
          (long)floor(requests / opt.duration_s + 0.5));
   printf("\"perSecondSeries\":[");
   int first = 1;

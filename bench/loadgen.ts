@@ -55,7 +55,10 @@ export interface SecondStats {
 }
 
 export interface LoadResult {
+  /** Answers to requests sent in the measured window (after the warm-up) that came before its end. */
   requests: number;
+  /** Every answer, warm-up included: what the server's accounting has to write for this run. */
+  allRequests: number;
   seconds: number;
   perSecond: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
@@ -218,6 +221,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const end = warmupEnd + o.duration * 1000;
   const perSecond: number[][] = [];
   let requests = 0;
+  let allRequests = 0;
   let failures = 0;
   let errors = 0;
   let connects = 0;
@@ -297,6 +301,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
       const complete = (body: Buffer, status: number): void => {
         waiting = false;
+        allRequests++;
         const now = performance.now();
         if (sentAt >= warmupEnd && now <= end) {
           requests++;
@@ -395,6 +400,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const sorted = Float64Array.from(all).sort();
   return {
     requests,
+    allRequests,
     seconds: o.duration,
     perSecond: Math.round(requests / o.duration),
     latencyMs: {

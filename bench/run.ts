@@ -70,6 +70,11 @@ const optionSpec = {
      * where no C compiler is found) or 'node' (bench/loadgen.ts). It shares the cores with the servers.
      */
     generator: { type: 'string', default: 'native' },
+    /**
+     * Throughput: after each tracker's load, wait up to this many seconds for the database to stop
+     * writing (its accounting of the run all written), and cost what it wrote meanwhile (MeasuredCost).
+     */
+    'catch-up': { type: 'string', default: '300' },
   },
 } as const;
 
@@ -95,6 +100,7 @@ for (const name of [
   'scrape-share',
   'rate',
   'bare-threads',
+  'catch-up',
 ] as const) {
   const value = Number(opts[name]);
   if (!Number.isFinite(value) || value < 0 || (name === 'scrape-share' && value > 1)) {
@@ -240,22 +246,98 @@ interface MeasuredCost {
   perServerAndDatabaseCpuSecond?: number;
   /** Share of the machine's CPU left idle over the window (0–1): near 0, the cores were the limit. */
   machineIdleShare?: number;
+  /**
+   * Seconds from the load's end until the database stopped writing (measured with `catchUp`): the
+   * server's accounting of the run all written. A server that keeps up writes its last rows within a
+   * flush interval; one that defers its writes (chihaya's transfer_history flusher sleeps a second
+   * after each batch of 5,000 rows) writes them for this long after.
+   */
+  accountingLagSeconds?: number;
+  /**
+   * The database's CPU per request (µs) from the load's start to the end of that catch-up, above its
+   * idle rate (measured over the quiet seconds that end the catch-up), over every answer (warm-up
+   * included): what a request's accounting costs once all of it is written.
+   */
+  databaseMicrosPerRequest?: number;
+  /**
+   * Requests/s had the window also done the database work its requests left for after it: the window's
+   * requests ÷ (its seconds + the CPU-seconds owed ÷ the cores busy in it). The owed work is
+   * databaseMicrosPerRequest × requests − the database's CPU in the window (never below 0). The same as
+   * requests/s for a server whose accounting keeps up; a CPU-bound estimate for one that defers it.
+   */
+  perSecondAccountingDone?: number;
 }
 
-/** Runs the load generator, measuring the server's and the database's CPU time over the measured window (after warm-up). */
-async function driveMeasured(pid: number | undefined, load: LoadOptions, during?: () => Promise<void>): Promise<LoadResult & MeasuredCost> {
+/** Options for driveMeasured. */
+interface Drive {
+  /** Runs once the warm-up is over (the window's start). */
+  during?: () => Promise<void>;
+  /** Runs as soon as the load has ended, before any catch-up wait. */
+  afterLoad?: () => Promise<void>;
+  /** Wait (up to --catch-up seconds) for the database to go quiet, and cost the accounting written meanwhile. */
+  catchUp?: boolean;
+}
+
+/** Handler_write + Handler_update below this over QUIET_SECONDS: the database is done with the run. */
+const QUIET_ROWS = 500;
+const QUIET_SECONDS = 5;
+
+/**
+ * Waits until the database's row writes stay under QUIET_ROWS for QUIET_SECONDS (or `maxSeconds` pass),
+ * polling every 250 ms. Resolves the seconds from `since` (Date.now() ms) to the last poll that saw
+ * writes, and the database's CPU rate (CPU-seconds a second) over the quiet stretch at the end: its
+ * own background work, which is not any server's.
+ */
+async function databaseQuiet(since: number, maxSeconds: number): Promise<{ lagSeconds: number; idleCpuRate: number } | undefined> {
+  const sample = async (): Promise<{ at: number; rows: number; cpu: number } | undefined> => {
+    const rows = await databaseRowsWritten();
+    const cpu = cpuSeconds(databasePid);
+    return rows === undefined || cpu === undefined ? undefined : { at: Date.now(), rows, cpu };
+  };
+  const first = await sample();
+  if (first === undefined) return undefined;
+  const seen = [first];
+  let lastWrite = since;
+  while (Date.now() - since < maxSeconds * 1000) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = await sample();
+    if (now === undefined) return undefined;
+    if (now.rows - seen[seen.length - 1]!.rows >= 50) lastWrite = now.at;
+    seen.push(now);
+    while (seen.length > 1 && now.at - seen[0]!.at > QUIET_SECONDS * 1000) seen.shift();
+    if (now.at - seen[0]!.at >= QUIET_SECONDS * 1000 - 250 && now.rows - seen[0]!.rows < QUIET_ROWS) break;
+  }
+  const oldest = seen[0]!;
+  const newest = seen[seen.length - 1]!;
+  const idleCpuRate = newest.at > oldest.at ? (newest.cpu - oldest.cpu) / ((newest.at - oldest.at) / 1000) : 0;
+  return { lagSeconds: round2(Math.max(0, lastWrite - since) / 1000), idleCpuRate };
+}
+
+/**
+ * Runs the load generator, measuring the server's and the database's CPU time over the measured window
+ * (after warm-up); with `catchUp`, also how long after the load the database went on writing and what
+ * the accounting of every request cost it (MeasuredCost).
+ */
+async function driveMeasured(pid: number | undefined, load: LoadOptions, drive: Drive = {}): Promise<LoadResult & MeasuredCost> {
+  const dbStart = cpuSeconds(databasePid);
+  const loadStart = Date.now();
   const loading = loadgen(load);
   await new Promise((r) => setTimeout(r, load.warmup * 1000));
   const cpu0 = cpuSeconds(pid);
   const db0 = cpuSeconds(databasePid);
   const rows0 = await databaseRowsWritten();
   const machine0 = machineCpuSeconds();
-  if (during) await during();
+  if (drive.during) await drive.during();
   const result = await loading;
+  const loadEnd = Date.now();
   const cpu1 = cpuSeconds(pid);
   const db1 = cpuSeconds(databasePid);
   const machine1 = machineCpuSeconds();
   const rows1 = await databaseRowsWritten();
+  if (drive.afterLoad) await drive.afterLoad();
+  const quiet = drive.catchUp ? await databaseQuiet(loadEnd, num('catch-up')) : undefined;
+  const dbEnd = quiet === undefined ? undefined : cpuSeconds(databasePid);
+  const elapsedSeconds = (Date.now() - loadStart) / 1000;
   if (cpu0 === undefined || cpu1 === undefined) return result;
   const used = round2(cpu1 - cpu0);
   const cost: MeasuredCost = { serverCpuSeconds: used, announcesPerCpuSecond: used > 0 ? Math.round(result.requests / used) : 0 };
@@ -272,6 +354,22 @@ async function driveMeasured(pid: number | undefined, load: LoadOptions, during?
   // The rows are counted to the end of the generator's run (a few ms past the window): a close enough share.
   if (rows0 !== undefined && rows1 !== undefined && result.requests > 0)
     cost.databaseRowsPerRequest = round2((rows1 - rows0) / result.requests);
+  if (
+    quiet !== undefined &&
+    dbStart !== undefined &&
+    dbEnd !== undefined &&
+    db0 !== undefined &&
+    db1 !== undefined &&
+    result.allRequests > 0
+  ) {
+    cost.accountingLagSeconds = quiet.lagSeconds;
+    // Above the database's own background rate, which a long catch-up would otherwise charge to its server.
+    const perRequest = Math.max(0, dbEnd - dbStart - quiet.idleCpuRate * elapsedSeconds) / result.allRequests;
+    cost.databaseMicrosPerRequest = Math.round(perRequest * 1e7) / 10;
+    const owed = Math.max(0, perRequest * result.requests - (db1 - db0));
+    const busyCores = cpus().length * (1 - (cost.machineIdleShare ?? 0));
+    cost.perSecondAccountingDone = Math.round(result.requests / (load.duration + owed / busyCores));
+  }
   return { ...result, ...cost };
 }
 
@@ -384,34 +482,40 @@ interface Sampled {
   after: Metrics;
 }
 
-/** Runs the load generator against hayate, scraping /metrics every `everyMs` during the measured window. */
-async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number): Promise<Sampled> {
+/** Runs the load generator against hayate, scraping /metrics every `everyMs` during the measured window (catchUp: see Drive). */
+async function driveHayate(run: HayateRun, load: LoadOptions, everyMs: number, catchUp = false): Promise<Sampled> {
   let before: Metrics = {};
   const samples: Sampled['samples'] = [];
   let timer: NodeJS.Timeout | undefined;
-  const result = await driveMeasured(run.child.pid, load, async () => {
-    before = await scrape(run.port); // also resets the lag window
-    let last = mainThreadSchedstat(run.child.pid);
-    const t0 = Date.now();
-    timer = setInterval(() => {
-      void scrape(run.port).then((m) => {
-        const now = mainThreadSchedstat(run.child.pid);
-        samples.push({
-          t: (Date.now() - t0) / 1000,
-          lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
-          lagMax: m['hayate_event_loop_lag_seconds{quantile="1"}'] ?? 0,
-          queues: sum(m, 'hayate_queue_depth'),
-          reloads: sum(m, 'hayate_reload_seconds_count'),
-          serializations: sum(m, 'hayate_serialization_seconds_count'),
-          runQueueWaitMs: now !== null && last !== null ? Math.round(now.waitMs - last.waitMs) : null,
-          onCpuMs: now !== null && last !== null ? Math.round(now.runMs - last.runMs) : null,
+  let after: Metrics = {};
+  const result = await driveMeasured(run.child.pid, load, {
+    catchUp,
+    afterLoad: async () => {
+      clearInterval(timer);
+      after = await scrape(run.port);
+    },
+    during: async () => {
+      before = await scrape(run.port); // also resets the lag window
+      let last = mainThreadSchedstat(run.child.pid);
+      const t0 = Date.now();
+      timer = setInterval(() => {
+        void scrape(run.port).then((m) => {
+          const now = mainThreadSchedstat(run.child.pid);
+          samples.push({
+            t: (Date.now() - t0) / 1000,
+            lagP99: m['hayate_event_loop_lag_seconds{quantile="0.99"}'] ?? 0,
+            lagMax: m['hayate_event_loop_lag_seconds{quantile="1"}'] ?? 0,
+            queues: sum(m, 'hayate_queue_depth'),
+            reloads: sum(m, 'hayate_reload_seconds_count'),
+            serializations: sum(m, 'hayate_serialization_seconds_count'),
+            runQueueWaitMs: now !== null && last !== null ? Math.round(now.waitMs - last.waitMs) : null,
+            onCpuMs: now !== null && last !== null ? Math.round(now.runMs - last.runMs) : null,
+          });
+          last = now;
         });
-        last = now;
-      });
-    }, everyMs);
+      }, everyMs);
+    },
   });
-  clearInterval(timer);
-  const after = await scrape(run.port);
   return { load: result, samples, before, after };
 }
 
@@ -638,18 +742,24 @@ async function runChihaya(site: { users: number; torrents: number }): Promise<Re
     // Scraped as hayate is (every 2 s in the window: driveHayate), so each pays for its /metrics.
     let scraping: NodeJS.Timeout | undefined;
     let metricsAnswered = 0;
-    const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site), () => {
-      scraping = setInterval(() => {
-        void fetch(`http://127.0.0.1:${port}/metrics`)
-          .then(async (res) => {
-            await res.arrayBuffer();
-            if (res.ok) metricsAnswered++;
-          })
-          .catch(() => {});
-      }, 2000);
-      return Promise.resolve();
+    const load = await driveMeasured(child.pid, loadOptions(port, 'passkey', site), {
+      catchUp: true,
+      during: () => {
+        scraping = setInterval(() => {
+          void fetch(`http://127.0.0.1:${port}/metrics`)
+            .then(async (res) => {
+              await res.arrayBuffer();
+              if (res.ok) metricsAnswered++;
+            })
+            .catch(() => {});
+        }, 2000);
+        return Promise.resolve();
+      },
+      afterLoad: () => {
+        clearInterval(scraping);
+        return Promise.resolve();
+      },
     });
-    clearInterval(scraping);
     return { binary, metricsScrapes: metricsAnswered, ...summary(load) };
   } finally {
     await stopChild(child, 60_000);
@@ -716,6 +826,8 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
         ran.flatMap((r) => (r.perServerAndDatabaseCpuSecond === undefined ? [] : [r.perServerAndDatabaseCpuSecond])),
       ),
       databaseRowsPerRequest: stat(ran.flatMap((r) => (r.databaseRowsPerRequest === undefined ? [] : [r.databaseRowsPerRequest]))),
+      accountingLagSeconds: stat(ran.flatMap((r) => (r.accountingLagSeconds === undefined ? [] : [r.accountingLagSeconds]))),
+      perSecondAccountingDone: stat(ran.flatMap((r) => (r.perSecondAccountingDone === undefined ? [] : [r.perSecondAccountingDone]))),
       p50Ms: stat(ran.map((r) => r.latencyMs.p50)),
       p99Ms: stat(ran.map((r) => r.latencyMs.p99)),
       errors: stat(ran.map((r) => r.errors + r.failures)),
@@ -724,6 +836,7 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
   const ratios: Record<string, Stat | null> = {};
   for (const key of [
     'hayateOverChihaya',
+    'accountingDoneHayateOverChihaya',
     'perCpuSecondHayateOverChihaya',
     'withDatabaseCpuHayateOverChihaya',
     'hayateOverOpentracker',
@@ -745,13 +858,17 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
 function printSummary(summary: Record<string, Record<string, Stat | null>>, rounds: number): void {
   const show = (x: Stat | null | undefined): string => (x ? `${x.median} (${x.min}–${x.max})` : '-');
   process.stdout.write(`\nmedian (range) over ${rounds} interleaved rounds:\n`);
-  const rows = [['', 'requests/s', 'per CPU-s', 'with db CPU', 'db rows/req', 'p50 ms', 'p99 ms', 'errors+failures']];
+  const rows = [
+    ['', 'requests/s', 'req/s acct done', 'acct lag s', 'per CPU-s', 'with db CPU', 'db rows/req', 'p50 ms', 'p99 ms', 'errors+failures'],
+  ];
   for (const name of SERVERS) {
     const s = summary[name];
     if (s)
       rows.push([
         name,
         show(s['perSecond']),
+        show(s['perSecondAccountingDone']),
+        show(s['accountingLagSeconds']),
         show(s['perCpuSecond']),
         show(s['perServerAndDatabaseCpuSecond']),
         show(s['databaseRowsPerRequest']),
@@ -773,7 +890,7 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
   if (want('hayate')) {
     log('hayate …');
     const run = await startHayate(opts.database, {});
-    const sampled = await driveHayate(run, loadOptions(run.port, 'passkey', site), 2000);
+    const sampled = await driveHayate(run, loadOptions(run.port, 'passkey', site), 2000, true);
     const stopped = await stopHayate(run);
     result['hayate'] = { ...summary(sampled.load), ...hayateFigures(sampled, num('duration')), shutdown: stopped };
   }
@@ -789,7 +906,7 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
     log('bare fastify route …');
     result['bare'] = await runBare(site);
   }
-  type Rate = 'perSecond' | 'announcesPerCpuSecond' | 'perServerAndDatabaseCpuSecond';
+  type Rate = 'perSecond' | 'announcesPerCpuSecond' | 'perServerAndDatabaseCpuSecond' | 'perSecondAccountingDone';
   const rate = (name: string, key: Rate): number | undefined => (result[name] as Record<string, number> | undefined)?.[key];
   const ratio = (a: string, b: string, key: Rate): number | null => {
     const x = rate(a, key);
@@ -798,6 +915,7 @@ async function throughputRound(site: { users: number; torrents: number }): Promi
   };
   result['ratios'] = {
     hayateOverChihaya: ratio('hayate', 'chihaya', 'perSecond'),
+    accountingDoneHayateOverChihaya: ratio('hayate', 'chihaya', 'perSecondAccountingDone'),
     perCpuSecondHayateOverChihaya: ratio('hayate', 'chihaya', 'announcesPerCpuSecond'),
     withDatabaseCpuHayateOverChihaya: ratio('hayate', 'chihaya', 'perServerAndDatabaseCpuSecond'),
     hayateOverOpentracker: ratio('hayate', 'opentracker', 'perSecond'),
@@ -893,6 +1011,9 @@ function printTable(result: Record<string, unknown>): void {
       'with db CPU',
       'db CPU-s',
       'db rows/req',
+      'acct lag s',
+      'db µs/req',
+      'req/s acct done',
       'gen CPU-s',
       'gen loop',
       'idle',
@@ -918,6 +1039,9 @@ function printTable(result: Record<string, unknown>): void {
       String(r.perServerAndDatabaseCpuSecond ?? '-'),
       String(r.databaseCpuSeconds ?? '-'),
       String(r.databaseRowsPerRequest ?? '-'),
+      String(r.accountingLagSeconds ?? '-'),
+      String(r.databaseMicrosPerRequest ?? '-'),
+      String(r.perSecondAccountingDone ?? '-'),
       String(r.generator.cpuSeconds),
       String(r.generator.loopUtilization),
       String(r.machineIdleShare ?? '-'),
