@@ -242,7 +242,11 @@ interface MeasuredCost {
   databaseCpuSeconds?: number;
   /** Rows the database wrote over the window per request (the accounting's cost in rows, see databaseRowsWritten). */
   databaseRowsPerRequest?: number;
-  /** Requests per CPU-second of the server and the database together: what the accounting's SQL costs counts too. */
+  /**
+   * Requests per CPU-second of the server and the database together: what the accounting's SQL costs counts
+   * too. With a catch-up, the database's part is databaseMicrosPerRequest (all of it, written in the window
+   * or after); without, its CPU in the window.
+   */
   perServerAndDatabaseCpuSecond?: number;
   /** Share of the machine's CPU left idle over the window (0–1): near 0, the cores were the limit. */
   machineIdleShare?: number;
@@ -369,6 +373,9 @@ async function driveMeasured(pid: number | undefined, load: LoadOptions, drive: 
     const owed = Math.max(0, perRequest * result.requests - (db1 - db0));
     const busyCores = cpus().length * (1 - (cost.machineIdleShare ?? 0));
     cost.perSecondAccountingDone = Math.round(result.requests / (load.duration + owed / busyCores));
+    // Per CPU-second of the server and of all the database work its requests cost, written in the window or after.
+    const both = used + perRequest * result.requests;
+    cost.perServerAndDatabaseCpuSecond = both > 0 ? Math.round(result.requests / both) : 0;
   }
   return { ...result, ...cost };
 }
