@@ -348,6 +348,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         socket = s;
         s.on('connect', () => (waiting ? write() : send()));
         s.on('data', (chunk: Buffer) => {
+          // Bytes nobody asked for (between requests, at a fixed rate) are not an answer.
+          if (!waiting) return;
           buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
           parse();
         });

@@ -4,8 +4,8 @@
  * peers through a file, its result read in loadgen.ts's LoadResult shape.
  *
  * The throughput runs use it where a compiler is found (`--generator native`, the default), and
- * loadgen.ts otherwise: it generates the same load for a few CPU-µs a request instead of 13–16, so
- * less of the two cores the servers share with it goes to the tool that measures them.
+ * loadgen.ts otherwise: it generates the same load for about 8–11 CPU-µs a request instead of 13–16,
+ * so less of the two cores the servers share with it goes to the tool that measures them.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -66,7 +66,7 @@ const optionSpec = {
      */
     rate: { type: 'string', default: '0' },
     /**
-     * The load generator: 'native' (bench/loadgen.c, the same load for a few CPU-µs a request; loadgen.ts
+     * The load generator: 'native' (bench/loadgen.c, the same load for 8–11 CPU-µs a request; loadgen.ts
      * where no C compiler is found) or 'node' (bench/loadgen.ts). It shares the cores with the servers.
      */
     generator: { type: 'string', default: 'native' },
@@ -265,9 +265,10 @@ interface MeasuredCost {
   databaseMicrosPerRequest?: number;
   /**
    * Requests/s had the window also done the database work its requests left for after it: the window's
-   * requests ÷ (its seconds + the CPU-seconds owed ÷ the cores busy in it). The owed work is
-   * databaseMicrosPerRequest × requests − the database's CPU in the window (never below 0). The same as
-   * requests/s for a server whose accounting keeps up; a CPU-bound estimate for one that defers it.
+   * requests ÷ (its seconds + the CPU-seconds owed ÷ the cores busy in it). The owed work is the
+   * database's CPU after the load (above its idle rate), the window's share of it by requests. About
+   * requests/s for a server whose accounting keeps up; a CPU-bound estimate for one that defers it;
+   * left out at a fixed --rate, where the machine had room to spare.
    */
   perSecondAccountingDone?: number;
 }
@@ -282,15 +283,20 @@ interface Drive {
   catchUp?: boolean;
 }
 
-/** Handler_write + Handler_update below this over QUIET_SECONDS: the database is done with the run. */
-const QUIET_ROWS = 500;
+/**
+ * Handler_write + Handler_update below this over QUIET_SECONDS (200 a second): the database is done
+ * with the run. A poll that sees at least WRITE_ROWS (the same rate over its 250 ms) counts as a write.
+ */
+const QUIET_ROWS = 1000;
 const QUIET_SECONDS = 5;
+const WRITE_ROWS = 50;
 
 /**
  * Waits until the database's row writes stay under QUIET_ROWS for QUIET_SECONDS (or `maxSeconds` pass),
  * polling every 250 ms. Resolves the seconds from `since` (Date.now() ms) to the last poll that saw
  * writes, and the database's CPU rate (CPU-seconds a second) over the quiet stretch at the end: its
- * own background work, which is not any server's.
+ * own background work, which is not any server's. Undefined when the database's status or CPU cannot
+ * be read, or when it was still writing after `maxSeconds` (then nothing is quiet to measure against).
  */
 async function databaseQuiet(since: number, maxSeconds: number): Promise<{ lagSeconds: number; idleCpuRate: number } | undefined> {
   const sample = async (): Promise<{ at: number; rows: number; cpu: number } | undefined> => {
@@ -302,14 +308,19 @@ async function databaseQuiet(since: number, maxSeconds: number): Promise<{ lagSe
   if (first === undefined) return undefined;
   const seen = [first];
   let lastWrite = since;
-  while (Date.now() - since < maxSeconds * 1000) {
+  let quiet = false;
+  while (!quiet && Date.now() - since < maxSeconds * 1000) {
     await new Promise((r) => setTimeout(r, 250));
     const now = await sample();
     if (now === undefined) return undefined;
-    if (now.rows - seen[seen.length - 1]!.rows >= 50) lastWrite = now.at;
+    if (now.rows - seen[seen.length - 1]!.rows >= WRITE_ROWS) lastWrite = now.at;
     seen.push(now);
     while (seen.length > 1 && now.at - seen[0]!.at > QUIET_SECONDS * 1000) seen.shift();
-    if (now.at - seen[0]!.at >= QUIET_SECONDS * 1000 - 250 && now.rows - seen[0]!.rows < QUIET_ROWS) break;
+    quiet = now.at - seen[0]!.at >= QUIET_SECONDS * 1000 - 250 && now.rows - seen[0]!.rows < QUIET_ROWS;
+  }
+  if (!quiet) {
+    log(`the database was still writing ${maxSeconds} s after the load: its catch-up figures are left out (--catch-up)`);
+    return undefined;
   }
   const oldest = seen[0]!;
   const newest = seen[seen.length - 1]!;
@@ -339,9 +350,10 @@ async function driveMeasured(pid: number | undefined, load: LoadOptions, drive: 
   const machine1 = machineCpuSeconds();
   const rows1 = await databaseRowsWritten();
   if (drive.afterLoad) await drive.afterLoad();
-  const quiet = drive.catchUp ? await databaseQuiet(loadEnd, num('catch-up')) : undefined;
+  const quiet = drive.catchUp && num('catch-up') > 0 ? await databaseQuiet(loadEnd, num('catch-up')) : undefined;
   const dbEnd = quiet === undefined ? undefined : cpuSeconds(databasePid);
   const elapsedSeconds = (Date.now() - loadStart) / 1000;
+  const catchUpSeconds = (Date.now() - loadEnd) / 1000;
   if (cpu0 === undefined || cpu1 === undefined) return result;
   const used = round2(cpu1 - cpu0);
   const cost: MeasuredCost = { serverCpuSeconds: used, announcesPerCpuSecond: used > 0 ? Math.round(result.requests / used) : 0 };
@@ -370,10 +382,14 @@ async function driveMeasured(pid: number | undefined, load: LoadOptions, drive: 
     // Above the database's own background rate, which a long catch-up would otherwise charge to its server.
     const perRequest = Math.max(0, dbEnd - dbStart - quiet.idleCpuRate * elapsedSeconds) / result.allRequests;
     cost.databaseMicrosPerRequest = Math.round(perRequest * 1e7) / 10;
-    const owed = Math.max(0, perRequest * result.requests - (db1 - db0));
+    // What was written after the load, above the idle rate, the window's share of it (by requests).
+    const after = Math.max(0, dbEnd - db1 - quiet.idleCpuRate * catchUpSeconds);
+    const owed = (after * result.requests) / result.allRequests;
     const busyCores = cpus().length * (1 - (cost.machineIdleShare ?? 0));
-    cost.perSecondAccountingDone = Math.round(result.requests / (load.duration + owed / busyCores));
-    // Per CPU-second of the server and of all the database work its requests cost, written in the window or after.
+    // At a fixed --rate the machine had room to spare: no estimate of what the owed work would have displaced.
+    if (load.rate === 0 && busyCores > 0) cost.perSecondAccountingDone = Math.round(result.requests / (load.duration + owed / busyCores));
+    // Per CPU-second of the server (its CPU in the window: chihaya's for building the deferred rows' SQL
+    // after it is not counted) and of all the database work its requests cost, in the window or after.
     const both = used + perRequest * result.requests;
     cost.perServerAndDatabaseCpuSecond = both > 0 ? Math.round(result.requests / both) : 0;
   }
