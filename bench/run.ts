@@ -17,6 +17,8 @@
  * --rate N offers N requests/s in all instead of sending each as soon as the last is answered.
  * --generator native|node: the load generator, bench/loadgen.c (the default, built with the machine's
  *   C compiler; loadgen.ts where none is found) or bench/loadgen.ts (Node, 13-16 CPU-us a request).
+ * --catch-up S waits up to S seconds (300) after each tracker's load for the database to finish its
+ *   accounting, and reports the lag and the cost (0: no wait, no such figures).
  * Results: a table on stdout and bench-results/<scenario>-<timestamp>.json.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
