@@ -21,7 +21,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -56,7 +55,6 @@ typedef struct {
 
 typedef struct {
   int fd;
-  int index;
   int connecting;
   int finished;
   peer_t **own;
@@ -568,7 +566,6 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opt.connections; i++) {
     conn_t *c = &conns[i];
     c->fd = -1;
-    c->index = i;
     c->own = malloc(sizeof(peer_t *) * (peer_count / (size_t)opt.connections + 1));
     for (size_t j = (size_t)i; j < peer_count; j += (size_t)opt.connections) c->own[c->own_count++] = &peers[j];
     c->in_room = READ_ROOM;

@@ -7,11 +7,12 @@
  * loadgen.ts otherwise: it generates the same load for about 8–11 CPU-µs a request instead of 13–16,
  * so less of the two cores the servers share with it goes to the tool that measures them.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runChildJson } from './child-json.js';
 import { makePeers, prng, TAIL_SCRAPE, type LoadOptions, type LoadResult } from './loadgen.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/, or bench/ when run from source (tests)
@@ -49,14 +50,7 @@ export async function runNativeLoad(path: string, o: LoadOptions): Promise<LoadR
     });
     writeFileSync(peersFile, lines.join(''), 'latin1');
     const args = [o.host, o.port, o.connections, o.warmup, o.duration, o.scrapeShare, o.rate, (o.seed + 1) >>> 0, peersFile].map(String);
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`${path} exited ${String(code)}`))));
-    });
-    return JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
+    return await runChildJson<LoadResult>(path, args);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

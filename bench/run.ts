@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import type { LoadOptions, LoadResult } from './loadgen.js';
+import { runChildJson } from './child-json.js';
 import { nativeLoadgen, runNativeLoad } from './native-loadgen.js';
 import { ensureSite, infoHashOf, passkeyOf } from './site.js';
 
@@ -403,24 +404,9 @@ async function scrape(port: number): Promise<Metrics> {
   return parseMetrics(await res.text());
 }
 
-function runChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) {
-        reject(new Error(`${String(args[0])} exited ${String(code)}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-  });
+/** A bench script of dist/bench/ run by this Node (`args[0]` the script), resolving its JSON (child-json.ts). */
+function nodeChildJson<T>(args: string[], nodeFlags: string[] = []): Promise<T> {
+  return runChildJson<T>(process.execPath, [...nodeFlags, ...args], String(args[0]));
 }
 
 /** The native generator's path when it is the one in use (set by main), else undefined: loadgen.ts. */
@@ -428,7 +414,7 @@ let nativeGenerator: string | undefined;
 
 function loadgen(o: LoadOptions): Promise<LoadResult> {
   if (nativeGenerator !== undefined) return runNativeLoad(nativeGenerator, o);
-  return runChildJson<LoadResult>([join(here, 'loadgen.js'), JSON.stringify(o)]);
+  return nodeChildJson<LoadResult>([join(here, 'loadgen.js'), JSON.stringify(o)]);
 }
 
 async function stopChild(child: ChildProcess, timeoutMs = 60_000): Promise<number | null> {
@@ -987,7 +973,7 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
 
 async function peersScenario(): Promise<Record<string, unknown>> {
   const peers = num('big-peers');
-  const result = await runChildJson<Record<string, unknown> & { bytesPerPeer: number }>(
+  const result = await nodeChildJson<Record<string, unknown> & { bytesPerPeer: number }>(
     [join(here, 'peers.js'), 'measure', String(peers), opts.torrents, opts.users],
     ['--expose-gc'],
   );
@@ -1001,7 +987,7 @@ async function serializeScenario(): Promise<Record<string, unknown>> {
   const peers = num('big-peers');
   let cache: Record<string, unknown> = {};
   const run = await startHayate(opts.database, { database_serialize: 3 }, async (dir) => {
-    cache = await runChildJson<Record<string, unknown>>([join(here, 'peers.js'), 'cache', dir, String(peers), opts.torrents, opts.users]);
+    cache = await nodeChildJson<Record<string, unknown>>([join(here, 'peers.js'), 'cache', dir, String(peers), opts.torrents, opts.users]);
   });
   const duration = Math.max(num('duration'), 20);
   const sampled = await driveHayate(run, { ...loadOptions(run.port, 'passkey', site), duration }, 1000);

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runChildJson } from './child-json.js';
 import type { LoadOptions, LoadResult } from './loadgen.js';
 import { ensureSite, infoHashOf, passkeyOf } from './site.js';
 
@@ -304,14 +305,7 @@ function pusherChild(port: number, seconds: number): Promise<Record<string, unkn
 }
 
 function loadgen(o: LoadOptions): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'loadgen.js'), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult) : reject(new Error(`loadgen exited ${String(code)}`)),
-    );
-  });
+  return runChildJson<LoadResult>(process.execPath, [join(here, 'loadgen.js'), JSON.stringify(o)], 'loadgen');
 }
 
 async function metric(port: number, name: string): Promise<number> {
