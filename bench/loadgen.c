@@ -16,7 +16,10 @@
  * with a rate, each connection's requests are due at fixed times and latency counts from then. The
  * per-request random choices follow the same mulberry32 sequence and arithmetic as loadgen.ts.
  *
- * Usage: loadgen-native HOST PORT CONNECTIONS WARMUP_S DURATION_S SCRAPE_SHARE RATE SEED PEERS_FILE
+ * Usage: loadgen-native HOST PORT CONNECTIONS WARMUP_S DURATION_S SCRAPE_SHARE RATE SEED PEERS_FILE [HEADER]
+ * HOST "unix:/path" connects to a Unix socket (PORT ignored), as nginx reaches a tracker on its host;
+ * HEADER ("X-Real-IP: 127.0.0.1") is sent in every request after Host, as nginx adds it (loadgen.ts
+ * has neither: TCP and no extra header only).
  * Prints one JSON object of loadgen.ts's LoadResult shape on stdout.
  */
 #define _GNU_SOURCE
@@ -33,6 +36,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,8 +44,10 @@
 #define REQUEST_ROOM 1024
 #define READ_ROOM 65536
 
-static const char TAIL[] = "&numwant=50&compact=1 HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n";
-static const char TAIL_SCRAPE[] = " HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n";
+/* The requests' ends: announce and scrape, with the optional HEADER line after Host (tails()). */
+static char TAIL[256];
+static char TAIL_SCRAPE[256];
+static size_t tail_len, tail_scrape_len;
 static const char FAILURE[] = "14:failure reason";
 
 typedef struct {
@@ -168,7 +174,7 @@ static size_t write_request(peer_t *p, char *buf) {
   at += put(buf + at, "&left=", 6);
   at += put_decimal(buf + at, p->left);
   if (event) at += put(buf + at, event, strlen(event));
-  at += put(buf + at, TAIL, sizeof TAIL - 1);
+  at += put(buf + at, TAIL, tail_len);
   if (!p->started) {
     /* After stopping, the client starts over as a fresh leecher of the same torrent. */
     p->uploaded = 0;
@@ -356,7 +362,7 @@ static void open_conn(conn_t *c) {
     return;
   }
   int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (opt.addr.ss_family != AF_UNIX) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c->fd = fd;
   c->in_len = 0;
   if (connect(fd, (struct sockaddr *)&opt.addr, opt.addr_len) < 0 && errno != EINPROGRESS) {
@@ -462,10 +468,10 @@ static peer_t *parse_peers(char *text, size_t *count) {
     p->prefix = fields[0];
     p->prefix_len = strlen(fields[0]);
     size_t scrape_line = strlen(fields[1]);
-    p->scrape_len = scrape_line + sizeof TAIL_SCRAPE - 1;
+    p->scrape_len = scrape_line + tail_scrape_len;
     p->scrape = malloc(p->scrape_len);
     memcpy(p->scrape, fields[1], scrape_line);
-    memcpy(p->scrape + scrape_line, TAIL_SCRAPE, sizeof TAIL_SCRAPE - 1);
+    memcpy(p->scrape + scrape_line, TAIL_SCRAPE, tail_scrape_len);
     p->size = strtoll(fields[2], NULL, 10);
     p->left = strtoll(fields[3], NULL, 10);
     if (p->prefix_len > REQUEST_ROOM - 200) {
@@ -511,10 +517,18 @@ static double cpu_seconds(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 10) {
-    fprintf(stderr, "usage: %s HOST PORT CONNECTIONS WARMUP_S DURATION_S SCRAPE_SHARE RATE SEED PEERS_FILE\n", argv[0]);
+  if (argc != 10 && argc != 11) {
+    fprintf(stderr, "usage: %s HOST PORT CONNECTIONS WARMUP_S DURATION_S SCRAPE_SHARE RATE SEED PEERS_FILE [HEADER]\n", argv[0]);
     return 2;
   }
+  const char *header = argc == 11 ? argv[10] : "";
+  if (strlen(header) > 128 || strpbrk(header, "\r\n") != NULL) {
+    fprintf(stderr, "loadgen-native: HEADER must be one line of at most 128 bytes\n");
+    return 2;
+  }
+  const char *extra = *header ? "\r\n" : "";
+  tail_len = (size_t)snprintf(TAIL, sizeof TAIL, "&numwant=50&compact=1 HTTP/1.1\r\nHost: bench\r\n%s%sConnection: keep-alive\r\n\r\n", header, extra);
+  tail_scrape_len = (size_t)snprintf(TAIL_SCRAPE, sizeof TAIL_SCRAPE, " HTTP/1.1\r\nHost: bench\r\n%s%sConnection: keep-alive\r\n\r\n", header, extra);
   /* A write to a connection the server reset is an error to count, not a reason to die. */
   signal(SIGPIPE, SIG_IGN);
   opt.host = argv[1];
@@ -530,17 +544,29 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found;
-  char port[16];
-  snprintf(port, sizeof port, "%d", opt.port);
-  int gai = getaddrinfo(opt.host, port, &hints, &found);
-  if (gai != 0) {
-    fprintf(stderr, "loadgen-native: %s: %s\n", opt.host, gai_strerror(gai));
-    return 2;
+  if (strncmp(opt.host, "unix:", 5) == 0) {
+    struct sockaddr_un *un = (struct sockaddr_un *)&opt.addr;
+    const char *path = opt.host + 5;
+    if (strlen(path) >= sizeof un->sun_path) {
+      fprintf(stderr, "loadgen-native: %s: path too long\n", path);
+      return 2;
+    }
+    un->sun_family = AF_UNIX;
+    strcpy(un->sun_path, path);
+    opt.addr_len = (socklen_t)sizeof *un;
+  } else {
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found;
+    char port[16];
+    snprintf(port, sizeof port, "%d", opt.port);
+    int gai = getaddrinfo(opt.host, port, &hints, &found);
+    if (gai != 0) {
+      fprintf(stderr, "loadgen-native: %s: %s\n", opt.host, gai_strerror(gai));
+      return 2;
+    }
+    memcpy(&opt.addr, found->ai_addr, found->ai_addrlen);
+    opt.addr_len = found->ai_addrlen;
+    freeaddrinfo(found);
   }
-  memcpy(&opt.addr, found->ai_addr, found->ai_addrlen);
-  opt.addr_len = found->ai_addrlen;
-  freeaddrinfo(found);
 
   size_t text_len, peer_count;
   char *text = read_file(argv[9], &text_len);

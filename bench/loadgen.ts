@@ -19,6 +19,7 @@ import { writeDecimal } from '../src/decimal.js';
 import { BENCH_CLIENTS, infoHashOf, passkeyOf } from './site.js';
 
 export interface LoadOptions {
+  /** An address, or `unix:/path` for a Unix socket (the native generator only). */
   host: string;
   port: number;
   /** 'passkey': /<passkey>/announce (hayate, bare); 'open': /announce (opentracker). */
@@ -44,6 +45,8 @@ export interface LoadOptions {
    */
   rate: number;
   seed: number;
+  /** One header line ("X-Real-IP: 127.0.0.1") sent in every request after Host, as nginx adds one (the native generator only). */
+  header?: string;
 }
 
 export interface SecondStats {
@@ -213,6 +216,8 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const FAILURE = Buffer.from('14:failure reason');
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  if (o.header !== undefined || o.host.startsWith('unix:'))
+    throw new Error('loadgen.ts sends over TCP with no extra header: use bench/loadgen.c');
   const peers = makePeers(o, prng(o.seed));
   // The requests' choices from a stream of their own, as bench/loadgen.c draws them: with one
   // connection, the two generators send the same requests in the same order.

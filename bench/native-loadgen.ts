@@ -50,6 +50,7 @@ export async function runNativeLoad(path: string, o: LoadOptions): Promise<LoadR
     });
     writeFileSync(peersFile, lines.join(''), 'latin1');
     const args = [o.host, o.port, o.connections, o.warmup, o.duration, o.scrapeShare, o.rate, (o.seed + 1) >>> 0, peersFile].map(String);
+    if (o.header !== undefined) args.push(o.header);
     return await runChildJson<LoadResult>(path, args);
   } finally {
     rmSync(dir, { recursive: true, force: true });

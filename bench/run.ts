@@ -9,6 +9,7 @@
  *   reload      1,000,000 users + 1,000,000 torrents reloaded every few seconds under load
  *   peers       bytes per tracked peer with 1,000,000 peers in a store (in-process, after GC)
  *   serialize   hayate started with 1,000,000 peers (from cache files), serializing them every few seconds under load
+ *   unix        hayate over TCP against hayate on a Unix socket (http.addr unix:/path), both with nginx's X-Real-IP
  *   all         every scenario in turn
  * --rounds N runs the throughput servers N times, interleaved, and prints median and range.
  * --only hayate,chihaya,opentracker,bare picks the throughput servers.
@@ -24,6 +25,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -428,7 +430,10 @@ async function stopChild(child: ChildProcess, timeoutMs = 60_000): Promise<numbe
 }
 
 interface HayateRun {
+  /** The TCP port, or 0 on a Unix socket. */
   port: number;
+  /** The Unix socket's path (`listen` 'unix'), else undefined. */
+  socket: string | undefined;
   dir: string;
   child: ChildProcess;
 }
@@ -437,12 +442,14 @@ async function startHayate(
   database: string,
   intervals: Record<string, number>,
   prepare?: (dir: string) => Promise<void>,
+  listen: 'tcp' | 'unix' = 'tcp',
 ): Promise<HayateRun> {
   const dir = mkdtempSync(join(tmpdir(), 'hayate-bench-'));
-  const port = await freePort();
+  const port = listen === 'tcp' ? await freePort() : 0;
+  const socket = listen === 'unix' ? join(dir, 'hayate.sock') : undefined;
   const config = {
     database: { dsn: `${opts['db-url'].replace(/\/$/, '')}/${database}` },
-    http: { addr: `127.0.0.1:${port}` },
+    http: { addr: socket === undefined ? `127.0.0.1:${port}` : `unix:${socket}` },
     enable_metrics: true,
     record_announces: false,
     intervals,
@@ -461,8 +468,23 @@ async function startHayate(
     stdio: ['ignore', extra.length ? 'inherit' : 'ignore', 'inherit'],
     env: { ...process.env, HAYATE_LOG_LEVEL: 'warn' },
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/alive`)).ok, 600_000, 'hayate to answer /alive');
-  return { port, dir, child };
+  await waitFor(
+    async () => (socket === undefined ? (await fetch(`http://127.0.0.1:${port}/alive`)).ok : (await unixStatus(socket, '/alive')) === 200),
+    600_000,
+    'hayate to answer /alive',
+  );
+  return { port, socket, dir, child };
+}
+
+/** The status of a GET over a Unix socket (fetch has no socket path option). */
+function unixStatus(socketPath: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ socketPath, path, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
 }
 
 async function stopHayate(run: HayateRun): Promise<{ exitCode: number | null; stopSeconds: number }> {
@@ -971,6 +993,47 @@ async function reloadScenario(): Promise<Record<string, unknown>> {
   return result;
 }
 
+/**
+ * hayate over TCP against hayate over a Unix socket (http.addr unix:/path), as nginx on the same
+ * host can reach it: every request carries nginx's X-Real-IP in both, rounds interleaved.
+ * The native generator only (loadgen.ts has no Unix sockets).
+ */
+async function unixScenario(): Promise<Record<string, unknown>> {
+  if (nativeGenerator === undefined) return { skipped: 'the unix scenario needs the native generator (bench/loadgen.c)' };
+  const site = { users: num('users'), torrents: num('torrents') };
+  await ensureSite(opts['db-url'], opts.database, site, opts.recreate);
+  const rounds = Math.max(1, num('rounds'));
+  const runs: Record<'tcp' | 'unix', Array<LoadResult & MeasuredCost>> = { tcp: [], unix: [] };
+  for (let i = 1; i <= rounds; i++) {
+    for (const listen of ['tcp', 'unix'] as const) {
+      log(`round ${i} of ${rounds}: hayate over ${listen === 'tcp' ? 'TCP' : 'a Unix socket'} …`);
+      const run = await startHayate(opts.database, {}, undefined, listen);
+      const load = { ...loadOptions(run.port, 'passkey', site), header: 'X-Real-IP: 127.0.0.1' };
+      if (run.socket !== undefined) load.host = `unix:${run.socket}`;
+      runs[listen].push(await driveMeasured(run.child.pid, load));
+      await stopHayate(run);
+    }
+  }
+  const show = (list: Array<LoadResult & MeasuredCost>, pick: (r: LoadResult & MeasuredCost) => number | undefined): string => {
+    const x = stat(list.flatMap((r) => (pick(r) === undefined ? [] : [pick(r)!])));
+    return x ? `${x.median} (${x.min}–${x.max})` : '-';
+  };
+  process.stdout.write(`\nhayate behind a local proxy, median (range) over ${rounds} interleaved rounds:\n`);
+  for (const listen of ['tcp', 'unix'] as const) {
+    const list = runs[listen];
+    process.stdout.write(
+      `${listen.padStart(5)}  requests/s ${show(list, (r) => r.perSecond)}  per CPU-s ${show(list, (r) => r.announcesPerCpuSecond)}  ` +
+        `p99 ms ${show(list, (r) => r.latencyMs.p99)}  errors+failures ${show(list, (r) => r.errors + r.failures)}\n`,
+    );
+  }
+  const ratio = (key: 'perSecond' | 'announcesPerCpuSecond'): Stat | null =>
+    stat(runs.unix.flatMap((u, i) => (u[key] && runs.tcp[i]?.[key] ? [round2(u[key] / runs.tcp[i][key])] : [])));
+  const ratios = { unixOverTcp: ratio('perSecond'), perCpuSecondUnixOverTcp: ratio('announcesPerCpuSecond') };
+  for (const [key, value] of Object.entries(ratios))
+    process.stdout.write(`${key}: ${value ? `${value.median} (${value.min}–${value.max})` : '-'}\n`);
+  return { rounds: runs, ratios };
+}
+
 async function peersScenario(): Promise<Record<string, unknown>> {
   const peers = num('big-peers');
   const result = await nodeChildJson<Record<string, unknown> & { bytesPerPeer: number }>(
@@ -1085,6 +1148,7 @@ async function main(): Promise<void> {
     reload: reloadScenario,
     peers: peersScenario,
     serialize: serializeScenario,
+    unix: unixScenario,
   };
   const names = opts.scenario === 'all' ? Object.keys(scenarios) : [opts.scenario];
   const machine = {

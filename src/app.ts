@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'mysql2/promise';
 import { CacheWriter, readCacheFiles, TORRENT_CACHE_FILE, USER_CACHE_FILE } from './cache/index.js';
 import { attachIpv6Endpoints, readIpv6Endpoints, type Ipv6EndpointRecord } from './cache/ipv6-endpoints.js';
-import { ConfigError, listenAddress, type Config } from './config/config.js';
+import { ConfigError, listenAddress, type Config, type ListenTarget } from './config/config.js';
 import { IPV6_MIGRATION, transferIps6Table } from './database/ipv6-table.js';
 import { isConfigurationRefusal, openPool } from './database/pool.js';
 import { redact } from './config/dsn.js';
@@ -28,6 +28,7 @@ import {
 import type { QueueName } from './flush/tables.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
+import { freeUnixSocketPath, setSocketMode } from './http/unix-socket.js';
 import type { Logger } from './log.js';
 import { Journal, journalExtent, readCheckpoint, recoverFromJournal, writeCheckpoint, type Checkpoint } from './journal/index.js';
 import { Metrics } from './metrics/metrics.js';
@@ -178,11 +179,18 @@ export class Tracker {
       config,
       accounting: this.journal ?? this.accounting,
       recorder: this.recorder ?? noRecorder,
-      addresses: new ClientAddressRules(config.http.proxy_header, config.http.trusted_proxies, (header, from) =>
-        logger.warn(
-          { header, from },
-          'proxy header ignored: the connection is not from http.trusted_proxies (logged once; add the proxy there, or set http.proxy_header)',
-        ),
+      addresses: new ClientAddressRules(
+        config.http.proxy_header,
+        config.http.trusted_proxies,
+        (header, from) =>
+          logger.warn(
+            { header, from },
+            'proxy header ignored: the connection is not from http.trusted_proxies (logged once; add the proxy there, or set http.proxy_header)',
+          ),
+        () =>
+          logger.warn(
+            'an announce over the Unix socket carried no X-Real-Ip or X-Forwarded-For, so its client has no address (logged once; nginx: proxy_set_header X-Real-IP $remote_addr)',
+          ),
       ),
       ...(options.random ? { random: options.random } : {}),
     });
@@ -221,7 +229,9 @@ export class Tracker {
   }
 
   /** Loads the data, starts listening and the background jobs. Resolves with the bound address. */
-  async start(listen: { host: string; port: number } = listenAddress(this.config.http.addr)): Promise<string> {
+  async start(listen: ListenTarget = listenAddress(this.config.http.addr)): Promise<string> {
+    // Before the load (which can take a while): a live process on the socket path fails the start now.
+    if ('path' in listen) await freeUnixSocketPath(listen.path);
     if (this.config.announce.ipv6) await this.checkIpv6Table();
     if (this.cacheWriter !== undefined) await this.loadCache();
     const loaded = await this.reloader.reload();
@@ -249,7 +259,8 @@ export class Tracker {
       },
       'data loaded',
     );
-    const address = await this.http.listen({ host: listen.host, port: listen.port });
+    const address = await this.http.listen('path' in listen ? { path: listen.path } : { host: listen.host, port: listen.port });
+    if ('path' in listen) setSocketMode(listen.path, this.config.http.socket_mode);
     this.listening = true;
     this.scheduleReload();
     this.accounting.start();

@@ -29,7 +29,13 @@ const specDefaults = {
     purge_inactive_peers: 120,
     flush: 3,
   },
-  http: { addr: ':34000', proxy_header: '', trusted_proxies: ['127.0.0.0/8', '::1'], timeout: { read: 300, write: 300, idle: 300 } },
+  http: {
+    addr: ':34000',
+    socket_mode: '0660',
+    proxy_header: '',
+    trusted_proxies: ['127.0.0.0/8', '::1'],
+    timeout: { read: 300, write: 300, idle: 300 },
+  },
   announce: { strict_port: false, numwant: 25, max_numwant: 50, ipv6: false },
   journal: { enabled: true, fdatasync: false, segment_bytes: 67_108_864, accounting_thread: true },
   record_announces: false,
@@ -116,7 +122,7 @@ describe("chihaya's config.json", () => {
     const chihaya = JSON.parse(chihayaConfig);
     expect(loaded.config).toEqual({
       ...chihaya,
-      http: { ...chihaya.http, trusted_proxies: ['127.0.0.0/8', '::1'] },
+      http: { ...chihaya.http, socket_mode: '0660', trusted_proxies: ['127.0.0.0/8', '::1'] },
       announce: { ...chihaya.announce, ipv6: false },
       site_password: '',
       site_addresses: [],
@@ -244,8 +250,22 @@ describe('listenAddress', () => {
     ['127.0.0.1:34000', { host: '127.0.0.1', port: 34000 }],
     ['[::1]:8080', { host: '::1', port: 8080 }],
     ['localhost:80', { host: 'localhost', port: 80 }],
+    ['unix:/run/hayate/hayate.sock', { path: '/run/hayate/hayate.sock' }],
   ])('%s', (addr, expected) => {
     expect(listenAddress(addr)).toEqual(expected);
+  });
+
+  it('takes a Unix socket path and its mode, and refuses what listen() could not use', () => {
+    const config = parseConfig({ http: { addr: 'unix:/run/hayate/hayate.sock', socket_mode: '0666' } }, {});
+    expect(config.http.addr).toBe('unix:/run/hayate/hayate.sock');
+    expect(config.http.socket_mode).toBe('0666');
+    expect(parseConfig({}, {}).http.socket_mode).toBe('0660');
+    expect(() => parseConfig({ http: { addr: 'unix:relative.sock' } }, {})).toThrow(/http\.addr/);
+    expect(() => parseConfig({ http: { addr: `unix:/${'a'.repeat(107)}` } }, {})).toThrow(
+      'invalid configuration: http.addr: a Unix socket path is at most 107 bytes (got 108)',
+    );
+    expect(() => parseConfig({ http: { addr: `unix:/${'a'.repeat(106)}` } }, {})).not.toThrow();
+    expect(() => parseConfig({ http: { socket_mode: '0999' } }, {})).toThrow(/http\.socket_mode/);
   });
 });
 
@@ -351,7 +371,7 @@ describe('config.schema.json', () => {
       }
     };
     walk(schema, '');
-    expect(leaves.length).toBe(37);
+    expect(leaves.length).toBe(38);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -188,5 +188,81 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
     const site = await via('http', path, '127.0.0.1');
     expect(site.status).toBe(200);
     expect(JSON.parse(site.body.toString())).toMatchObject({ info_hash: torrents.liveMusic.infoHashHex, loaded: true });
+  });
+});
+
+describe("behind nginx over a Unix socket (the example config's `server unix:` line, http.addr unix:/path)", () => {
+  let t: RunningTracker;
+  let nginx: RunningNginx;
+  let dir: string;
+  let httpPort: number;
+  let upstreamConnections = 0;
+
+  const via = (path: string, from: string): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port: httpPort, path, localAddress: from, agent: false, headers: { Host: 'tracker.example' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hayate-nginx-unix-'));
+    // nginx started as root runs its workers as nobody: they must reach the socket (as
+    // nginx's user in hayate's group would in production, with the default 0660).
+    chmodSync(dir, 0o755);
+    // The example as it stands: no proxy_header, so X-Real-IP is believed because the socket is local.
+    t = await startTracker({
+      listen: { path: join(dir, 'hayate.sock') },
+      configure: (c) => {
+        if (process.getuid?.() === 0) c.http.socket_mode = '0666';
+        c.site_password = SITE_PASSWORD;
+        c.intervals.flush = 3600;
+      },
+      tracker: { random: () => 0 },
+    });
+    t.tracker.http.server.on('connection', () => upstreamConnections++);
+    httpPort = await freePort();
+    const config = exampleConfigFor(example, {
+      upstream: { path: join(dir, 'hayate.sock') },
+      http: httpPort,
+      https: await freePort(),
+      ...selfSignedCertificate(dir),
+    });
+    expect(config).toContain(`server unix:${join(dir, 'hayate.sock')};`);
+    expect(config).not.toMatch(/^\s*server 127\.0\.0\.1:/m);
+    nginx = await startNginx(dir, config, httpPort);
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("gives peers the clients' addresses, on one pooled connection, and lets the site's update API through", async () => {
+    const live = infoHashBytes(torrents.live);
+    const first = await via(
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 1), left: 1000, port: 50002 })}`,
+      '127.0.0.2',
+    );
+    expect(first.body.toString('latin1')).not.toContain('failure');
+    const second = await via(
+      `/${users.other.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-qB4650-', 2), left: 1000, port: 50003 })}`,
+      '127.0.0.3',
+    );
+    expect(compactPeers(second.body)).toEqual(['127.0.0.2:50002']);
+    const site = await via(updatePath('info_torrent', `info_hash=${rawurlencode(live)}`), '127.0.0.1');
+    expect(site.status).toBe(200);
+    expect(JSON.parse(site.body.toString())).toMatchObject({ info_hash: torrents.live.infoHashHex, loaded: true });
+    expect((await via(updatePath('reload'), '127.0.0.2')).status).toBe(403);
+    expect(upstreamConnections).toBe(1);
+    expect(t.tracker.metrics.requests.connectionsHandedOver).toBe(0);
   });
 });

@@ -18,7 +18,14 @@ export interface Config {
     purge_inactive_peers: number;
     flush: number;
   };
-  http: { addr: string; proxy_header: string; trusted_proxies: string[]; timeout: { read: number; write: number; idle: number } };
+  http: {
+    addr: string;
+    /** Permissions of the socket file when addr is `unix:/path` (octal text, e.g. "0660"). */
+    socket_mode: string;
+    proxy_header: string;
+    trusted_proxies: string[];
+    timeout: { read: number; write: number; idle: number };
+  };
   announce: { strict_port: boolean; numwant: number; max_numwant: number; ipv6: boolean };
   /** Crash safety: the announce journal (docs/crash-safety.md). */
   journal: { enabled: boolean; fdatasync: boolean; segment_bytes: number; accounting_thread: boolean };
@@ -31,6 +38,13 @@ export interface Config {
   /** Addresses / CIDR blocks allowed to call the update API; empty = any. */
   site_addresses: string[];
 }
+
+const UNIX_PREFIX = 'unix:';
+/**
+ * The longest Unix socket path Linux takes (sun_path is 108 bytes with its NUL); a longer
+ * one would fail at listen() with a message that does not name the cause.
+ */
+const UNIX_PATH_MAX_BYTES = 107;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -89,8 +103,14 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   }
   const config = data as unknown as Config;
   // The schema's pattern allows up to 5 digits; a port past 65535 would only fail at listen().
-  if (listenAddress(config.http.addr).port > 65535) {
+  const target = listenAddress(config.http.addr);
+  if ('port' in target && target.port > 65535) {
     throw new ConfigError(`invalid configuration: http.addr: port must be 0..65535 (got ${JSON.stringify(config.http.addr)})`);
+  }
+  if ('path' in target && Buffer.byteLength(target.path) > UNIX_PATH_MAX_BYTES) {
+    throw new ConfigError(
+      `invalid configuration: http.addr: a Unix socket path is at most ${UNIX_PATH_MAX_BYTES} bytes (got ${Buffer.byteLength(target.path)})`,
+    );
   }
   const proxiesError = trustedProxiesError(config.http.trusted_proxies);
   if (proxiesError !== undefined) throw new ConfigError(`invalid configuration: http.trusted_proxies: ${proxiesError}`);
@@ -151,8 +171,15 @@ function unknownKeys(raw: Record<string, unknown>): string[] {
   return out;
 }
 
-/** Splits http.addr (":34000", "127.0.0.1:34000", "[::1]:34000") into host and port. */
-export function listenAddress(addr: string): { host: string; port: number } {
+/** Where the HTTP server listens: a TCP host and port, or a Unix socket's path. */
+export type ListenTarget = { host: string; port: number } | { path: string };
+
+/**
+ * http.addr as a ListenTarget: ":34000", "127.0.0.1:34000", "[::1]:34000" (TCP), or
+ * "unix:/run/hayate/hayate.sock" (a Unix socket, nginx's spelling of one).
+ */
+export function listenAddress(addr: string): ListenTarget {
+  if (addr.startsWith(UNIX_PREFIX)) return { path: addr.slice(UNIX_PREFIX.length) };
   const idx = addr.lastIndexOf(':');
   let host = addr.slice(0, idx);
   const port = Number(addr.slice(idx + 1));

@@ -28,6 +28,8 @@ export interface AnnounceConnectionOptions extends HeadLimits {
   writeMs: number;
   /** The server is shutting down: each answer closes its connection. */
   closing: () => boolean;
+  /** A connection's peer address as the address rules take it (its remoteAddress, or UNIX_SOCKET_PEER). */
+  peerAddress: (socket: Socket) => string | undefined;
   /**
    * Update API requests this reader declines (no Host header, past the head limit, split
    * across reads), read beside it (update-connections.ts); absent when the API is off.
@@ -45,7 +47,7 @@ const PENDING_LIMIT = 64 * 1024;
 /** A connection this path reads: its socket, and Node's side of it once Node has answered on it. */
 interface Owned {
   socket: Socket;
-  /** The socket's remote address, read once (Node's getter walks _getpeername on every read). */
+  /** The peer's address (options.peerAddress), read once (Node's getter walks _getpeername on every read). */
   remoteAddress: string | undefined;
   listeners: Record<string, Parameters<Socket['removeListener']>[1]>;
   /** Has answered a request: from then on the keep-alive idle timeout applies. */
@@ -140,7 +142,7 @@ export class AnnounceConnections {
     socket.setTimeout(this.options.readMs);
     const connection: Owned = {
       socket,
-      remoteAddress: socket.remoteAddress,
+      remoteAddress: this.options.peerAddress(socket),
       listeners: {},
       answered: false,
       node: undefined,
@@ -448,7 +450,7 @@ class NodeSide extends Duplex {
   }
 
   get remoteAddress(): string | undefined {
-    return this.connection.socket.remoteAddress;
+    return this.connection.remoteAddress;
   }
   get remotePort(): number | undefined {
     return this.connection.socket.remotePort;

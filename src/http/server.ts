@@ -10,6 +10,7 @@ import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
 import type { AnswerGate } from './answer-gate.js';
+import { UNIX_SOCKET_PEER } from '../protocol/address.js';
 import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
 import { parseTrackerQuery } from '../protocol/query.js';
 import { UpdateConnections, type UpdateHandler } from './update-connections.js';
@@ -54,6 +55,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const updates = deps.updates?.enabled ? deps.updates : undefined;
   /** Set by preClose: answers close their connections from then on (every path). */
   let closing = false;
+  /** Listening on a Unix socket (http.addr unix:/path): its connections have no remote address. */
+  let unixSocket = false;
+  /** A connection's peer address as the address rules take it (UNIX_SOCKET_PEER over the Unix socket). */
+  const peerAddressOf = (socket: Socket | null | undefined): string | undefined =>
+    socket?.remoteAddress ?? (unixSocket ? UNIX_SOCKET_PEER : undefined);
+  /** The peer's address. Node's docs allow request.socket to be "internally nulled", which its type does not say. */
+  const remoteAddressOf = (req: IncomingMessage): string | undefined => peerAddressOf(req.socket);
 
   // The instance's type follows its logger's: as fastify's base logger, the app is a plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = logger;
@@ -85,6 +93,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
         },
       );
       server.maxRequestsPerSocket = 0;
+      server.on('listening', () => {
+        unixSocket = typeof server.address() === 'string';
+      });
       // Below that, plain announces are read from the socket's bytes (announce-connections.ts).
       connections = new AnnounceConnections(
         server,
@@ -101,6 +112,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
           idleMs: timeouts.idle * 1000,
           writeMs: timeouts.write,
           closing: () => closing,
+          peerAddress: peerAddressOf,
           gate: deps.gate,
           updates:
             updates === undefined
@@ -109,6 +121,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
                   maxHeadBytes: maxHeaderSize,
                   maxSiteHeadBytes: MAX_UPDATE_HEAD_BYTES,
                   readMs: Math.max(timeouts.read, UPDATE_READ_MS),
+                  peerAddress: peerAddressOf,
                 }),
         },
         stats,
@@ -285,11 +298,6 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   return app;
-}
-
-/** The peer's address. Node's docs allow request.socket to be "internally nulled", which its type does not say. */
-function remoteAddressOf(req: IncomingMessage): string | undefined {
-  return (req.socket as Socket | null)?.remoteAddress;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -14,6 +14,8 @@ export interface UpdateConnectionOptions {
   maxSiteHeadBytes: number;
   /** Time to receive the whole head, in ms. */
   readMs: number;
+  /** A connection's peer address (its remoteAddress, or UNIX_SOCKET_PEER over the Unix socket). */
+  peerAddress: (socket: Socket) => string | undefined;
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -64,7 +66,7 @@ export class UpdateConnections {
   /** Takes a connection whose next bytes (`first`, claimed) are an update request; it is closed after the answer. */
   adopt(socket: Socket, first: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const remoteAddress = socket.remoteAddress;
+    const remoteAddress = this.options.peerAddress(socket);
     const password = first.toString('latin1', GET_SLASH.length, segmentEnd(first));
     const refusal = this.api.authenticate(password, remoteAddress);
     if (refusal !== undefined) {

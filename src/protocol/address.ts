@@ -121,6 +121,14 @@ function firstPublicEntry(list: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * The socket address the HTTP layer gives for a connection accepted on a Unix socket
+ * (`http.addr` `unix:/path`), which has no address of its own: a process on this host
+ * (nginx) that the socket file's permissions let in. It counts as a trusted proxy and is
+ * never taken as a client's address.
+ */
+export const UNIX_SOCKET_PEER = 'unix';
+
 /** Trusted proxies when `http.trusted_proxies` is not set: loopback (a proxy on the same host). */
 export const DEFAULT_TRUSTED_PROXIES: readonly string[] = ['127.0.0.0/8', '::1'];
 
@@ -149,6 +157,9 @@ export function trustedProxiesError(entries: readonly string[]): string | undefi
 /** Called once, the first time a proxy header is ignored because the connection is not a trusted proxy's. */
 export type IgnoredHeaderListener = (header: string, socketAddress: string) => void;
 
+/** Called once, the first time an announce over the Unix socket carries no address header (nginx sets none). */
+export type UnixWithoutHeaderListener = () => void;
+
 /**
  * The client-address rules for one configuration:
  * 1. the `ip` parameter when it is a public address (global unicast, not private);
@@ -158,8 +169,10 @@ export type IgnoredHeaderListener = (header: string, socketAddress: string) => v
  *    `X-Forwarded-For`, but only on a connection from a trusted proxy (`http.trusted_proxies`,
  *    loopback by default): chihaya takes them from anyone, which lets any client claim any
  *    address; hayate takes them from the proxy it is deployed behind;
- * 4. else the socket's address.
- * Header entries may be `address:port` or `[v6]:port`; IPv4-mapped IPv6 counts as IPv4.
+ * 4. else the socket's address; a connection over the Unix socket (UNIX_SOCKET_PEER) has
+ *    none, so the client has no address ('') and the announce fails as an invalid one.
+ * A Unix-socket connection is always a trusted proxy's: only what the socket file's
+ * permissions admit can connect. Header entries may be `address:port` or `[v6]:port`; IPv4-mapped IPv6 counts as IPv4.
  */
 export class ClientAddressRules {
   /** Lower-case name of the first header the HTTP layer reads: http.proxy_header, or x-real-ip. */
@@ -172,6 +185,7 @@ export class ClientAddressRules {
   private lastSocket = '';
   private lastTrusted = false;
   private warned = false;
+  private warnedUnix = false;
 
   /**
    * `proxyHeader` is http.proxy_header ('' for none); `trustedProxies` addresses or CIDRs
@@ -181,6 +195,7 @@ export class ClientAddressRules {
     proxyHeader: string,
     trustedProxies: readonly string[] = DEFAULT_TRUSTED_PROXIES,
     private readonly onIgnored?: IgnoredHeaderListener,
+    private readonly onUnixWithoutHeader?: UnixWithoutHeaderListener,
   ) {
     this.explicit = proxyHeader !== '';
     this.primaryHeader = this.explicit ? proxyHeader.toLowerCase() : 'x-real-ip';
@@ -195,6 +210,7 @@ export class ClientAddressRules {
   /** Is this socket address (as Node gives it) a trusted proxy's? */
   isTrustedProxy(socketAddress: string): boolean {
     if (socketAddress === this.lastSocket) return this.lastTrusted;
+    if (socketAddress === UNIX_SOCKET_PEER) return true;
     const address = unmapIPv4(socketAddress);
     const version = isIP(address);
     const trusted = version !== 0 && this.trusted.check(address, version === 4 ? 'ipv4' : 'ipv6');
@@ -213,8 +229,18 @@ export class ClientAddressRules {
     list: string | undefined,
     socketAddress: string | undefined,
   ): ResolvedAddress {
-    const text = publicAddress(ipParam) ?? this.fromHeaders(primary, list, socketAddress ?? '') ?? unmapIPv4(socketAddress ?? '');
+    const text = publicAddress(ipParam) ?? this.fromHeaders(primary, list, socketAddress ?? '') ?? this.ofSocket(socketAddress);
     return { ip: ipv4Of(text), text };
+  }
+
+  /** The socket's own address: none ('') over the Unix socket, where a proxy header was due. */
+  private ofSocket(socketAddress: string | undefined): string {
+    if (socketAddress !== UNIX_SOCKET_PEER) return unmapIPv4(socketAddress ?? '');
+    if (!this.warnedUnix) {
+      this.warnedUnix = true;
+      this.onUnixWithoutHeader?.();
+    }
+    return '';
   }
 
   private fromHeaders(primary: string | undefined, list: string | undefined, socketAddress: string): string | undefined {

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
+import { UNIX_SOCKET_PEER } from '../protocol/address.js';
 
 /** Why a request to the update API was refused before its action was looked at. */
 export type AuthFailure = 'address' | 'password';
@@ -8,7 +9,8 @@ export type AuthFailure = 'address' | 'password';
  * Who may call the update API: the site, known by its password (the first path
  * segment, Ocelot's `site_password`) and, when `site_addresses` is set, by the
  * address its connection comes from. The socket's address only: a proxy header
- * could be written by anyone.
+ * could be written by anyone. Over the Unix socket (http.addr unix:…) the socket
+ * file's permissions stand in for site_addresses.
  *
  * The password is compared in constant time: both sides are hashed (SHA-256) and
  * the digests compared with timingSafeEqual, so neither the position of the first
@@ -64,6 +66,8 @@ function addToList(list: BlockList, entry: string): void {
 
 function addressAllowed(list: BlockList, remoteAddress: string | undefined): boolean {
   if (remoteAddress === undefined) return false;
+  // Over the Unix socket (http.addr unix:…) the socket file's permissions say who may connect.
+  if (remoteAddress === UNIX_SOCKET_PEER) return true;
   // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d.
   const address = remoteAddress.startsWith('::ffff:') && isIP(remoteAddress.slice(7)) === 4 ? remoteAddress.slice(7) : remoteAddress;
   const family = isIP(address);

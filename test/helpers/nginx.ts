@@ -21,8 +21,11 @@ import { freePort } from './net.js';
 export { freePort };
 
 export interface ExampleConfigPorts {
-  /** Where the tracker listens (replaces the upstream's `server 127.0.0.1:34000;`). */
-  upstream: number;
+  /**
+   * Where the tracker listens: a port replaces the upstream's `server 127.0.0.1:34000;`; a
+   * Unix socket's path takes the example's commented `# server unix:…;` line in its stead.
+   */
+  upstream: number | { path: string };
   /** Replaces `listen 80;`. */
   http: number;
   /** Replaces `listen 443 ssl;`. */
@@ -38,15 +41,22 @@ export interface ExampleConfigPorts {
  * found, so the test cannot silently drift from the example.
  */
 export function exampleConfigFor(example: string, ports: ExampleConfigPorts): string {
-  const replacements: Array<[RegExp, string]> = [
-    [/^(\s*)server 127\.0\.0\.1:34000;$/m, `$1server 127.0.0.1:${ports.upstream};`],
+  const upstream = ports.upstream;
+  const replacements: Array<[RegExp, string]> =
+    typeof upstream === 'number'
+      ? [[/^(\s*)server 127\.0\.0\.1:34000;$/m, `$1server 127.0.0.1:${upstream};`]]
+      : [
+          [/^(\s*)server 127\.0\.0\.1:34000;$/m, ''],
+          [/^(\s*)# server unix:\S+;$/m, `$1server unix:${upstream.path};`],
+        ];
+  replacements.push(
     [/^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${ports.http};`],
     [/^(\s*)listen 443 ssl;$/m, `$1listen 127.0.0.1:${ports.https} ssl;`],
     [/^(\s*)listen \[::\]:80;$/m, `$1listen [::1]:${ports.http};`],
     [/^(\s*)listen \[::\]:443 ssl;$/m, `$1listen [::1]:${ports.https} ssl;`],
     [/^(\s*ssl_certificate\s+)\S+;$/m, `$1${ports.certificate};`],
     [/^(\s*ssl_certificate_key\s+)\S+;$/m, `$1${ports.key};`],
-  ];
+  );
   let out = example;
   for (const [pattern, replacement] of replacements) {
     if (!pattern.test(out)) throw new Error(`deploy/nginx/hayate.conf no longer has a line matching ${pattern}`);

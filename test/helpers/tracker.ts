@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker, type TrackerOptions } from '../../src/app.js';
-import { defaultConfig, type Config } from '../../src/config/config.js';
+import { defaultConfig, type Config, type ListenTarget } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log.js';
 import { loadFixtures } from '../../fixtures/load.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
@@ -52,6 +52,8 @@ export async function startTracker(
     tracker?: Partial<TrackerOptions>;
     /** Listen address; `get` only works on 127.0.0.1. */
     host?: string;
+    /** Where to listen instead of `host` and a random port (a Unix socket: `port` is 0, `get` unusable). */
+    listen?: ListenTarget;
   } = {},
 ): Promise<RunningTracker> {
   const db = options.db ?? (await createTestDatabase());
@@ -69,8 +71,8 @@ export async function startTracker(
     accounting: { backoffMinMs: 50, backoffMaxMs: 200 },
     ...options.tracker,
   });
-  const address = await tracker.start({ host: options.host ?? '127.0.0.1', port: 0 });
-  const port = Number(new URL(address).port);
+  const address = await tracker.start(options.listen ?? { host: options.host ?? '127.0.0.1', port: 0 });
+  const port = options.listen !== undefined && 'path' in options.listen ? 0 : Number(new URL(address).port);
   return {
     tracker,
     db,
