@@ -5,7 +5,10 @@
  * Skipped with a message where the machine has no C compiler (the bench then uses loadgen.ts).
  */
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runLoad, type LoadOptions, type LoadResult } from '../bench/loadgen.js';
 import { nativeLoadgen, runNativeLoad } from '../bench/native-loadgen.js';
@@ -30,7 +33,6 @@ let servers: Server[] = [];
 afterEach(async () => {
   for (const s of servers) {
     s.close();
-    s.closeAllConnections?.();
   }
   servers = [];
 });
@@ -39,7 +41,11 @@ afterEach(async () => {
  * An HTTP/1.1 server on loopback that answers each request by `answer(index)`: a body (200), or a
  * status with a body; with `closeAfter`, it closes the connection after every answer without saying so.
  */
-async function answering(answer: (index: number) => { status: number; body: string }, closeAfter = false): Promise<Answering> {
+async function answering(
+  answer: (index: number) => { status: number; body: string },
+  closeAfter = false,
+  socketPath?: string,
+): Promise<Answering> {
   const lines: string[] = [];
   const heads: string[] = [];
   const sockets = new Set<Socket>();
@@ -61,11 +67,12 @@ async function answering(answer: (index: number) => { status: number; body: stri
     socket.on('close', () => sockets.delete(socket));
   });
   servers.push(server);
-  server.listen(0, '127.0.0.1');
+  if (socketPath !== undefined) server.listen(socketPath);
+  else server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return { lines, heads, port: address.port, server };
+  if (address === null) throw new Error('not listening');
+  return { lines, heads, port: typeof address === 'string' ? 0 : address.port, server };
 }
 
 function options(port: number, overrides: Partial<LoadOptions> = {}): LoadOptions {
@@ -113,6 +120,28 @@ describe.skipIf(nativePath === '')('the native load generator', () => {
     expect(nativeResult.requests).toBeGreaterThan(0);
     expect(nativeResult.requests).toBeLessThanOrEqual(fromNative.lines.length);
     expect(nativeResult.perSecondSeries.reduce((n, s) => n + s.count, 0)).toBe(nativeResult.requests);
+  });
+
+  it("connects to a Unix socket and sends a proxy's header line after Host, the requests otherwise the same", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-loadgen-unix-'));
+    try {
+      const fromNode = await answering(() => ({ status: 200, body: OK_BODY }));
+      const overUnix = await answering(() => ({ status: 200, body: OK_BODY }), false, join(dir, 'g.sock'));
+      await runLoad(options(fromNode.port));
+      const unixOptions = options(0, { host: `unix:${join(dir, 'g.sock')}`, header: 'X-Real-IP: 127.0.0.1' });
+      const result = await runNativeLoad(nativePath, unixOptions);
+      expect(result.errors).toBe(0);
+      expect(result.requests).toBeGreaterThan(0);
+      const common = Math.min(fromNode.heads.length, overUnix.heads.length);
+      expect(common).toBeGreaterThan(20);
+      const withHeader = fromNode.heads
+        .slice(0, common)
+        .map((h) => h.replace('Host: bench\r\n', 'Host: bench\r\nX-Real-IP: 127.0.0.1\r\n'));
+      expect(overUnix.heads.slice(0, common)).toEqual(withHeader);
+      await expect(runLoad(unixOptions)).rejects.toThrow(/use bench\/loadgen\.c/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('counts failure answers and non-200 answers as loadgen.ts does', async () => {
