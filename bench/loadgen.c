@@ -44,7 +44,7 @@
 #define REQUEST_ROOM 1024
 #define READ_ROOM 65536
 
-/* The requests' ends: announce and scrape, with the optional HEADER line after Host (tails()). */
+/* The requests' ends, announce and scrape, with the optional HEADER line after Host (made in main()). */
 static char TAIL[256];
 static char TAIL_SCRAPE[256];
 static size_t tail_len, tail_scrape_len;

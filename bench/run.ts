@@ -888,8 +888,12 @@ function summarizeRounds(results: Record<string, unknown>[]): Record<string, Rec
   return out;
 }
 
+/** A Stat as the tables print it: `median (min–max)`, or '-'. */
+function showStat(x: Stat | null | undefined): string {
+  return x ? `${x.median} (${x.min}–${x.max})` : '-';
+}
+
 function printSummary(summary: Record<string, Record<string, Stat | null>>, rounds: number): void {
-  const show = (x: Stat | null | undefined): string => (x ? `${x.median} (${x.min}–${x.max})` : '-');
   process.stdout.write(`\nmedian (range) over ${rounds} interleaved rounds:\n`);
   const rows = [
     ['', 'requests/s', 'req/s acct done', 'acct lag s', 'per CPU-s', 'with db CPU', 'db rows/req', 'p50 ms', 'p99 ms', 'errors+failures'],
@@ -899,20 +903,20 @@ function printSummary(summary: Record<string, Record<string, Stat | null>>, roun
     if (s)
       rows.push([
         name,
-        show(s['perSecond']),
-        show(s['perSecondAccountingDone']),
-        show(s['accountingLagSeconds']),
-        show(s['perCpuSecond']),
-        show(s['perServerAndDatabaseCpuSecond']),
-        show(s['databaseRowsPerRequest']),
-        show(s['p50Ms']),
-        show(s['p99Ms']),
-        show(s['errors']),
+        showStat(s['perSecond']),
+        showStat(s['perSecondAccountingDone']),
+        showStat(s['accountingLagSeconds']),
+        showStat(s['perCpuSecond']),
+        showStat(s['perServerAndDatabaseCpuSecond']),
+        showStat(s['databaseRowsPerRequest']),
+        showStat(s['p50Ms']),
+        showStat(s['p99Ms']),
+        showStat(s['errors']),
       ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
-  for (const [key, value] of Object.entries(summary['ratios'] ?? {})) process.stdout.write(`${key}: ${show(value)}\n`);
+  for (const [key, value] of Object.entries(summary['ratios'] ?? {})) process.stdout.write(`${key}: ${showStat(value)}\n`);
 }
 
 async function throughputRound(site: { users: number; torrents: number }): Promise<Record<string, unknown>> {
@@ -1014,10 +1018,8 @@ async function unixScenario(): Promise<Record<string, unknown>> {
       await stopHayate(run);
     }
   }
-  const show = (list: Array<LoadResult & MeasuredCost>, pick: (r: LoadResult & MeasuredCost) => number | undefined): string => {
-    const x = stat(list.flatMap((r) => (pick(r) === undefined ? [] : [pick(r)!])));
-    return x ? `${x.median} (${x.min}–${x.max})` : '-';
-  };
+  const show = (list: Array<LoadResult & MeasuredCost>, pick: (r: LoadResult & MeasuredCost) => number | undefined): string =>
+    showStat(stat(list.flatMap((r) => pick(r) ?? [])));
   process.stdout.write(`\nhayate behind a local proxy, median (range) over ${rounds} interleaved rounds:\n`);
   for (const listen of ['tcp', 'unix'] as const) {
     const list = runs[listen];
@@ -1029,8 +1031,7 @@ async function unixScenario(): Promise<Record<string, unknown>> {
   const ratio = (key: 'perSecond' | 'announcesPerCpuSecond'): Stat | null =>
     stat(runs.unix.flatMap((u, i) => (u[key] && runs.tcp[i]?.[key] ? [round2(u[key] / runs.tcp[i][key])] : [])));
   const ratios = { unixOverTcp: ratio('perSecond'), perCpuSecondUnixOverTcp: ratio('announcesPerCpuSecond') };
-  for (const [key, value] of Object.entries(ratios))
-    process.stdout.write(`${key}: ${value ? `${value.median} (${value.min}–${value.max})` : '-'}\n`);
+  for (const [key, value] of Object.entries(ratios)) process.stdout.write(`${key}: ${showStat(value)}\n`);
   return { rounds: runs, ratios };
 }
 

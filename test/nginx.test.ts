@@ -37,6 +37,30 @@ function compactPeers(body: Buffer): string[] {
   return out.sort();
 }
 
+/** A GET through nginx on `port` from `from` (a loopback address the client socket binds to). */
+function throughNginx(scheme: 'http' | 'https', port: number, path: string, from: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const options = {
+      host: '127.0.0.1',
+      port,
+      path,
+      method: 'GET',
+      localAddress: from,
+      agent: false as const,
+      headers: { Host: 'tracker.example' },
+    };
+    const done = (res: import('node:http').IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    };
+    const req = scheme === 'http' ? httpRequest(options, done) : httpsRequest({ ...options, rejectUnauthorized: false }, done);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('behind nginx with the README example config (deploy/nginx/hayate.conf)', () => {
   let t: RunningTracker;
   let nginx: RunningNginx;
@@ -47,31 +71,9 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
   let upstreamConnections = 0;
   let requestsThroughNginx = 0;
 
-  /** A GET through nginx from `from` (a loopback address the client socket binds to). */
   function via(scheme: 'http' | 'https', path: string, from: string): Promise<Reply> {
     requestsThroughNginx++;
-    return new Promise((resolve, reject) => {
-      const options = {
-        host: '127.0.0.1',
-        path,
-        method: 'GET',
-        localAddress: from,
-        agent: false as const,
-        headers: { Host: 'tracker.example' },
-      };
-      const done = (res: import('node:http').IncomingMessage): void => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      };
-      const req =
-        scheme === 'http'
-          ? httpRequest({ ...options, port: httpPort }, done)
-          : httpsRequest({ ...options, port: httpsPort, rejectUnauthorized: false }, done);
-      req.on('error', reject);
-      req.end();
-    });
+    return throughNginx(scheme, scheme === 'http' ? httpPort : httpsPort, path, from);
   }
   const announce = (scheme: 'http' | 'https', passkey: string, params: AnnounceParams, from: string): Promise<Reply> =>
     via(scheme, `/${passkey}/announce${announceQuery(params)}`, from);
@@ -198,20 +200,7 @@ describe("behind nginx over a Unix socket (the example config's `server unix:` l
   let httpPort: number;
   let upstreamConnections = 0;
 
-  const via = (path: string, from: string): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const req = httpRequest(
-        { host: '127.0.0.1', port: httpPort, path, localAddress: from, agent: false, headers: { Host: 'tracker.example' } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+  const via = (path: string, from: string): Promise<Reply> => throughNginx('http', httpPort, path, from);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hayate-nginx-unix-'));
