@@ -359,7 +359,9 @@ describe('SIGKILL under a stream of announces, restart, continue: the database m
   let db: TestDatabase | undefined;
   let dir: string | undefined;
   let run: Run | undefined;
-  afterEach(async () => {
+  afterEach(async ({ task }) => {
+    // A failure (a timeout above all) is read from the tracker's own log: keep its tail.
+    if (task.result?.state === 'fail' && run !== undefined) console.error(`tracker log (tail):\n${run.allOutput.slice(-8_000)}`);
     await run?.kill().catch(() => undefined);
     await db?.drop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });

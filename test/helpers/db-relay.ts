@@ -22,9 +22,16 @@ function relay(port: number, target: URL, join: (client: Socket, upstream: Socke
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
+    // A side that goes takes the other with it. pipe() alone ends the far side only on a clean
+    // end: a client that dies with a reset (a SIGKILLed tracker with unread bytes) would leave its
+    // MariaDB connection open, holding its transaction's row locks until the relay closed.
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
     join(client, upstream);
   });
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // The port was free when the test chose it; if something took it since, fail, do not hang.
+    server.once('error', reject);
     server.listen(port, '127.0.0.1', () =>
       resolve({
         close: () =>
@@ -84,8 +91,6 @@ export function openCommitCutter(
         upstream.write(packet);
       }
     });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
   });
   return relayed.then((server) => ({
     arm: (cut: CommitCut | undefined) => {
