@@ -132,7 +132,7 @@ export const UNIX_SOCKET_PEER = 'unix';
 /** Trusted proxies when `http.trusted_proxies` is not set: loopback (a proxy on the same host). */
 export const DEFAULT_TRUSTED_PROXIES: readonly string[] = ['127.0.0.0/8', '::1'];
 
-/** An `http.trusted_proxies` entry as a BlockList rule, or a message saying why it is not one. */
+/** An address or CIDR entry (`http.trusted_proxies`, `site_addresses`) as a BlockList rule, or a message saying why it is not one. */
 function trustedProxyRule(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | string {
   const slash = entry.indexOf('/');
   const address = slash === -1 ? entry : entry.slice(0, slash);
@@ -145,13 +145,45 @@ function trustedProxyRule(entry: string): { address: string; prefix: number; fam
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
-/** Why an `http.trusted_proxies` list is unusable, or undefined when every entry is an address or CIDR. */
+/**
+ * Why a list of addresses and CIDR blocks (`http.trusted_proxies`, `site_addresses`) is
+ * unusable, or undefined when every entry is one.
+ */
 export function trustedProxiesError(entries: readonly string[]): string | undefined {
   for (const entry of entries) {
     const rule = trustedProxyRule(entry);
     if (typeof rule === 'string') return rule;
   }
   return undefined;
+}
+
+/**
+ * A set of addresses and CIDR blocks, IPv4 and IPv6 (`http.trusted_proxies`,
+ * `site_addresses`), that connections' socket addresses are checked against. A socket
+ * address in IPv4-mapped form (::ffff:a.b.c.d, what a dual-stack listener reports for an
+ * IPv4 client) is checked as the IPv4 address.
+ */
+export class AddressBlocks {
+  private readonly list = new BlockList();
+
+  /**
+   * `setting` names the list in errors (e.g. `site_addresses`).
+   * @throws Error `<setting>: <trustedProxiesError's text>` for the first entry that is not an address or CIDR block
+   */
+  constructor(entries: readonly string[], setting: string) {
+    for (const entry of entries) {
+      const rule = trustedProxyRule(entry);
+      if (typeof rule === 'string') throw new Error(`${setting}: ${rule}`);
+      this.list.addSubnet(rule.address, rule.prefix, rule.family);
+    }
+  }
+
+  /** Is this socket address (as Node gives it) in the set? False for '' and for any text that is not an address. */
+  has(socketAddress: string): boolean {
+    const address = unmapIPv4(socketAddress);
+    const version = isIP(address);
+    return version !== 0 && this.list.check(address, version === 4 ? 'ipv4' : 'ipv6');
+  }
 }
 
 /** Called once, the first time a proxy header is ignored because the connection is not a trusted proxy's. */
@@ -180,7 +212,7 @@ export class ClientAddressRules {
   /** Lower-case name of the list header read as well: x-forwarded-for, or '' with proxy_header set. */
   readonly listHeader: string;
   private readonly explicit: boolean;
-  private readonly trusted = new BlockList();
+  private readonly trusted: AddressBlocks;
   /** The last socket address checked and its answer: behind a proxy it is nearly always the same. */
   private lastSocket = '';
   private lastTrusted = false;
@@ -200,20 +232,14 @@ export class ClientAddressRules {
     this.explicit = proxyHeader !== '';
     this.primaryHeader = this.explicit ? proxyHeader.toLowerCase() : 'x-real-ip';
     this.listHeader = this.explicit ? '' : 'x-forwarded-for';
-    for (const entry of trustedProxies) {
-      const rule = trustedProxyRule(entry);
-      if (typeof rule === 'string') throw new Error(`http.trusted_proxies: ${rule}`);
-      this.trusted.addSubnet(rule.address, rule.prefix, rule.family);
-    }
+    this.trusted = new AddressBlocks(trustedProxies, 'http.trusted_proxies');
   }
 
   /** Is this socket address (as Node gives it) a trusted proxy's? */
   isTrustedProxy(socketAddress: string): boolean {
     if (socketAddress === this.lastSocket) return this.lastTrusted;
     if (socketAddress === UNIX_SOCKET_PEER) return true;
-    const address = unmapIPv4(socketAddress);
-    const version = isIP(address);
-    const trusted = version !== 0 && this.trusted.check(address, version === 4 ? 'ipv4' : 'ipv6');
+    const trusted = this.trusted.has(socketAddress);
     this.lastSocket = socketAddress;
     this.lastTrusted = trusted;
     return trusted;
