@@ -35,7 +35,8 @@ it('a client that dies with a reset mid-transaction: its MariaDB connection is c
     const [[{ id }]] = (await client.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
     await client.query('BEGIN');
     await client.query('UPDATE users_main SET Uploaded = Uploaded + 1 WHERE ID = 1');
-    // What SIGKILL does to a socket with unread bytes: RST, not FIN.
+    // What SIGKILL does to a socket with unread bytes: RST, not FIN. (mysql2 has no public
+    // accessor for its socket; `connection.stream` is it.)
     (client as unknown as { connection: { stream: Socket } }).connection.stream.resetAndDestroy();
 
     await eventually(
