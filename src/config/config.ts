@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
-import { trustedProxiesError } from '../protocol/address.js';
+import { addressBlocksError } from '../protocol/address.js';
 
 /** The validated configuration, defaults filled in (SPEC §10). */
 export interface Config {
@@ -112,9 +112,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
       `invalid configuration: http.addr: a Unix socket path is at most ${UNIX_PATH_MAX_BYTES} bytes (got ${Buffer.byteLength(target.path)})`,
     );
   }
-  const proxiesError = trustedProxiesError(config.http.trusted_proxies);
+  const proxiesError = addressBlocksError(config.http.trusted_proxies);
   if (proxiesError !== undefined) throw new ConfigError(`invalid configuration: http.trusted_proxies: ${proxiesError}`);
-  const sitesError = trustedProxiesError(config.site_addresses);
+  const sitesError = addressBlocksError(config.site_addresses);
   if (sitesError !== undefined) throw new ConfigError(`invalid configuration: site_addresses: ${sitesError}`);
   if (env['DB_DSN']) config.database.dsn = env['DB_DSN'];
   if (config.announce.numwant > config.announce.max_numwant) config.announce.numwant = config.announce.max_numwant;

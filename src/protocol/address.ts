@@ -133,7 +133,7 @@ export const UNIX_SOCKET_PEER = 'unix';
 export const DEFAULT_TRUSTED_PROXIES: readonly string[] = ['127.0.0.0/8', '::1'];
 
 /** An address or CIDR entry (`http.trusted_proxies`, `site_addresses`) as a BlockList rule, or a message saying why it is not one. */
-function trustedProxyRule(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | string {
+function addressBlockRule(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | string {
   const slash = entry.indexOf('/');
   const address = slash === -1 ? entry : entry.slice(0, slash);
   const version = isIP(address);
@@ -149,9 +149,9 @@ function trustedProxyRule(entry: string): { address: string; prefix: number; fam
  * Why a list of addresses and CIDR blocks (`http.trusted_proxies`, `site_addresses`) is
  * unusable, or undefined when every entry is one.
  */
-export function trustedProxiesError(entries: readonly string[]): string | undefined {
+export function addressBlocksError(entries: readonly string[]): string | undefined {
   for (const entry of entries) {
-    const rule = trustedProxyRule(entry);
+    const rule = addressBlockRule(entry);
     if (typeof rule === 'string') return rule;
   }
   return undefined;
@@ -168,11 +168,11 @@ export class AddressBlocks {
 
   /**
    * `setting` names the list in errors (e.g. `site_addresses`).
-   * @throws Error `<setting>: <trustedProxiesError's text>` for the first entry that is not an address or CIDR block
+   * @throws Error `<setting>: <addressBlocksError's text>` for the first entry that is not an address or CIDR block
    */
   constructor(entries: readonly string[], setting: string) {
     for (const entry of entries) {
-      const rule = trustedProxyRule(entry);
+      const rule = addressBlockRule(entry);
       if (typeof rule === 'string') throw new Error(`${setting}: ${rule}`);
       this.list.addSubnet(rule.address, rule.prefix, rule.family);
     }
