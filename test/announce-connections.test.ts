@@ -12,7 +12,7 @@ import { eventually, startTracker, type RunningTracker } from './helpers/tracker
  * mid-stream loses no byte and keeps its order.
  */
 
-const limits: HeadLimits = { proxyHeader: Buffer.from('x-real-ip'), maxHeadBytes: 8192, maxHeaders: 100, scrape: true };
+const limits: HeadLimits = { proxyHeader: Buffer.from('x-real-ip'), maxHeadBytes: 8192, maxHeaders: 100, scrape: () => true };
 const PASSKEY = users.normal.passkey;
 const LIVE = percentEncodeBytes(infoHashBytes(torrents.live));
 
@@ -56,7 +56,7 @@ describe('readRequestHead', () => {
     expect(next).toBe(text.length);
     expect(head).toMatchObject({ route: Route.Scrape, passkey: 'pk', target: '/pk/scrape?info_hash=%01', close: true });
     const off = emptyHead();
-    expect(readRequestHead(Buffer.from(plain('/pk/scrape'), 'latin1'), 0, { ...limits, scrape: false }, off)).toBe(
+    expect(readRequestHead(Buffer.from(plain('/pk/scrape'), 'latin1'), 0, { ...limits, scrape: () => false }, off)).toBe(
       plain('/pk/scrape').length,
     );
     expect(off.route).toBe(Route.Other);

@@ -1,7 +1,9 @@
+import { Agent, request as httpRequest } from 'node:http';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infoHashBytes, percentEncodeBytes, torrents, users } from '../fixtures/site.js';
 import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
+import { applyConfigChange } from '../src/config/live.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 
 const live = infoHashBytes(torrents.live);
@@ -290,5 +292,46 @@ describe('enable_scrape: false', () => {
     const announced = await t.get(announcePath(users.normal.passkey, { infoHash: live, left: 0 }));
     expect(announced.status).toBe(200);
     expect(announced.body.toString()).toMatch(/^d8:complete/);
+  });
+});
+
+describe('enable_scrape changed by SIGHUP', () => {
+  let t: RunningTracker;
+  beforeAll(async () => {
+    t = await startTracker();
+  });
+  afterAll(() => t.close());
+
+  it('takes effect at once, on a connection already open too', async () => {
+    // One keep-alive connection for every request: the socket path reads it throughout.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    const scrape = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const path = `/${users.normal.passkey}/scrape?info_hash=${percentEncodeBytes(live)}`;
+        const req = httpRequest({ host: '127.0.0.1', port: t.port, path, agent }, (res) => {
+          ports.add(res.socket.localPort ?? 0);
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // SIGHUP's path in cmd/hayate.ts: the re-read file applied to the running configuration.
+    const set = (on: boolean) => {
+      const next = structuredClone(t.tracker.config);
+      next.enable_scrape = on;
+      expect(applyConfigChange(t.tracker.config, next).applied).toEqual(['enable_scrape']);
+    };
+    try {
+      expect(await scrape()).toBe(200);
+      set(false);
+      expect(await scrape()).toBe(404);
+      set(true);
+      expect(await scrape()).toBe(200);
+      expect(ports.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
   });
 });

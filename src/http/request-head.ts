@@ -84,8 +84,11 @@ export interface HeadLimits {
   maxHeadBytes: number;
   /** The most header lines accepted; more are declined. */
   maxHeaders: number;
-  /** Scrapes are read (enable_scrape); when false a scrape is an Other request. */
-  scrape: boolean;
+  /**
+   * Whether scrapes are answered now (enable_scrape, which SIGHUP may change: so asked per
+   * scrape, not copied at start); when false a scrape is an Other request.
+   */
+  scrape: () => boolean;
 }
 
 /**
@@ -122,7 +125,8 @@ export function readRequestHead(b: Buffer, start: number, limits: HeadLimits, ou
   // GET of a path naming an announce or a scrape (src/protocol/path.ts: the one rule for every path).
   const target = b.toString('latin1', targetStart, targetEnd);
   const path = isGet ? trackerPath(target, pathMatch) : TrackerPath.None;
-  const route = path === TrackerPath.Announce ? Route.Announce : path === TrackerPath.Scrape && limits.scrape ? Route.Scrape : Route.Other;
+  const route =
+    path === TrackerPath.Announce ? Route.Announce : path === TrackerPath.Scrape && limits.scrape() ? Route.Scrape : Route.Other;
   // Header lines: token ":" OWS value OWS CRLF, values of visible ASCII, space and tab.
   let hasHost = false;
   let close = false;

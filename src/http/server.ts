@@ -106,8 +106,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
           listHeader: Buffer.from(listHeader, 'latin1'),
           maxHeadBytes: maxHeaderSize,
           maxHeaders: 100,
-          // With scrapes off, a scrape is fastify's 404.
-          scrape: config.enable_scrape,
+          // With scrapes off, a scrape is fastify's 404. Read per scrape: SIGHUP may change it.
+          scrape: () => config.enable_scrape,
           readMs: timeouts.read,
           idleMs: timeouts.idle * 1000,
           writeMs: timeouts.write,
