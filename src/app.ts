@@ -58,10 +58,13 @@ export interface TrackerOptions {
 
 /** What GET /health answers (JSON) and with which status. */
 export interface HealthReport {
-  /** 200: serving from loaded data; 503: not loaded yet (answers are retryable failures) or stopping. */
+  /**
+   * 200: serving from loaded data; 503: not loaded yet (answers are retryable failures), waiting
+   * for the database before replaying the crash journal (`starting`), or stopping.
+   */
   status: 200 | 503;
   body: {
-    status: 'ok' | 'loading' | 'stopping';
+    status: 'ok' | 'loading' | 'starting' | 'stopping';
     /** Where the data came from: the cache files until the database answered once, then the database; null until loaded. */
     loaded_from: 'cache' | 'database' | null;
     database: {
@@ -131,6 +134,12 @@ export class Tracker {
   /** The journal position the last written checkpoint reaches. */
   private checkpointPosition = 0;
   private listening = false;
+  /**
+   * The start is waiting for the database before replaying the crash journal, already
+   * listening: announces and scrapes get "Tracker is starting up", update pushes a 503,
+   * /health a 503 `starting`; nothing is read or changed until the replay.
+   */
+  private waitingForDatabase = false;
   private readonly startedAt = Date.now();
 
   constructor(options: TrackerOptions) {
@@ -215,6 +224,7 @@ export class Tracker {
       metrics: this.metrics,
       logger,
       clock: this.clock,
+      ready: () => !this.waitingForDatabase,
     });
     this.http = buildHttpServer({
       ctx: this.ctx,
@@ -225,6 +235,7 @@ export class Tracker {
       updates: this.updates,
       health: () => this.health(),
       gate: this.journal,
+      ready: () => !this.waitingForDatabase,
     });
   }
 
@@ -247,7 +258,19 @@ export class Tracker {
           : "first database load incomplete: serving the cache files' data, retrying on schedule",
       );
     }
-    if (this.journal !== undefined) await this.recoverJournal(this.journal, loaded);
+    // Waiting for the database before the replay: listen meanwhile, answering "starting up"
+    // (clients and load balancers get an answer, not a refused connection).
+    let listenedEarly: string | undefined;
+    const whileWaiting = async (): Promise<void> => {
+      if (listenedEarly !== undefined) return;
+      this.waitingForDatabase = true;
+      listenedEarly = await this.listenOn(listen);
+      this.logger.warn(
+        { address: listenedEarly },
+        'listening while waiting for the database: announces and scrapes are answered "Tracker is starting up" until the journal is replayed',
+      );
+    };
+    if (this.journal !== undefined) await this.recoverJournal(this.journal, loaded, whileWaiting);
     const gcStarted = performance.now();
     collectGarbageNow();
     this.logger.info(
@@ -259,8 +282,8 @@ export class Tracker {
       },
       'data loaded',
     );
-    const address = await this.http.listen('path' in listen ? { path: listen.path } : { host: listen.host, port: listen.port });
-    if ('path' in listen) setSocketMode(listen.path, this.config.http.socket_mode);
+    const address = listenedEarly ?? (await this.listenOn(listen));
+    this.waitingForDatabase = false;
     this.listening = true;
     this.scheduleReload();
     this.accounting.start();
@@ -270,15 +293,22 @@ export class Tracker {
     return address;
   }
 
+  /** Starts the HTTP server on `listen` (a Unix socket gets http.socket_mode); resolves with the bound address. */
+  private async listenOn(listen: ListenTarget): Promise<string> {
+    const address = await this.http.listen('path' in listen ? { path: listen.path } : { host: listen.host, port: listen.port });
+    if ('path' in listen) setSocketMode(listen.path, this.config.http.socket_mode);
+    return address;
+  }
+
   /**
    * Replays the journal over the checkpoint (the cache file just loaded): peers get the
    * counters of their last answered announce, and what no committed flush covers is
    * queued again (docs/crash-safety.md). Waits for the database, which alone says what
    * was flushed; refuses to start when hayate_journal_positions is missing and cannot be made.
    */
-  private async recoverJournal(journal: Journal, loaded: boolean): Promise<void> {
+  private async recoverJournal(journal: Journal, loaded: boolean, whileWaiting: () => Promise<void>): Promise<void> {
     const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
-    const positions = await this.readJournalPositions(checkpoint);
+    const positions = await this.readJournalPositions(checkpoint, whileWaiting);
     // The recovery waited for the database: if the first load missed it, load now, before the
     // replay needs the torrents (and rather than answer "try again").
     if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
@@ -314,7 +344,10 @@ export class Tracker {
    * (the cache files' sidecar) says whether the last stop was clean, which settles a missing
    * table (ensurePositionsTable).
    */
-  private async readJournalPositions(checkpoint: Checkpoint | undefined): Promise<Map<QueueName, number>> {
+  private async readJournalPositions(
+    checkpoint: Checkpoint | undefined,
+    whileWaiting: () => Promise<void>,
+  ): Promise<Map<QueueName, number>> {
     // Read once, outside the retries: a folder that cannot be read is not the database's trouble.
     const dir = this.journalDir;
     const atStart: JournalAtStart = {
@@ -334,11 +367,13 @@ export class Tracker {
         return await readPositions(this.pool);
       } catch (err) {
         if (err instanceof PositionsTableMissing) throw err;
+        if (this.stopping !== undefined) throw new Error('stopped while waiting for the database at start', { cause: err });
         const waitMs = Math.min(500 * attempt, 5_000);
         this.logger.error(
           { err: (err as Error).message, attempt, retryInMs: waitMs },
-          'journal: cannot read the flushed positions from the database yet; waiting (nothing is answered before the journal is replayed)',
+          'journal: cannot read the flushed positions from the database yet; waiting (announces are answered "Tracker is starting up" until the journal is replayed)',
         );
+        await whileWaiting();
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
     }
@@ -421,7 +456,7 @@ export class Tracker {
     const now = Date.now();
     const r = this.reloader;
     const loadedFrom = this.store.loadedFrom ?? null;
-    const state = this.stopping !== undefined ? 'stopping' : loadedFrom === null ? 'loading' : 'ok';
+    const state = this.stopping !== undefined ? 'stopping' : this.waitingForDatabase ? 'starting' : loadedFrom === null ? 'loading' : 'ok';
     const depths = this.accounting.depths();
     let queued = 0;
     for (const depth of Object.values(depths)) queued += depth;

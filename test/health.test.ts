@@ -6,9 +6,7 @@ import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Tracker } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
@@ -135,22 +133,31 @@ describe('before the first load, and /health', () => {
     }
   });
 
-  it('with the crash journal: nothing is answered until the database says what was flushed, retried until it does', async () => {
+  it('with the crash journal: until the database says what was flushed, it listens and serves nothing, retrying', async () => {
+    // A first tracker (journal on) leaves cache files that know the users, torrents and a peer.
+    const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
+    const dir = first.dir;
+    const peer = (n: number) =>
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, ip: '8.8.8.8' })}`;
+    expect((await first.get(peer(3))).body.toString('latin1')).toMatch(/^d8:completei/);
+    await first.tracker.stop(5_000);
+
     const port = await freePort();
     const root = new URL(inject('dbRootUrl'));
     const lines: string[] = [];
-    const dir = mkdtempSync(join(tmpdir(), 'hayate-health-'));
     const config = defaultConfig();
     config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
     config.journal.enabled = true;
+    config.site_password = 'p'.repeat(32);
     const tracker = new Tracker({ config, dir, logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }) });
     let started = false;
     const starting = tracker.start({ host: '127.0.0.1', port: 0 }).then((address) => {
       started = true;
       return address;
     });
+    starting.catch(() => undefined); // a stop while it waits ends the start: awaited below
     try {
-      // Retrying (a transient outage never stops the start), and not listening meanwhile.
+      // Retrying (a transient outage never stops the start), listening meanwhile.
       await eventually(
         () => (lines.filter((l) => l.includes('cannot read the flushed positions')).length >= 2 ? true : undefined),
         20_000,
@@ -158,12 +165,47 @@ describe('before the first load, and /health', () => {
       );
       expect(started).toBe(false);
       expect(lines.some((l) => l.includes('"listening"'))).toBe(false);
+      const early = lines
+        .map((l) => JSON.parse(l) as { msg: string; address?: string })
+        .find((l) => l.msg.startsWith('listening while waiting'));
+      expect(early?.address).toBeDefined();
+      const earlyPort = Number(new URL(early!.address!).port);
+
+      // Nothing is served or changed: the cache files know this user and torrent, but the
+      // peers' counters are not right until the replay.
+      const swarm = () => {
+        const torrent = tracker.store.torrents.get(infoHashBytes(torrents.live).toString('latin1'))!;
+        return torrent.seeders.size + torrent.leechers.size;
+      };
+      const peersBefore = swarm();
+      expect(peersBefore).toBe(1);
+      const notReady = failure('Tracker is starting up, please try again shortly', 30);
+      expect((await getUrl(earlyPort, peer(4))).body.toString('latin1')).toBe(notReady);
+      expect((await getUrl(earlyPort, peer(3))).body.toString('latin1')).toBe(notReady);
+      expect((await getUrl(earlyPort, `/${users.normal.passkey}/scrape?info_hash=${'%00'.repeat(20)}`)).body.toString('latin1')).toBe(
+        notReady,
+      );
+      expect(swarm()).toBe(peersBefore);
+      expect(tracker.journal?.appended()).toBe(0);
+      const pushed = await getUrl(earlyPort, `/${'p'.repeat(32)}/update?action=remove_user&passkey=${users.normal.passkey}`);
+      expect(pushed.status).toBe(503);
+      expect(pushed.body.toString()).toBe('tracker starting: waiting for the database; try again\n');
+      expect(tracker.store.users.has(users.normal.passkey)).toBe(true);
+      const health = await getUrl(earlyPort, '/health');
+      expect(health.status).toBe(503);
+      expect(JSON.parse(health.body.toString())).toMatchObject({
+        status: 'starting',
+        database: { reachable: false, last_error: 'ECONNREFUSED' },
+      });
+
       const back = await openDbRelay(port, root);
       try {
         const address = await starting;
-        const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 3), left: 10, ip: '8.8.8.8' });
-        const res = await getUrl(Number(new URL(address).port), `/${users.normal.passkey}/announce${query}`);
+        expect(Number(new URL(address).port)).toBe(earlyPort);
+        expect(lines.some((l) => l.includes('"listening"'))).toBe(true);
+        const res = await getUrl(earlyPort, peer(4));
         expect(res.body.toString('latin1')).toMatch(/^d8:completei/);
+        expect(swarm()).toBe(peersBefore + 1);
         expect(tracker.health().status).toBe(200);
       } finally {
         await tracker.stop(5_000);
@@ -171,6 +213,7 @@ describe('before the first load, and /health', () => {
       }
     } finally {
       if (!started) await tracker.stop(1_000).catch(() => undefined);
+      await starting.catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }
   });

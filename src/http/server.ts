@@ -28,6 +28,12 @@ export interface HttpDeps {
   health?: () => { status: number; body: unknown };
   /** The update API (src/update/); absent or not enabled: /<x>/update is a 404. */
   updates?: UpdateHandler & { enabled: boolean };
+  /**
+   * False while the start waits for the database before replaying the crash journal
+   * (src/app.ts): every announce and scrape is answered `Tracker is starting up` (interval
+   * 30) without reading or changing anything. Absent: always true.
+   */
+  ready?: () => boolean;
 }
 
 const TEXT = 'text/plain';
@@ -47,6 +53,7 @@ const UPDATE_READ_MS = 10_000;
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { ctx, config, metrics, logger } = deps;
   const clock = deps.clock ?? Date.now;
+  const { ready } = deps;
   const stats = metrics.requests;
   const { primaryHeader, listHeader } = ctx.addresses;
   const timeouts = config.http.timeout;
@@ -160,6 +167,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     socketAddress: string | undefined,
   ): Buffer {
     stats.announces++;
+    if (ready !== undefined && !ready()) return notReady();
     const result = announce(
       ctx,
       { passkey, query: parseTrackerQuery(target), proxyAddress, forwardedFor, socketAddress },
@@ -187,6 +195,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   /** One scrape, counted; the same for the socket path and fastify's route. */
   function scrapeBody(passkey: string, target: string): Buffer {
     stats.scrapes++;
+    if (ready !== undefined && !ready()) return notReady();
     const result = scrape(ctx, passkey, parseTrackerQuery(target));
     if (result.failed) stats.failures++;
     return result.body;
@@ -204,6 +213,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   /** The address headers ctx.addresses reads (Node joins repeated list headers with ', '). */
   const proxyValueOf = (req: IncomingMessage): string | undefined => headerValue(req.headers[primaryHeader]);
   const forwardedForOf = (req: IncomingMessage): string | undefined => (listHeader ? headerValue(req.headers[listHeader]) : undefined);
+
+  /** An announce or scrape before the tracker is ready (deps.ready): the retryable failure, nothing read. */
+  function notReady(): Buffer {
+    stats.failures++;
+    return ctx.failures.get(...Failure.notReady);
+  }
 
   /** An unexpected error in a tracker request: logged, counted, answered as a tracker failure. */
   function internalError(err: unknown, url: string | undefined): Buffer {

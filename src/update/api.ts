@@ -32,6 +32,11 @@ export interface UpdateDeps {
   logger: Logger;
   /** Unix milliseconds. */
   clock: () => number;
+  /**
+   * False while the start waits for the database before replaying the crash journal: every
+   * action is a 503 and changes nothing (the store is not yet what the journal says). Absent: true.
+   */
+  ready?: () => boolean;
 }
 
 /** The actions hayate answers, Ocelot's names (worker.cpp, update()), plus `reload`. */
@@ -94,7 +99,8 @@ const NOOP: Result = { outcome: 'noop' };
  * Gazelle would otherwise retry and alert); 400 with one line for an unknown
  * action or a bad parameter (Ocelot answers "success" to anything); 403 for a
  * wrong password or address; 409 when the database contradicts the push; 503
- * when the database could not be read for an action that needs it.
+ * when the database could not be read for an action that needs it, or while the
+ * tracker is starting (UpdateDeps.ready).
  */
 export class UpdateApi {
   readonly auth: SiteAuth;
@@ -140,6 +146,10 @@ export class UpdateApi {
     const name = parsed.params.get('action');
     const action = (UPDATE_ACTIONS as readonly string[]).includes(name ?? '') ? (name as UpdateAction) : undefined;
     const label = action ?? 'unknown';
+    if (this.deps.ready?.() === false) {
+      metrics.updateRequests.inc({ action: label, outcome: 'unavailable' });
+      return text(503, 'tracker starting: waiting for the database; try again');
+    }
     const end = metrics.updateSeconds.startTimer({ action: label });
     let outcome: UpdateOutcome;
     let answer: UpdateAnswer;
