@@ -24,7 +24,8 @@ const program = new Command('bencode')
   .description('convert between bencode and JSON (stdin to stdout); see README "Tools" for the JSON form')
   .version(packageVersion(), '-V, --version')
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  // Commander's `error: …` as the tool's other one-line errors: `bencode: …`.
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'bencode: ')) });
 
 program
   .command('decode')

@@ -40,7 +40,9 @@ const program = new Command('cc')
   .option('-d, --dir <dir>', 'directory holding the cache files', '.')
   .option('-q, --quiet', 'no progress on stderr')
   .exitOverride()
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commander's `error: …` as the tool's other one-line errors: `cc: …`.
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'cc: ')) });
 
 const dirOf = () => resolve(program.opts<{ dir: string }>().dir);
 const progress = () => progressReporter(program.opts<{ quiet?: boolean }>().quiet === true);

@@ -52,7 +52,8 @@ const program = new Command()
       '\nSignals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration and\nreloads the database; SIGUSR1 reloads the database. See docs/operations.md.\n',
   )
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  // Commander's `error: …` as the tool's other one-line errors: `hayate: …`.
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'hayate: ')) });
 try {
   program.parse();
 } catch (err) {
@@ -109,7 +110,7 @@ try {
 }
 process.on('exit', () => lock.release());
 
-const tracker = new Tracker({ config, logger, dir });
+const tracker = new Tracker({ config, logger, dir, dsnSetting: process.env['DB_DSN'] ? 'DB_DSN' : 'database.dsn' });
 
 /** Exits once the logger has written everything (its stdout is synchronous; flush is a safeguard). */
 function exit(code: number): void {

@@ -54,6 +54,8 @@ export interface TrackerOptions {
   cache?: boolean;
   /** Reload paging (tests hold a pass with pageHook). */
   reload?: Omit<ReloadOptions, 'dsn'>;
+  /** Where config.database.dsn came from, named in errors: `database.dsn` (default) or `DB_DSN`. */
+  dsnSetting?: string;
 }
 
 /** What GET /health answers (JSON) and with which status. */
@@ -141,10 +143,13 @@ export class Tracker {
    */
   private waitingForDatabase = false;
   private readonly startedAt = Date.now();
+  /** The DSN's setting as errors name it (TrackerOptions.dsnSetting). */
+  private readonly dsnSetting: string;
 
   constructor(options: TrackerOptions) {
     const { config, logger } = options;
     this.config = config;
+    this.dsnSetting = options.dsnSetting ?? 'database.dsn';
     this.logger = logger;
     this.dir = options.dir ?? process.cwd();
     this.journalDir = join(this.dir, 'journal');
@@ -249,7 +254,7 @@ export class Tracker {
     if (!loaded) {
       const err = this.reloader.lastError;
       if (isConfigurationRefusal(err)) {
-        throw new ConfigError(`the database refused: ${String(err?.message)} (database.dsn ${redact(this.config.database.dsn)})`);
+        throw new ConfigError(`the database refused: ${String(err?.message)} (${this.dsnSetting} ${redact(this.config.database.dsn)})`);
       }
       this.logger.warn(
         { err: err?.message, loadedFrom: this.store.loadedFrom ?? null },

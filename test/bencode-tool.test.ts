@@ -176,5 +176,7 @@ describe('bencode tool', () => {
     }
     expect((await tool([], '')).code).toBe(2);
     expect((await tool(['frob'], '')).code).toBe(2);
+    const unknown = await tool(['--frob'], '');
+    expect(unknown).toMatchObject({ code: 2, stderr: "bencode: unknown option '--frob'\n" });
   });
 });

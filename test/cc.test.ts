@@ -305,7 +305,7 @@ describe('cc', () => {
 
   it('exit codes: 1 with one line for missing, corrupt or unknown-version files; 2 for usage', async () => {
     const missing = await cc(['dump'], dir);
-    expect(missing).toMatchObject({ code: 1, stderr: 'cc: torrent-cache.bin: no such file\n' });
+    expect(missing).toMatchObject({ code: 1, stderr: `cc: torrent-cache.bin: no such file in ${dir}\n` });
 
     await writeCacheFiles(dir, sampleStore());
     const bin = await readFile(join(dir, 'torrent-cache.bin'));
@@ -347,6 +347,9 @@ describe('cc', () => {
     expect(await cc(['restore'], dir)).toMatchObject({ code: 1, stderr: 'cc: user-cache.json line 3: invalid JSON: repeated key "a"\n' });
 
     expect((await cc([], dir)).code).toBe(2);
+    const unknown = await cc(['--frob'], dir);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.split('\n')[0]).toBe("cc: unknown option '--frob'");
     expect((await cc(['frobnicate'], dir)).code).toBe(2);
     expect((await cc(['summary', '--bogus'], dir)).code).toBe(2);
     expect((await cc(['summary', '--top', 'many'], dir)).code).toBe(2);

@@ -56,7 +56,7 @@ describe('command line', () => {
     try {
       const r = await runToExit(dir, ['--bogus']);
       expect(r.code).toBe(2);
-      expectOneLine(r.stderr, /unknown option '--bogus'/);
+      expectOneLine(r.stderr, /^hayate: unknown option '--bogus'$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -146,6 +146,20 @@ describe('start-up against the database', () => {
       // Nothing was loaded, so the log does not speak of keeping previous data.
       expect(r.stdout).toContain('reload failed; no database load yet');
       expect(r.stdout).not.toContain('keeping the previous data');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a DSN from DB_DSN that the server refuses is named as DB_DSN, not the config key', async () => {
+    const dir = tempDir();
+    try {
+      const u = new URL(db.dsn);
+      configIn(dir, db.dsn, await freePort());
+      const dsn = `${u.protocol}//${u.username}:${u.password}@${u.host}/hayate_no_such_db_${process.pid}`;
+      const r = await runToExit(dir, ['-c', 'config.json'], { DB_DSN: dsn });
+      expect(r.code).toBe(78);
+      expectOneLine(r.stderr, /^hayate: the database refused: .*Unknown database.* \(DB_DSN mysql:/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

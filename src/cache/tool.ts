@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, open, readFile, rename, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ByteReader, CacheFormatError, ChunkWriter } from './binary.js';
 import {
   decodeTorrentFile,
@@ -55,7 +55,9 @@ async function readInput(path: string, name: string): Promise<Buffer> {
     return await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CacheToolError(code === 'ENOENT' ? `${name}: no such file` : `${name}: cannot read (${code ?? (err as Error).message})`);
+    throw new CacheToolError(
+      code === 'ENOENT' ? `${name}: no such file in ${dirname(path)}` : `${name}: cannot read (${code ?? (err as Error).message})`,
+    );
   }
 }
 
@@ -225,7 +227,9 @@ async function parseDump<R>(
     await access(dumpPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CacheToolError(code === 'ENOENT' ? `${dumpName}: no such file` : `${dumpName}: cannot read (${String(code)})`);
+    throw new CacheToolError(
+      code === 'ENOENT' ? `${dumpName}: no such file in ${dirname(dumpPath)}` : `${dumpName}: cannot read (${String(code)})`,
+    );
   }
   const body = `${binPath}.body.tmp`;
   const handle = await open(body, 'w', 0o600);
