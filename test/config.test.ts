@@ -183,10 +183,15 @@ describe('invalid values', () => {
     ['enable_scrape', { enable_scrape: 'yes' }, 'must be boolean'],
     ['database.dsn', { database: { dsn: '' } }, 'must NOT have fewer than 1 characters'],
     ['intervals', { intervals: 45 }, 'must be object'],
-    ['http.addr', { http: { addr: 'localhost' } }, 'must match pattern'],
+    [
+      'http.addr',
+      { http: { addr: 'localhost' } },
+      'must be host:port, [IPv6 address]:port, :port (every interface) or unix:/absolute/path (got "localhost")',
+    ],
+    ['http.socket_mode', { http: { socket_mode: 'rw-rw----' } }, 'must be octal permissions such as 0660'],
     ['intervals.flush', { intervals: { flush: 1.5 } }, 'must be integer'],
-    ['site_password', { site_password: 'short' }, 'must match pattern'],
-    ['site_password', { site_password: 'has/a/slash/in/it/0123' }, 'must match pattern'],
+    ['site_password', { site_password: 'short' }, 'must be empty (the update API off) or at least 16 characters'],
+    ['site_password', { site_password: 'has/a/slash/in/it/0123' }, 'at least 16 characters of A-Z a-z 0-9 _ . ~ - (got 22 characters)'],
     ['site_addresses', { site_addresses: ['10.0.0.300'] }, 'is not an address or CIDR'],
     ['site_addresses', { site_addresses: ['10.0.0.0/33'] }, 'prefix length must be 0..32'],
   ];

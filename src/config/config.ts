@@ -68,7 +68,8 @@ function readSchema(): Record<string, unknown> {
 let validator: ReturnType<Ajv['compile']> | undefined;
 function validate(data: unknown): readonly ErrorObject[] | null {
   if (validator === undefined) {
-    const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false });
+    // verbose: errors carry their schema node, for a pattern's `x-pattern-means`.
+    const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false, verbose: true });
     validator = ajv.compile(readSchema());
   }
   return validator(data) ? null : (validator.errors ?? []);
@@ -85,7 +86,13 @@ function describe(error: ErrorObject, data: unknown): string {
   const key = keyOf(error);
   let value: unknown = data;
   for (const part of error.instancePath.split('/').slice(1)) value = (value as Record<string, unknown> | null | undefined)?.[part];
-  return `${key}: ${error.message ?? 'is invalid'} (got ${JSON.stringify(value)})`;
+  // A pattern says what it accepts in words (the schema's x-pattern-means), not as a regular expression.
+  const means =
+    error.keyword === 'pattern' ? (error.parentSchema as { 'x-pattern-means'?: string } | undefined)?.['x-pattern-means'] : undefined;
+  const message = means !== undefined ? `must be ${means}` : (error.message ?? 'is invalid');
+  // A password is not echoed to the log, even a wrong one (it may be a near miss of the real one).
+  const got = key === 'site_password' && typeof value === 'string' ? `${value.length} characters` : JSON.stringify(value);
+  return `${key}: ${message} (got ${got})`;
 }
 
 /**
