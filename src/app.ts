@@ -89,6 +89,7 @@ const FIRST_LOAD_RETRY_SECONDS = 5;
 
 export interface ShutdownReport {
   flush: StopReport;
+  /** The cache files were written, or had nothing to save (a stop before the start finished). */
   cacheWritten: boolean;
 }
 
@@ -551,7 +552,9 @@ export class Tracker {
     if (!flush.complete) {
       this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
     }
-    const cacheWritten = await this.writeCache(flush.complete);
+    // Stopped before the start finished (waiting for the database): nothing was served, and the
+    // files as read must stay with their checkpoint (the journal is not replayed yet).
+    const cacheWritten = this.listening ? await this.writeCache(flush.complete) : true;
     this.journal?.close();
     await this.recorder?.close();
     await this.reloader.close();

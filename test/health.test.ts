@@ -6,7 +6,8 @@ import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Tracker } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
@@ -130,6 +131,32 @@ describe('before the first load, and /health', () => {
       expect(JSON.parse(health.body.toString())).toMatchObject({ status: 'ok', loaded_from: 'cache', database: { reachable: false } });
     } finally {
       await second.close();
+    }
+  });
+
+  it('with the crash journal: a stop while the start waits for the database leaves the cache files and their checkpoint as they were', async () => {
+    const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
+    const dir = first.dir;
+    await first.tracker.stop(5_000);
+    const files = ['torrent-cache.bin', 'user-cache.bin', 'journal-checkpoint.json'];
+    const before = files.map((f) => readFileSync(join(dir, f)));
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const lines: string[] = [];
+    const config = defaultConfig();
+    config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+    config.journal.enabled = true;
+    const tracker = new Tracker({ config, dir, logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }) });
+    const starting = tracker.start({ host: '127.0.0.1', port: 0 });
+    starting.catch(() => undefined);
+    try {
+      await eventually(() => (lines.some((l) => l.includes('listening while waiting')) ? true : undefined), 20_000, 'listening early');
+      const report = await tracker.stop(5_000);
+      expect(report.cacheWritten).toBe(true);
+      await expect(starting).rejects.toThrow('stopped while waiting for the database at start');
+      expect(files.map((f) => readFileSync(join(dir, f)))).toEqual(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
