@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../src/config/config.js';
@@ -103,6 +104,9 @@ let lock: InstanceLock;
 try {
   checkWritableDir(dir, 'working directory');
   if (config.record_announces) checkWritableDir(join(dir, 'events'), 'events folder');
+  // A journal left by an earlier run (perhaps as another user): it is read, added to and pruned.
+  // Not made here when missing: the journal makes it itself, private (0700).
+  if (config.journal.enabled && existsSync(join(dir, 'journal'))) checkWritableDir(join(dir, 'journal'), 'journal folder');
   lock = acquireInstanceLock(dir);
 } catch (err) {
   if (err instanceof StartupError) die(err.message, EXIT_FAILURE);
@@ -205,8 +209,17 @@ tracker.start().then(
       return;
     }
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+    if (e.syscall === 'listen' && (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL')) {
       process.stderr.write(`hayate: cannot listen on ${config.http.addr}: ${e.message}\n`);
+      exit(EXIT_FAILURE);
+      return;
+    }
+    // A file or folder of the working directory the tracker may not use (left by another user):
+    // named, not a bug.
+    if ((e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') && e.path !== undefined) {
+      process.stderr.write(
+        `hayate: cannot use ${e.path}: ${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'} (${e.code})\n`,
+      );
       exit(EXIT_FAILURE);
       return;
     }

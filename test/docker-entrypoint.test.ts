@@ -72,6 +72,39 @@ describe('docker entrypoint: the data folder', () => {
     expect(statSync(join(dir, 'written')).uid).toBe(NOBODY);
   });
 
+  it("a root-owned folder holding an earlier run's state (journal, checkpoint, cache files): the image's user takes it over and the tracker starts", async () => {
+    const dir = folder(0);
+    dirs.push(dir);
+    const port = await freePort();
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ database: { dsn: db.dsn }, http: { addr: `127.0.0.1:${port}` } }));
+    const announce = (n: number) =>
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 1, ip: '8.8.8.8' })}`;
+    // The earlier run, as root (e.g. before the image had its entrypoint): its files are root's.
+    const earlier = spawnHayate(dir, []);
+    await earlier.waitForLog('listening');
+    expect((await get(port, announce(2))).body.toString('latin1')).toMatch(/^d8:completei/);
+    earlier.child.kill('SIGTERM');
+    expect(await earlier.exited).toBe(0);
+    const state = ['torrent-cache.bin', 'user-cache.bin', 'journal', 'journal-checkpoint.json'];
+    for (const f of state) expect(statSync(join(dir, f)).uid, f).toBe(0);
+    // Without the entrypoint, as the image's user in a folder it may write (the earlier run's
+    // files still root's): the journal folder is named in one line, before anything is read.
+    chownSync(dir, NOBODY, NOBODY);
+    const refused = spawnHayate(dir, [], {}, ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--']);
+    expect(await refused.exited).toBe(1);
+    expect(refused.stderr()).toBe(`hayate: journal folder ${join(dir, 'journal')} is not writable: permission denied (EACCES)\n`);
+    chownSync(dir, 0, 0);
+
+    const p = spawnHayate(dir, [], { HAYATE_IMAGE_USER: 'nobody' }, [ENTRYPOINT]);
+    await p.waitForLog('listening');
+    expect((await get(port, announce(2))).body.toString('latin1')).toMatch(/^d8:completei/);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    for (const f of state) expect(statSync(join(dir, f)).uid, f).toBe(NOBODY);
+    expect(p.lines().some((l) => l.msg === 'journal replayed')).toBe(true);
+    expect(p.stdout()).not.toContain('unreadable');
+  });
+
   it('docker run --user: runs as given, changes nothing', () => {
     const dir = folder(HOST_UID);
     dirs.push(dir);

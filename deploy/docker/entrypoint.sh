@@ -9,8 +9,8 @@
 #   user and group, so the files it writes belong to the folder's owner.
 # - The folder is owned by root (a folder made by root, or Docker's own): runs as the
 #   image's user (hayate), after making it the owner of the folder and of the files the
-#   tracker writes there (cache files, events/, lock); config.json is left as it is and
-#   must be readable.
+#   tracker writes there (cache files, the crash journal and its checkpoint, events/, lock);
+#   config.json is left as it is and must be readable.
 set -eu
 dir=$(pwd)
 image_user=${HAYATE_IMAGE_USER:-hayate}
@@ -25,7 +25,8 @@ if [ "$uid" = 0 ]; then
   uid=$(id -u "$image_user")
   gid=$(id -g "$image_user")
   chown "$uid:$gid" "$dir"
-  for f in torrent-cache.bin user-cache.bin torrent-cache.bin.tmp user-cache.bin.tmp hayate.lock events; do
+  for f in torrent-cache.bin user-cache.bin peers6-cache.bin torrent-cache.bin.tmp user-cache.bin.tmp \
+    peers6-cache.bin.tmp journal journal-checkpoint.json journal-checkpoint.json.tmp hayate.lock events; do
     if [ -e "$dir/$f" ]; then chown -R "$uid:$gid" "$dir/$f"; fi
   done
 fi
