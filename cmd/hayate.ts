@@ -132,8 +132,8 @@ function stop(signal: NodeJS.Signals): void {
   }
   stopping = true;
   if (!started) {
-    // Nothing has been answered yet, so nothing is queued and the cache files are as read.
-    logger.info({ signal }, 'stopped during start-up: nothing served yet, nothing to save');
+    // Nothing has been accounted yet (at most "starting up" answers), so nothing is queued and the cache files are as read.
+    logger.info({ signal }, 'stopped during start-up: nothing accounted yet, nothing to save');
     lock.release();
     exit(EXIT_OK);
     return;

@@ -25,7 +25,7 @@ import {
   type JournalAtStart,
   type JournalPositionSource,
 } from './flush/positions.js';
-import type { QueueName } from './flush/tables.js';
+import { queueNames, type QueueName } from './flush/tables.js';
 import { collectGarbageNow } from './gc.js';
 import { buildHttpServer } from './http/server.js';
 import { freeUnixSocketPath, setSocketMode } from './http/unix-socket.js';
@@ -252,6 +252,7 @@ export class Tracker {
     if (this.config.announce.ipv6) await this.checkIpv6Table();
     if (this.cacheWriter !== undefined) await this.loadCache();
     const loaded = await this.reloader.reload();
+    this.abortIfStopped();
     if (!loaded) {
       const err = this.reloader.lastError;
       if (isConfigurationRefusal(err)) {
@@ -277,6 +278,7 @@ export class Tracker {
       );
     };
     if (this.journal !== undefined) await this.recoverJournal(this.journal, loaded, whileWaiting);
+    this.abortIfStopped();
     const gcStarted = performance.now();
     collectGarbageNow();
     this.logger.info(
@@ -289,6 +291,7 @@ export class Tracker {
       'data loaded',
     );
     const address = listenedEarly ?? (await this.listenOn(listen));
+    this.abortIfStopped();
     this.waitingForDatabase = false;
     this.listening = true;
     this.scheduleReload();
@@ -297,6 +300,14 @@ export class Tracker {
     this.scheduleSerialize();
     this.logger.info({ address, accounting: this.accountingOn }, 'listening');
     return address;
+  }
+
+  /**
+   * A stop() during start() (in-process: the CLI exits instead) ends the start at its next
+   * step: nothing replayed, started or written after the stop.
+   */
+  private abortIfStopped(): void {
+    if (this.stopping !== undefined) throw new Error('stopped during start-up');
   }
 
   /** Starts the HTTP server on `listen` (a Unix socket gets http.socket_mode); resolves with the bound address. */
@@ -315,9 +326,11 @@ export class Tracker {
   private async recoverJournal(journal: Journal, loaded: boolean, whileWaiting: () => Promise<void>): Promise<void> {
     const checkpoint = this.cacheLoaded ? await readCheckpoint(this.dir, this.logger) : undefined;
     const positions = await this.readJournalPositions(checkpoint, whileWaiting);
+    this.abortIfStopped();
     // The recovery waited for the database: if the first load missed it, load now, before the
     // replay needs the torrents (and rather than answer "try again").
     if (this.store.loadedFrom !== 'database' && !loaded) await this.reloader.reload();
+    this.abortIfStopped();
     const result = recoverFromJournal({
       dir: this.journalDir,
       store: this.store,
@@ -373,7 +386,7 @@ export class Tracker {
         return await readPositions(this.pool);
       } catch (err) {
         if (err instanceof PositionsTableMissing) throw err;
-        if (this.stopping !== undefined) throw new Error('stopped while waiting for the database at start', { cause: err });
+        if (this.stopping !== undefined) throw new Error('stopped during start-up', { cause: err });
         const waitMs = Math.min(500 * attempt, 5_000);
         this.logger.error(
           { err: (err as Error).message, attempt, retryInMs: waitMs },
@@ -542,19 +555,34 @@ export class Tracker {
     return this.stopping;
   }
 
+  /**
+   * The stop of a start that never finished (start() ends at its next step, abortIfStopped):
+   * nothing was accounted, so nothing is flushed (the accounting thread, never started, is not
+   * started now: without the stored positions it would read the journal from its beginning), and
+   * the cache files stay as read, with their checkpoint (the journal is not replayed yet).
+   */
+  private async stopBeforeStarted(): Promise<ShutdownReport> {
+    this.journal?.close();
+    await this.recorder?.close();
+    await this.reloader.close();
+    await this.pool.end().catch(() => undefined);
+    this.metrics.close();
+    const remaining = Object.fromEntries(queueNames.map((q) => [q, { keys: 0, uploaded: 0, downloaded: 0 }]));
+    return { flush: { complete: true, remaining: remaining as StopReport['remaining'] }, cacheWritten: true };
+  }
+
   private async doStop(deadlineMs: number): Promise<ShutdownReport> {
     const deadline = Date.now() + deadlineMs;
     clearTimeout(this.reloadTimer);
     clearTimeout(this.serializeTimer);
     await this.http.close();
     await this.purge.stop();
+    if (!this.listening) return this.stopBeforeStarted();
     const flush = await this.accounting.stop(Math.max(1_000, deadline - Date.now()));
     if (!flush.complete) {
       this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
     }
-    // Stopped before the start finished (waiting for the database): nothing was served, and the
-    // files as read must stay with their checkpoint (the journal is not replayed yet).
-    const cacheWritten = this.listening ? await this.writeCache(flush.complete) : true;
+    const cacheWritten = await this.writeCache(flush.complete);
     this.journal?.close();
     await this.recorder?.close();
     await this.reloader.close();

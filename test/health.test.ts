@@ -6,7 +6,7 @@ import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tracker } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
@@ -135,8 +135,13 @@ describe('before the first load, and /health', () => {
   });
 
   it('with the crash journal: a stop while the start waits for the database leaves the cache files and their checkpoint as they were', async () => {
+    // A first tracker's journal holds accounted bytes, all flushed at its stop.
     const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
     const dir = first.dir;
+    const announce = (n: number, uploaded: number) =>
+      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, uploaded, ip: '8.8.8.8' })}`;
+    await first.get(announce(5, 0));
+    expect((await first.get(announce(5, 1_000_000))).body.toString('latin1')).toMatch(/^d8:completei/);
     await first.tracker.stop(5_000);
     const files = ['torrent-cache.bin', 'user-cache.bin', 'journal-checkpoint.json'];
     const before = files.map((f) => readFileSync(join(dir, f)));
@@ -152,11 +157,89 @@ describe('before the first load, and /health', () => {
     try {
       await eventually(() => (lines.some((l) => l.includes('listening while waiting')) ? true : undefined), 20_000, 'listening early');
       const report = await tracker.stop(5_000);
+      // Nothing was accounted, so nothing to flush: the accounting thread is not started now
+      // (without the stored positions it would read the whole journal again).
+      expect(report.flush.complete).toBe(true);
       expect(report.cacheWritten).toBe(true);
-      await expect(starting).rejects.toThrow('stopped while waiting for the database at start');
+      await expect(starting).rejects.toThrow('stopped during start-up');
       expect(files.map((f) => readFileSync(join(dir, f)))).toEqual(before);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the crash journal: a stop while the start loads, once the database is back, ends the start there (no replay, nothing written)', async () => {
+    const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
+    const dir = first.dir;
+    await first.tracker.stop(5_000);
+    const files = ['torrent-cache.bin', 'user-cache.bin', 'journal-checkpoint.json'];
+    const before = files.map((f) => readFileSync(join(dir, f)));
+    const segments = readdirSync(join(dir, 'journal')).sort();
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const lines: string[] = [];
+    const config = defaultConfig();
+    config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+    config.journal.enabled = true;
+    // The reload after the database comes back is held on its first page until released.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reachedPage: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (reachedPage = resolve));
+    const tracker = new Tracker({
+      config,
+      dir,
+      logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }),
+      reload: {
+        pageHook: async () => {
+          reachedPage();
+          await held;
+        },
+      },
+    });
+    const starting = tracker.start({ host: '127.0.0.1', port: 0 });
+    starting.catch(() => undefined);
+    await eventually(() => (lines.some((l) => l.includes('listening while waiting')) ? true : undefined), 20_000, 'listening early');
+    const back = await openDbRelay(port, root);
+    try {
+      await reached;
+      const stopped = tracker.stop(5_000);
+      release();
+      const report = await stopped;
+      expect(report.flush.complete).toBe(true);
+      await expect(starting).rejects.toThrow('stopped during start-up');
+      expect(lines.some((l) => l.includes('journal replayed'))).toBe(false);
+      expect(lines.some((l) => l.includes('"listening"'))).toBe(false);
+      expect(readdirSync(join(dir, 'journal')).sort()).toEqual(segments);
+      expect(files.map((f) => readFileSync(join(dir, f)))).toEqual(before);
+    } finally {
+      release();
+      await back.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('while the start waits for the database, an announce from an approved client of a loaded user is not served either', async () => {
+    // The wait after a first load that reached the database (clients approved) and a positions
+    // read that did not: set directly, as no timing of a real outage makes it reliably.
+    const t = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
+    try {
+      const announce = (n: number) =>
+        `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, ip: '8.8.8.8' })}`;
+      expect((await t.get(announce(6))).body.toString('latin1')).toMatch(/^d8:completei/);
+      const torrent = t.tracker.store.torrents.get(infoHashBytes(torrents.live).toString('latin1'))!;
+      const peers = torrent.seeders.size + torrent.leechers.size;
+      const appended = t.tracker.journal!.appended();
+      const waiting = t.tracker as unknown as { waitingForDatabase: boolean };
+      waiting.waitingForDatabase = true;
+      expect((await t.get(announce(7))).body.toString('latin1')).toBe(failure('Tracker is starting up, please try again shortly', 30));
+      expect(torrent.seeders.size + torrent.leechers.size).toBe(peers);
+      expect(t.tracker.journal!.appended()).toBe(appended);
+      waiting.waitingForDatabase = false;
+      expect((await t.get(announce(7))).body.toString('latin1')).toMatch(/^d8:completei/);
+      expect(torrent.seeders.size + torrent.leechers.size).toBe(peers + 1);
+    } finally {
+      await t.close();
     }
   });
 
