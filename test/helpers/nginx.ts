@@ -1,7 +1,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { eventually } from './tracker.js';
 
 /** The nginx binary: on PATH, or where Debian puts it (/usr/sbin is not on every user's PATH). */
@@ -36,7 +36,7 @@ export interface ExampleConfigPorts {
 
 /**
  * The README's example config (deploy/nginx/hayate.conf) made runnable on loopback:
- * only the addresses, ports and certificate paths change (`listen [::]:…` becomes
+ * only the addresses, ports, certificate and error log paths change (`listen [::]:…` becomes
  * `listen [::1]:…`, the same port on IPv6 loopback). Throws when a line to replace is not
  * found, so the test cannot silently drift from the example.
  */
@@ -56,6 +56,8 @@ export function exampleConfigFor(example: string, ports: ExampleConfigPorts): st
     [/^(\s*)listen \[::\]:443 ssl;$/m, `$1listen [::1]:${ports.https} ssl;`],
     [/^(\s*ssl_certificate\s+)\S+;$/m, `$1${ports.certificate};`],
     [/^(\s*ssl_certificate_key\s+)\S+;$/m, `$1${ports.key};`],
+    // The server's own error log, beside the certificate (a test's folder), at the example's level.
+    [/^(\s*error_log\s+)\S+(\s+\w+;)$/m, `$1${serverErrorLog(ports)}$2`],
   );
   let out = example;
   for (const [pattern, replacement] of replacements) {
@@ -63,6 +65,11 @@ export function exampleConfigFor(example: string, ports: ExampleConfigPorts): st
     out = out.replace(pattern, replacement);
   }
   return out;
+}
+
+/** Where exampleConfigFor puts the example server's `error_log`: beside the certificate. */
+export function serverErrorLog(ports: Pick<ExampleConfigPorts, 'certificate'>): string {
+  return join(dirname(ports.certificate), 'hayate-error.log');
 }
 
 /** A throwaway self-signed certificate for 127.0.0.1 (openssl). */
