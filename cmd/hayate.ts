@@ -181,15 +181,24 @@ function reconfigure(signal: NodeJS.Signals): void {
 }
 
 let started = false;
+/** A SIGHUP came during the start (which may wait long for the database): re-read the file once it is done. */
+let reconfigureAfterStart = false;
 onSignal = (signal) => {
   if (signal === 'SIGINT' || signal === 'SIGTERM') {
     stop(signal);
     return;
   }
   if (stopping) return;
-  // Before the first load has finished, a reload is already under way: the start's own.
+  // Before the first load has finished, a reload is already under way: the start's own. A
+  // changed configuration file is not: it is re-read when the start is done.
   if (!started) {
-    logger.info({ signal }, 'signal during start-up: ignored (the start loads everything anyway)');
+    if (signal === 'SIGHUP') reconfigureAfterStart = true;
+    logger.info(
+      { signal },
+      signal === 'SIGHUP'
+        ? 'signal during start-up: the configuration is re-read once the start is done'
+        : 'signal during start-up: ignored (the start loads everything anyway)',
+    );
     return;
   }
   if (signal === 'SIGHUP') reconfigure(signal);
@@ -200,6 +209,7 @@ tracker.start().then(
   () => {
     started = true;
     for (const signal of pending.splice(0)) onSignal(signal);
+    if (reconfigureAfterStart && !stopping) reconfigure('SIGHUP');
   },
   (err: unknown) => {
     // The database refusing the configuration (access denied, unknown database…): one line, no restart.

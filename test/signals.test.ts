@@ -2,11 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { infoHashBytes, torrents, users } from '../fixtures/site.js';
 import { loadFixtures } from '../fixtures/load.js';
 import { announceQuery, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { openDbRelay } from './helpers/db-relay.js';
 import { freePort } from './helpers/net.js';
 import { spawnHayate, type TrackerProcess } from './helpers/process.js';
 import { eventually, get, startTracker } from './helpers/tracker.js';
@@ -87,6 +88,44 @@ describe('signals and exit status (the built tracker)', () => {
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect((await rawup()) - before).toBe(3000);
+  });
+
+  it('a SIGHUP while the start waits for the database is applied once the start is done', async () => {
+    const root = new URL(inject('dbRootUrl'));
+    const relayPort = await freePort();
+    const dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${relayPort}/${db.name}`;
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-signals-'));
+    dirs.push(dir);
+    const port = await freePort();
+    const write = (announce: number) =>
+      writeFileSync(
+        join(dir, 'config.json'),
+        JSON.stringify({
+          database: { dsn },
+          http: { addr: `127.0.0.1:${port}` },
+          log_flushes: false,
+          intervals: { announce, announce_drift: 0 },
+        }),
+      );
+    write(1800);
+    const p = spawnHayate(dir, ['-c', 'config.json']);
+    children.push(p);
+    // No database yet: the start waits (listening, answering "starting up").
+    await p.waitForLog(/^listening while waiting for the database/);
+    write(600);
+    p.child.kill('SIGHUP');
+    await p.waitForLog('signal during start-up: the configuration is re-read once the start is done');
+    const relay = await openDbRelay(relayPort, root);
+    try {
+      await p.waitForLog('configuration re-read');
+      expect(p.lines().find((l) => l.msg === 'configuration re-read')?.['applied']).toEqual(['intervals.announce']);
+      const path = `/${users.normal.passkey}/announce${announceQuery({ infoHash: live, peerId: peerIdOf('-TR3000-', 11), left: 10, ip: '8.8.8.8' })}`;
+      expect((await get(port, path)).body.toString('latin1')).toContain('8:intervali600e');
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    } finally {
+      await relay.close();
+    }
   });
 
   it('a shutdown that cannot write the cache files exits 3 and says so', async () => {
