@@ -8,7 +8,7 @@ import { freePort } from './helpers/net.js';
 import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tracker } from '../src/app.js';
+import { Tracker, type TrackerOptions } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { openDbRelay } from './helpers/db-relay.js';
@@ -134,62 +134,75 @@ describe('before the first load, and /health', () => {
     }
   });
 
-  it('with the crash journal: a stop while the start waits for the database leaves the cache files and their checkpoint as they were', async () => {
-    // A first tracker's journal holds accounted bytes, all flushed at its stop.
+  /** An announce of peer `n` of the normal user on the live torrent. */
+  const liveAnnounce = (n: number, uploaded = 0) =>
+    `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, uploaded, ip: '8.8.8.8' })}`;
+
+  /** The folder a first tracker (journal on) leaves after `announces` and a clean stop: cache files, checkpoint, journal. */
+  async function leftByAFirstTracker(announces: string[]): Promise<string> {
     const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
-    const dir = first.dir;
-    const announce = (n: number, uploaded: number) =>
-      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, uploaded, ip: '8.8.8.8' })}`;
-    await first.get(announce(5, 0));
-    expect((await first.get(announce(5, 1_000_000))).body.toString('latin1')).toMatch(/^d8:completei/);
+    for (const path of announces) expect((await first.get(path)).body.toString('latin1')).toMatch(/^d8:completei/);
     await first.tracker.stop(5_000);
-    const files = ['torrent-cache.bin', 'user-cache.bin', 'journal-checkpoint.json'];
-    const before = files.map((f) => readFileSync(join(dir, f)));
+    return first.dir;
+  }
+
+  /**
+   * A tracker (journal on) started in `dir` on a database address nothing answers yet: its start
+   * waits. `databaseBack` opens a relay to the real database there.
+   */
+  async function startWithoutDatabase(dir: string, options: { sitePassword?: string; reload?: TrackerOptions['reload'] } = {}) {
     const port = await freePort();
     const root = new URL(inject('dbRootUrl'));
     const lines: string[] = [];
     const config = defaultConfig();
     config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
     config.journal.enabled = true;
-    const tracker = new Tracker({ config, dir, logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }) });
+    if (options.sitePassword !== undefined) config.site_password = options.sitePassword;
+    const tracker = new Tracker({
+      config,
+      dir,
+      logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }),
+      ...(options.reload === undefined ? {} : { reload: options.reload }),
+    });
     const starting = tracker.start({ host: '127.0.0.1', port: 0 });
-    starting.catch(() => undefined);
+    starting.catch(() => undefined); // a stop while it waits ends the start: awaited by each test
+    const listeningEarly = () =>
+      eventually(() => (lines.some((l) => l.includes('listening while waiting')) ? true : undefined), 20_000, 'listening early');
+    return { tracker, lines, starting, listeningEarly, databaseBack: () => openDbRelay(port, root) };
+  }
+
+  const cacheFiles = ['torrent-cache.bin', 'user-cache.bin', 'journal-checkpoint.json'];
+  const readCacheFiles = (dir: string) => cacheFiles.map((f) => readFileSync(join(dir, f)));
+
+  it('with the crash journal: a stop while the start waits for the database leaves the cache files and their checkpoint as they were', async () => {
+    // A first tracker's journal holds accounted bytes, all flushed at its stop.
+    const dir = await leftByAFirstTracker([liveAnnounce(5, 0), liveAnnounce(5, 1_000_000)]);
+    const before = readCacheFiles(dir);
+    const { tracker, starting, listeningEarly } = await startWithoutDatabase(dir);
     try {
-      await eventually(() => (lines.some((l) => l.includes('listening while waiting')) ? true : undefined), 20_000, 'listening early');
+      await listeningEarly();
       const report = await tracker.stop(5_000);
       // Nothing was accounted, so nothing to flush: the accounting thread is not started now
       // (without the stored positions it would read the whole journal again).
       expect(report.flush.complete).toBe(true);
       expect(report.cacheWritten).toBe(true);
       await expect(starting).rejects.toThrow('stopped during start-up');
-      expect(files.map((f) => readFileSync(join(dir, f)))).toEqual(before);
+      expect(readCacheFiles(dir)).toEqual(before);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('with the crash journal: a stop while the start loads, once the database is back, ends the start there (no replay, nothing written)', async () => {
-    const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
-    const dir = first.dir;
-    await first.tracker.stop(5_000);
-    const files = ['torrent-cache.bin', 'user-cache.bin', 'journal-checkpoint.json'];
-    const before = files.map((f) => readFileSync(join(dir, f)));
+    const dir = await leftByAFirstTracker([]);
+    const before = readCacheFiles(dir);
     const segments = readdirSync(join(dir, 'journal')).sort();
-    const port = await freePort();
-    const root = new URL(inject('dbRootUrl'));
-    const lines: string[] = [];
-    const config = defaultConfig();
-    config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
-    config.journal.enabled = true;
     // The reload after the database comes back is held on its first page until released.
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     let reachedPage: () => void = () => undefined;
     const reached = new Promise<void>((resolve) => (reachedPage = resolve));
-    const tracker = new Tracker({
-      config,
-      dir,
-      logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }),
+    const { tracker, lines, starting, listeningEarly, databaseBack } = await startWithoutDatabase(dir, {
       reload: {
         pageHook: async () => {
           reachedPage();
@@ -197,10 +210,8 @@ describe('before the first load, and /health', () => {
         },
       },
     });
-    const starting = tracker.start({ host: '127.0.0.1', port: 0 });
-    starting.catch(() => undefined);
-    await eventually(() => (lines.some((l) => l.includes('listening while waiting')) ? true : undefined), 20_000, 'listening early');
-    const back = await openDbRelay(port, root);
+    await listeningEarly();
+    const back = await databaseBack();
     try {
       await reached;
       const stopped = tracker.stop(5_000);
@@ -211,7 +222,7 @@ describe('before the first load, and /health', () => {
       expect(lines.some((l) => l.includes('journal replayed'))).toBe(false);
       expect(lines.some((l) => l.includes('"listening"'))).toBe(false);
       expect(readdirSync(join(dir, 'journal')).sort()).toEqual(segments);
-      expect(files.map((f) => readFileSync(join(dir, f)))).toEqual(before);
+      expect(readCacheFiles(dir)).toEqual(before);
     } finally {
       release();
       await back.close();
@@ -224,19 +235,17 @@ describe('before the first load, and /health', () => {
     // read that did not: set directly, as no timing of a real outage makes it reliably.
     const t = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
     try {
-      const announce = (n: number) =>
-        `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, ip: '8.8.8.8' })}`;
-      expect((await t.get(announce(6))).body.toString('latin1')).toMatch(/^d8:completei/);
+      expect((await t.get(liveAnnounce(6))).body.toString('latin1')).toMatch(/^d8:completei/);
       const torrent = t.tracker.store.torrents.get(infoHashBytes(torrents.live).toString('latin1'))!;
       const peers = torrent.seeders.size + torrent.leechers.size;
       const appended = t.tracker.journal!.appended();
       const waiting = t.tracker as unknown as { waitingForDatabase: boolean };
       waiting.waitingForDatabase = true;
-      expect((await t.get(announce(7))).body.toString('latin1')).toBe(failure('Tracker is starting up, please try again shortly', 30));
+      expect((await t.get(liveAnnounce(7))).body.toString('latin1')).toBe(failure('Tracker is starting up, please try again shortly', 30));
       expect(torrent.seeders.size + torrent.leechers.size).toBe(peers);
       expect(t.tracker.journal!.appended()).toBe(appended);
       waiting.waitingForDatabase = false;
-      expect((await t.get(announce(7))).body.toString('latin1')).toMatch(/^d8:completei/);
+      expect((await t.get(liveAnnounce(7))).body.toString('latin1')).toMatch(/^d8:completei/);
       expect(torrent.seeders.size + torrent.leechers.size).toBe(peers + 1);
     } finally {
       await t.close();
@@ -245,27 +254,13 @@ describe('before the first load, and /health', () => {
 
   it('with the crash journal: until the database says what was flushed, it listens and serves nothing, retrying', async () => {
     // A first tracker (journal on) leaves cache files that know the users, torrents and a peer.
-    const first = await startTracker({ db, configure: (c) => (c.journal.enabled = true) });
-    const dir = first.dir;
-    const peer = (n: number) =>
-      `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', n), left: 10, ip: '8.8.8.8' })}`;
-    expect((await first.get(peer(3))).body.toString('latin1')).toMatch(/^d8:completei/);
-    await first.tracker.stop(5_000);
-
-    const port = await freePort();
-    const root = new URL(inject('dbRootUrl'));
-    const lines: string[] = [];
-    const config = defaultConfig();
-    config.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
-    config.journal.enabled = true;
-    config.site_password = 'p'.repeat(32);
-    const tracker = new Tracker({ config, dir, logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }) });
+    const dir = await leftByAFirstTracker([liveAnnounce(3)]);
+    const { tracker, lines, starting, databaseBack } = await startWithoutDatabase(dir, { sitePassword: 'p'.repeat(32) });
     let started = false;
-    const starting = tracker.start({ host: '127.0.0.1', port: 0 }).then((address) => {
-      started = true;
-      return address;
-    });
-    starting.catch(() => undefined); // a stop while it waits ends the start: awaited below
+    starting.then(
+      () => (started = true),
+      () => undefined,
+    );
     try {
       // Retrying (a transient outage never stops the start), listening meanwhile.
       await eventually(
@@ -290,8 +285,8 @@ describe('before the first load, and /health', () => {
       const peersBefore = swarm();
       expect(peersBefore).toBe(1);
       const notReady = failure('Tracker is starting up, please try again shortly', 30);
-      expect((await getUrl(earlyPort, peer(4))).body.toString('latin1')).toBe(notReady);
-      expect((await getUrl(earlyPort, peer(3))).body.toString('latin1')).toBe(notReady);
+      expect((await getUrl(earlyPort, liveAnnounce(4))).body.toString('latin1')).toBe(notReady);
+      expect((await getUrl(earlyPort, liveAnnounce(3))).body.toString('latin1')).toBe(notReady);
       expect((await getUrl(earlyPort, `/${users.normal.passkey}/scrape?info_hash=${'%00'.repeat(20)}`)).body.toString('latin1')).toBe(
         notReady,
       );
@@ -308,12 +303,12 @@ describe('before the first load, and /health', () => {
         database: { reachable: false, last_error: 'ECONNREFUSED' },
       });
 
-      const back = await openDbRelay(port, root);
+      const back = await databaseBack();
       try {
         const address = await starting;
         expect(Number(new URL(address).port)).toBe(earlyPort);
         expect(lines.some((l) => l.includes('"listening"'))).toBe(true);
-        const res = await getUrl(earlyPort, peer(4));
+        const res = await getUrl(earlyPort, liveAnnounce(4));
         expect(res.body.toString('latin1')).toMatch(/^d8:completei/);
         expect(swarm()).toBe(peersBefore + 1);
         expect(tracker.health().status).toBe(200);

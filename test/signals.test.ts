@@ -28,7 +28,11 @@ describe('signals and exit status (the built tracker)', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  async function start(config: object): Promise<{ p: TrackerProcess; port: number; dir: string; write: (config: object) => void }> {
+  /** The built tracker on `config` (over the defaults below), once it logs `until`. */
+  async function start(
+    config: object,
+    until: string | RegExp = 'listening',
+  ): Promise<{ p: TrackerProcess; port: number; dir: string; write: (config: object) => void }> {
     const dir = mkdtempSync(join(tmpdir(), 'hayate-signals-'));
     dirs.push(dir);
     const port = await freePort();
@@ -40,7 +44,7 @@ describe('signals and exit status (the built tracker)', () => {
     write(config);
     const p = spawnHayate(dir, ['-c', 'config.json']);
     children.push(p);
-    await p.waitForLog('listening');
+    await p.waitForLog(until);
     return { p, port, dir, write };
   }
 
@@ -93,26 +97,13 @@ describe('signals and exit status (the built tracker)', () => {
   it('a SIGHUP while the start waits for the database is applied once the start is done', async () => {
     const root = new URL(inject('dbRootUrl'));
     const relayPort = await freePort();
-    const dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${relayPort}/${db.name}`;
-    const dir = mkdtempSync(join(tmpdir(), 'hayate-signals-'));
-    dirs.push(dir);
-    const port = await freePort();
-    const write = (announce: number) =>
-      writeFileSync(
-        join(dir, 'config.json'),
-        JSON.stringify({
-          database: { dsn },
-          http: { addr: `127.0.0.1:${port}` },
-          log_flushes: false,
-          intervals: { announce, announce_drift: 0 },
-        }),
-      );
-    write(1800);
-    const p = spawnHayate(dir, ['-c', 'config.json']);
-    children.push(p);
+    const base = { database: { dsn: `mysql://${root.username}:${root.password}@127.0.0.1:${relayPort}/${db.name}` } };
     // No database yet: the start waits (listening, answering "starting up").
-    await p.waitForLog(/^listening while waiting for the database/);
-    write(600);
+    const { p, port, write } = await start(
+      { ...base, intervals: { announce: 1800, announce_drift: 0 } },
+      /^listening while waiting for the database/,
+    );
+    write({ ...base, intervals: { announce: 600, announce_drift: 0 } });
     p.child.kill('SIGHUP');
     await p.waitForLog('signal during start-up: the configuration is re-read once the start is done');
     const relay = await openDbRelay(relayPort, root);
