@@ -555,39 +555,39 @@ export class Tracker {
     return this.stopping;
   }
 
-  /**
-   * The stop of a start that never finished (start() ends at its next step, abortIfStopped):
-   * nothing was accounted, so nothing is flushed (the accounting thread, never started, is not
-   * started now: without the stored positions it would read the journal from its beginning), and
-   * the cache files stay as read, with their checkpoint (the journal is not replayed yet).
-   */
-  private async stopBeforeStarted(): Promise<ShutdownReport> {
-    this.journal?.close();
-    await this.recorder?.close();
-    await this.reloader.close();
-    await this.pool.end().catch(() => undefined);
-    this.metrics.close();
-    const remaining = Object.fromEntries(queueNames.map((q) => [q, { keys: 0, uploaded: 0, downloaded: 0 }]));
-    return { flush: { complete: true, remaining: remaining as StopReport['remaining'] }, cacheWritten: true };
-  }
-
   private async doStop(deadlineMs: number): Promise<ShutdownReport> {
     const deadline = Date.now() + deadlineMs;
     clearTimeout(this.reloadTimer);
     clearTimeout(this.serializeTimer);
     await this.http.close();
     await this.purge.stop();
-    if (!this.listening) return this.stopBeforeStarted();
-    const flush = await this.accounting.stop(Math.max(1_000, deadline - Date.now()));
-    if (!flush.complete) {
-      this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
-    }
-    const cacheWritten = await this.writeCache(flush.complete);
+    const report = this.listening ? await this.saveAtStop(deadline) : nothingToSave();
     this.journal?.close();
     await this.recorder?.close();
     await this.reloader.close();
     await this.pool.end().catch(() => undefined);
     this.metrics.close();
+    return report;
+  }
+
+  /** Flushes every queue (until `deadline`, Unix ms), then writes the cache files. */
+  private async saveAtStop(deadline: number): Promise<ShutdownReport> {
+    const flush = await this.accounting.stop(Math.max(1_000, deadline - Date.now()));
+    if (!flush.complete) {
+      this.logger.error({ remaining: flush.remaining }, 'shutdown: accounting NOT fully written to the database');
+    }
+    const cacheWritten = await this.writeCache(flush.complete);
     return { flush, cacheWritten };
   }
+}
+
+/**
+ * The stop of a start that never finished (start() ends at its next step, abortIfStopped):
+ * nothing was accounted, so nothing is flushed (the accounting thread, never started, is not
+ * started now: without the stored positions it would read the journal from its beginning), and
+ * the cache files stay as read, with their checkpoint (the journal is not replayed yet).
+ */
+function nothingToSave(): ShutdownReport {
+  const remaining = Object.fromEntries(queueNames.map((q) => [q, { keys: 0, uploaded: 0, downloaded: 0 }]));
+  return { flush: { complete: true, remaining: remaining as StopReport['remaining'] }, cacheWritten: true };
 }

@@ -53,7 +53,7 @@ const UPDATE_READ_MS = 10_000;
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { ctx, config, metrics, logger } = deps;
   const clock = deps.clock ?? Date.now;
-  const { ready } = deps;
+  const ready = deps.ready ?? (() => true);
   const stats = metrics.requests;
   const { primaryHeader, listHeader } = ctx.addresses;
   const timeouts = config.http.timeout;
@@ -167,7 +167,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     socketAddress: string | undefined,
   ): Buffer {
     stats.announces++;
-    if (ready !== undefined && !ready()) return notReady();
+    if (!ready()) return notReady();
     const result = announce(
       ctx,
       { passkey, query: parseTrackerQuery(target), proxyAddress, forwardedFor, socketAddress },
@@ -195,7 +195,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   /** One scrape, counted; the same for the socket path and fastify's route. */
   function scrapeBody(passkey: string, target: string): Buffer {
     stats.scrapes++;
-    if (ready !== undefined && !ready()) return notReady();
+    if (!ready()) return notReady();
     const result = scrape(ctx, passkey, parseTrackerQuery(target));
     if (result.failed) stats.failures++;
     return result.body;
