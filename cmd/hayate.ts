@@ -124,6 +124,8 @@ function exit(code: number): void {
 }
 
 let stopping = false;
+/** How long a stop during the start may take to close the listener and the pool (ms). */
+const START_UP_STOP_MS = 2_000;
 function stop(signal: NodeJS.Signals): void {
   if (stopping) {
     logger.warn({ signal }, 'second signal: exiting at once, without flushing');
@@ -132,10 +134,17 @@ function stop(signal: NodeJS.Signals): void {
   }
   stopping = true;
   if (!started) {
-    // Nothing has been accounted yet (at most "starting up" answers), so nothing is queued and the cache files are as read.
+    // Nothing has been accounted yet (at most "starting up" answers), so nothing is queued and the
+    // cache files are as read. The stop still closes what the start opened: the listening socket
+    // (a Unix socket's file is removed) and the database pool; the start ends at its next step.
+    // A pool still trying to reach the database may not end promptly: exit regardless after a while.
     logger.info({ signal }, 'stopped during start-up: nothing accounted yet, nothing to save');
-    lock.release();
-    exit(EXIT_OK);
+    const closed = tracker.stop(START_UP_STOP_MS).catch((err: unknown) => logger.warn({ err }, 'closing after a stop during start-up failed'));
+    const waited = new Promise<void>((resolve) => setTimeout(resolve, START_UP_STOP_MS).unref());
+    void Promise.race([closed, waited]).then(() => {
+      lock.release();
+      exit(EXIT_OK);
+    });
     return;
   }
   logger.info({ signal }, 'shutting down: finishing requests, flushing queues, writing caches');
@@ -212,6 +221,8 @@ tracker.start().then(
     if (reconfigureAfterStart && !stopping) reconfigure('SIGHUP');
   },
   (err: unknown) => {
+    // A stop during the start ends it (abortIfStopped): the stop exits, not this.
+    if (stopping) return;
     // The database refusing the configuration (access denied, unknown database…): one line, no restart.
     if (err instanceof ConfigError) {
       process.stderr.write(`hayate: ${err.message}\n`);

@@ -9,6 +9,7 @@ import { loadFixtures } from '../fixtures/load.js';
 import { ipToString } from '../src/store/peer.js';
 import { announceQuery, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { freePort } from './helpers/net.js';
 import { spawnHayate, type TrackerProcess } from './helpers/process.js';
 import { bodyOf } from './helpers/raw-http.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
@@ -182,6 +183,25 @@ describe('the socket file across starts (the built tracker)', () => {
     third.child.kill('SIGTERM');
     expect(await third.exited).toBe(0);
     expect(() => statSync(socketPath())).toThrow(/ENOENT/);
+  });
+
+  it('removes the file when stopped while the start waits for the database', async () => {
+    // A database port nothing listens on: the start listens early and answers "starting up".
+    const sub = join(dir, 'waiting');
+    mkdirSync(sub);
+    const dsn = `mysql://root:@127.0.0.1:${await freePort()}/${db.name}`;
+    writeFileSync(join(sub, 'config.json'), JSON.stringify({ database: { dsn }, http: { addr: `unix:${socketPath()}` }, log_flushes: false }));
+    const p = spawnHayate(sub, ['-c', 'config.json']);
+    children.push(p);
+    await p.waitForLog(/^listening while waiting for the database/);
+    expect((await getUnix(socketPath(), announcePath(users.normal.passkey, 4), { 'X-Real-IP': '127.0.0.9' })).body).toContain(
+      'Tracker is starting up',
+    );
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.lines().some((l) => l.msg === 'stopped during start-up: nothing accounted yet, nothing to save')).toBe(true);
+    expect(() => statSync(socketPath())).toThrow(/ENOENT/);
+    expect(p.stderr()).toBe('');
   });
 
   it('refuses to replace a file that is not a socket, in one line', async () => {
