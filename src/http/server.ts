@@ -9,6 +9,7 @@ import type { TrackerContext } from '../tracker/context.js';
 import { Failure } from '../tracker/failures.js';
 import { scrape } from '../tracker/scrape.js';
 import { AnnounceConnections } from './announce-connections.js';
+import { clientErrorAnswer } from './client-error.js';
 import type { AnswerGate } from './answer-gate.js';
 import { UNIX_SOCKET_PEER } from '../protocol/address.js';
 import { trackerPath, TrackerPath, type PathMatch } from '../protocol/path.js';
@@ -82,6 +83,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     keepAliveTimeout: timeouts.idle * 1000,
     requestTimeout: timeouts.read,
     return503OnClosing: false,
+    // What Node's parser rejects (a head over maxHeaderSize, a malformed request) gets a bencoded failure.
+    clientErrorHandler: clientErrorAnswer(maxHeaderSize),
     forceCloseConnections: 'idle',
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server => {
       const server = createServer(
