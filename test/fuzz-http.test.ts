@@ -233,7 +233,9 @@ describe('HTTP surface under hostile input (property tests)', () => {
     const huge = await rawExchange(t.port, request('GET', hugeUrl));
     expect(huge.status).toBe(431);
     // A bencoded failure a client can show, not fastify's JSON.
-    expect(bodyOf(huge.bytes).toString('latin1')).toBe('d14:failure reason60:Malformed request - request line and headers over 8192 bytese');
+    expect(bodyOf(huge.bytes).toString('latin1')).toBe(
+      'd14:failure reason60:Malformed request - request line and headers over 8192 bytese',
+    );
     const manyHashes = `/${PASSKEY}/scrape?${Array.from({ length: 300 }, () => `info_hash=${percentEncodeBytes(live)}`).join('&')}`;
     checkAnswer(manyHashes, await rawExchange(t.port, request('GET', manyHashes)));
     await validAnnounceWorks(3);

@@ -190,7 +190,10 @@ describe('the socket file across starts (the built tracker)', () => {
     const sub = join(dir, 'waiting');
     mkdirSync(sub);
     const dsn = `mysql://root:@127.0.0.1:${await freePort()}/${db.name}`;
-    writeFileSync(join(sub, 'config.json'), JSON.stringify({ database: { dsn }, http: { addr: `unix:${socketPath()}` }, log_flushes: false }));
+    writeFileSync(
+      join(sub, 'config.json'),
+      JSON.stringify({ database: { dsn }, http: { addr: `unix:${socketPath()}` }, log_flushes: false }),
+    );
     const p = spawnHayate(sub, ['-c', 'config.json']);
     children.push(p);
     await p.waitForLog(/^listening while waiting for the database/);

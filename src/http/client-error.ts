@@ -38,7 +38,7 @@ export function clientErrorAnswer(maxHeadBytes: number): (err: ClientError, sock
 function answer(status: number, reason: string): Buffer {
   const body = failureBody(reason, 0);
   const head =
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
     'Connection: close\r\n\r\n';
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
