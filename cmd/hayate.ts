@@ -139,7 +139,9 @@ function stop(signal: NodeJS.Signals): void {
     // (a Unix socket's file is removed) and the database pool; the start ends at its next step.
     // A pool still trying to reach the database may not end promptly: exit regardless after a while.
     logger.info({ signal }, 'stopped during start-up: nothing accounted yet, nothing to save');
-    const closed = tracker.stop(START_UP_STOP_MS).catch((err: unknown) => logger.warn({ err }, 'closing after a stop during start-up failed'));
+    const closed = tracker
+      .stop(START_UP_STOP_MS)
+      .catch((err: unknown) => logger.warn({ err }, 'closing after a stop during start-up failed'));
     const waited = new Promise<void>((resolve) => setTimeout(resolve, START_UP_STOP_MS).unref());
     void Promise.race([closed, waited]).then(() => {
       lock.release();
