@@ -32,6 +32,14 @@ describe('parsing', () => {
     expect(left('000000000000000000000018446744073709551615')).toBe(U64);
   });
 
+  it('port and numwant take leading zeros as strconv.ParseUint does (chihaya), however many', () => {
+    const q = parseTrackerQuery('/p/announce?port=0000000000000000000000050003&numwant=00000000000000000001');
+    expect(q.port).toBe(50003);
+    expect(q.numwant).toBe(1);
+    expect(parseTrackerQuery('/p/announce?port=0').port).toBe(0);
+    expect(Number.isNaN(parseTrackerQuery('/p/announce?port=00000000000000000000099999999999999999').port)).toBe(true);
+  });
+
   it('refuses what is not a decimal or exceeds 2^64 − 1', () => {
     for (const bad of [
       '18446744073709551616',

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infoHashBytes, percentEncodeBytes, torrents, users } from '../fixtures/site.js';
 import { trackerPath, TrackerPath, type PathMatch } from '../src/protocol/path.js';
-import { parseTrackerQuery } from '../src/protocol/query.js';
+import { decodeComponent, decodeQueryComponent, parseTrackerQuery } from '../src/protocol/query.js';
 import { announceQuery, peerIdOf } from './helpers/announce.js';
 import { bodyOf, rawExchange } from './helpers/raw-http.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
@@ -56,6 +56,16 @@ describe('trackerPath', () => {
     ]) {
       expect(route(target), target).toBe(TrackerPath.None);
     }
+  });
+
+  it("a raw '+' in a query value is a space (form encoding, as chihaya reads it); %2B is a '+'; a path's '+' stays", () => {
+    const q = parseTrackerQuery('/p/announce?info_hash=%00+%2B&peer_id=-TR3000-+a%2Bb&event=start+d');
+    expect(q.infoHashes).toEqual(['\x00 +']);
+    expect(q.peerId).toBe('-TR3000- a+b');
+    expect(q.event).toBe('start d');
+    expect(decodeComponent('a+b%2B', 0, 6)).toBe('a+b+');
+    expect(decodeQueryComponent('a+b%2B', 0, 6)).toBe('a b+');
+    expect(decodeQueryComponent('x+\u0100%41', 0, 6)).toBe('x \u0100A');
   });
 
   it("the query ends at '#', and a '#' before the '?' leaves no query", () => {

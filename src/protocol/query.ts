@@ -3,8 +3,10 @@
  *
  * info_hash and peer_id are arbitrary bytes, percent-encoded: they are decoded
  * byte-wise into latin1 strings (one char per byte). A UTF-8 decode would
- * corrupt them. Names match case-insensitively; '+' is kept literally (clients
- * percent-encode it; treating it as a space would corrupt binary values).
+ * corrupt them. Names match case-insensitively. A raw '+' is a space, as in every
+ * form-encoded query (application/x-www-form-urlencoded; chihaya's fasthttp and Go's
+ * url.QueryUnescape read it so): clients percent-encode a real '+' (%2B), and a client
+ * built on a form encoder (PHP's urlencode, Python's urlencode) sends a 0x20 byte as '+'.
  */
 
 /** A numeric parameter: undefined when absent, NaN when present but not a non-negative safe integer. */
@@ -54,13 +56,29 @@ function hexValue(code: number): number {
 let scratch = Buffer.allocUnsafe(256);
 
 /**
- * Percent-decodes s[start, end) to a latin1 string. A malformed escape is kept literally.
+ * Percent-decodes a path segment s[start, end) to a latin1 string; a '+' stays a '+' (RFC 3986:
+ * only a query's form encoding makes it a space). A malformed escape is kept literally.
+ */
+export function decodeComponent(s: string, start: number, end: number): string {
+  return decode(s, start, end, false);
+}
+
+/** Percent-decodes a query name or value s[start, end): as decodeComponent, and a raw '+' is a space (0x20). */
+export function decodeQueryComponent(s: string, start: number, end: number): string {
+  return decode(s, start, end, true);
+}
+
+/**
  * Decodes byte by byte into a scratch buffer and makes one flat string of it: building the
  * string by concatenation would leave a rope that every Map lookup must flatten first.
  */
-export function decodeComponent(s: string, start: number, end: number): string {
+function decode(s: string, start: number, end: number, plusIsSpace: boolean): string {
   const first = s.indexOf('%', start);
-  if (first === -1 || first >= end) return s.slice(start, end);
+  if (first === -1 || first >= end) {
+    if (!plusIsSpace) return s.slice(start, end);
+    const plus = s.indexOf('+', start);
+    if (plus === -1 || plus >= end) return s.slice(start, end);
+  }
   if (scratch.length < end - start) scratch = Buffer.allocUnsafe(end - start);
   const out = scratch;
   let n = 0;
@@ -75,31 +93,41 @@ export function decodeComponent(s: string, start: number, end: number): string {
         continue;
       }
     }
-    if (c > 0xff) return decodeByConcatenation(s, start, end); // not from a raw request target (one char per byte)
+    if (c === 43 /* + */ && plusIsSpace) {
+      out[n++] = 32;
+      continue;
+    }
+    if (c > 0xff) return decodeByConcatenation(s, start, end, plusIsSpace); // not from a raw request target (one char per byte)
     out[n++] = c;
   }
   return out.toString('latin1', 0, n);
 }
 
-function decodeByConcatenation(s: string, start: number, end: number): string {
+/** decode() for text with chars above 0xff (never a raw request target), which stay as they are. */
+function decodeByConcatenation(s: string, start: number, end: number, plusIsSpace: boolean): string {
   let out = '';
-  let from = start;
-  let pct = s.indexOf('%', start);
-  while (pct !== -1 && pct < end) {
-    const hi = pct + 2 < end ? hexValue(s.charCodeAt(pct + 1)) : -1;
-    const lo = hi !== -1 ? hexValue(s.charCodeAt(pct + 2)) : -1;
-    if (lo !== -1) {
-      out += s.slice(from, pct) + String.fromCharCode((hi << 4) | lo);
-      from = pct + 3;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37 /* % */ && i + 2 < end) {
+      const hi = hexValue(s.charCodeAt(i + 1));
+      const lo = hi !== -1 ? hexValue(s.charCodeAt(i + 2)) : -1;
+      if (lo !== -1) {
+        out += String.fromCharCode((hi << 4) | lo);
+        i += 2;
+        continue;
+      }
     }
-    pct = s.indexOf('%', lo !== -1 ? pct + 3 : pct + 1);
+    out += c === 43 && plusIsSpace ? ' ' : String.fromCharCode(c);
   }
-  return out + s.slice(from, end);
+  return out;
 }
 
 /** Parses a non-negative decimal integer in s[start, end); NaN if it is not one or exceeds 2^53-1. */
 function parseUnsigned(s: string, start: number, end: number): number {
-  if (start === end || end - start > 16) return Number.NaN;
+  if (start === end) return Number.NaN;
+  // Leading zeros are allowed (strconv.ParseUint allows them: chihaya's rule), and do not count towards the length.
+  while (end - start > 1 && s.charCodeAt(start) === 48 /* 0 */) start++;
+  if (end - start > 16) return Number.NaN;
   let n = 0;
   for (let i = start; i < end; i++) {
     const d = s.charCodeAt(i) - 48;
@@ -130,7 +158,7 @@ function parseU64(s: string, start: number, end: number): U64 {
 /** A numeric value may itself be percent-encoded (rare); decode only when needed. */
 function numeric(s: string, start: number, end: number): number {
   if (s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end) {
-    const decoded = decodeComponent(s, start, end);
+    const decoded = decodeQueryComponent(s, start, end);
     return parseUnsigned(decoded, 0, decoded.length);
   }
   return parseUnsigned(s, start, end);
@@ -139,7 +167,7 @@ function numeric(s: string, start: number, end: number): number {
 /** numeric() for the U64 counters. */
 function u64(s: string, start: number, end: number): U64 {
   if (s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end) {
-    const decoded = decodeComponent(s, start, end);
+    const decoded = decodeQueryComponent(s, start, end);
     return parseU64(decoded, 0, decoded.length);
   }
   return parseU64(s, start, end);
@@ -147,7 +175,7 @@ function u64(s: string, start: number, end: number): U64 {
 
 /** Lower-cased, decoded parameter name (names are ASCII; decoding handles %-encoded names). */
 function nameOf(s: string, start: number, end: number): string {
-  const raw = s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end ? decodeComponent(s, start, end) : s.slice(start, end);
+  const raw = s.indexOf('%', start) !== -1 && s.indexOf('%', start) < end ? decodeQueryComponent(s, start, end) : s.slice(start, end);
   return raw.toLowerCase();
 }
 
@@ -187,10 +215,10 @@ export function parseTrackerQuery(target: string): TrackerQuery {
       const vs = eq < end ? eq + 1 : end;
       switch (nameOf(target, start, eq)) {
         case 'info_hash':
-          query.infoHashes.push(decodeComponent(target, vs, end));
+          query.infoHashes.push(decodeQueryComponent(target, vs, end));
           break;
         case 'peer_id':
-          query.peerId = decodeComponent(target, vs, end);
+          query.peerId = decodeQueryComponent(target, vs, end);
           break;
         case 'port':
           query.port = numeric(target, vs, end);
@@ -208,22 +236,22 @@ export function parseTrackerQuery(target: string): TrackerQuery {
           query.numwant = numeric(target, vs, end);
           break;
         case 'event':
-          query.event = decodeComponent(target, vs, end);
+          query.event = decodeQueryComponent(target, vs, end);
           break;
         case 'compact':
-          query.compact = decodeComponent(target, vs, end) !== '0';
+          query.compact = decodeQueryComponent(target, vs, end) !== '0';
           break;
         case 'no_peer_id':
-          query.noPeerId = decodeComponent(target, vs, end) === '1';
+          query.noPeerId = decodeQueryComponent(target, vs, end) === '1';
           break;
         case 'ip':
-          query.ip = decodeComponent(target, vs, end);
+          query.ip = decodeQueryComponent(target, vs, end);
           break;
         case 'ipv4':
-          query.ipv4 = decodeComponent(target, vs, end);
+          query.ipv4 = decodeQueryComponent(target, vs, end);
           break;
         case 'ipv6':
-          query.ipv6 = decodeComponent(target, vs, end);
+          query.ipv6 = decodeQueryComponent(target, vs, end);
           break;
         default:
           break;

@@ -382,6 +382,8 @@ export function phaseOne(): Step[] {
         ['numwant = -1', { extra: 'numwant=-1' }, 'numwant'],
         ['numwant = 99999', { extra: 'numwant=99999' }, 'numwant'],
         ['left = 007', { left: '007' }, 'same'],
+        ['port with 20 leading zeros', { port: '0000000000000000000051000' }, 'same'],
+        ['numwant with 20 leading zeros', { extra: 'numwant=00000000000000000001' }, 'same'],
         ['uploaded = 2^64 - 1', { up: '18446744073709551615' }, 'same'],
       ] as [string, AnnounceArgs, string][]
     ).map(([label, args, kind]): Step => ({
@@ -393,6 +395,18 @@ export function phaseOne(): Step[] {
           ? { documented: badNumber(`Malformed request - invalid ${kind}`) }
           : {}),
     })),
+
+    // a raw '+' in a value is a space (form encoding), %2B a '+': T2's hash holds both bytes
+    {
+      label: "a raw '+' for T2's 0x20 byte finds T2",
+      target: announce({ hash: T2, peer: pid(131), port: 52131, left: 0, event: 'stopped' }).replace('%20', '+'),
+      headers: real('203.0.113.131'),
+    },
+    {
+      label: "a raw '+' for T2's 0x2b byte is a space: no such torrent",
+      target: announce({ hash: T2, peer: pid(132), port: 52132, left: 0, event: 'stopped' }).replace('%2b', '+'),
+      headers: real('203.0.113.132'),
+    },
 
     // ---- multipliers and freeleech
     {
