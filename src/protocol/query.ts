@@ -73,12 +73,15 @@ export function decodeQueryComponent(s: string, start: number, end: number): str
  * string by concatenation would leave a rope that every Map lookup must flatten first.
  */
 function decode(s: string, start: number, end: number, plusIsSpace: boolean): string {
-  const first = s.indexOf('%', start);
-  if (first === -1 || first >= end) {
-    if (!plusIsSpace) return s.slice(start, end);
-    const plus = s.indexOf('+', start);
-    if (plus === -1 || plus >= end) return s.slice(start, end);
+  // Most values (event, compact, a plain peer_id) have nothing to decode; look only within them
+  // (an indexOf would scan on to the end of the target).
+  let first = start;
+  while (first < end) {
+    const c = s.charCodeAt(first);
+    if (c === 37 /* % */ || (c === 43 /* + */ && plusIsSpace)) break;
+    first++;
   }
+  if (first === end) return s.slice(start, end);
   if (scratch.length < end - start) scratch = Buffer.allocUnsafe(end - start);
   const out = scratch;
   let n = 0;
