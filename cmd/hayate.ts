@@ -127,6 +127,12 @@ let stopping = false;
 /** How long a stop during the start may take to close the listener and the pool (ms). */
 const START_UP_STOP_MS = 2_000;
 function stop(signal: NodeJS.Signals): void {
+  if (stopping && !started) {
+    // The first one is closing what the start opened; nothing was accounted, so nothing is lost.
+    logger.info({ signal }, 'second signal during start-up: exiting now, nothing accounted yet');
+    lock.release();
+    process.exit(EXIT_OK);
+  }
   if (stopping) {
     logger.warn({ signal }, 'second signal: exiting at once, without flushing');
     lock.release();

@@ -313,6 +313,12 @@ export class Tracker {
   /** Starts the HTTP server on `listen` (a Unix socket gets http.socket_mode); resolves with the bound address. */
   private async listenOn(listen: ListenTarget): Promise<string> {
     const address = await this.http.listen('path' in listen ? { path: listen.path } : { host: listen.host, port: listen.port });
+    if (this.stopping !== undefined) {
+      // A stop while the listen was under way: fastify's close() (the stop's first step) does
+      // not stop a listen in progress, so the server is closed here (a Unix socket's file with it).
+      await new Promise<void>((resolve) => this.http.server.close(() => resolve()));
+      this.abortIfStopped();
+    }
     if ('path' in listen) setSocketMode(listen.path, this.config.http.socket_mode);
     return address;
   }

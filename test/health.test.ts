@@ -6,11 +6,12 @@ import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker, type TrackerOptions } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../src/log.js';
 import { openDbRelay } from './helpers/db-relay.js';
 
 interface Health {
@@ -226,6 +227,31 @@ describe('before the first load, and /health', () => {
     } finally {
       release();
       await back.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stop while the listener is being opened closes it once it is open: no socket left listening, no socket file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-stop-listen-'));
+    const path = join(dir, 'hayate.sock');
+    const config = defaultConfig();
+    config.database.dsn = db.dsn;
+    const tracker = new Tracker({ config, dir, logger: silentLogger() });
+    // The stop lands while fastify's listen() is under way (the window no timing of signals hits reliably).
+    const http = tracker.http as unknown as { listen: (options: object) => Promise<string> };
+    const listen = http.listen.bind(tracker.http);
+    let stopped: Promise<unknown> = Promise.resolve();
+    http.listen = (options) => {
+      const listening = listen(options);
+      stopped = tracker.stop(5_000);
+      return listening;
+    };
+    try {
+      await expect(tracker.start({ path })).rejects.toThrow('stopped during start-up');
+      await stopped;
+      expect(tracker.http.server.listening).toBe(false);
+      expect(existsSync(path)).toBe(false);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -116,6 +117,24 @@ describe('signals and exit status (the built tracker)', () => {
       expect(await p.exited).toBe(0);
     } finally {
       await relay.close();
+    }
+  });
+
+  it('a second SIGTERM while a stop during the start closes up exits 0 at once: nothing was accounted', async () => {
+    // A database that accepts connections and never answers: the start, and the stop's closing of
+    // the pool, hang on it, so the second signal lands while the first stop is still closing.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const { p } = await start({ database: { dsn: `mysql://root:@127.0.0.1:${port}/${db.name}` } }, /^no cache files/);
+      p.child.kill('SIGTERM');
+      await p.waitForLog('stopped during start-up: nothing accounted yet, nothing to save');
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      expect(p.lines().at(-1)?.msg).toBe('second signal during start-up: exiting now, nothing accounted yet');
+    } finally {
+      silent.close();
     }
   });
 

@@ -22,7 +22,7 @@ interface ClientError extends Error {
 export function clientErrorAnswer(maxHeadBytes: number): (err: ClientError, socket: Socket) => void {
   const answers = {
     tooLarge: answer(431, `Malformed request - request line and headers over ${maxHeadBytes} bytes`),
-    timeout: answer(408, 'Malformed request - request not received in time'),
+    timeout: answer(408, 'Request timeout - request line and headers not received in time'),
     malformed: answer(400, 'Malformed request - not a valid HTTP/1.1 request'),
   };
   return (err, socket) => {
@@ -30,7 +30,11 @@ export function clientErrorAnswer(maxHeadBytes: number): (err: ClientError, sock
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const bytes =
       err.code === 'HPE_HEADER_OVERFLOW' ? answers.tooLarge : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? answers.timeout : answers.malformed;
-    if (socket.writable) socket.end(bytes);
+    // Node's own rule: no answer over one whose head is already out (an answer cannot be cut in).
+    const inFlight = (socket as Socket & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
+    // end(), not destroy(): the answer gets out before the FIN (a reset could discard it); a peer
+    // that never reads is cut off by Node's request-timeout check (http.timeout.read).
+    if (socket.writable && inFlight?._headerSent !== true) socket.end(bytes);
     else socket.destroy();
   };
 }
