@@ -348,7 +348,15 @@ describe('parseDsn', () => {
   });
 
   it('never puts the password in its messages', () => {
-    for (const dsn of ['u:hunter2@tcp(127.0.0.1:abc)/db', 'mysql://u:hunter2@127.0.0.1:70000/db', 'mysql://u:hunter2@127.0.0.1/']) {
+    for (const dsn of [
+      'u:hunter2@tcp(127.0.0.1:abc)/db',
+      'mysql://u:hunter2@127.0.0.1:70000/db',
+      'mysql://u:hunter2@127.0.0.1/',
+      // Malformed chihaya forms (no tcp(…)): the kind that ends up quoted in the message.
+      'u:hunter2@127.0.0.1/db?x',
+      'u:hunter2@127.0.0.1:3306',
+      'u:hun@ter2@tcp(h:1)',
+    ]) {
       expect(() => parseDsn(dsn)).toThrow(/database\.dsn/);
       try {
         parseDsn(dsn);
@@ -358,6 +366,10 @@ describe('parseDsn', () => {
     }
     expect(redact('u:hunter2@tcp(h:1)/d')).toBe('u:***@tcp(h:1)/d');
     expect(redact('mysql://u:hunter2@h/d')).toBe('mysql://u:***@h/d');
+    expect(redact('u:hunter2@127.0.0.1/x')).toBe('u:***@127.0.0.1/x');
+    expect(redact('u:p@ss@tcp(h:1)/d')).toBe('u:***@tcp(h:1)/d');
+    expect(redact('u@tcp(h:1)/d')).toBe('u@tcp(h:1)/d');
+    expect(redact('tcp(h:1)/d')).toBe('tcp(h:1)/d');
   });
 });
 

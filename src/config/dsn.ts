@@ -53,7 +53,16 @@ function unbracket(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-/** The DSN with its password hidden, for messages. */
+/**
+ * The DSN with its password hidden, for messages: whatever lies between the user's ':' and the
+ * last '@' is `***`, in any form (a URL, chihaya's `user:pass@tcp(…)/db`, or a malformed one such as
+ * `user:pass@host/db`, which is exactly the kind that ends up in an error message).
+ */
 export function redact(dsn: string): string {
-  return dsn.replace(/^([a-z]+:\/\/[^:@/]*:)[^@]*@/i, '$1***@').replace(/^([^:@/]*:)[^@]+@(tcp|unix)/, '$1***@$2');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(dsn)?.[0] ?? '';
+  const rest = dsn.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (at === -1 || colon === -1 || colon > at) return dsn;
+  return `${scheme}${rest.slice(0, colon + 1)}***${rest.slice(at)}`;
 }
