@@ -393,6 +393,14 @@ export class Tracker {
       } catch (err) {
         if (err instanceof PositionsTableMissing) throw err;
         if (this.stopping !== undefined) throw new Error('stopped during start-up', { cause: err });
+        // No privilege on the table (a user granted table by table, as chihaya's often is): no
+        // retry changes that, so the start ends with one line instead of waiting for ever.
+        if (isConfigurationRefusal(err)) {
+          throw new ConfigError(
+            `the database refused: ${(err as Error).message} (${this.dsnSetting} ${redact(this.config.database.dsn)}): ` +
+              `the tracker's user needs SELECT, INSERT, UPDATE on ${POSITIONS_TABLE} (docs/database.md)`,
+          );
+        }
         const waitMs = Math.min(500 * attempt, 5_000);
         this.logger.error(
           { err: (err as Error).message, attempt, retryInMs: waitMs },

@@ -272,6 +272,28 @@ describe('the database privileges of docs/database.md', () => {
     }
   });
 
+  it('without SELECT on hayate_journal_positions, a start with the journal ends in one line naming the table (it waited for ever)', async () => {
+    const statements = documentedStatements().map((s) =>
+      s.includes('hayate_journal_positions') ? s.replace(/^GRANT (.+?) ON /, 'GRANT INSERT, UPDATE ON ') : s,
+    );
+    const { db, user, password } = await setUp(statements);
+    try {
+      const root = new URL(inject('dbRootUrl'));
+      const started = startTracker({
+        db,
+        configure: (config) => {
+          config.database.dsn = `mysql://${user}:${password}@${root.host}/${db.name}`;
+          config.journal.enabled = true;
+        },
+      });
+      await expect(started).rejects.toThrow(
+        /^the database refused: SELECT command denied .*hayate_journal_positions.*\(database\.dsn mysql:\/\/[^:]+:\*\*\*@.*needs SELECT, INSERT, UPDATE on hayate_journal_positions/,
+      );
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('are each needed: without any one of them, the start, the reload, a flush or the purge fails, or an error is logged', async () => {
     const statements = documentedStatements();
     // hayate_journal_positions is left out here: without a privilege on it the journal waits for its
