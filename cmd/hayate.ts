@@ -188,6 +188,9 @@ function reconfigure(signal: NodeJS.Signals): void {
     return;
   }
   const change = applyConfigChange(tracker.config, next.config);
+  // An unknown key is said once, as unknown (no restart makes it mean anything).
+  const unknown = (key: string) => next.unknownKeys.some((u) => key === u || key.startsWith(`${u}.`));
+  change.needRestart = change.needRestart.filter((key) => !unknown(key));
   logger.info({ signal, config: next.source, applied: change.applied }, 'configuration re-read');
   if (change.needRestart.length > 0) {
     logger.warn({ keys: change.needRestart }, 'configuration keys changed that take effect only after a restart');

@@ -65,13 +65,21 @@ describe('signals and exit status (the built tracker)', () => {
 
     // A new user, a shorter interval, and two keys that need a restart.
     await db.conn.query("INSERT INTO users_main (ID, Enabled, torrent_pass) VALUES (100, '1', ?)", ['sighup'.padEnd(32, '0')]);
-    write({ ...base, intervals: { ...base.intervals, announce: 600 }, http: { addr: '127.0.0.1:1' }, channels: { users: 10 } });
+    write({
+      ...base,
+      intervals: { ...base.intervals, announce: 600 },
+      http: { addr: '127.0.0.1:1' },
+      channels: { users: 10 },
+      bogus_key: 1,
+    });
     p.child.kill('SIGHUP');
     await eventually(() => (count(p, 'database reload done') === 1 ? true : undefined), 20_000, 'the reload after SIGHUP');
     const reread = p.lines().find((l) => l.msg === 'configuration re-read');
     expect(reread?.['applied']).toEqual(['intervals.announce']);
     const restart = p.lines().find((l) => l.msg === 'configuration keys changed that take effect only after a restart');
     expect(restart?.['keys']).toEqual(['channels.users', 'http.addr']);
+    // An unknown key is said as unknown only, not as needing a restart.
+    expect(p.lines().find((l) => l.msg === 'unknown configuration keys ignored')?.['keys']).toEqual(['bogus_key']);
     expect((await get(port, path(users.normal.passkey, 1, 2000))).body.toString('latin1')).toContain('8:intervali600e');
     expect((await get(port, path('sighup'.padEnd(32, '0'), 2, 0))).body.toString('latin1')).toMatch(/^d8:completei/);
 
