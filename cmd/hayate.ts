@@ -113,6 +113,13 @@ try {
   throw err;
 }
 process.on('exit', () => lock.release());
+if (lock.tookOver !== undefined) {
+  // A lock left behind: the last tracker here was killed, crashed or lost power (a clean stop removes it).
+  logger.warn(
+    { pid: Number.isNaN(lock.tookOver.pid) ? null : lock.tookOver.pid, host: lock.tookOver.host || null, lock: lock.path },
+    'the last tracker in this folder did not stop cleanly (its lock file was left): taken over',
+  );
+}
 
 const tracker = new Tracker({ config, logger, dir, dsnSetting: process.env['DB_DSN'] ? 'DB_DSN' : 'database.dsn' });
 

@@ -368,6 +368,8 @@ describe('start-up against the database', () => {
 
       third = spawnHayate(dir);
       await third.waitForLog('listening');
+      const tookOver = third.lines().find((l) => l.msg.startsWith('the last tracker in this folder did not stop cleanly'));
+      expect(tookOver?.['pid']).toBe(first.child.pid);
       expect(readFileSync(join(dir, 'hayate.lock'), 'utf8')).toBe(`${third.child.pid} ${hostname()}\n`);
       third.child.kill('SIGTERM');
       expect(await third.exited).toBe(0);

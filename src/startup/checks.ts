@@ -85,6 +85,8 @@ function holderAlive(pid: number, dir: string): boolean {
 
 export interface InstanceLock {
   path: string;
+  /** The stale lock this one replaced, if any: the tracker before did not stop cleanly. */
+  tookOver: { pid: number; host: string } | undefined;
   /** Removes the lock file if it is still ours and stops its heartbeat (idempotent). */
   release(): void;
 }
@@ -114,6 +116,7 @@ function lockHeld(path: string, dir: string, holder: number, host: string): bool
 export function acquireInstanceLock(dir: string): InstanceLock {
   const path = join(dir, LOCK_FILE);
   const mine = `${process.pid} ${hostname()}\n`;
+  let tookOver: InstanceLock['tookOver'];
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o644);
@@ -143,6 +146,7 @@ export function acquireInstanceLock(dir: string): InstanceLock {
     }
     try {
       unlinkSync(path);
+      tookOver = { pid: holder, host };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new StartupError(`cannot remove the stale lock file ${path}: ${cause(err)}`);
@@ -160,6 +164,7 @@ export function acquireInstanceLock(dir: string): InstanceLock {
   heartbeat.unref();
   return {
     path,
+    tookOver,
     release() {
       if (released) return;
       released = true;
