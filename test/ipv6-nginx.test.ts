@@ -12,7 +12,8 @@ import { ipv6Text } from '../src/protocol/ipv6.js';
 import { ipToString } from '../src/store/peer.js';
 import { announceQuery, peerIdOf, type AnnounceParams } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { exampleConfigFor, freePort, selfSignedCertificate, startNginx, type RunningNginx } from './helpers/nginx.js';
+import { exampleConfigFor, selfSignedCertificate, startNginx, type RunningNginx } from './helpers/nginx.js';
+import { freePorts } from './helpers/net.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
 
 const example = readFileSync(new URL('../deploy/nginx/hayate.conf', import.meta.url), 'utf8');
@@ -77,8 +78,7 @@ describe('IPv6 behind nginx with the example config (listening on both families,
       },
     });
     dir = mkdtempSync(join(tmpdir(), 'hayate-nginx6-'));
-    httpPort = await freePort();
-    httpsPort = await freePort();
+    [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
     const config = exampleConfigFor(example, { upstream: t.port, http: httpPort, https: httpsPort, ...selfSignedCertificate(dir) });
     expect(config).toContain(`listen [::1]:${httpPort};`);
     nginx = await startNginx(dir, config, httpsPort);

@@ -9,7 +9,8 @@ import { infoHashBytes, percentEncodeBytes, torrents, users } from '../fixtures/
 import { decodeBencode, isDict, type BValue } from '../src/bencode/codec.js';
 import { ipFromString, ipToString } from '../src/store/peer.js';
 import { announceQuery, peerIdOf, type AnnounceParams } from './helpers/announce.js';
-import { exampleConfigFor, freePort, selfSignedCertificate, serverErrorLog, startNginx, type RunningNginx } from './helpers/nginx.js';
+import { exampleConfigFor, selfSignedCertificate, serverErrorLog, startNginx, type RunningNginx } from './helpers/nginx.js';
+import { freePorts } from './helpers/net.js';
 import { startTracker, type RunningTracker } from './helpers/tracker.js';
 import { SITE_PASSWORD, rawurlencode, updatePath } from './helpers/update.js';
 
@@ -90,8 +91,7 @@ describe('behind nginx with the README example config (deploy/nginx/hayate.conf)
     });
     t.tracker.http.server.on('connection', () => upstreamConnections++);
     dir = mkdtempSync(join(tmpdir(), 'hayate-nginx-'));
-    httpPort = await freePort();
-    httpsPort = await freePort();
+    [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
     const config = exampleConfigFor(example, { upstream: t.port, http: httpPort, https: httpsPort, ...selfSignedCertificate(dir) });
     nginx = await startNginx(dir, config, httpsPort);
   });
@@ -230,11 +230,12 @@ describe("behind nginx over a Unix socket (the example config's `server unix:` l
       tracker: { random: () => 0 },
     });
     t.tracker.http.server.on('connection', () => upstreamConnections++);
-    httpPort = await freePort();
+    const [http, https] = (await freePorts(2)) as [number, number];
+    httpPort = http;
     const config = exampleConfigFor(example, {
       upstream: { path: join(dir, 'hayate.sock') },
       http: httpPort,
-      https: await freePort(),
+      https,
       ...selfSignedCertificate(dir),
     });
     expect(config).toContain(`server unix:${join(dir, 'hayate.sock')};`);
