@@ -210,6 +210,10 @@ export class Tracker {
       ...(options.random ? { random: options.random } : {}),
     });
     const store = this.store;
+    this.metrics.watchDatabase({
+      reachable: () => this.reloader.lastOk,
+      lastSuccessAt: () => this.reloader.lastSuccessAt,
+    });
     this.metrics.watchStore({
       users: () => store.users.size,
       torrents: () => store.torrents.size,

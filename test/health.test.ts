@@ -68,6 +68,13 @@ describe('before the first load, and /health', () => {
     });
     // chihaya's /alive stays as it is: the process is alive.
     expect((await running.get('/alive')).status).toBe(200);
+    // The same as metrics (Prometheus alerts without a JSON exporter): not reachable, no success yet.
+    const metric = async (name: string) => {
+      const line = (await running!.tracker.metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    expect(await metric('hayate_database_reachable')).toBe(0);
+    expect(await metric('hayate_last_reload_success_timestamp_seconds')).toBe(0);
 
     // The database comes back (on the same address): the tracker retries within seconds.
     proxy = await openDbRelay(port, root);
@@ -81,6 +88,9 @@ describe('before the first load, and /health', () => {
     );
     expect(h1).toMatchObject({ status: 'ok', loaded_from: 'database', database: { reachable: true, last_error: null } });
     expect(h1.database.last_reload_age).toBeGreaterThanOrEqual(0);
+    expect(await metric('hayate_database_reachable')).toBe(1);
+    const lastSuccess = await metric('hayate_last_reload_success_timestamp_seconds');
+    expect(Math.abs(lastSuccess! - (Date.now() / 1000 - h1.database.last_reload_age!))).toBeLessThan(2);
     const after = await running.get(`/${users.normal.passkey}/announce${query}`);
     expect(after.body.toString('latin1')).toMatch(/^d8:completei/);
     // An unknown passkey is now what it says.
@@ -94,6 +104,8 @@ describe('before the first load, and /health', () => {
     const h2 = JSON.parse((await running.get('/health')).body.toString()) as Health;
     expect(h2).toMatchObject({ status: 'ok', loaded_from: 'database', database: { reachable: false, last_error: 'ECONNREFUSED' } });
     expect((await running.get('/health')).status).toBe(200);
+    expect(await metric('hayate_database_reachable')).toBe(0);
+    expect(await metric('hayate_last_reload_success_timestamp_seconds')).toBe(lastSuccess);
 
     // Stopping: 503, so a load balancer drains this tracker.
     const stopped = running.tracker.stop(5_000);

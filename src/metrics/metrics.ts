@@ -40,6 +40,14 @@ export interface StoreSizes {
   announcesByFamily?(): { ipv4: number; ipv6: number };
 }
 
+/** What the reloads found out about the database (for /metrics as for /health). */
+export interface DatabaseState {
+  /** Did the last reload pass succeed whole; undefined before the first pass ended. */
+  reachable(): boolean | undefined;
+  /** When the last whole successful reload ended (Unix ms); undefined before one did. */
+  lastSuccessAt(): number | undefined;
+}
+
 const LOOP_RESOLUTION_MS = 10;
 const secondsBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -50,6 +58,7 @@ export class Metrics {
   readonly startedAt = Date.now();
   private readonly loopDelay: IntervalHistogram;
   private sizes: StoreSizes | undefined;
+  private database: DatabaseState | undefined;
   private queueDepths: () => Record<string, number> = () => ({});
 
   readonly reloadSeconds: Histogram<'source'>;
@@ -113,6 +122,24 @@ export class Metrics {
         const { seeders, leechers } = await self.sizes.peers();
         this.set({ kind: 'seeder' }, seeders);
         this.set({ kind: 'leecher' }, leechers);
+      },
+    });
+
+    // /health's database fields as metrics, so Prometheus can alert on them without a JSON exporter.
+    new Gauge({
+      name: 'hayate_database_reachable',
+      help: 'Whether the last database reload pass succeeded whole (1) or not (0, also before the first pass ended)',
+      registers,
+      collect() {
+        this.set(self.database?.reachable() === true ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'hayate_last_reload_success_timestamp_seconds',
+      help: 'Unix time (seconds) the last whole successful database reload ended; 0 before one did',
+      registers,
+      collect() {
+        this.set((self.database?.lastSuccessAt() ?? 0) / 1000);
       },
     });
 
@@ -355,6 +382,10 @@ export class Metrics {
 
   watchStore(sizes: StoreSizes): void {
     this.sizes = sizes;
+  }
+
+  watchDatabase(database: DatabaseState): void {
+    this.database = database;
   }
 
   watchQueues(depths: () => Record<string, number>): void {
