@@ -3,7 +3,7 @@ import { createConnection } from 'mysql2/promise';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openPool } from '../src/database/pool.js';
 import { AccountingQueues } from '../src/flush/index.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { counterValue, eventually, flushConfig } from './helpers/flush-setup.js';
@@ -113,4 +113,29 @@ it('the background flusher keeps retrying while the rows are locked and writes o
     { ID: 1, Uploaded: 100, rawup: 50 },
     { ID: 2, Uploaded: 200, rawup: 150 },
   ]);
+});
+
+it('a round held by a table lock is logged while it waits, then written once when the lock goes', async () => {
+  const lines: string[] = [];
+  queues = new AccountingQueues(pool, flushConfig(db.dsn), metrics, createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }), {
+    slowRoundMs: 200,
+  });
+  const sink = queues;
+  sink.user(1, 10, 0, 100, 0);
+  // A table lock is not a row lock: no error comes back, the statement just waits.
+  await blocker.query('LOCK TABLES users_main WRITE');
+  const flushing = sink.flushNow('users');
+  const warning = await eventually(
+    () => lines.map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg.startsWith('flush: a round is still running')),
+    (line) => line !== undefined,
+    'the slow-round warning',
+  );
+  expect(warning).toMatchObject({ queue: 'users', records: 1 });
+  await blocker.query('UNLOCK TABLES');
+  expect((await flushing).ok).toBe(true);
+  expect(await users()).toEqual([
+    { ID: 1, Uploaded: 100, rawup: 10 },
+    { ID: 2, Uploaded: 0, rawup: 0 },
+  ]);
+  expect(lines.filter((l) => l.includes('flush: a round is still running'))).toHaveLength(1);
 });

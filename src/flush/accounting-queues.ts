@@ -36,6 +36,8 @@ export interface AccountingQueuesOptions {
   lockWaitTimeout?: number;
   /** Client-side limit on one flush statement (default 120 s). */
   statementTimeoutMs?: number;
+  /** A round running longer than this is logged once (default 10 s). */
+  slowRoundMs?: number;
   /** The announce journal: each round then commits the position it covers (docs/crash-safety.md). */
   journal?: JournalPositionSource;
 }
@@ -137,6 +139,7 @@ export class AccountingQueues implements Accounting {
       backoffMinMs: this.backoffMinMs,
       backoffMaxMs: this.backoffMaxMs,
       logFlushes: config.log_flushes,
+      slowRoundMs: options.slowRoundMs ?? 10_000,
       write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000 },
       journal: options.journal,
     };

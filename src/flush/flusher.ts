@@ -36,6 +36,12 @@ export interface FlusherOptions {
   backoffMinMs: number;
   backoffMaxMs: number;
   logFlushes: boolean;
+  /**
+   * A round still running after this long is logged (once), as it waits on something the
+   * database does not report as an error: a table lock (LOCK TABLES, ALTER TABLE) or a long
+   * transaction holding a metadata lock. Milliseconds.
+   */
+  slowRoundMs: number;
   write: WriteOptions;
   /**
    * With a journal, each round also commits the journal position it covers (in the
@@ -185,7 +191,19 @@ export class Flusher {
     const order = keyOrder(batch, this.queue.keyWidth);
     const started = performance.now();
     const labels = { queue: this.name };
-    const outcome = await this.writeBatch(batch, order, position);
+    const slow = setTimeout(() => {
+      this.logger.warn(
+        { queue: this.name, records: taken, seconds: Math.round((performance.now() - started) / 100) / 10 },
+        'flush: a round is still running (a table lock? LOCK TABLES, ALTER TABLE or a long transaction on the table); its records are written when it ends',
+      );
+    }, this.options.slowRoundMs);
+    slow.unref();
+    let outcome: RoundOutcome;
+    try {
+      outcome = await this.writeBatch(batch, order, position);
+    } finally {
+      clearTimeout(slow);
+    }
     this.metrics.flushSeconds.observe(labels, (performance.now() - started) / 1000);
     if (outcome === 'unknown' && position !== undefined) {
       // The database knows: the position row moved to `position` exactly when the round committed.
