@@ -1,3 +1,4 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { infoHashBytes, torrents, users } from '../fixtures/site.js';
@@ -6,7 +7,7 @@ import { announceQuery, failure, peerIdOf } from './helpers/announce.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { freePort } from './helpers/net.js';
 import { eventually, get as getUrl, startTracker, type RunningTracker } from './helpers/tracker.js';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker, type TrackerOptions } from '../src/app.js';
@@ -264,6 +265,44 @@ describe('before the first load, and /health', () => {
       expect(tracker.http.server.listening).toBe(false);
       expect(existsSync(path)).toBe(false);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unusable cache file after a clean stop: the journal says nothing was lost (not that records are missing), and nothing is credited twice', async () => {
+    // A first tracker whose journal starts a new segment every few records, so its clean stop
+    // prunes the early ones (the checkpoint and every flush are past them).
+    const first = await startTracker({
+      db,
+      configure: (c) => {
+        c.journal.enabled = true;
+        c.journal.segment_bytes = 256;
+      },
+    });
+    for (let n = 0; n < 6; n++) expect((await first.get(liveAnnounce(7, n * 1_000_000))).body.toString('latin1')).toMatch(/^d8:completei/);
+    await first.tracker.stop(5_000);
+    const dir = first.dir;
+    expect(readdirSync(join(dir, 'journal')).sort()[0]).not.toMatch(/^0*1\D/);
+    const rawup = async () =>
+      Number((await db.conn.query<RowDataPacket[]>('SELECT rawup FROM users_main WHERE ID = ?', [users.normal.id]))[0][0]!['rawup']);
+    const before = await rawup();
+    // A torn cache file (a disk that filled during a copy): unusable, so the start has no checkpoint.
+    const cache = join(dir, 'torrent-cache.bin');
+    writeFileSync(cache, readFileSync(cache).subarray(0, 10));
+    const lines: string[] = [];
+    const config = defaultConfig();
+    config.database.dsn = db.dsn;
+    const tracker = new Tracker({ config, dir, logger: createLogger({ level: 'info' }, { write: (l) => void lines.push(l) }) });
+    try {
+      await tracker.start({ host: '127.0.0.1', port: 0 });
+      const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(msgs.some((m) => m.startsWith('cache file unusable'))).toBe(true);
+      expect(msgs.some((m) => m.startsWith('journal: records before the first segment were pruned'))).toBe(true);
+      expect(msgs.some((m) => m.startsWith('journal: records the replay needs are missing'))).toBe(false);
+      expect((await tracker.stop(5_000)).flush.complete).toBe(true);
+      expect(await rawup()).toBe(before);
+    } finally {
+      await tracker.stop(5_000);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -141,7 +141,16 @@ export function recoverFromJournal(input: RecoveryInput): RecoveryResult {
       break;
     }
   }
-  if (result.gap !== undefined) {
+  const flushedThrough = Math.min(pUsers, pTorrents, pHistory, pIps, pSnatches, pRevivals, pIps6);
+  if (result.gap !== undefined && flushedThrough >= result.gap.firstAvailable - 1) {
+    // The usual case after an unusable (or older) cache file: the checkpoint the pruning followed
+    // is not the one read, and the peers the pruned records held are gone with it; their accounting
+    // is in the database (every queue's position is past them), so nothing is lost or credited twice.
+    logger.warn(
+      { ...result.gap, flushedThrough },
+      'journal: records before the first segment were pruned after a later checkpoint than the cache files read (unusable or older); their accounting is in the database (nothing lost), only the peers they held are not restored (they return as clients announce)',
+    );
+  } else if (result.gap !== undefined) {
     logger.error(
       result.gap,
       'journal: records the replay needs are missing (journal folder removed or damaged?): what they held is not restored',
