@@ -14,6 +14,7 @@ import { Tracker, type TrackerOptions } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
 import { createLogger, silentLogger } from '../src/log.js';
 import { openDbRelay } from './helpers/db-relay.js';
+import { parseExposition, value } from './helpers/prometheus.js';
 
 interface Health {
   status: string;
@@ -70,10 +71,7 @@ describe('before the first load, and /health', () => {
     // chihaya's /alive stays as it is: the process is alive.
     expect((await running.get('/alive')).status).toBe(200);
     // The same as metrics (Prometheus alerts without a JSON exporter): not reachable, no success yet.
-    const metric = async (name: string) => {
-      const line = (await running!.tracker.metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`${name} `));
-      return line === undefined ? undefined : Number(line.slice(name.length + 1));
-    };
+    const metric = async (name: string) => value(parseExposition(await running!.tracker.metrics.registry.metrics()), name);
     expect(await metric('hayate_database_reachable')).toBe(0);
     expect(await metric('hayate_last_reload_success_timestamp_seconds')).toBe(0);
 
@@ -91,7 +89,7 @@ describe('before the first load, and /health', () => {
     expect(h1.database.last_reload_age).toBeGreaterThanOrEqual(0);
     expect(await metric('hayate_database_reachable')).toBe(1);
     const lastSuccess = await metric('hayate_last_reload_success_timestamp_seconds');
-    expect(Math.abs(lastSuccess! - (Date.now() / 1000 - h1.database.last_reload_age!))).toBeLessThan(2);
+    expect(Math.abs(lastSuccess - (Date.now() / 1000 - h1.database.last_reload_age!))).toBeLessThan(2);
     const after = await running.get(`/${users.normal.passkey}/announce${query}`);
     expect(after.body.toString('latin1')).toMatch(/^d8:completei/);
     // An unknown passkey is now what it says.

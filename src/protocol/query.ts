@@ -52,6 +52,14 @@ function hexValue(code: number): number {
   return -1;
 }
 
+/** The byte of the escape `%XX` at s[i] (ending before `end`), or -1 when it is not one (kept literally). */
+function escapedByte(s: string, i: number, end: number): number {
+  if (i + 2 >= end) return -1;
+  const hi = hexValue(s.charCodeAt(i + 1));
+  const lo = hi !== -1 ? hexValue(s.charCodeAt(i + 2)) : -1;
+  return lo === -1 ? -1 : (hi << 4) | lo;
+}
+
 /** Scratch bytes for decoding: a decoded value is never longer than its encoding. */
 let scratch = Buffer.allocUnsafe(256);
 
@@ -87,14 +95,11 @@ function decode(s: string, start: number, end: number, plusIsSpace: boolean): st
   let n = 0;
   for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
-    if (c === 37 /* % */ && i + 2 < end) {
-      const hi = hexValue(s.charCodeAt(i + 1));
-      const lo = hi !== -1 ? hexValue(s.charCodeAt(i + 2)) : -1;
-      if (lo !== -1) {
-        out[n++] = (hi << 4) | lo;
-        i += 2;
-        continue;
-      }
+    const escaped = c === 37 /* % */ ? escapedByte(s, i, end) : -1;
+    if (escaped !== -1) {
+      out[n++] = escaped;
+      i += 2;
+      continue;
     }
     if (c === 43 /* + */ && plusIsSpace) {
       out[n++] = 32;
@@ -111,14 +116,11 @@ function decodeByConcatenation(s: string, start: number, end: number, plusIsSpac
   let out = '';
   for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
-    if (c === 37 /* % */ && i + 2 < end) {
-      const hi = hexValue(s.charCodeAt(i + 1));
-      const lo = hi !== -1 ? hexValue(s.charCodeAt(i + 2)) : -1;
-      if (lo !== -1) {
-        out += String.fromCharCode((hi << 4) | lo);
-        i += 2;
-        continue;
-      }
+    const escaped = c === 37 /* % */ ? escapedByte(s, i, end) : -1;
+    if (escaped !== -1) {
+      out += String.fromCharCode(escaped);
+      i += 2;
+      continue;
     }
     out += c === 43 && plusIsSpace ? ' ' : String.fromCharCode(c);
   }
