@@ -260,7 +260,7 @@ export class Tracker {
     if (!loaded) {
       const err = this.reloader.lastError;
       if (isConfigurationRefusal(err)) {
-        throw new ConfigError(`the database refused: ${String(err?.message)} (${this.dsnSetting} ${redact(this.config.database.dsn)})`);
+        throw this.databaseRefused(err);
       }
       this.logger.warn(
         { err: err?.message, loadedFrom: this.store.loadedFrom ?? null },
@@ -304,6 +304,12 @@ export class Tracker {
     this.scheduleSerialize();
     this.logger.info({ address, accounting: this.accountingOn }, 'listening');
     return address;
+  }
+
+  /** The one-line start-up refusal for a database error no retry changes (naming the DSN's setting, password hidden). */
+  private databaseRefused(err: unknown, remedy?: string): ConfigError {
+    const where = `${this.dsnSetting} ${redact(this.config.database.dsn)}`;
+    return new ConfigError(`the database refused: ${String((err as Error | undefined)?.message)} (${where})${remedy ? `: ${remedy}` : ''}`);
   }
 
   /**
@@ -400,10 +406,7 @@ export class Tracker {
         // No privilege on the table (a user granted table by table, as chihaya's often is): no
         // retry changes that, so the start ends with one line instead of waiting for ever.
         if (isConfigurationRefusal(err)) {
-          throw new ConfigError(
-            `the database refused: ${(err as Error).message} (${this.dsnSetting} ${redact(this.config.database.dsn)}): ` +
-              `the tracker's user needs SELECT, INSERT, UPDATE on ${POSITIONS_TABLE} (docs/database.md)`,
-          );
+          throw this.databaseRefused(err, `the tracker's user needs SELECT, INSERT, UPDATE on ${POSITIONS_TABLE} (docs/database.md)`);
         }
         const waitMs = Math.min(500 * attempt, 5_000);
         this.logger.error(
