@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Tracker, type TrackerOptions } from '../src/app.js';
 import { defaultConfig } from '../src/config/config.js';
 import { createLogger, silentLogger } from '../src/log.js';
-import { openDbRelay } from './helpers/db-relay.js';
+import { openDbRelay, openFreezableRelay } from './helpers/db-relay.js';
 import { parseExposition, value } from './helpers/prometheus.js';
 
 interface Health {
@@ -111,6 +111,44 @@ describe('before the first load, and /health', () => {
     expect(running.tracker.health().status).toBe(503);
     expect(running.tracker.health().body.status).toBe('stopping');
     await stopped;
+  });
+
+  it('a database that stops answering mid-reload (frozen, not refusing): the pass fails after its page limit, /health and the gauge say unreachable, announces are served', async () => {
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const frozen = await openFreezableRelay(port, root);
+    let open: RunningTracker | undefined;
+    try {
+      const tracker = (open = await startTracker({
+        db,
+        configure: (c) => {
+          c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+          c.journal.enabled = false;
+        },
+        tracker: { reload: { pageTimeoutMs: 500 } },
+      }));
+      const metric = async (name: string) => value(parseExposition(await tracker.tracker.metrics.registry.metrics()), name);
+      expect(JSON.parse((await tracker.get('/health')).body.toString())).toMatchObject({ status: 'ok', database: { reachable: true } });
+
+      frozen.freeze();
+      // Without a limit this pass would wait for ever, and /health say "reachable" all along.
+      expect(await tracker.tracker.reloadNow()).toBe(false);
+      const h = JSON.parse((await tracker.get('/health')).body.toString()) as Health;
+      expect(h).toMatchObject({ status: 'ok', database: { reachable: false, last_error: 'PROTOCOL_SEQUENCE_TIMEOUT' } });
+      expect(await metric('hayate_database_reachable')).toBe(0);
+      const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 7), left: 10, ip: '8.8.8.8' });
+      expect((await tracker.get(`/${users.normal.passkey}/announce${query}`)).body.toString('latin1')).toMatch(/^d8:completei/);
+
+      frozen.thaw();
+      expect(await tracker.tracker.reloadNow()).toBe(true);
+      expect(JSON.parse((await tracker.get('/health')).body.toString())).toMatchObject({ database: { reachable: true, last_error: null } });
+      expect(await metric('hayate_database_reachable')).toBe(1);
+      open = undefined;
+      await tracker.close();
+    } finally {
+      await frozen.close(); // first: a stop on a frozen database would wait for it
+      await open?.close();
+    }
   });
 
   it('cache files count as a first load: valid users are served while the database is down', async () => {

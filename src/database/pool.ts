@@ -1,5 +1,5 @@
 import { format } from 'mysql2';
-import { createPool, type Pool, type PoolOptions } from 'mysql2/promise';
+import { createPool, type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
 import { parseDsn } from '../config/dsn.js';
 
 /**
@@ -57,4 +57,46 @@ const REFUSALS = new Set([
 export function isConfigurationRefusal(err: unknown): boolean {
   const { code, sqlState } = (err ?? {}) as { code?: unknown; sqlState?: unknown };
   return (typeof code === 'string' && REFUSALS.has(code)) || sqlState === '28000';
+}
+
+/**
+ * A reload page the database has not answered in this long fails its pass (ms). A page is a
+ * keyset read of a thousand rows by primary key, answered in milliseconds: a page that waits
+ * this long waits on a frozen server, a lost network or a table lock (LOCK TABLES … WRITE).
+ * The pass then fails (code PROTOCOL_SEQUENCE_TIMEOUT, mysql2's for a query timeout), so
+ * /health and hayate_database_reachable say so, and the next pass starts on schedule on a
+ * new connection.
+ */
+export const RELOAD_PAGE_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs one read-only prepared statement (`params` bound in order) and returns its rows as
+ * arrays, failing with code PROTOCOL_SEQUENCE_TIMEOUT when the whole read (statement
+ * preparation included, which mysql2's own `timeout` does not cover) takes over
+ * `timeoutMs`. A connection that timed out, or that failed fatally, is destroyed: it
+ * would still be waiting for its answer when handed to the next read.
+ */
+export async function readRows(pool: Pool, sql: string, params: readonly (string | number)[], timeoutMs: number): Promise<unknown[][]> {
+  const conn = await pool.getConnection(); // a new connection is bounded by connectTimeout
+  let timer: NodeJS.Timeout | undefined;
+  let reusable = false;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        Object.assign(new Error(`the database did not answer a read in ${timeoutMs / 1000} s`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }),
+      );
+    }, timeoutMs);
+  });
+  try {
+    const [rows] = await Promise.race([conn.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, params as (string | number)[]), timedOut]);
+    reusable = true;
+    return rows as unknown as unknown[][];
+  } catch (err) {
+    reusable = (err as { code?: unknown }).code !== 'PROTOCOL_SEQUENCE_TIMEOUT' && (err as { fatal?: unknown }).fatal !== true;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    if (reusable) conn.release();
+    else conn.destroy();
+  }
 }

@@ -7,6 +7,8 @@ export interface ReloadThreadData {
   dsn: string;
   /** Rows per keyset page. */
   pageSize: number;
+  /** A page the database has not answered in this long fails the pass (ms). */
+  pageTimeoutMs: number;
 }
 
 /** Main → thread: read one table. */

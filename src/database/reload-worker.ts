@@ -15,8 +15,7 @@
  */
 import { lowerThreadPriority } from '../threads.js';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { RowDataPacket } from 'mysql2/promise';
-import { openPool } from './pool.js';
+import { openPool, readRows } from './pool.js';
 import { RecordWriter } from './records.js';
 import { torrentsTable, usersTable, type ReloadTable } from './reload-tables.js';
 import { TableMirror } from './table-mirror.js';
@@ -26,7 +25,7 @@ const port = parentPort;
 if (port === null) throw new Error('reload-worker.js runs as a worker thread (see reload-thread.ts)');
 /** Nice value of the reload thread (0 is the process's; 19 the lowest). */
 const RELOAD_THREAD_NICE = 10;
-const { dsn, pageSize } = workerData as ReloadThreadData;
+const { dsn, pageSize, pageTimeoutMs } = workerData as ReloadThreadData;
 lowerThreadPriority(RELOAD_THREAD_NICE);
 const pool = openPool(dsn, { connectionLimit: 1 });
 const tables: Record<PassRequest['table'], ReloadTable<unknown>> = {
@@ -81,8 +80,7 @@ async function runPass(request: PassRequest): Promise<void> {
   let readAt = request.epoch;
   let after = 0;
   let rows = 0;
-  const query = (from: number): Promise<unknown[][]> =>
-    pool.execute<RowDataPacket[]>({ sql: table.sql, rowsAsArray: true }, [from, pageSize]).then(([page]) => page as unknown as unknown[][]);
+  const query = (from: number): Promise<unknown[][]> => readRows(pool, table.sql, [from, pageSize], pageTimeoutMs);
   // A page is read again once on a new connection when its connection died under it (killed, a
   // server restart, a network blip): the read is asked for ahead, so it is the connection's
   // only query in flight whenever the main thread takes its time over a page.

@@ -1,10 +1,11 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech } from '../store/types.js';
 import { TimeSlice, yieldToLoop } from '../event-loop.js';
 import { OrderedCursor } from './ordered-cursor.js';
+import { readRows, RELOAD_PAGE_TIMEOUT_MS } from './pool.js';
 import { RecordReader } from './records.js';
 import { torrentsTable, usersTable, type ReloadTable, type TorrentRow, type UserRow } from './reload-tables.js';
 import { ReloadThread } from './reload-thread.js';
@@ -30,6 +31,8 @@ export interface ReloadOptions {
    * it with a push.
    */
   pageHook?: (source: 'users' | 'torrents' | 'clients') => Promise<void> | void;
+  /** A read the database has not answered in this long fails the pass, in ms (default RELOAD_PAGE_TIMEOUT_MS: 30 s). */
+  pageTimeoutMs?: number;
 }
 
 /** Errors MariaDB gives at connection time: every source of the pass would get them too. */
@@ -63,6 +66,7 @@ const SLICE_MS = 4;
 export class Reloader {
   private readonly pageSize: number;
   private readonly pageHook: ReloadOptions['pageHook'];
+  private readonly pageTimeoutMs: number;
   /** Reads users and torrents off the main thread. */
   private readonly thread: ReloadThread;
   /** The map each table's last whole pass fed (a map replaced since, e.g. by the cache files, needs every row). */
@@ -84,7 +88,8 @@ export class Reloader {
   ) {
     this.pageSize = options.pageSize ?? 1_000;
     this.pageHook = options.pageHook;
-    this.thread = new ReloadThread({ dsn: options.dsn, pageSize: this.pageSize });
+    this.pageTimeoutMs = options.pageTimeoutMs ?? RELOAD_PAGE_TIMEOUT_MS;
+    this.thread = new ReloadThread({ dsn: options.dsn, pageSize: this.pageSize, pageTimeoutMs: this.pageTimeoutMs });
     metrics.watchReloadSources(reloadSources);
   }
 
@@ -158,7 +163,7 @@ export class Reloader {
       // Before the first whole database load there is no database data to keep (what the cache
       // files gave, if anything, is still served; the start retries, or ends on a refusal).
       const message = this.lastSuccessAt === undefined ? 'reload failed; no database load yet' : 'reload failed; keeping the previous data';
-      this.logger.error({ source, err: (err as Error).message }, message);
+      this.logger.error({ source, err }, message);
       return false;
     }
   }
@@ -174,7 +179,7 @@ export class Reloader {
       // A prepared statement (binary protocol): mysql2's text-protocol rows outlive two
       // scavenges and get promoted, which made every scavenge during a reload take 10-40 ms;
       // binary rows die young.
-      const [rows] = await this.pool.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, [...params, this.pageSize]);
+      const rows = await readRows(this.pool, sql, [...params, this.pageSize], this.pageTimeoutMs);
       const slice = new TimeSlice(SLICE_MS, 256);
       for (let i = 0; i < rows.length; i++) {
         each(rows[i] as unknown[]);
@@ -358,15 +363,15 @@ export class Reloader {
   }
 
   private async loadGroupFreeleech(): Promise<number> {
-    const [rows] = await this.pool.query<RowDataPacket[]>(
+    const rows = await readRows(
+      this.pool,
       'SELECT GroupID, Type, UpMultiplier, DownMultiplier FROM torrent_group_freeleech',
+      [],
+      this.pageTimeoutMs,
     );
     const groups = new Map<string, GroupFreeleech>();
-    for (const row of rows) {
-      groups.set(groupKey(String(row['Type']), Number(row['GroupID'])), {
-        upMultiplier: Number(row['UpMultiplier']),
-        downMultiplier: Number(row['DownMultiplier']),
-      });
+    for (const [groupId, type, up, down] of rows) {
+      groups.set(groupKey(String(type), Number(groupId)), { upMultiplier: Number(up), downMultiplier: Number(down) });
     }
     this.store.groupFreeleech = groups;
     return rows.length;
@@ -374,7 +379,7 @@ export class Reloader {
 
   private async loadClients(): Promise<number> {
     const readAt = this.store.pushes.epoch;
-    const clients = await readApprovedClients(this.pool);
+    const clients = await readApprovedClients(this.pool, this.pageTimeoutMs);
     if (this.pageHook !== undefined) await this.pageHook('clients');
     // A whitelist push read the table after this query was sent: its list is newer.
     if (this.store.pushes.clients <= readAt) this.store.approvedClients = clients;
@@ -382,19 +387,27 @@ export class Reloader {
   }
 
   private async loadGlobalFreeleech(): Promise<number> {
-    const [rows] = await this.pool.query<RowDataPacket[]>("SELECT mod_setting FROM mod_core WHERE mod_option = 'global_freeleech'");
-    this.store.globalFreeleech = rows.length > 0 && Number(rows[0]!['mod_setting']) !== 0;
+    const rows = await readRows(
+      this.pool,
+      "SELECT mod_setting FROM mod_core WHERE mod_option = 'global_freeleech'",
+      [],
+      this.pageTimeoutMs,
+    );
+    this.store.globalFreeleech = rows.length > 0 && Number(rows[0]![0]) !== 0;
     return rows.length;
   }
 }
 
-/** The non-archived approved client prefixes (peer_id as latin1 bytes), by id. */
-export async function readApprovedClients(pool: Pool): Promise<ApprovedClient[]> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, peer_id FROM approved_clients WHERE archived = 0 ORDER BY id');
+/**
+ * The non-archived approved client prefixes (peer_id as latin1 bytes), by id. Fails with
+ * code PROTOCOL_SEQUENCE_TIMEOUT when the database does not answer in `timeoutMs`.
+ */
+export async function readApprovedClients(pool: Pool, timeoutMs = RELOAD_PAGE_TIMEOUT_MS): Promise<ApprovedClient[]> {
+  const rows = await readRows(pool, 'SELECT id, peer_id FROM approved_clients WHERE archived = 0 ORDER BY id', [], timeoutMs);
   const clients: ApprovedClient[] = [];
-  for (const row of rows) {
-    const prefix = Buffer.from(String(row['peer_id']), 'utf8').toString('latin1');
-    if (prefix.length > 0) clients.push({ id: Number(row['id']), prefix });
+  for (const [id, peerId] of rows) {
+    const prefix = Buffer.from(String(peerId), 'utf8').toString('latin1');
+    if (prefix.length > 0) clients.push({ id: Number(id), prefix });
   }
   return clients;
 }

@@ -9,6 +9,42 @@ export function openDbRelay(port: number, target: URL): Promise<{ close(): Promi
   return relay(port, target, (client, upstream) => client.pipe(upstream).pipe(client));
 }
 
+/** A relay whose server can be frozen: connections stay open and queries are sent, but no answer comes back. */
+export interface FreezableRelay {
+  close(): Promise<void>;
+  /** From now on nothing MariaDB sends reaches the clients (a SIGSTOPped server, a lost network). */
+  freeze(): void;
+  /** Delivers what was held, and everything after it. */
+  thaw(): void;
+}
+
+/** openDbRelay with freeze() and thaw(). */
+export async function openFreezableRelay(port: number, target: URL): Promise<FreezableRelay> {
+  let frozen = false;
+  const answers = new Map<Socket, Socket>(); // upstream → client
+  const relayed = await relay(port, target, (client, upstream) => {
+    client.pipe(upstream);
+    answers.set(upstream, client);
+    upstream.on('close', () => answers.delete(upstream));
+    if (frozen) upstream.pause();
+    else upstream.pipe(client);
+  });
+  return {
+    close: () => relayed.close(),
+    freeze() {
+      frozen = true;
+      for (const [upstream, client] of answers) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+    },
+    thaw() {
+      frozen = false;
+      for (const [upstream, client] of answers) upstream.pipe(client);
+    },
+  };
+}
+
 /**
  * Listens on 127.0.0.1:`port`; each connection gets its own to `target` and `join` moves the
  * bytes between them. close() cuts every relayed connection and stops listening.
