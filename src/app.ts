@@ -410,7 +410,7 @@ export class Tracker {
         }
         const waitMs = Math.min(500 * attempt, 5_000);
         this.logger.error(
-          { err: (err as Error).message, attempt, retryInMs: waitMs },
+          { err, attempt, retryInMs: waitMs },
           'journal: cannot read the flushed positions from the database yet; waiting (announces are answered "Tracker is starting up" until the journal is replayed)',
         );
         await whileWaiting();
@@ -430,7 +430,7 @@ export class Tracker {
       try {
         endpoints6 = await readIpv6Endpoints(this.dir);
       } catch (err) {
-        this.logger.error({ error: (err as Error).message }, 'cache file unusable: starting without it');
+        this.logger.error({ err }, 'cache file unusable: starting without it');
       }
     }
     const ipv6 = attachIpv6Endpoints(cached.torrents, endpoints6);
@@ -552,7 +552,7 @@ export class Tracker {
       return true;
     } catch (err) {
       this.metrics.serializationFailures.inc();
-      this.logger.error({ err: (err as Error).message, dir: this.dir }, 'writing the cache files failed');
+      this.logger.error({ err, dir: this.dir }, 'writing the cache files failed');
       return false;
     }
   }

@@ -37,6 +37,42 @@ export function redactPasskeys(line: string): string {
   return line.replace(SECRET_SEGMENT, '/***$1');
 }
 
+/** An error as a log line carries it (the `err` field), on either thread. */
+export interface LoggedError {
+  type: string;
+  message: string;
+  /** The database's or the system's name for it (ER_LOCK_DEADLOCK, ECONNREFUSED, ENOSPC). */
+  code?: string;
+  errno?: number;
+  sqlState?: string;
+  /** Only for an error without a code: a fault in hayate, where the stack says where. */
+  stack?: string;
+  cause?: LoggedError | string;
+}
+
+/**
+ * The `err` field of every log line: type, message and the code an operator looks up,
+ * the same shape whether the error was thrown on the request thread or forwarded from
+ * the accounting thread (which sends this shape, having no Error to send). A stack only
+ * for an error without a code: an outage's mysql2 or fs error says what it is by its
+ * code, and its stack would only say where hayate was waiting. Anything else (a
+ * string, an object already in this shape) is logged as it is.
+ */
+export function serializeError(value: unknown, depth = 0): unknown {
+  if (!(value instanceof Error)) return value;
+  const e = value as Error & { code?: unknown; errno?: unknown; sqlState?: unknown };
+  const out: LoggedError = { type: e.name, message: e.message };
+  if (typeof e.code === 'string') out.code = e.code;
+  if (typeof e.errno === 'number') out.errno = e.errno;
+  if (typeof e.sqlState === 'string') out.sqlState = e.sqlState;
+  if (out.code === undefined && e.stack !== undefined) out.stack = e.stack;
+  if (e.cause !== undefined && depth < 3) {
+    const cause = serializeError(e.cause, depth + 1);
+    out.cause = typeof cause === 'object' && cause !== null ? (cause as LoggedError) : String(cause);
+  }
+  return out;
+}
+
 /**
  * Structured logs: one JSON line per event with a level, so operators can filter
  * (`jq 'select(.level >= 40)'`). Fastify uses the same logger for its own lines.
@@ -60,6 +96,7 @@ export function createLogger(options: LoggerOptions = {}, destination?: { write(
       level: logLevelFromEnv(),
       base: { name: 'hayate' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: serializeError },
       ...options,
     },
     redacting,

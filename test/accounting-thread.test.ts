@@ -3,6 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { infoHashBytes, torrents, users } from '../fixtures/site.js';
 import { AccountingQueues, AccountingThread } from '../src/flush/index.js';
+import { createLogger } from '../src/log.js';
 import { announceQuery, peerIdOf, type AnnounceParams } from './helpers/announce.js';
 import { eventually, startTracker, type RunningTracker } from './helpers/tracker.js';
 
@@ -100,6 +101,59 @@ describe('accounting on its own thread', () => {
     await loseThread(tracker, () => step(50_000_000));
     expect((await tracker.tracker.accounting.flushNow()).ok).toBe(true);
     expect(await rawUp(tracker)).toBe(start + 54_321_000);
+  });
+
+  it('logs an SQL error met on the thread as the main thread would (type, message, code), then that writing works again; the bytes once', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ level: 'info' }, { write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    t = await startTracker({ configure: (c) => void (c.intervals.flush = 3600), tracker: { logger } });
+    const tracker = t;
+    await tracker.tracker.accounting.flushNow();
+    const start = await rawUp(tracker);
+    const historyUp = async (): Promise<number> => {
+      const [rows] = await tracker.db.conn.query<RowDataPacket[]>(
+        'SELECT COALESCE(SUM(uploaded), 0) AS up FROM transfer_history WHERE uid = ? AND fid = ?',
+        [users.normal.id, torrents.live.id],
+      );
+      return Number(rows[0]!['up']);
+    };
+    const historyStart = await historyUp();
+    const peerId = peerIdOf('-TR3000-', 61);
+    await tracker.db.conn.query('RENAME TABLE transfer_history TO transfer_history_away');
+    try {
+      await announce(tracker, { infoHash: live, peerId, left: 100, uploaded: 0, ip: '8.8.4.5' });
+      await announce(tracker, { infoHash: live, peerId, left: 100, uploaded: 5_000, ip: '8.8.4.5' });
+      await eventually(
+        () => (tracker.tracker.accounting.depths().transfer_history === 1 ? true : undefined),
+        10_000,
+        'the thread read the announces',
+      );
+      expect((await tracker.tracker.accounting.flushNow()).ok).toBe(false);
+      const failed = await eventually(
+        () => lines.find((l) => l['msg'] === 'flush failed; records stay queued' && l['queue'] === 'transfer_history'),
+        10_000,
+        'the failure logged',
+      );
+      // Forwarded from the thread: not {"type":"Object", "stack":""}, and the code kept.
+      expect(failed['err']).toEqual({
+        type: 'Error',
+        message: expect.stringContaining('transfer_history') as unknown,
+        code: 'ER_NO_SUCH_TABLE',
+        errno: 1146,
+        sqlState: '42S02',
+      });
+      expect(failed['level']).toBe(50);
+    } finally {
+      await tracker.db.conn.query('RENAME TABLE transfer_history_away TO transfer_history');
+    }
+    expect((await tracker.tracker.accounting.flushNow()).ok).toBe(true);
+    await eventually(
+      () => lines.find((l) => String(l['msg']).startsWith('flush: writing again') && l['queue'] === 'transfer_history'),
+      10_000,
+      'the recovery logged',
+    );
+    expect(await historyUp()).toBe(historyStart + 5_000);
+    expect(await rawUp(tracker)).toBe(start + 5_000);
   });
 
   it("applies the purge's torrent counts after the announces made before it", async () => {

@@ -1,8 +1,8 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openPool } from '../src/database/pool.js';
-import { AccountingQueues } from '../src/flush/index.js';
-import { silentLogger } from '../src/log.js';
+import { AccountingQueues, type AccountingQueuesOptions } from '../src/flush/index.js';
+import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { ensurePositionsTable, type JournalPositionSource } from '../src/flush/positions.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -90,6 +90,12 @@ async function seed(db: TestDatabase): Promise<void> {
   }
 }
 
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('a database that dies and comes back', () => {
@@ -114,13 +120,18 @@ describe('a database that dies and comes back', () => {
     await db.drop().catch(() => undefined);
   });
 
-  async function setUp(): Promise<AccountingQueues> {
+  async function setUp(logger: Logger = silentLogger(), options: AccountingQueuesOptions = {}): Promise<AccountingQueues> {
     db = await createTestDatabase('hayate_outage', server.rootUrl);
     await seed(db);
     pool = openPool(db.dsn);
     metrics = new Metrics({ defaultMetrics: false });
-    queues = new AccountingQueues(pool, flushConfig(db.dsn), metrics, silentLogger(), { backoffMinMs: 50, backoffMaxMs: 400 });
+    queues = new AccountingQueues(pool, flushConfig(db.dsn), metrics, logger, { backoffMinMs: 50, backoffMaxMs: 400, ...options });
     return queues;
+  }
+
+  /** A logger at debug whose lines land in `lines`, parsed. */
+  function capture(lines: LogLine[]): Logger {
+    return createLogger({ level: 'debug' }, { write: (line) => void lines.push(JSON.parse(line) as LogLine) });
   }
 
   /** The test connection died with the server; open a new one. */
@@ -131,7 +142,8 @@ describe('a database that dies and comes back', () => {
   }
 
   it('keeps every record queued while the server is down and writes all of it, exactly, once it is back', async () => {
-    const sink = await setUp();
+    const lines: LogLine[] = [];
+    const sink = await setUp(capture(lines));
     const expected = new Expected();
     sink.start();
     let n = 0;
@@ -170,6 +182,49 @@ describe('a database that dies and comes back', () => {
       'empty queues',
     );
     const report = await sink.stop(10_000);
+    queues = undefined;
+    expect(report.complete).toBe(true);
+    expect(sorted(await actual(db.conn))).toEqual(sorted(expected));
+
+    // The outage in the log: per queue, one error line naming the error (not one per
+    // backoff), the repeats at debug, and one line when writing works again.
+    for (const queue of ['users', 'torrents', 'transfer_history', 'transfer_ips'] as const) {
+      const errors = lines.filter((l) => l.level >= 50 && l.queue === queue);
+      expect(errors.map((l) => l.msg)).toEqual(['flush failed; records stay queued']);
+      expect(errors[0]!.err).toMatchObject({ type: 'Error', code: expect.stringMatching(/^[A-Z_]+$/) });
+      expect(errors[0]!.err).not.toHaveProperty('stack');
+      const again = lines.filter(
+        (l) => l.msg === 'flush: writing again; the records kept while it failed are in the database' && l.queue === queue,
+      );
+      expect(again).toHaveLength(1);
+      expect(again[0]!.failedRounds).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('says "still failing" with the rounds and seconds so far, as often as it is set to', async () => {
+    const lines: LogLine[] = [];
+    const sink = await setUp(capture(lines), { stillFailingEveryMs: 0 });
+    const expected = new Expected();
+    await server.kill();
+    sink.start();
+    for (let n = 0; n < 2000; n++) announce(sink, expected, n, 1_700_000_000 + n); // every torrent gets a snatch (actual() reads Snatched > 0)
+    await eventually(
+      () => lines.filter((l) => l.queue === 'users' && l.level >= 50).length,
+      (n) => n >= 3,
+      'three failed rounds of the users queue logged',
+    );
+    const users = lines.filter((l) => l.queue === 'users' && l.level >= 50);
+    expect(users[0]!.msg).toBe('flush failed; records stay queued');
+    expect(users[0]!.records).toBe(USERS);
+    const still = users.slice(1);
+    expect(still.every((l) => l.msg === 'flush: still failing; records stay queued')).toBe(true);
+    expect(still.map((l) => l.failedRounds)).toEqual(still.map((_, i) => i + 2));
+    expect(still[0]!.waiting).toBe(USERS);
+    expect(still[0]!.err).toMatchObject({ code: expect.stringMatching(/^[A-Z_]+$/) });
+
+    await server.start();
+    await reconnect();
+    const report = await sink.stop(30_000);
     queues = undefined;
     expect(report.complete).toBe(true);
     expect(sorted(await actual(db.conn))).toEqual(sorted(expected));

@@ -38,6 +38,8 @@ export interface AccountingQueuesOptions {
   statementTimeoutMs?: number;
   /** A round running longer than this is logged once (default 10 s). */
   slowRoundMs?: number;
+  /** While a queue's rounds keep failing, one "still failing" line this often (default 60 s). */
+  stillFailingEveryMs?: number;
   /** The announce journal: each round then commits the position it covers (docs/crash-safety.md). */
   journal?: JournalPositionSource;
 }
@@ -140,6 +142,7 @@ export class AccountingQueues implements Accounting {
       backoffMaxMs: this.backoffMaxMs,
       logFlushes: config.log_flushes,
       slowRoundMs: options.slowRoundMs ?? 10_000,
+      stillFailingEveryMs: options.stillFailingEveryMs ?? 60_000,
       write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000 },
       journal: options.journal,
     };

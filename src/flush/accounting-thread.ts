@@ -187,7 +187,7 @@ export class AccountingThread implements Accounting {
     try {
       return (await this.ask({ type: 'flush', id: 0, queue, afterSeq: this.journal.appended() })) as RoundResult;
     } catch (err) {
-      this.logger.error({ err: (err as Error).message, queue }, 'flush on the accounting thread failed; records stay in the journal');
+      this.logger.error({ err, queue }, 'flush on the accounting thread failed; records stay in the journal');
       return { taken: 0, written: 0, ok: false };
     }
   }
@@ -317,10 +317,7 @@ export class AccountingThread implements Accounting {
       this.positions = await readPositions(this.pool);
       return true;
     } catch (err) {
-      this.logger.error(
-        { err: (err as Error).message },
-        'accounting thread: cannot read the stored journal positions yet; retrying in 1 s',
-      );
+      this.logger.error({ err }, 'accounting thread: cannot read the stored journal positions yet; retrying in 1 s');
       return false;
     }
   }

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import type { Logger } from '../log.js';
+import { serializeError, type Logger } from '../log.js';
 import { openPool } from '../database/pool.js';
 import { requeueRecord } from '../journal/requeue.js';
 import { JournalTail } from '../journal/tail.js';
@@ -29,18 +29,12 @@ lowerThreadPriority(ACCOUNTING_THREAD_NICE);
 
 type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
-function plain(value: unknown): unknown {
-  if (!(value instanceof Error)) return value;
-  const e = value as Error & { code?: unknown; errno?: unknown; sqlState?: unknown };
-  return { type: e.name, message: e.message, code: e.code, errno: e.errno, sqlState: e.sqlState };
-}
-
 function forward(level: LevelName) {
   return (obj: unknown, msg?: string): void => {
     if (pino.levels.values[level]! < data.logLevel) return;
     let fields: Record<string, unknown> | string = {};
     if (typeof obj === 'string') fields = obj;
-    else if (obj !== null && typeof obj === 'object') for (const [k, v] of Object.entries(obj)) fields[k] = plain(v);
+    else if (obj !== null && typeof obj === 'object') for (const [k, v] of Object.entries(obj)) fields[k] = serializeError(v); // an Error loses its code crossing postMessage: send the logged shape
     post({ type: 'log', level, fields, msg });
   };
 }

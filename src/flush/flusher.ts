@@ -42,6 +42,11 @@ export interface FlusherOptions {
    * transaction holding a metadata lock. Milliseconds.
    */
   slowRoundMs: number;
+  /**
+   * While rounds keep failing, one "still failing" line this often; the failures between
+   * are logged at debug. Milliseconds.
+   */
+  stillFailingEveryMs: number;
   write: WriteOptions;
   /**
    * With a journal, each round also commits the journal position it covers (in the
@@ -60,7 +65,15 @@ export interface RoundResult {
   ok: boolean;
 }
 
-type RoundOutcome = 'ok' | 'failed' | 'unknown';
+/** How a round's write ended; a failure carries what to log about it. */
+type RoundOutcome = { kind: 'ok' } | { kind: 'unknown' } | { kind: 'failed'; err: unknown; msg: string; attempts?: number };
+
+/** While rounds keep failing (an outage): since when, how many, and when a line last said so. */
+interface Failing {
+  since: number;
+  rounds: number;
+  loggedAt: number;
+}
 
 /** A round whose COMMIT answer was lost: its rows, and the journal position that says whether it happened. */
 interface InDoubt {
@@ -85,6 +98,7 @@ export class Flusher {
   private loop: Promise<void> | undefined;
   private backoffMs: number;
   private inDoubt: InDoubt | undefined;
+  private failing: Failing | undefined;
   /** The journal position the database holds for this queue, as far as this process knows (0: none). */
   committedPosition = 0;
 
@@ -187,7 +201,10 @@ export class Flusher {
     const position = this.options.journal?.appended();
     const batch = this.queue.take();
     const taken = batch.count;
-    if (taken === 0) return { taken: 0, written: 0, ok: true };
+    if (taken === 0) {
+      this.recovered(0); // a round in doubt settled, and nothing else waited
+      return { taken: 0, written: 0, ok: true };
+    }
     const order = keyOrder(batch, this.queue.keyWidth);
     const started = performance.now();
     const labels = { queue: this.name };
@@ -205,7 +222,7 @@ export class Flusher {
       clearTimeout(slow);
     }
     this.metrics.flushSeconds.observe(labels, (performance.now() - started) / 1000);
-    if (outcome === 'unknown' && position !== undefined) {
+    if (outcome.kind === 'unknown' && position !== undefined) {
       // The database knows: the position row moved to `position` exactly when the round committed.
       this.inDoubt = { batch, order, position };
       this.logger.error(
@@ -214,25 +231,70 @@ export class Flusher {
       );
       return { taken, written: 0, ok: false };
     }
-    if (outcome !== 'ok') {
+    if (outcome.kind !== 'ok') {
       // 'unknown' without a journal: putting the round back may write it twice; dropping it
       // may lose it. hayate never drops, so it goes back too.
       this.queue.putBack(batch, order, 0);
       this.queue.recycle(batch);
-      this.logger.error(
-        { queue: this.name, requeued: taken, waiting: this.queue.size },
-        outcome === 'unknown'
-          ? 'flush: commit outcome unknown; records put back (this round may be applied twice)'
-          : 'flush failed; records put back in the queue',
-      );
+      if (outcome.kind === 'failed') this.failed(outcome, taken);
+      else {
+        this.logger.error(
+          { queue: this.name, requeued: taken, waiting: this.queue.size },
+          'flush: commit outcome unknown; records put back (this round may be applied twice)',
+        );
+      }
       return { taken, written: 0, ok: false };
     }
     this.committed(batch, position);
     const ms = performance.now() - started;
     const line = { queue: this.name, rows: taken, ms: Math.round(ms * 10) / 10 };
+    this.recovered(taken);
     if (this.options.logFlushes) this.logger.info(line, 'flushed');
     else this.logger.debug(line, 'flushed');
     return { taken, written: taken, ok: true };
+  }
+
+  /**
+   * Logs a failed round (its records are back in the queue). An outage fails a round
+   * every backoff (up to 5 s) in every queue: the first failure of a run is logged
+   * whole, the next ones at debug, with one "still failing" line (the latest error, how
+   * long, how many rounds) every stillFailingEveryMs, and one warning when a round
+   * succeeds again.
+   */
+  private failed(outcome: { err: unknown; msg: string; attempts?: number }, records: number): void {
+    const now = performance.now();
+    const failing = this.failing;
+    if (failing === undefined) {
+      this.failing = { since: now, rounds: 1, loggedAt: now };
+      const attempts = outcome.attempts === undefined ? {} : { attempts: outcome.attempts };
+      this.logger.error({ err: outcome.err, queue: this.name, records, waiting: this.queue.size, ...attempts }, outcome.msg);
+      return;
+    }
+    failing.rounds++;
+    const fields = {
+      err: outcome.err,
+      queue: this.name,
+      failedRounds: failing.rounds,
+      seconds: Math.round((now - failing.since) / 1000),
+      waiting: this.queue.size,
+    };
+    if (now - failing.loggedAt < this.options.stillFailingEveryMs) {
+      this.logger.debug(fields, outcome.msg);
+      return;
+    }
+    failing.loggedAt = now;
+    this.logger.error(fields, 'flush: still failing; records stay queued');
+  }
+
+  /** After failed rounds, says once that writing works again (`rows`: this round's). */
+  private recovered(rows: number): void {
+    const failing = this.failing;
+    if (failing === undefined) return;
+    this.failing = undefined;
+    this.logger.warn(
+      { queue: this.name, rows, failedRounds: failing.rounds, seconds: Math.round((performance.now() - failing.since) / 1000) },
+      'flush: writing again; the records kept while it failed are in the database',
+    );
   }
 
   private committed(batch: Batch, position: number | undefined): void {
@@ -249,7 +311,7 @@ export class Flusher {
     try {
       stored = await readPosition(this.pool, this.name);
     } catch (err) {
-      this.logger.error({ err, queue: this.name }, 'flush: cannot read the stored journal position yet; round still in doubt');
+      this.failed({ err, msg: 'flush: cannot read the stored journal position yet; round still in doubt' }, doubt.batch.count);
       return false;
     }
     this.inDoubt = undefined;
@@ -286,23 +348,19 @@ export class Flusher {
     for (let attempt = 1; ; attempt++) {
       try {
         await writeRound(this.pool, statements, this.options.write);
-        return 'ok';
+        return { kind: 'ok' };
       } catch (err) {
         if (err instanceof CommitOutcomeUnknown) {
           this.metrics.sqlErrors.inc(labels);
           this.logger.error({ err: err.cause, queue: this.name, records }, 'flush: connection lost during COMMIT');
-          return 'unknown';
+          return { kind: 'unknown' };
         }
         if (isLockConflict(err)) {
           this.metrics.deadlocks.inc(labels);
           // Shutting down: hand the round back at once; flushAll() retries it on its own schedule.
           if (attempt > this.options.deadlockRetries || this.halted) {
             this.metrics.deadlockAborted.inc(labels);
-            this.logger.error(
-              { err, queue: this.name, records, attempts: attempt },
-              'flush: deadlock retries ran out; records stay queued',
-            );
-            return 'failed';
+            return { kind: 'failed', err, msg: 'flush: deadlock retries ran out; records stay queued', attempts: attempt };
           }
           const pauseMs = this.options.deadlockPauseMs * attempt;
           this.metrics.deadlockSeconds.inc(labels, pauseMs / 1000);
@@ -311,8 +369,7 @@ export class Flusher {
           continue;
         }
         this.metrics.sqlErrors.inc(labels);
-        this.logger.error({ err, queue: this.name, records }, 'flush: SQL error; records stay queued');
-        return 'failed';
+        return { kind: 'failed', err, msg: 'flush failed; records stay queued' };
       }
     }
   }

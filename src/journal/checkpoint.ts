@@ -55,7 +55,7 @@ export async function readCheckpoint(dir: string, logger: Logger): Promise<Check
     text = await readFile(join(dir, CHECKPOINT_FILE), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      logger.warn({ err: (err as Error).message }, 'journal checkpoint unreadable: replaying the whole journal');
+      logger.warn({ err }, 'journal checkpoint unreadable: replaying the whole journal');
     return undefined;
   }
   let checkpoint: Checkpoint;
@@ -65,7 +65,7 @@ export async function readCheckpoint(dir: string, logger: Logger): Promise<Check
     if (parsed.version !== 1 || !Number.isSafeInteger(parsed.position) || (parsed.position as number) < 0) throw new Error('unknown shape');
     checkpoint = parsed as Checkpoint;
   } catch (err) {
-    logger.warn({ file: CHECKPOINT_FILE, err: (err as Error).message }, 'journal checkpoint damaged: replaying the whole journal');
+    logger.warn({ file: CHECKPOINT_FILE, err }, 'journal checkpoint damaged: replaying the whole journal');
     return undefined;
   }
   try {

@@ -506,7 +506,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
     } catch (err) {
       // The bytes stay pending and the answers held: nothing is answered that a crash could lose.
       this.stats.writeErrors++;
-      this.options.logger.error({ err: (err as Error).message, dir: this.options.dir }, 'journal: write failed; answers held, retrying');
+      this.options.logger.error({ err, dir: this.options.dir }, 'journal: write failed; answers held, retrying');
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.scheduleWrite(), 200);
       this.retryTimer.unref();
@@ -534,7 +534,7 @@ export class Journal implements AccountingSink, JournalPositionSource {
       }
       if (err) {
         this.stats.writeErrors++;
-        this.options.logger.error({ err: err.message }, 'journal: fdatasync failed; answers held, retrying');
+        this.options.logger.error({ err }, 'journal: fdatasync failed; answers held, retrying');
         this.retryTimer = setTimeout(() => this.startSync(), 200);
         this.retryTimer.unref();
         return;

@@ -281,6 +281,6 @@ function cutAt(path: string, offset: number, logger: Logger): void {
       closeSync(fd);
     }
   } catch (err) {
-    logger.error({ err: (err as Error).message, path }, 'journal: could not cut the damaged segment');
+    logger.error({ err, path }, 'journal: could not cut the damaged segment');
   }
 }

@@ -172,7 +172,7 @@ export class UpdateApi {
       } else {
         outcome = 'unavailable';
         const message = err instanceof Unavailable ? err.message : 'internal error';
-        logger.error({ action: label, err: (err as Error).message }, 'update API: action failed');
+        logger.error({ action: label, err }, 'update API: action failed');
         answer = text(503, `${message}; try again`);
       }
     }
@@ -252,7 +252,7 @@ export class UpdateApi {
       );
       row = rows[0];
     } catch (err) {
-      logger.warn({ torrentId: id, err: (err as Error).message }, 'add_torrent: row not readable; added from the push alone');
+      logger.warn({ torrentId: id, err }, 'add_torrent: row not readable; added from the push alone');
     }
     if (row !== undefined) {
       const raw = row['info_hash'] as Buffer | null;
@@ -352,7 +352,7 @@ export class UpdateApi {
       );
       row = rows[0];
     } catch (err) {
-      logger.warn({ userId: id, err: (err as Error).message }, 'add_user: row not readable; added from the push alone');
+      logger.warn({ userId: id, err }, 'add_user: row not readable; added from the push alone');
     }
     const other = store.users.get(passkey);
     if (other !== undefined && other.id !== id) throw new Conflict(`add_user: that passkey belongs to user ${other.id}`);
