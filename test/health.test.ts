@@ -125,14 +125,24 @@ describe('before the first load, and /health', () => {
           c.database.dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
           c.journal.enabled = false;
         },
-        tracker: { reload: { pageTimeoutMs: 500 } },
+        tracker: { reload: { pageTimeoutMs: 2_000 } },
       }));
       const metric = async (name: string) => value(parseExposition(await tracker.tracker.metrics.registry.metrics()), name);
       expect(JSON.parse((await tracker.get('/health')).body.toString())).toMatchObject({ status: 'ok', database: { reachable: true } });
 
+      const failures = async () => {
+        const exposition = parseExposition(await tracker.tracker.metrics.registry.metrics());
+        return exposition.samples.filter((s) => s.name === 'hayate_reload_failures_total').reduce((sum, s) => sum + s.value, 0);
+      };
+      const failuresBefore = await failures();
       frozen.freeze();
+      // Other callers (update API reads, the purge) hold every pooled connection, waiting on the
+      // frozen server: the reload's wait for a connection counts against its limit too.
+      const held = Array.from({ length: 8 }, () => tracker.tracker.pool.query('SELECT 1').catch(() => undefined));
       // Without a limit this pass would wait for ever, and /health say "reachable" all along.
       expect(await tracker.tracker.reloadNow()).toBe(false);
+      // The first source that got no answer ended the pass: the others would only have waited too.
+      expect((await failures()) - failuresBefore).toBe(1);
       const h = JSON.parse((await tracker.get('/health')).body.toString()) as Health;
       expect(h).toMatchObject({ status: 'ok', database: { reachable: false, last_error: 'PROTOCOL_SEQUENCE_TIMEOUT' } });
       expect(await metric('hayate_database_reachable')).toBe(0);
@@ -140,6 +150,7 @@ describe('before the first load, and /health', () => {
       expect((await tracker.get(`/${users.normal.passkey}/announce${query}`)).body.toString('latin1')).toMatch(/^d8:completei/);
 
       frozen.thaw();
+      await Promise.all(held);
       expect(await tracker.tracker.reloadNow()).toBe(true);
       expect(JSON.parse((await tracker.get('/health')).body.toString())).toMatchObject({ database: { reachable: true, last_error: null } });
       expect(await metric('hayate_database_reachable')).toBe(1);

@@ -1,5 +1,5 @@
 import { format } from 'mysql2';
-import { createPool, type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
+import { createPool, type Pool, type PoolConnection, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
 import { parseDsn } from '../config/dsn.js';
 
 /**
@@ -70,16 +70,26 @@ export function isConfigurationRefusal(err: unknown): boolean {
 export const RELOAD_PAGE_TIMEOUT_MS = 30_000;
 
 /**
+ * Closes a connection that cannot be reused, socket and all. mysql2's destroy() only ends its
+ * side of the socket: against a server that neither answers nor closes (frozen, a lost network)
+ * the socket would stay open until TCP gave up, one more for every timed-out read.
+ */
+export function closeConnection(conn: PoolConnection): void {
+  conn.destroy();
+  (conn as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+}
+
+/**
  * Runs one read-only prepared statement (`params` bound in order) and returns its rows as
- * arrays, failing with code PROTOCOL_SEQUENCE_TIMEOUT when the whole read (statement
- * preparation included, which mysql2's own `timeout` does not cover) takes over
- * `timeoutMs`. A connection that timed out, or that failed fatally, is destroyed: it
- * would still be waiting for its answer when handed to the next read.
+ * arrays, failing with code PROTOCOL_SEQUENCE_TIMEOUT when the whole read takes over
+ * `timeoutMs`: getting a connection from the pool (which other callers may hold, busy on a
+ * frozen server), preparing the statement (which mysql2's own `timeout` does not cover) and
+ * reading the rows. A connection that timed out, or failed fatally, is closed: it would still
+ * be waiting for its answer when handed to the next read. One that comes from the pool after
+ * the deadline goes back to it unused.
  */
 export async function readRows(pool: Pool, sql: string, params: readonly (string | number)[], timeoutMs: number): Promise<unknown[][]> {
-  const conn = await pool.getConnection(); // a new connection is bounded by connectTimeout
   let timer: NodeJS.Timeout | undefined;
-  let reusable = false;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       reject(
@@ -87,6 +97,19 @@ export async function readRows(pool: Pool, sql: string, params: readonly (string
       );
     }, timeoutMs);
   });
+  const acquiring = pool.getConnection();
+  let conn: PoolConnection;
+  try {
+    conn = await Promise.race([acquiring, timedOut]);
+  } catch (err) {
+    clearTimeout(timer);
+    acquiring.then(
+      (late) => late.release(),
+      () => undefined,
+    );
+    throw err;
+  }
+  let reusable = false;
   try {
     const [rows] = await Promise.race([conn.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, params as (string | number)[]), timedOut]);
     reusable = true;
@@ -97,6 +120,6 @@ export async function readRows(pool: Pool, sql: string, params: readonly (string
   } finally {
     clearTimeout(timer);
     if (reusable) conn.release();
-    else conn.destroy();
+    else closeConnection(conn);
   }
 }

@@ -135,11 +135,14 @@ export class Reloader {
     ];
     let ok = true;
     for (const [source, load] of steps) {
-      if (await this.timed(source, load)) continue;
+      const err = await this.timed(source, load);
+      if (err === undefined) continue;
       ok = false;
-      // No connection (refused, timed out, denied): the other sources would only wait and fail the same way.
-      const e = this.lastError as { fatal?: boolean; code?: string; sqlState?: string } | undefined;
-      if (e?.fatal === true || e?.sqlState === '28000' || CONNECT_REFUSALS.has(e?.code ?? '')) break;
+      this.lastOk = false; // /health says so now, not when the pass ends
+      // No connection (refused, lost, denied) or no answer in time: the other sources would only
+      // wait and fail the same way.
+      const e = err as { fatal?: boolean; code?: string; sqlState?: string };
+      if (e.fatal === true || e.sqlState === '28000' || e.code === 'PROTOCOL_SEQUENCE_TIMEOUT' || CONNECT_REFUSALS.has(e.code ?? '')) break;
     }
     this.lastOk = ok;
     if (ok) {
@@ -150,13 +153,14 @@ export class Reloader {
     return ok;
   }
 
-  private async timed(source: ReloadSource, load: () => Promise<number>): Promise<boolean> {
+  /** Runs one source's load, timed and logged; resolves with its error, or undefined when it succeeded. */
+  private async timed(source: ReloadSource, load: () => Promise<number>): Promise<unknown> {
     const end = this.metrics.reloadSeconds.startTimer({ source });
     try {
       const rows = await load();
       const seconds = end();
       this.logger.debug({ source, rows, ms: Math.round(seconds * 1000) }, 'reloaded');
-      return true;
+      return undefined;
     } catch (err) {
       this.lastError ??= err as Error;
       this.metrics.reloadFailures.inc({ source });
@@ -164,7 +168,7 @@ export class Reloader {
       // files gave, if anything, is still served; the start retries, or ends on a refusal).
       const message = this.lastSuccessAt === undefined ? 'reload failed; no database load yet' : 'reload failed; keeping the previous data';
       this.logger.error({ source, err }, message);
-      return false;
+      return err ?? new Error('reload failed');
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { closeConnection } from '../database/pool.js';
 
 export interface WriteOptions {
   /**
@@ -101,7 +102,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
     throw err;
   } finally {
     if (reusable) conn.release();
-    else conn.destroy();
+    else closeConnection(conn);
   }
 }
 
