@@ -422,7 +422,7 @@ export class Tracker {
   /** Restores swarms (and users, so a restart can answer before the database does) from the cache files. */
   private async loadCache(): Promise<void> {
     const cached = await readCacheFiles(this.dir, { logger: this.logger });
-    for (const error of cached.errors) this.logger.error({ error }, 'cache file unusable: starting without it');
+    for (const message of cached.errors) this.logger.error({ err: { type: 'Error', message } }, 'cache file unusable: starting without it');
     this.cacheLoaded = !cached.errors.some((e) => e.includes('torrent-cache'));
     // IPv6 endpoints (peers6-cache.bin); with IPv6 off, IPv6-only peers (0.0.0.0 in the file) are dropped.
     let endpoints6: Ipv6EndpointRecord[] = [];

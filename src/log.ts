@@ -45,16 +45,23 @@ export interface LoggedError {
   code?: string;
   errno?: number;
   sqlState?: string;
-  /** Only for an error without a code: a fault in hayate, where the stack says where. */
+  /** Only for an error without a code (nor a cause with one): a fault in hayate, where the stack says where. */
   stack?: string;
   cause?: LoggedError | string;
+}
+
+/** Does the error, or one it was caused by, carry a code (a database's, a system's)? */
+function hasCode(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 3) return false;
+  const e = err as { code?: unknown; cause?: unknown };
+  return typeof e.code === 'string' || hasCode(e.cause, depth + 1);
 }
 
 /**
  * The `err` field of every log line: type, message and the code an operator looks up,
  * the same shape whether the error was thrown on the request thread or forwarded from
  * the accounting thread (which sends this shape, having no Error to send). A stack only
- * for an error without a code: an outage's mysql2 or fs error says what it is by its
+ * for an error without a code, nor a cause with one: an outage's mysql2 or fs error says what it is by its
  * code, and its stack would only say where hayate was waiting. Anything else (a
  * string, an object already in this shape) is logged as it is.
  */
@@ -65,7 +72,7 @@ export function serializeError(value: unknown, depth = 0): unknown {
   if (typeof e.code === 'string') out.code = e.code;
   if (typeof e.errno === 'number') out.errno = e.errno;
   if (typeof e.sqlState === 'string') out.sqlState = e.sqlState;
-  if (out.code === undefined && e.stack !== undefined) out.stack = e.stack;
+  if (!hasCode(e) && e.stack !== undefined) out.stack = e.stack;
   if (e.cause !== undefined && depth < 3) {
     const cause = serializeError(e.cause, depth + 1);
     out.cause = typeof cause === 'object' && cause !== null ? (cause as LoggedError) : String(cause);

@@ -446,7 +446,7 @@ export class UpdateApi {
     try {
       clients = await readApprovedClients(pool);
     } catch (err) {
-      throw new Unavailable(`approved_clients could not be read: ${(err as Error).message}`);
+      throw new Unavailable(`approved_clients could not be read: ${(err as Error).message}`, { cause: err });
     }
     // A whitelist push or reload that read the table later may have installed already.
     if (store.pushes.clients <= epoch) {
