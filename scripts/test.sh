@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the test suite: npm ci when needed, the build (some tests run dist/), then vitest.
+# Runs the test suite: npm ci when needed, what the end-to-end tests drive (scripts/ensure-test-tools.sh),
+# the build (some tests run dist/), then vitest.
 # Arguments go to vitest (e.g. `bash scripts/test.sh test/config.test.ts`).
 # The last line printed is a plain summary: "N passed, N failed".
 # Exits non-zero when anything failed or when no test ran.
@@ -11,6 +12,7 @@ if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.
   say "installing dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi
+bash scripts/ensure-test-tools.sh
 say "building (npm run build)"
 npm run --silent build
 

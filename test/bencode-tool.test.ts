@@ -101,7 +101,7 @@ describe('bencode tool', () => {
   });
 
   it('`bencode decode | bencode encode` reproduces a .torrent made by transmission-create, byte for byte', async () => {
-    // A real tool's output (Debian transmission-cli; .ci/run installs it): private, multi-file, binary pieces.
+    // A real tool's output (Debian transmission-cli; scripts/test.sh installs it): private, multi-file, binary pieces.
     const dir = await mkdtemp(join(tmpdir(), 'hayate-torrent-'));
     try {
       await mkdir(join(dir, 'Album'));
@@ -115,9 +115,12 @@ describe('bencode tool', () => {
         'https://tracker.example/0123456789abcdef0123456789abcdef/announce',
         join(dir, 'Album'),
       ]).catch((err: unknown) => {
-        throw new Error(`transmission-create failed (apt-get install transmission-cli; .ci/run installs it): ${(err as Error).message}`, {
-          cause: err,
-        });
+        throw new Error(
+          `transmission-create failed (apt-get install transmission-cli; scripts/test.sh installs it): ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       });
       const piped = await promisify(execFile)('sh', ['-c', `node ${TOOL} decode < real.torrent | node ${TOOL} encode > again.torrent`], {
         cwd: dir,

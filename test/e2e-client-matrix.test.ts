@@ -10,7 +10,7 @@
  *
  * Every swarm runs on this machine's own interface address, not loopback: libtorrent
  * refuses trackers on 127.0.0.1 whose path is not /announce, and the clients are set to
- * keep to the tracker (no DHT, LSD, PEX). .ci/run installs the clients from Debian.
+ * keep to the tracker (no DHT, LSD, PEX). scripts/test.sh installs the clients from Debian.
  *
  * rTorrent 0.9.8 seeds to rTorrent without a pause or a restart: stopped and started again
  * (d.stop, d.start) or restarted from its session mid-download, it announces event=started

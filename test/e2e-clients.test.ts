@@ -5,7 +5,7 @@
  * credited totals per multiplier, and both peers stopped and gone.
  *
  * Needs aria2c, transmission-create, transmission-remote (Debian: aria2,
- * transmission-cli) and transmission-daemon; .ci/run installs them. Missing
+ * transmission-cli) and transmission-daemon; scripts/test.sh installs them. Missing
  * binaries fail the test, they do not skip it.
  */
 import { readFileSync } from 'node:fs';

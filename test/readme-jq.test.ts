@@ -63,7 +63,7 @@ function runShell(command: string, input: string): { status: number | null; stdo
 }
 
 describe('the README jq examples', () => {
-  it('jq is installed (.ci/run installs it)', () => {
+  it('jq is installed (scripts/test.sh installs it)', () => {
     expect(() => execFileSync('jq', ['--version'])).not.toThrow();
   });
 

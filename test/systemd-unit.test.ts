@@ -16,7 +16,7 @@ import { get } from './helpers/tracker.js';
  * SystemCallFilter= lines are expanded with systemd's own group lists
  * (`systemd-analyze syscall-filter`) and applied with libseccomp by a small C
  * helper (test/seccomp/seccomp-exec.c: allow-list, anything else SIGSYS, as
- * systemd does), and the built tracker is run under it. .ci/run installs gcc,
+ * systemd does), and the built tracker is run under it. scripts/test.sh installs gcc,
  * libseccomp-dev and systemd (for systemd-analyze); without them this fails.
  */
 const UNIT = join(process.cwd(), 'deploy/systemd/hayate.service');

@@ -16,7 +16,7 @@ const client = fileURLToPath(new URL('./php/gazelle-tracker.php', import.meta.ur
 type Param = string | { bin: string } | { bins: string[] };
 
 /**
- * Debian's php-cli (installed by .ci/run) running a site's tracker calls the way
+ * Debian's php-cli (installed by scripts/test.sh) running a site's tracker calls the way
  * Gazelle's tracker class makes them: raw socket, no Host header, answer read to EOF.
  */
 describe('driven like a PHP site (php-cli, raw socket GET as Gazelle writes it)', () => {
@@ -47,7 +47,7 @@ describe('driven like a PHP site (php-cli, raw socket GET as Gazelle writes it)'
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('php-cli is installed (.ci/run installs it)', async () => {
+  it('php-cli is installed (scripts/test.sh installs it)', async () => {
     const { stdout } = await run('php', ['-r', 'echo PHP_VERSION;']);
     expect(stdout).toMatch(/^\d+\.\d+/);
   });

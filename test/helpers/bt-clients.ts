@@ -32,7 +32,7 @@ export function requireBinaries(binaries: Record<string, string>): void {
   const packages = [...new Set(missing.map(([, pkg]) => pkg))].join(' ');
   throw new Error(
     `real BitTorrent clients missing: ${missing.map(([name]) => name).join(', ')}. ` +
-      `Install them (as root: apt-get update && apt-get install -y ${packages}); .ci/run does this on a fresh machine.`,
+      `Install them (as root: apt-get update && apt-get install -y ${packages}); scripts/test.sh does this on a fresh machine.`,
   );
 }
 

@@ -20,7 +20,7 @@ import { eventually } from './tracker.js';
 
 export type ClientFamily = 'qbittorrent' | 'deluge' | 'rtorrent' | 'libtorrent';
 
-/** Binaries each family needs, with the Debian package that has them (.ci/run installs them). */
+/** Binaries each family needs, with the Debian package that has them (scripts/test.sh installs them). */
 export const FAMILY_BINARIES: Record<ClientFamily, Record<string, string>> = {
   qbittorrent: { 'qbittorrent-nox': 'qbittorrent-nox' },
   deluge: { deluged: 'deluged', 'deluge-console': 'deluge-console' },
@@ -421,7 +421,7 @@ class Libtorrent extends Driver {
     if (probe.status !== 0) {
       throw new Error(
         `libtorrent's Python binding is missing (${probe.error?.message ?? probe.stderr.trim()}). ` +
-          'Install it (as root: apt-get install -y python3-libtorrent); .ci/run does this on a fresh machine.',
+          'Install it (as root: apt-get install -y python3-libtorrent); scripts/test.sh does this on a fresh machine.',
       );
     }
     const client = new Libtorrent(options);

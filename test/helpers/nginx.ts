@@ -11,7 +11,7 @@ export function findNginx(): string {
     if (dir !== '' && existsSync(candidate)) return candidate;
   }
   throw new Error(
-    'nginx is not installed: the nginx test needs a real nginx. `.ci/run` installs it on Debian ' +
+    'nginx is not installed: the nginx test needs a real nginx. `scripts/test.sh` installs it on Debian ' +
       '(apt-get install nginx-light, as root); install it by hand otherwise.',
   );
 }
