@@ -263,7 +263,7 @@ export class Tracker {
         throw this.databaseRefused(err);
       }
       this.logger.warn(
-        { err: err?.message, loadedFrom: this.store.loadedFrom ?? null },
+        { err, loadedFrom: this.store.loadedFrom ?? null },
         this.store.loadedFrom === undefined
           ? `first database load failed: answering "try again" until it succeeds (retrying every ${FIRST_LOAD_RETRY_SECONDS} s)`
           : "first database load incomplete: serving the cache files' data, retrying on schedule",

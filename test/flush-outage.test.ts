@@ -1,12 +1,12 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openPool } from '../src/database/pool.js';
 import { AccountingQueues, type AccountingQueuesOptions } from '../src/flush/index.js';
 import { createLogger, silentLogger, type Logger } from '../src/log.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { ensurePositionsTable, type JournalPositionSource } from '../src/flush/positions.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { openCommitCutter } from './helpers/db-relay.js';
+import { openCommitCutter, openFreezableRelay, type FreezableRelay } from './helpers/db-relay.js';
 import { counterValue, eventually, flushConfig } from './helpers/flush-setup.js';
 import { freePort } from './helpers/net.js';
 import { PrivateMariaDb } from './helpers/private-mariadb.js';
@@ -249,6 +249,76 @@ describe('a database that dies and comes back', () => {
     await reconnect();
     const second = await sink.flushAll(30_000);
     queues = undefined;
+    expect(second.complete).toBe(true);
+    expect(sorted(await actual(db.conn))).toEqual(sorted(expected));
+  });
+});
+
+describe('a database that stops answering (frozen, a lost network): connections stay open, no answer comes', () => {
+  let db: TestDatabase;
+  let relay: FreezableRelay;
+  let pool: Pool;
+  let metrics: Metrics;
+  let sink: AccountingQueues | undefined;
+
+  async function setUp(options: AccountingQueuesOptions): Promise<AccountingQueues> {
+    db = await createTestDatabase('hayate_frozen');
+    await seed(db);
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    relay = await openFreezableRelay(port, root);
+    pool = openPool(`mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`);
+    metrics = new Metrics({ defaultMetrics: false });
+    sink = new AccountingQueues(pool, flushConfig(db.dsn), metrics, silentLogger(), { backoffMinMs: 50, backoffMaxMs: 200, ...options });
+    return sink;
+  }
+  afterEach(async () => {
+    relay.thaw();
+    await sink?.stop(10_000);
+    sink = undefined;
+    metrics.close();
+    await pool.end();
+    await relay.close();
+    await db.drop();
+  });
+
+  it('a round whose statement gets no answer fails at the statement limit (not held for ever by a ROLLBACK queued behind it); thawed, every byte is written once', async () => {
+    const queues = await setUp({ statementTimeoutMs: 2_000 });
+    const expected = new Expected();
+    let n = 0;
+    for (; n < 2000; n++) announce(queues, expected, n, 1_700_000_000 + n);
+    expect((await queues.flushNow()).ok).toBe(true); // the pool now holds open connections
+    for (; n < 4000; n++) announce(queues, expected, n, 1_700_000_000 + n);
+    relay.freeze();
+    // On a pooled connection: the statement is sent and never answered.
+    expect((await queues.flushNow('users')).ok).toBe(false);
+    expect(queues.depths().users).toBe(USERS);
+    relay.thaw();
+    await eventually(
+      async () => (await queues.flushNow()).ok && Object.values(queues.depths()).every((d) => d === 0),
+      (done) => done,
+      'every queue written after the thaw',
+      60_000,
+    );
+    expect(sorted(await actual(db.conn))).toEqual(sorted(expected));
+  });
+
+  it('a stop gives up a round still waiting at its deadline: it reports what is left; thawed, a later flushAll writes it once', async () => {
+    // The statement limit is far beyond the stop's: only the stop's own deadline can end the round.
+    const queues = await setUp({ statementTimeoutMs: 120_000 });
+    const expected = new Expected();
+    let n = 0;
+    for (; n < 2000; n++) announce(queues, expected, n, 1_700_000_000 + n);
+    expect((await queues.flushNow()).ok).toBe(true); // the pool now holds open connections
+    for (; n < 4000; n++) announce(queues, expected, n, 1_700_000_000 + n);
+    relay.freeze();
+    const report = await queues.stop(500);
+    expect(report.complete).toBe(false);
+    expect(report.remaining.users.keys).toBe(USERS);
+    expect(report.remaining.transfer_history.keys).toBe(USERS * TORRENTS);
+    relay.thaw();
+    // The abandoned rounds' connections were closed before COMMIT: the server rolled them back.
+    const second = await queues.flushAll(30_000);
     expect(second.complete).toBe(true);
     expect(sorted(await actual(db.conn))).toEqual(sorted(expected));
   });

@@ -146,6 +146,12 @@ describe('before the first load, and /health', () => {
       const h = JSON.parse((await tracker.get('/health')).body.toString()) as Health;
       expect(h).toMatchObject({ status: 'ok', database: { reachable: false, last_error: 'PROTOCOL_SEQUENCE_TIMEOUT' } });
       expect(await metric('hayate_database_reachable')).toBe(0);
+      // The next pass, while it runs, still reports the last one's error (not a bare "error").
+      const next = tracker.tracker.reloadNow();
+      expect(JSON.parse((await tracker.get('/health')).body.toString())).toMatchObject({
+        database: { reachable: false, last_error: 'PROTOCOL_SEQUENCE_TIMEOUT' },
+      });
+      expect(await next).toBe(false);
       const query = announceQuery({ infoHash: infoHashBytes(torrents.live), peerId: peerIdOf('-TR3000-', 7), left: 10, ip: '8.8.8.8' });
       expect((await tracker.get(`/${users.normal.passkey}/announce${query}`)).body.toString('latin1')).toMatch(/^d8:completei/);
 

@@ -70,13 +70,18 @@ export function isConfigurationRefusal(err: unknown): boolean {
 export const RELOAD_PAGE_TIMEOUT_MS = 30_000;
 
 /**
- * Closes a connection that cannot be reused, socket and all. mysql2's destroy() only ends its
- * side of the socket: against a server that neither answers nor closes (frozen, a lost network)
- * the socket would stay open until TCP gave up, one more for every timed-out read.
+ * Closes a connection that cannot be reused, socket and all, failing what it still waits for.
+ * mysql2's destroy() alone only ends its side of the socket and marks it closing: against a
+ * server that neither answers nor closes (frozen, a lost network) the socket would stay open
+ * until TCP gave up, and a statement waiting on it would wait for its own time limit. The socket
+ * is destroyed with an error first, which mysql2 hands to the waiting statement as a fatal one.
  */
 export function closeConnection(conn: PoolConnection): void {
+  const stream = (conn as unknown as { connection?: { stream?: { destroy?: (err?: Error) => void } } }).connection?.stream;
+  stream?.destroy?.(
+    Object.assign(new Error('connection closed by hayate (no answer in time, or the stop gave up)'), { code: 'HAYATE_CONNECTION_CLOSED' }),
+  );
   conn.destroy();
-  (conn as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
 }
 
 /**

@@ -124,7 +124,7 @@ export class Reloader {
   }
 
   private async reloadAll(): Promise<boolean> {
-    this.lastError = undefined;
+    // lastError and lastOk keep the last pass's outcome while this one runs (/health reads them).
     const steps: [ReloadSource, () => Promise<number>][] = [
       ['clients', () => this.loadClients()],
       ['global_freeleech', () => this.loadGlobalFreeleech()],
@@ -137,8 +137,10 @@ export class Reloader {
     for (const [source, load] of steps) {
       const err = await this.timed(source, load);
       if (err === undefined) continue;
+      // /health says so now, not when the pass ends; the first error of the pass is the one it names.
+      if (ok) this.lastError = err as Error;
       ok = false;
-      this.lastOk = false; // /health says so now, not when the pass ends
+      this.lastOk = false;
       // No connection (refused, lost, denied) or no answer in time: the other sources would only
       // wait and fail the same way.
       const e = err as { fatal?: boolean; code?: string; sqlState?: string };
@@ -162,7 +164,6 @@ export class Reloader {
       this.logger.debug({ source, rows, ms: Math.round(seconds * 1000) }, 'reloaded');
       return undefined;
     } catch (err) {
-      this.lastError ??= err as Error;
       this.metrics.reloadFailures.inc({ source });
       // Before the first whole database load there is no database data to keep (what the cache
       // files gave, if anything, is still served; the start retries, or ends on a refusal).

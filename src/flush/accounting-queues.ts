@@ -21,6 +21,7 @@ import {
   type QueueName,
 } from './tables.js';
 import { Wakeable } from './wait.js';
+import { OpenRounds } from './transaction.js';
 
 export interface AccountingQueuesOptions {
   /** Records per statement (default 1000). */
@@ -113,6 +114,8 @@ export class AccountingQueues implements Accounting {
   private readonly revivals: RowQueue;
   private readonly flushers: Map<QueueName, Flusher>;
   private readonly backoff = new Wakeable();
+  /** The connections rounds write on: a stop at its deadline closes them. */
+  private readonly rounds = new OpenRounds();
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
 
@@ -143,7 +146,7 @@ export class AccountingQueues implements Accounting {
       logFlushes: config.log_flushes,
       slowRoundMs: options.slowRoundMs ?? 10_000,
       stillFailingEveryMs: options.stillFailingEveryMs ?? 60_000,
-      write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000 },
+      write: { lockWaitTimeout: options.lockWaitTimeout, statementTimeoutMs: options.statementTimeoutMs ?? 120_000, rounds: this.rounds },
       journal: options.journal,
     };
     this.flushers = new Map(
@@ -355,11 +358,17 @@ export class AccountingQueues implements Accounting {
   /**
    * Flushes every queue again and again until all are empty, or until
    * `timeoutMs` from now has passed with the database still failing (each
-   * failure is logged; a round already under way when the time is up finishes).
-   * Logs, and returns, what is left per queue.
+   * failure is logged). A round still waiting on the database at that time
+   * (a frozen server, a table lock) is abandoned: its connection is closed, the
+   * server rolls it back, and its records count as left. Logs, and returns,
+   * what is left per queue.
    */
-  async flushAll(timeoutMs: number): Promise<StopReport> {
+  flushAll(timeoutMs: number): Promise<StopReport> {
     const deadline = Date.now() + timeoutMs;
+    return this.abandoningAt(deadline, () => this.flushUntil(deadline));
+  }
+
+  private async flushUntil(deadline: number): Promise<StopReport> {
     let backoffMs = this.backoffMinMs;
     for (;;) {
       const result = await this.flushNow();
@@ -370,6 +379,7 @@ export class AccountingQueues implements Accounting {
         this.logger.error({ waiting: this.depths(), retryInMs: Math.min(backoffMs, left) }, 'flush at shutdown failed; retrying');
         await this.backoff.sleep(Math.min(backoffMs, left));
         backoffMs = Math.min(backoffMs * 2, this.backoffMaxMs);
+        if (Date.now() >= deadline) break;
       }
     }
     const remaining = {} as Record<QueueName, QueueLeft>;
@@ -380,10 +390,28 @@ export class AccountingQueues implements Accounting {
     return { complete, remaining };
   }
 
-  /** Stops the background flushers, then flushAll(timeoutMs). */
-  async stop(timeoutMs: number): Promise<StopReport> {
-    await Promise.all([...this.flushers.values()].map((flusher) => flusher.halt()));
-    return this.flushAll(timeoutMs);
+  /**
+   * Stops the background flushers (each after its current round), then flushes what is
+   * left as flushAll does, all within `timeoutMs`: a round still waiting on the database
+   * then is abandoned (see flushAll).
+   */
+  stop(timeoutMs: number): Promise<StopReport> {
+    const deadline = Date.now() + timeoutMs;
+    return this.abandoningAt(deadline, async () => {
+      await Promise.all([...this.flushers.values()].map((flusher) => flusher.halt()));
+      return this.flushUntil(deadline);
+    });
+  }
+
+  /** Runs `work`; at `deadline` (Unix ms) closes the connections rounds are still writing on. */
+  private async abandoningAt<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+    this.rounds.reopen();
+    const timer = setTimeout(() => this.rounds.closeAll(), Math.max(0, deadline - Date.now()));
+    try {
+      return await work();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -9,6 +9,86 @@ export interface WriteOptions {
   lockWaitTimeout?: number | undefined;
   /** Client-side limit on one statement, so a hung server cannot hold a flusher for ever. */
   statementTimeoutMs: number;
+  /** Where rounds take and register the connection they write on, so a stop at its deadline can close it. */
+  rounds?: OpenRounds | undefined;
+}
+
+/**
+ * The connections flush rounds are writing on. A stop that reaches its deadline with a round
+ * still waiting on the database (frozen, or a table lock) closes them: the server rolls those
+ * transactions back, the rounds fail and their records are reported as not written (with the
+ * crash journal, the next start writes them).
+ */
+export class OpenRounds {
+  private readonly open = new Set<PoolConnection>();
+  private closing = false;
+  private giveUp = OpenRounds.signal();
+
+  /** A promise closeAll() rejects, to end a round's wait for a new connection (frozen: up to connectTimeout). */
+  private static signal(): { promise: Promise<never>; reject: (err: Error) => void } {
+    let reject!: (err: Error) => void;
+    const promise = new Promise<never>((_, no) => (reject = no));
+    promise.catch(() => undefined); // raced only while a round waits for a connection
+    return { promise, reject };
+  }
+
+  /**
+   * A connection from `pool` for a round, registered until release(). Fails (code
+   * HAYATE_STOP_DEADLINE) once closeAll() was called, also while it waits for the
+   * pool; a connection that comes after that goes back to the pool unused.
+   */
+  async acquire(pool: Pool): Promise<PoolConnection> {
+    if (this.closing) throw gaveUp();
+    const acquiring = pool.getConnection();
+    let conn: PoolConnection;
+    try {
+      conn = await Promise.race([acquiring, this.giveUp.promise]);
+    } catch (err) {
+      acquiring.then(
+        (late) => late.release(),
+        () => undefined,
+      );
+      throw err;
+    }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- closeAll() may have run while the pool answered
+    if (this.closing) {
+      conn.release();
+      throw gaveUp();
+    }
+    this.open.add(conn);
+    return conn;
+  }
+
+  /** The round is done with `conn` (its caller releases or closes it). */
+  release(conn: PoolConnection): void {
+    this.open.delete(conn);
+  }
+
+  /** Closes every connection a round is writing on, and fails every acquire() until reopen(). */
+  closeAll(): void {
+    this.closing = true;
+    this.giveUp.reject(gaveUp());
+    for (const conn of this.open) closeConnection(conn);
+    this.open.clear();
+  }
+
+  reopen(): void {
+    if (!this.closing) return;
+    this.closing = false;
+    this.giveUp = OpenRounds.signal();
+  }
+}
+
+function gaveUp(): Error {
+  return Object.assign(new Error('the stop reached its deadline with this round still waiting on the database'), {
+    code: 'HAYATE_STOP_DEADLINE',
+    fatal: true,
+  });
+}
+
+/** A statement the server did not answer in time: its connection is still waiting for that answer. */
+function timedOut(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT';
 }
 
 /** MariaDB's "deadlock found" and "lock wait timeout exceeded": worth retrying as they are. */
@@ -56,12 +136,14 @@ async function testPause(at: 'before' | 'after'): Promise<void> {
 /**
  * Runs a round's statements in one transaction on a pooled connection: either
  * everything (with the position row) is committed or, on any error before
- * COMMIT, nothing is. A connection that saw an error it could not roll back is
- * destroyed, not reused. Throws CommitOutcomeUnknown when COMMIT was sent and
- * its answer lost. Returns the affected-row count of the statements.
+ * COMMIT, nothing is. A connection that saw an error it could not roll back, or
+ * a statement not answered in time, is closed, not reused (a ROLLBACK sent on it
+ * would wait behind the unanswered statement, with no limit). Throws
+ * CommitOutcomeUnknown when COMMIT was sent and its answer lost. Returns the
+ * affected-row count of the statements.
  */
 export async function writeRound(pool: Pool, round: RoundStatements, options: WriteOptions): Promise<number> {
-  const conn: PoolConnection = await pool.getConnection();
+  const conn: PoolConnection = options.rounds === undefined ? await pool.getConnection() : await options.rounds.acquire(pool);
   let reusable = false;
   try {
     await conn.query({ sql: 'BEGIN', timeout: options.statementTimeoutMs });
@@ -82,7 +164,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
       await conn.query({ sql: 'COMMIT', timeout: options.statementTimeoutMs });
     } catch (err) {
       // A server-side refusal of COMMIT rolls back; a lost connection leaves us not knowing.
-      if ((err as { fatal?: boolean }).fatal || (err as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+      if ((err as { fatal?: boolean }).fatal || timedOut(err)) {
         throw new CommitOutcomeUnknown(err);
       }
       throw err;
@@ -91,7 +173,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
     reusable = true;
     return affected;
   } catch (err) {
-    if (!(err instanceof CommitOutcomeUnknown) && !(err as { fatal?: boolean }).fatal) {
+    if (!(err instanceof CommitOutcomeUnknown) && !(err as { fatal?: boolean }).fatal && !timedOut(err)) {
       try {
         await conn.query({ sql: 'ROLLBACK', timeout: options.statementTimeoutMs });
         reusable = true;
@@ -101,6 +183,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
     }
     throw err;
   } finally {
+    options.rounds?.release(conn);
     if (reusable) conn.release();
     else closeConnection(conn);
   }
