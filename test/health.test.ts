@@ -168,6 +168,44 @@ describe('before the first load, and /health', () => {
     }
   });
 
+  it('a stop while the database is frozen ends at its deadline, saying what was not written; the journal writes it on the next start', async () => {
+    const port = await freePort();
+    const root = new URL(inject('dbRootUrl'));
+    const frozen = await openFreezableRelay(port, root);
+    const dir = mkdtempSync(join(tmpdir(), 'hayate-frozen-stop-'));
+    const dsn = `mysql://${root.username}:${root.password}@127.0.0.1:${port}/${db.name}`;
+    try {
+      const first = await startTracker({ db, dir, configure: (c) => void (c.database.dsn = dsn) });
+      const peerId = peerIdOf('-TR3000-', 9);
+      const announce = (uploaded: number) =>
+        first.get(
+          `/${users.normal.passkey}/announce${announceQuery({ infoHash: infoHashBytes(torrents.live), peerId, left: 10, uploaded, ip: '8.8.8.8' })}`,
+        );
+      const rawUp = async () => {
+        const [rows] = await db.conn.query<RowDataPacket[]>('SELECT rawup FROM users_main WHERE ID = ?', [users.normal.id]);
+        return Number(rows[0]!['rawup']);
+      };
+      await announce(0);
+      await announce(1_000);
+      expect((await first.tracker.accounting.flushNow()).ok).toBe(true); // pooled connections open
+      const start = await rawUp();
+      await announce(5_000);
+      frozen.freeze();
+      const report = await first.tracker.stop(2_000);
+      expect(report.flush.complete).toBe(false);
+      expect(report.flush.remaining.users.uploaded).toBe(4_000);
+      frozen.thaw();
+      // The next start replays the journal: the 4,000 bytes credited once.
+      const second = await startTracker({ db, dir, configure: (c) => void (c.database.dsn = dsn) });
+      expect((await second.tracker.accounting.flushNow()).ok).toBe(true);
+      expect(await rawUp()).toBe(start + 4_000);
+      await second.tracker.stop(10_000);
+    } finally {
+      await frozen.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('cache files count as a first load: valid users are served while the database is down', async () => {
     // A first tracker writes its cache files at stop.
     const first = await startTracker({ db });
