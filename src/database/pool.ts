@@ -1,5 +1,5 @@
 import { format } from 'mysql2';
-import { createPool, type Pool, type PoolConnection, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
+import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { parseDsn } from '../config/dsn.js';
 
 /**
@@ -94,12 +94,27 @@ export function closeConnection(conn: PoolConnection): void {
  * the deadline goes back to it unused.
  */
 export async function readRows(pool: Pool, sql: string, params: readonly (string | number)[], timeoutMs: number): Promise<unknown[][]> {
+  const rows = await withDeadline(pool, timeoutMs, (conn) =>
+    conn.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, params as (string | number)[]),
+  );
+  return rows as unknown as unknown[][];
+}
+
+/**
+ * Runs one statement (`params` bound in order, as a prepared statement) within `timeoutMs`
+ * as readRows does, and returns its affected-row count.
+ */
+export async function runStatement(pool: Pool, sql: string, params: readonly (string | number)[], timeoutMs: number): Promise<number> {
+  const result = await withDeadline(pool, timeoutMs, (conn) => conn.execute<ResultSetHeader>(sql, params as (string | number)[]));
+  return result.affectedRows;
+}
+
+/** `use` on a pooled connection, all of it (the wait for the connection too) within `timeoutMs`; see readRows. */
+async function withDeadline<T>(pool: Pool, timeoutMs: number, use: (conn: PoolConnection) => Promise<[T, unknown]>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(
-        Object.assign(new Error(`the database did not answer a read in ${timeoutMs / 1000} s`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }),
-      );
+      reject(Object.assign(new Error(`the database did not answer in ${timeoutMs / 1000} s`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }));
     }, timeoutMs);
   });
   const acquiring = pool.getConnection();
@@ -116,9 +131,9 @@ export async function readRows(pool: Pool, sql: string, params: readonly (string
   }
   let reusable = false;
   try {
-    const [rows] = await Promise.race([conn.execute<RowDataPacket[]>({ sql, rowsAsArray: true }, params as (string | number)[]), timedOut]);
+    const [result] = await Promise.race([use(conn), timedOut]);
     reusable = true;
-    return rows as unknown as unknown[][];
+    return result;
   } catch (err) {
     reusable = (err as { code?: unknown }).code !== 'PROTOCOL_SEQUENCE_TIMEOUT' && (err as { fatal?: unknown }).fatal !== true;
     throw err;

@@ -7,10 +7,14 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/store.js';
 import type { Torrent } from '../store/types.js';
 import { Swarm } from '../store/swarm.js';
+import { runStatement } from '../database/pool.js';
 import type { Accounting } from './accounting-queues.js';
 import { Wakeable } from './wait.js';
 import { expireStaleEndpoint } from '../store/peer.js';
 import { yieldToLoop } from '../event-loop.js';
+
+/** The purge's UPDATE of transfer_history fails after this long without an answer (ms; a flush statement's limit). */
+const PURGE_STATEMENT_TIMEOUT_MS = 120_000;
 
 /** Removes peers whose last announce is before the cutoff; returns how many. */
 function purgeSwarm(swarm: Swarm, cutoff: number): number {
@@ -137,10 +141,13 @@ export class PurgeJob {
       this.logger.warn('purge: pending transfer_history could not be written; marking inactive rows next time');
     } else {
       try {
-        const [result] = await this.pool.query('UPDATE transfer_history SET active = 0 WHERE last_announce < ? AND active = 1', [
-          now - inactivity,
-        ]);
-        deactivatedRows = (result as { affectedRows: number }).affectedRows;
+        // Within a flush statement's limit: a frozen database must not hold the purge, nor a stop waiting for it, for ever.
+        deactivatedRows = await runStatement(
+          this.pool,
+          'UPDATE transfer_history SET active = 0 WHERE last_announce < ? AND active = 1',
+          [now - inactivity],
+          PURGE_STATEMENT_TIMEOUT_MS,
+        );
       } catch (err) {
         this.metrics.sqlErrors.inc({ queue: 'purge' });
         this.logger.error({ err }, 'purge: marking inactive transfer_history rows failed; retried next time');
