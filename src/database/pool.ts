@@ -109,24 +109,47 @@ export async function runStatement(pool: Pool, sql: string, params: readonly (st
   return result.affectedRows;
 }
 
+/** mysql2's code for a statement not answered within its `timeout`; hayate's own deadlines use it too. */
+const NO_ANSWER = 'PROTOCOL_SEQUENCE_TIMEOUT';
+
+/**
+ * The error says a statement got no answer in time: its connection is still waiting for that
+ * answer, so it must be closed (closeConnection), not reused nor sent a ROLLBACK.
+ */
+export function noAnswerInTime(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === NO_ANSWER;
+}
+
+/**
+ * A connection from `pool`, unless `giveUp` rejects first: then its error is thrown, and a
+ * connection the pool hands over later goes back to it unused.
+ */
+export async function connectionUnless(pool: Pool, giveUp: Promise<never>): Promise<PoolConnection> {
+  const acquiring = pool.getConnection();
+  try {
+    return await Promise.race([acquiring, giveUp]);
+  } catch (err) {
+    acquiring.then(
+      (late) => late.release(),
+      () => undefined,
+    );
+    throw err;
+  }
+}
+
 /** `use` on a pooled connection, all of it (the wait for the connection too) within `timeoutMs`; see readRows. */
 async function withDeadline<T>(pool: Pool, timeoutMs: number, use: (conn: PoolConnection) => Promise<[T, unknown]>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(Object.assign(new Error(`the database did not answer in ${timeoutMs / 1000} s`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' }));
+      reject(Object.assign(new Error(`the database did not answer in ${timeoutMs / 1000} s`), { code: NO_ANSWER }));
     }, timeoutMs);
   });
-  const acquiring = pool.getConnection();
   let conn: PoolConnection;
   try {
-    conn = await Promise.race([acquiring, timedOut]);
+    conn = await connectionUnless(pool, timedOut);
   } catch (err) {
     clearTimeout(timer);
-    acquiring.then(
-      (late) => late.release(),
-      () => undefined,
-    );
     throw err;
   }
   let reusable = false;
@@ -135,7 +158,7 @@ async function withDeadline<T>(pool: Pool, timeoutMs: number, use: (conn: PoolCo
     reusable = true;
     return result;
   } catch (err) {
-    reusable = (err as { code?: unknown }).code !== 'PROTOCOL_SEQUENCE_TIMEOUT' && (err as { fatal?: unknown }).fatal !== true;
+    reusable = !noAnswerInTime(err) && (err as { fatal?: unknown }).fatal !== true;
     throw err;
   } finally {
     clearTimeout(timer);

@@ -5,7 +5,7 @@ import type { Store } from '../store/store.js';
 import { groupKey, hnrKey, newTorrent, type ApprovedClient, type GroupFreeleech } from '../store/types.js';
 import { TimeSlice, yieldToLoop } from '../event-loop.js';
 import { OrderedCursor } from './ordered-cursor.js';
-import { readRows, RELOAD_PAGE_TIMEOUT_MS } from './pool.js';
+import { noAnswerInTime, readRows, RELOAD_PAGE_TIMEOUT_MS } from './pool.js';
 import { RecordReader } from './records.js';
 import { torrentsTable, usersTable, type ReloadTable, type TorrentRow, type UserRow } from './reload-tables.js';
 import { ReloadThread } from './reload-thread.js';
@@ -144,7 +144,7 @@ export class Reloader {
       // No connection (refused, lost, denied) or no answer in time: the other sources would only
       // wait and fail the same way.
       const e = err as { fatal?: boolean; code?: string; sqlState?: string };
-      if (e.fatal === true || e.sqlState === '28000' || e.code === 'PROTOCOL_SEQUENCE_TIMEOUT' || CONNECT_REFUSALS.has(e.code ?? '')) break;
+      if (e.fatal === true || e.sqlState === '28000' || noAnswerInTime(err) || CONNECT_REFUSALS.has(e.code ?? '')) break;
     }
     this.lastOk = ok;
     if (ok) {

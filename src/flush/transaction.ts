@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { closeConnection } from '../database/pool.js';
+import { closeConnection, connectionUnless, noAnswerInTime } from '../database/pool.js';
 
 export interface WriteOptions {
   /**
@@ -39,17 +39,7 @@ export class OpenRounds {
    */
   async acquire(pool: Pool): Promise<PoolConnection> {
     if (this.closing) throw gaveUp();
-    const acquiring = pool.getConnection();
-    let conn: PoolConnection;
-    try {
-      conn = await Promise.race([acquiring, this.giveUp.promise]);
-    } catch (err) {
-      acquiring.then(
-        (late) => late.release(),
-        () => undefined,
-      );
-      throw err;
-    }
+    const conn = await connectionUnless(pool, this.giveUp.promise);
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- closeAll() may have run while the pool answered
     if (this.closing) {
       conn.release();
@@ -84,11 +74,6 @@ function gaveUp(): Error {
     code: 'HAYATE_STOP_DEADLINE',
     fatal: true,
   });
-}
-
-/** A statement the server did not answer in time: its connection is still waiting for that answer. */
-function timedOut(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT';
 }
 
 /** MariaDB's "deadlock found" and "lock wait timeout exceeded": worth retrying as they are. */
@@ -164,7 +149,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
       await conn.query({ sql: 'COMMIT', timeout: options.statementTimeoutMs });
     } catch (err) {
       // A server-side refusal of COMMIT rolls back; a lost connection leaves us not knowing.
-      if ((err as { fatal?: boolean }).fatal || timedOut(err)) {
+      if ((err as { fatal?: boolean }).fatal || noAnswerInTime(err)) {
         throw new CommitOutcomeUnknown(err);
       }
       throw err;
@@ -173,7 +158,7 @@ export async function writeRound(pool: Pool, round: RoundStatements, options: Wr
     reusable = true;
     return affected;
   } catch (err) {
-    if (!(err instanceof CommitOutcomeUnknown) && !(err as { fatal?: boolean }).fatal && !timedOut(err)) {
+    if (!(err instanceof CommitOutcomeUnknown) && !(err as { fatal?: boolean }).fatal && !noAnswerInTime(err)) {
       try {
         await conn.query({ sql: 'ROLLBACK', timeout: options.statementTimeoutMs });
         reusable = true;
