@@ -272,6 +272,21 @@ describe('a database that stops answering (frozen, a lost network): connections 
     sink = new AccountingQueues(pool, flushConfig(db.dsn), metrics, silentLogger(), { backoffMinMs: 50, backoffMaxMs: 200, ...options });
     return sink;
   }
+  /**
+   * Writes a first batch (so the pool holds open connections: a round's statements are then
+   * sent and go unanswered, rather than a new connection timing out), queues a second, and
+   * freezes the database. Returns what the database must end up holding.
+   */
+  async function freezeWithConnectionsOpen(queues: AccountingQueues): Promise<Expected> {
+    const expected = new Expected();
+    let n = 0;
+    for (; n < 2000; n++) announce(queues, expected, n, 1_700_000_000 + n);
+    expect((await queues.flushNow()).ok).toBe(true);
+    for (; n < 4000; n++) announce(queues, expected, n, 1_700_000_000 + n);
+    relay.freeze();
+    return expected;
+  }
+
   afterEach(async () => {
     relay.thaw();
     await sink?.stop(10_000);
@@ -284,12 +299,7 @@ describe('a database that stops answering (frozen, a lost network): connections 
 
   it('a round whose statement gets no answer fails at the statement limit (not held for ever by a ROLLBACK queued behind it); thawed, every byte is written once', async () => {
     const queues = await setUp({ statementTimeoutMs: 2_000 });
-    const expected = new Expected();
-    let n = 0;
-    for (; n < 2000; n++) announce(queues, expected, n, 1_700_000_000 + n);
-    expect((await queues.flushNow()).ok).toBe(true); // the pool now holds open connections
-    for (; n < 4000; n++) announce(queues, expected, n, 1_700_000_000 + n);
-    relay.freeze();
+    const expected = await freezeWithConnectionsOpen(queues);
     // On a pooled connection: the statement is sent and never answered.
     expect((await queues.flushNow('users')).ok).toBe(false);
     expect(queues.depths().users).toBe(USERS);
@@ -306,12 +316,7 @@ describe('a database that stops answering (frozen, a lost network): connections 
   it('a stop gives up a round still waiting at its deadline: it reports what is left; thawed, a later flushAll writes it once', async () => {
     // The statement limit is far beyond the stop's: only the stop's own deadline can end the round.
     const queues = await setUp({ statementTimeoutMs: 120_000 });
-    const expected = new Expected();
-    let n = 0;
-    for (; n < 2000; n++) announce(queues, expected, n, 1_700_000_000 + n);
-    expect((await queues.flushNow()).ok).toBe(true); // the pool now holds open connections
-    for (; n < 4000; n++) announce(queues, expected, n, 1_700_000_000 + n);
-    relay.freeze();
+    const expected = await freezeWithConnectionsOpen(queues);
     const report = await queues.stop(500);
     expect(report.complete).toBe(false);
     expect(report.remaining.users.keys).toBe(USERS);
